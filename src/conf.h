@@ -1,0 +1,166 @@
+/**
+ * @file conf.h
+ * @brief kinesink's configuration: one declarative property table drives parsing
+ *        (properties file or `CREATE SINK ... WITH (...)`), validation, `--help-config`,
+ *        `--check` (secrets redacted) and the man page.
+ */
+#ifndef KS_CONF_H
+#define KS_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common.h"
+
+typedef enum ks_sink_type {
+	KS_TYPE_APPEND_ONLY = 0,
+	KS_TYPE_DEBEZIUM,
+	KS_TYPE_UPSERT,
+} ks_sink_type;
+
+typedef enum ks_input_format {
+	KS_INPUT_DEBEZIUM_JSON = 0,
+	KS_INPUT_DEBEZIUM_AVRO,
+	KS_INPUT_JSON,
+	KS_INPUT_RAW,
+} ks_input_format;
+
+typedef enum ks_ordering { KS_ORDERING_KEY = 0, KS_ORDERING_NONE } ks_ordering;
+typedef enum ks_aggregation { KS_AGG_NONE = 0, KS_AGG_KPL } ks_aggregation;
+typedef enum ks_errors_policy { KS_POLICY_FAIL = 0, KS_POLICY_SKIP, KS_POLICY_DLQ } ks_errors_policy;
+typedef enum ks_log_format { KS_LOGFMT_TEXT = 0, KS_LOGFMT_JSON } ks_log_format;
+
+/** One `kafka.*` property, handed to librdkafka without the prefix. */
+typedef struct ks_kv {
+	char *key;   /**< without "kafka." */
+	char *value;
+	int line;    /**< where it was set (0: command line / default) */
+} ks_kv;
+
+/**
+ * The effective configuration. Strings are owned by the struct (NULL when unset).
+ * Numbers are in the unit their property name says.
+ */
+typedef struct ks_conf {
+	/* The reference's keys. */
+	char *connector;                 /**< must be "kinesis" */
+	char *stream;
+	char *aws_region;
+	char *endpoint;                  /**< NULL: https://kinesis.<region>.amazonaws.com(.cn) */
+	char *access_key_id;             /**< secret */
+	char *secret_access_key;         /**< secret */
+	char *session_token;             /**< secret */
+	char *role_arn;
+	char *role_external_id;          /**< secret */
+	ks_sink_type type;
+	int force_append_only;
+	char *primary_key;               /**< as written; see pk_cols */
+	char **pk_cols;                  /**< parsed: trimmed, empty parts skipped, NULL-terminated */
+	int n_pk_cols;
+
+	/* Input. */
+	char *topic;                     /**< comma-separated list, or ^regex */
+	char *sink_name;                 /**< from CREATE SINK, informational */
+	ks_input_format input_format;
+	char *registry_url;
+	char *registry_username;
+	char *registry_password;         /**< secret */
+	int registry_timeout_ms;
+
+	/* Kinesis writer. */
+	int batch_max_records;           /**< 1..500 */
+	int batch_max_bytes;             /**< 1..5 MiB, keys plus data */
+	int batch_linger_ms;
+	int max_inflight_requests;
+	int max_inflight_records;
+	int64_t max_inflight_bytes;
+	int retry_backoff_ms;
+	int retry_backoff_max_ms;
+	int64_t delivery_timeout_ms;     /**< 0: retry forever */
+	int request_timeout_ms;
+	int connect_timeout_ms;
+	char *ssl_ca_location;           /**< CA bundle file for HTTPS (NULL: system default) */
+	char *http_proxy;                /**< NULL: libcurl's environment (https_proxy, ...) */
+	ks_ordering ordering;
+	ks_aggregation aggregation;
+	int debezium_tombstones;
+
+	/* Delivery engine. */
+	ks_errors_policy errors_policy;
+	char *errors_dlq_topic;
+	int offsets_commit_interval_ms;
+	int rebalance_drain_ms;
+	int shutdown_timeout_ms;
+
+	/* Operability. */
+	char *metrics_listen;            /**< "host:port" or "off" */
+	int stats_interval_ms;
+	ks_log_format log_format;
+	int log_level;                   /**< ks_log_level */
+
+	/* Passed to librdkafka as is (group.id and bootstrap.servers defaults included). */
+	ks_kv *kafka;
+	int n_kafka;
+
+	/* Command-line switches (not properties). */
+	int exit_at_eof;
+} ks_conf;
+
+/** @brief Fill @p c with every property's default. Caller cleans with ks_conf_clean. */
+void ks_conf_init(ks_conf *c);
+/** @brief Free everything @p c owns. */
+void ks_conf_clean(ks_conf *c);
+
+/**
+ * Error list: parsing and validation report every problem, not just the first.
+ * Each entry is a complete line such as `sink.conf:3: unknown key 'strem' (did you mean 'stream'?)`.
+ */
+typedef struct ks_conf_errors {
+	char **msgs;
+	int n;
+} ks_conf_errors;
+void ks_conf_errors_clean(ks_conf_errors *e);
+
+/**
+ * @brief Set one property by name. @p origin/@p line say where it came from for messages
+ *        ("sink.conf", 3; "-X", 0). @returns 0, or KS_ERR_CONFIG with a message added to @p errs.
+ */
+int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *origin, int line,
+		ks_conf_errors *errs);
+
+/**
+ * @brief Load a file: `key = value` lines, or a `CREATE SINK` statement (detected by content).
+ * @returns 0 or KS_ERR_CONFIG (messages in @p errs).
+ */
+int ks_conf_load_file(ks_conf *c, const char *path, ks_conf_errors *errs);
+
+/**
+ * @brief Load a `CREATE SINK [IF NOT EXISTS] name FROM topic WITH (k = 'v', ...)
+ *        [FORMAT f ENCODE e [(k = 'v', ...)]] [;]` statement. @p origin names it in messages.
+ */
+int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_errors *errs);
+
+/**
+ * @brief Cross-field rules and required keys (the one `finalize` step). Call after all
+ *        sources were loaded. @returns 0 or KS_ERR_CONFIG (all problems in @p errs).
+ */
+int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs);
+
+/** @brief Print the effective configuration, secrets redacted, one `key = value` a line. */
+void ks_conf_dump(const ks_conf *c, FILE *out);
+
+/** @brief Print every property with type, default, range and description (`--help-config`). */
+void ks_conf_help(FILE *out);
+
+/** @brief Print the property table as man(7) source (for kinesink.1). */
+void ks_conf_man(FILE *out);
+
+/** @brief The Kinesis endpoint URL to use (configured or derived from the region); static buffer of @p c is not used: caller frees. */
+char *ks_conf_kinesis_endpoint(const ks_conf *c);
+
+/** @brief Name of a sink type ("append-only", "debezium", "upsert"). */
+const char *ks_conf_type_str(ks_sink_type t);
+/** @brief 1 if @p c's input carries updates/deletes (every Debezium input). */
+int ks_conf_input_is_cdc(const ks_conf *c);
+
+#endif

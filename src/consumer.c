@@ -1,0 +1,2 @@
+/* consumer.c: not written yet. */
+#include "common.h"

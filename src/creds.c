@@ -1,0 +1,2 @@
+/* creds.c: not written yet. */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* decode_avro.c: not written yet. */
+#include "common.h"

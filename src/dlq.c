@@ -1,0 +1,2 @@
+/* dlq.c: not written yet. */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* kinesis.c: not written yet. */
+#include "common.h"

@@ -1,0 +1,80 @@
+/**
+ * @file kinesis.h
+ * @brief The Kinesis writer: batches records to the service limits, sends PutRecords over
+ *        the libcurl multi interface (SigV4-signed), acknowledges each accepted entry, sends
+ *        again only the failed ones with jittered exponential backoff, and keeps per-key
+ *        order (ordering=key: never two records of one partition key in flight).
+ */
+#ifndef KS_KINESIS_H
+#define KS_KINESIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "conf.h"
+#include "creds.h"
+#include "metrics.h"
+#include "transform.h"
+
+typedef struct ks_kinesis ks_kinesis_t;
+
+/** Callbacks into the pipeline, called from ks_kinesis_poll on the pipeline thread. */
+typedef struct ks_kinesis_cbs {
+	/** Kinesis accepted @p rec. The writer frees @p rec after the call returns. */
+	void (*acked)(void *opaque, ks_record *rec, const char *shard_id, const char *seq);
+	/**
+	 * @p rec can never be delivered (delivery.timeout.ms ran out, or a permanent per-record
+	 * rejection). The writer frees @p rec after the call. A fatal, process-wide error is
+	 * reported by ks_kinesis_poll's return value instead.
+	 */
+	void (*failed)(void *opaque, ks_record *rec, const ks_errbuf *err);
+	void *opaque;
+} ks_kinesis_cbs;
+
+/**
+ * @brief Create the writer (no network yet). @p creds is borrowed.
+ * @returns writer (caller destroys) or NULL with @p err set.
+ * @locality pipeline thread
+ */
+ks_kinesis_t *ks_kinesis_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *metrics,
+			     const ks_kinesis_cbs *cbs, ks_errbuf *err);
+/** @brief Free everything, dropping records still held (they are not acknowledged). */
+void ks_kinesis_destroy(ks_kinesis_t *k);
+
+/**
+ * @brief DescribeStreamSummary: the stream exists and is ACTIVE or UPDATING.
+ * @returns 0; KS_ERR_FATAL/KS_ERR_AUTH with a message naming stream, region, endpoint and the
+ *          AWS request id; KS_ERR_IO when the endpoint cannot be reached.
+ */
+int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err);
+
+/**
+ * @brief Check a record against the per-record limits (key 1..256 chars, key+data <= 1 MiB).
+ * @returns 0 or KS_ERR_BADREC with reason "too_large" / "bad_key" and a clear text.
+ */
+int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err);
+
+/**
+ * @brief Hand @p rec to the writer, which owns it from now on (acked or failed callback
+ *        later). Validates first: on KS_ERR_BADREC the caller keeps ownership.
+ */
+int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err);
+
+/**
+ * @brief Drive the writer: close batches that are due, start requests, process answers,
+ *        call the callbacks. Waits at most @p timeout_ms for network activity, or for
+ *        @p wake_fd (readable) when >= 0, so Kafka events also wake the loop.
+ * @returns 0, or KS_ERR_FATAL / KS_ERR_AUTH with @p err (the process must stop).
+ */
+int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err);
+
+/** @brief Send whatever is batched now instead of waiting for batch.linger.ms. */
+void ks_kinesis_flush(ks_kinesis_t *k);
+
+/** @brief Records held by the writer (queued, waiting for their key, or in flight). */
+size_t ks_kinesis_inflight_records(const ks_kinesis_t *k);
+/** @brief Bytes (keys plus data) held by the writer. */
+size_t ks_kinesis_inflight_bytes(const ks_kinesis_t *k);
+
+#endif

@@ -1,0 +1,2 @@
+/* kpl.c: not written yet. */
+#include "common.h"

@@ -1,0 +1,5 @@
+/* main.c: command line; written with the configuration module. */
+int main(void)
+{
+	return 2;
+}

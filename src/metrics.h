@@ -1,0 +1,120 @@
+/**
+ * @file metrics.h
+ * @brief Counters every stage updates, and the HTTP endpoint (libmicrohttpd) that serves
+ *        them as Prometheus text on /metrics, plus /healthz and /readyz.
+ *
+ * Counters are updated by the pipeline thread with relaxed atomics and read by the HTTP
+ * thread; a module that is given a NULL ks_metrics pointer simply counts nothing.
+ */
+#ifndef KS_METRICS_H
+#define KS_METRICS_H
+
+#include <stdint.h>
+
+#include "common.h"
+
+/** Histogram with fixed upper bounds (Prometheus `le`); the last bucket is +Inf. */
+#define KS_HIST_BUCKETS 12
+typedef struct ks_hist {
+	uint64_t bucket[KS_HIST_BUCKETS + 1];
+	uint64_t count;
+	double sum;
+} ks_hist;
+
+/** Reasons a record may be bad (label `reason`); keep in step with ks_metrics_reason_names. */
+typedef enum ks_bad_reason {
+	KS_BAD_DECODE = 0,   /**< not decodable in the configured input format */
+	KS_BAD_TRANSFORM,    /**< e.g. a primary-key column missing */
+	KS_BAD_TOO_LARGE,    /**< data plus key over 1 MiB */
+	KS_BAD_KEY,          /**< partition key empty */
+	KS_BAD_NON_ROW,      /**< Debezium truncate/message events (skipped with a warning) */
+	KS_BAD__COUNT
+} ks_bad_reason;
+
+/** Error codes of failed PutRecords entries / requests (label `code`). */
+typedef enum ks_put_code {
+	KS_PUTERR_THROTTLED = 0, /**< ProvisionedThroughputExceeded, LimitExceeded, KMSThrottling */
+	KS_PUTERR_INTERNAL,      /**< InternalFailure and other per-entry codes */
+	KS_PUTERR_HTTP_5XX,
+	KS_PUTERR_NETWORK,       /**< connection refused/reset, timeout */
+	KS_PUTERR_EXPIRED_TOKEN,
+	KS_PUTERR_FATAL,         /**< validation, access denied, not found */
+	KS_PUTERR__COUNT
+} ks_put_code;
+
+typedef struct ks_metrics {
+	uint64_t records_consumed;
+	uint64_t records_decoded;
+	uint64_t records_bad[KS_BAD__COUNT];
+	uint64_t records_put_ok;
+	uint64_t records_put_failed[KS_PUTERR__COUNT];
+	uint64_t records_retried;
+	uint64_t records_throttled;
+	uint64_t records_dead_lettered;
+	uint64_t records_skipped;
+	uint64_t bytes_put;
+	uint64_t requests_sent;
+	uint64_t credential_refreshes;
+	int64_t inflight_records;   /**< gauge */
+	int64_t inflight_bytes;     /**< gauge */
+	int64_t paused_partitions;  /**< gauge */
+	int64_t assigned_partitions;/**< gauge */
+	int64_t last_loop_ms;       /**< monotonic ms of the last pipeline loop turn (/healthz) */
+	int64_t retrying_since_ms;  /**< 0, or monotonic ms since which puts keep failing (/readyz) */
+	int64_t last_put_ok_ms;     /**< monotonic ms of the last accepted PutRecords (/readyz) */
+	int kinesis_reachable;      /**< stream check passed and no fatal error since */
+	ks_hist put_latency_ms;     /**< PutRecords request latency */
+	ks_hist batch_records;      /**< records per PutRecords request */
+} ks_metrics;
+
+#define KS_METRIC_ADD(m, field, n)                                                 \
+	do {                                                                       \
+		if (m)                                                             \
+			__atomic_add_fetch(&(m)->field, (n), __ATOMIC_RELAXED);    \
+	} while (0)
+#define KS_METRIC_SET(m, field, v)                                                 \
+	do {                                                                       \
+		if (m)                                                             \
+			__atomic_store_n(&(m)->field, (v), __ATOMIC_RELAXED);      \
+	} while (0)
+
+/** @brief Record @p v into histogram @p h (bounds @p bounds, KS_HIST_BUCKETS of them). */
+void ks_hist_observe(ks_hist *h, const double *bounds, double v);
+extern const double ks_latency_bounds_ms[KS_HIST_BUCKETS];
+extern const double ks_batch_bounds[KS_HIST_BUCKETS];
+
+/** Per-partition view the pipeline hands to the endpoint on each scrape. */
+typedef struct ks_partition_stat {
+	char topic[256];
+	int32_t partition;
+	int64_t lag;             /**< -1 unknown */
+	int64_t committed;       /**< -1 none */
+	int64_t last_acked;      /**< -1 none */
+	int paused;
+} ks_partition_stat;
+
+/**
+ * Callback the server calls (on its own thread) to fill per-partition stats; the pipeline
+ * implements it under its own lock. Writes at most @p max entries, returns how many.
+ */
+typedef int (*ks_partition_stats_fn)(void *opaque, ks_partition_stat *out, int max);
+
+typedef struct ks_metrics_server ks_metrics_server_t;
+
+/**
+ * @brief Start the endpoint on @p listen ("host:port"). @p delivery_timeout_ms drives /readyz.
+ * @returns the server (caller destroys) or NULL with @p err set.
+ * @locality main thread
+ */
+ks_metrics_server_t *ks_metrics_server_new(const char *listen, ks_metrics *m,
+					   ks_partition_stats_fn stats, void *opaque,
+					   int64_t delivery_timeout_ms, ks_errbuf *err);
+/** @brief Port actually bound (useful with port 0). */
+int ks_metrics_server_port(const ks_metrics_server_t *s);
+/** @brief Stop and free; NULL is fine. */
+void ks_metrics_server_destroy(ks_metrics_server_t *s);
+
+/** @brief Render the Prometheus text of @p m (+ partition stats) into @p out (tests use this directly). */
+int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int nparts, ks_buf *out);
+
+#endif

@@ -1,0 +1,2 @@
+/* offsets.c: not written yet. */
+#include "common.h"

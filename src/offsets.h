@@ -1,0 +1,4 @@
+/* offsets.h: interface defined with its implementation. */
+#ifndef KS_OFFSETS_H
+#define KS_OFFSETS_H
+#endif

@@ -1,0 +1,2 @@
+/* sigv4.c: not written yet. */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* transform.c: not written yet. */
+#include "common.h"
