@@ -104,6 +104,13 @@ typedef struct ks_conf {
 
 	/* Command-line switches (not properties). */
 	int exit_at_eof;
+
+	/* Where each table property was last set (index = table position); for messages. */
+	struct ks_conf_where {
+		int set;       /**< 1 once set by a file, statement or -X */
+		int line;      /**< 0: not from a file line */
+		char origin[128];
+	} where[64];
 } ks_conf;
 
 /** @brief Fill @p c with every property's default. Caller cleans with ks_conf_clean. */

@@ -1,5 +1,170 @@
-/* main.c: command line; written with the configuration module. */
-int main(void)
+/* kinesink: the command line. Parses options, loads the configuration, runs the pipeline. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "pipeline.h"
+
+/* The only state a signal handler touches. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
 {
-	return 2;
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+	fputs("Usage: kinesink -c FILE [-X key=value]... [--check] [--exit-at-eof] [-v|-q]\n"
+	      "       kinesink -e \"CREATE SINK name FROM topic WITH (...)\" [-X key=value]...\n"
+	      "       kinesink --version | --help | --help-config\n"
+	      "\n"
+	      "Moves Kafka change streams (Debezium JSON/Avro, JSON, raw) into an AWS Kinesis data stream.\n"
+	      "\n"
+	      "  -c, --config FILE   properties file (key = value) or a CREATE SINK statement\n"
+	      "  -e, --execute SQL   a CREATE SINK ... WITH (...) statement\n"
+	      "  -X key=value        set a property (later ones win; kafka.* goes to librdkafka)\n"
+	      "      --check         validate, print the configuration (secrets redacted), exit\n"
+	      "      --exit-at-eof   exit 0 once every partition is at its end, acknowledged and committed\n"
+	      "  -v, --verbose       more logging (repeatable);  -q, --quiet: errors only\n"
+	      "      --help-config   list every configuration property\n"
+	      "      --version       print the version\n"
+	      "\n"
+	      "Exit status: 0 done, 1 runtime failure, 2 usage or configuration error.\n",
+	      out);
+}
+
+static void print_errors(const ks_conf_errors *e)
+{
+	int i;
+
+	for (i = 0; i < e->n; i++)
+		fprintf(stderr, "kinesink: %s\n", e->msgs[i]);
+}
+
+enum { OPT_CHECK = 256, OPT_EXIT_AT_EOF, OPT_VERSION, OPT_HELP_CONFIG, OPT_MAN };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "execute", required_argument, NULL, 'e' },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "exit-at-eof", no_argument, NULL, OPT_EXIT_AT_EOF },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "help-config", no_argument, NULL, OPT_HELP_CONFIG },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "man", no_argument, NULL, OPT_MAN },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = NULL, *sql = NULL;
+	char **xs = NULL;
+	int nx = 0, check = 0, exit_at_eof = 0, verbosity = 0, quiet = 0, opt, i, rc;
+	ks_conf_errors errs = { 0 };
+	struct sigaction sa;
+	ks_conf conf;
+
+	while ((opt = getopt_long(argc, argv, "c:e:X:vqh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': file = optarg; break;
+		case 'e': sql = optarg; break;
+		case 'X': {
+			char **n = realloc(xs, sizeof(*xs) * (size_t)(nx + 1));
+
+			if (!n) {
+				fprintf(stderr, "kinesink: out of memory\n");
+				return 2;
+			}
+			xs = n;
+			xs[nx++] = optarg;
+			break;
+		}
+		case OPT_CHECK: check = 1; break;
+		case OPT_EXIT_AT_EOF: exit_at_eof = 1; break;
+		case 'v': verbosity++; break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); free(xs); return 0;
+		case OPT_HELP_CONFIG: ks_conf_help(stdout); free(xs); return 0;
+		case OPT_MAN: ks_conf_man(stdout); free(xs); return 0;
+		case OPT_VERSION:
+			printf("kinesink %s (librdkafka %s, %s)\n", PACKAGE_VERSION, rd_kafka_version_str(),
+			       curl_version());
+			free(xs);
+			return 0;
+		default:
+			fprintf(stderr, "kinesink: try 'kinesink --help'\n");
+			free(xs);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kinesink: unexpected argument '%s'; try 'kinesink --help'\n", argv[optind]);
+		free(xs);
+		return 2;
+	}
+	if (!file == !sql) {
+		fprintf(stderr, "kinesink: %s; try 'kinesink --help'\n",
+			file ? "give either -c FILE or -e STATEMENT, not both" : "a configuration is required: -c FILE or -e \"CREATE SINK ...\"");
+		free(xs);
+		return 2;
+	}
+
+	ks_conf_init(&conf);
+	rc = file ? ks_conf_load_file(&conf, file, &errs) : ks_conf_load_sql(&conf, sql, "-e", &errs);
+	for (i = 0; i < nx; i++) {
+		char *eq = strchr(xs[i], '='), key[256];
+
+		if (!eq || eq == xs[i] || (size_t)(eq - xs[i]) >= sizeof(key)) {
+			fprintf(stderr, "kinesink: -X expects key=value, got '%s'\n", xs[i]);
+			rc = KS_ERR_CONFIG;
+			continue;
+		}
+		memcpy(key, xs[i], (size_t)(eq - xs[i]));
+		key[eq - xs[i]] = '\0';
+		if (ks_conf_set(&conf, key, eq + 1, "-X", 0, &errs))
+			rc = KS_ERR_CONFIG;
+	}
+	free(xs);
+	conf.exit_at_eof = exit_at_eof;
+	if (ks_conf_finalize(&conf, &errs))
+		rc = KS_ERR_CONFIG;
+	if (rc) {
+		print_errors(&errs);
+		fprintf(stderr, "kinesink: configuration invalid (%d error%s)\n", errs.n, errs.n == 1 ? "" : "s");
+		ks_conf_errors_clean(&errs);
+		ks_conf_clean(&conf);
+		return 2;
+	}
+	ks_conf_errors_clean(&errs);
+	if (check) {
+		ks_conf_dump(&conf, stdout);
+		ks_conf_clean(&conf);
+		return 0;
+	}
+
+	ks_log_setup(quiet ? KS_LOG_ERROR : conf.log_level + verbosity, conf.log_format == KS_LOGFMT_JSON);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	rc = ks_pipeline_run(&conf, &stop_requested);
+
+	curl_global_cleanup();
+	ks_conf_clean(&conf);
+	return rc;
 }
