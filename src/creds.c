@@ -1,2 +1,679 @@
-/* creds.c: not written yet. */
-#include "common.h"
+/*
+ * AWS credentials: static keys from the configuration, else the standard chain in its usual
+ * order (environment, shared files, web identity, container, IMDSv2), optionally wrapped in
+ * STS AssumeRole. Temporary credentials are refreshed five minutes before they expire.
+ */
+#include "creds.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "http.h"
+#include "log.h"
+#include "sigv4.h"
+
+#define REFRESH_MARGIN_S 300
+
+struct ks_creds {
+	pthread_mutex_t lock;
+	ks_credentials cur;   /* current snapshot (access_key_id NULL: none yet) */
+	char *static_akid, *static_secret, *static_token;
+	char *role_arn, *external_id, *region;
+	int timeout_ms;
+	ks_metrics *metrics;
+};
+
+static void scrub_free(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+void ks_credentials_clean(ks_credentials *c)
+{
+	scrub_free(c->access_key_id);
+	scrub_free(c->secret_access_key);
+	scrub_free(c->session_token);
+	memset(c, 0, sizeof(*c));
+}
+
+static int copy_creds(ks_credentials *dst, const ks_credentials *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->access_key_id = strdup(src->access_key_id);
+	dst->secret_access_key = strdup(src->secret_access_key);
+	dst->session_token = src->session_token ? strdup(src->session_token) : NULL;
+	dst->expiration = src->expiration;
+	memcpy(dst->source, src->source, sizeof(dst->source));
+	if (!dst->access_key_id || !dst->secret_access_key || (src->session_token && !dst->session_token)) {
+		ks_credentials_clean(dst);
+		return KS_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int set_creds(ks_credentials *c, const char *akid, const char *secret, const char *token,
+		     time_t exp, const char *source)
+{
+	memset(c, 0, sizeof(*c));
+	c->access_key_id = strdup(akid);
+	c->secret_access_key = strdup(secret);
+	c->session_token = token && *token ? strdup(token) : NULL;
+	c->expiration = exp;
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	if (!c->access_key_id || !c->secret_access_key || (token && *token && !c->session_token)) {
+		ks_credentials_clean(c);
+		return KS_ERR_NOMEM;
+	}
+	return 0;
+}
+
+ks_creds_t *ks_creds_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
+{
+	ks_creds_t *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory creating the credentials provider");
+		return NULL;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->metrics = metrics;
+	p->timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
+#define DUP(dst, src) do { if ((src) && !((dst) = strdup(src))) goto nomem; } while (0)
+	DUP(p->static_akid, conf->access_key_id);
+	DUP(p->static_secret, conf->secret_access_key);
+	DUP(p->static_token, conf->session_token);
+	DUP(p->role_arn, conf->role_arn);
+	DUP(p->external_id, conf->role_external_id);
+	DUP(p->region, conf->aws_region);
+#undef DUP
+	return p;
+nomem:
+	ks_creds_destroy(p);
+	ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory creating the credentials provider");
+	return NULL;
+}
+
+void ks_creds_destroy(ks_creds_t *p)
+{
+	if (!p)
+		return;
+	ks_credentials_clean(&p->cur);
+	scrub_free(p->static_akid);
+	scrub_free(p->static_secret);
+	scrub_free(p->static_token);
+	free(p->role_arn);
+	scrub_free(p->external_id);
+	free(p->region);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* ISO 8601 "2026-11-24T03:00:00Z" (fractions allowed) to time_t; 0 when unparsable. */
+static time_t parse_iso8601(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+			 &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return timegm(&tm);
+}
+
+/* Text between <tag> and </tag> in an STS answer, or NULL (caller frees). */
+static char *xml_value(const char *xml, const char *tag)
+{
+	char open[64], close[64];
+	const char *a, *b;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	if (!(a = strstr(xml, open)))
+		return NULL;
+	a += strlen(open);
+	if (!(b = strstr(a, close)))
+		return NULL;
+	return ks_strndup(a, (size_t)(b - a));
+}
+
+static int parse_sts_xml(const char *xml, const char *source, ks_credentials *out, ks_errbuf *err)
+{
+	char *akid = xml_value(xml, "AccessKeyId"), *secret = xml_value(xml, "SecretAccessKey");
+	char *token = xml_value(xml, "SessionToken"), *exp = xml_value(xml, "Expiration");
+	int rc;
+
+	if (!akid || !secret)
+		rc = ks_errbuf_set(err, KS_ERR_AUTH, "%s: the STS answer has no credentials", source);
+	else
+		rc = set_creds(out, akid, secret, token, parse_iso8601(exp), source);
+	scrub_free(akid);
+	scrub_free(secret);
+	scrub_free(token);
+	free(exp);
+	return rc;
+}
+
+/* {"AccessKeyId","SecretAccessKey","Token","Expiration"} as IMDS and ECS serve them. */
+static int parse_json_creds(const char *text, const char *source, ks_credentials *out, ks_errbuf *err)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	const char *akid, *secret, *token, *exp;
+	int rc;
+
+	if (!j)
+		return ks_errbuf_set(err, KS_ERR_AUTH, "%s: the credentials answer is not JSON", source);
+	akid = json_string_value(json_object_get(j, "AccessKeyId"));
+	secret = json_string_value(json_object_get(j, "SecretAccessKey"));
+	token = json_string_value(json_object_get(j, "Token"));
+	exp = json_string_value(json_object_get(j, "Expiration"));
+	if (!akid || !secret)
+		rc = ks_errbuf_set(err, KS_ERR_AUTH, "%s: the credentials answer has no AccessKeyId/SecretAccessKey", source);
+	else
+		rc = set_creds(out, akid, secret, token, parse_iso8601(exp), source);
+	json_decref(j);
+	return rc;
+}
+
+static int form_append(ks_buf *b, const char *k, const char *v)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	const char *p;
+	int r = ks_buf_printf(b, "%s%s=", b->len ? "&" : "", k);
+
+	for (p = v; !r && *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+			r = ks_buf_append(b, p, 1);
+		} else {
+			char e[3] = { '%', digits[c >> 4], digits[c & 15] };
+
+			r = ks_buf_append(b, e, 3);
+		}
+	}
+	return r;
+}
+
+static char *sts_url(const char *region)
+{
+	const char *env = getenv("AWS_ENDPOINT_URL_STS");
+	ks_buf b;
+
+	ks_buf_init(&b, 1024);
+	if (env && *env)
+		ks_buf_puts(&b, env);
+	else
+		ks_buf_printf(&b, "https://sts.%s.amazonaws.com%s", region ? region : "us-east-1",
+			      region && strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+	return b.data;
+}
+
+/* "https://host:port/path" -> host[:port] and path. */
+static void split_url(const char *url, char *host, size_t hn, const char **path)
+{
+	const char *h = strstr(url, "://"), *slash;
+
+	h = h ? h + 3 : url;
+	slash = strchr(h, '/');
+	snprintf(host, hn, "%.*s", (int)(slash ? slash - h : (long)strlen(h)), h);
+	*path = slash ? slash : "/";
+}
+
+static int sts_call(ks_creds_t *p, const char *body, const ks_credentials *signer, const char *source,
+		    ks_credentials *out, ks_errbuf *err)
+{
+	char *url = sts_url(p->region), host[256], hdr_date[64], *hdr_auth = NULL, *hdr_tok = NULL;
+	const char *headers[6] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	ks_http_request req = { 0 };
+	ks_http_response resp;
+	ks_sigv4_result sig = { 0 };
+	const char *path;
+	int rc, nh = 1;
+
+	if (!url)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	split_url(url, host, sizeof(host), &path);
+	if (signer) {
+		ks_header ct = { "Content-Type", "application/x-www-form-urlencoded" };
+		ks_sigv4_request sreq = { "POST", host, path, NULL, &ct, 1, body, strlen(body),
+					  p->region ? p->region : "us-east-1", "sts" };
+		ks_sigv4_keys keys = { signer->access_key_id, signer->secret_access_key, signer->session_token };
+		size_t alen;
+
+		if (ks_sigv4_sign(&sreq, &keys, time(NULL), &sig)) {
+			free(url);
+			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory signing the STS request");
+		}
+		snprintf(hdr_date, sizeof(hdr_date), "X-Amz-Date: %s", sig.amz_date);
+		alen = strlen(sig.authorization) + 32;
+		hdr_auth = malloc(alen);
+		if (hdr_auth)
+			snprintf(hdr_auth, alen, "Authorization: %s", sig.authorization);
+		headers[nh++] = hdr_date;
+		headers[nh++] = hdr_auth;
+		if (signer->session_token) {
+			size_t tlen = strlen(signer->session_token) + 32;
+
+			if ((hdr_tok = malloc(tlen)))
+				snprintf(hdr_tok, tlen, "X-Amz-Security-Token: %s", signer->session_token);
+			headers[nh++] = hdr_tok;
+		}
+	}
+	req.method = "POST";
+	req.url = url;
+	req.headers = headers;
+	req.body = body;
+	req.body_len = strlen(body);
+	req.timeout_ms = p->timeout_ms;
+	rc = ks_http_perform(&req, &resp, err);
+	if (rc == 0) {
+		if (resp.status == 200) {
+			rc = parse_sts_xml(resp.body.data ? resp.body.data : "", source, out, err);
+		} else {
+			char *code = resp.body.data ? xml_value(resp.body.data, "Code") : NULL;
+			char *msg = resp.body.data ? xml_value(resp.body.data, "Message") : NULL;
+
+			rc = ks_errbuf_set(err, resp.status >= 500 ? KS_ERR_TRANSIENT : KS_ERR_AUTH,
+					   "%s: STS %s answered HTTP %ld %s: %s (request id %s)", source, url,
+					   resp.status, code ? code : "", msg ? msg : "",
+					   resp.request_id[0] ? resp.request_id : "none");
+			free(code);
+			free(msg);
+		}
+	} else {
+		ks_errbuf_prefix(err, "%s", source);
+	}
+	ks_http_response_clean(&resp);
+	ks_sigv4_result_clean(&sig);
+	scrub_free(hdr_auth);
+	scrub_free(hdr_tok);
+	free(url);
+	return rc;
+}
+
+/* ---- sources of the chain ------------------------------------------------------------------ */
+
+static int from_env(ks_credentials *out)
+{
+	const char *akid = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+
+	if (!akid || !*akid || !secret || !*secret)
+		return KS_ERR_NOTFOUND;
+	return set_creds(out, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment");
+}
+
+/* Look up @p key in [section] of an INI file; caller frees. */
+static char *ini_get(const char *path, const char *section, const char *key)
+{
+	char line[4096], cur[256] = "";
+	char *val = NULL;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	while (!val && fgets(line, sizeof(line), f)) {
+		char *s = line, *e, *eq;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		e = s + strlen(s);
+		while (e > s && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*s == '#' || *s == ';' || !*s)
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+
+			if (close) {
+				*close = '\0';
+				snprintf(cur, sizeof(cur), "%s", s + 1);
+			}
+			continue;
+		}
+		if (strcmp(cur, section) != 0 || !(eq = strchr(s, '=')))
+			continue;
+		*eq = '\0';
+		for (e = eq; e > s && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		if (strcmp(s, key) == 0) {
+			char *v = eq + 1;
+
+			while (isspace((unsigned char)*v))
+				v++;
+			val = strdup(v);
+		}
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	return val;
+}
+
+static void home_path(char *out, size_t n, const char *env, const char *rel)
+{
+	const char *v = getenv(env), *home = getenv("HOME");
+
+	if (v && *v)
+		snprintf(out, n, "%s", v);
+	else
+		snprintf(out, n, "%s/%s", home ? home : "", rel);
+}
+
+static int from_profile(ks_credentials *out, char *tried, size_t tn)
+{
+	const char *profile = getenv("AWS_PROFILE");
+	char cpath[1024], fpath[1024], section[300], source[32];
+	char *akid, *secret, *token;
+	int rc = KS_ERR_NOTFOUND;
+
+	if (!profile || !*profile)
+		profile = "default";
+	home_path(cpath, sizeof(cpath), "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+	home_path(fpath, sizeof(fpath), "AWS_CONFIG_FILE", ".aws/config");
+	snprintf(tried, tn, "profile '%.64s' (%.400s, %.400s)", profile, cpath, fpath);
+	snprintf(source, sizeof(source), "profile:%.20s", profile);
+	akid = ini_get(cpath, profile, "aws_access_key_id");
+	secret = ini_get(cpath, profile, "aws_secret_access_key");
+	token = ini_get(cpath, profile, "aws_session_token");
+	if (!akid || !secret) {
+		scrub_free(akid);
+		scrub_free(secret);
+		scrub_free(token);
+		/* The config file names non-default profiles "profile NAME". */
+		if (strcmp(profile, "default") == 0)
+			snprintf(section, sizeof(section), "default");
+		else
+			snprintf(section, sizeof(section), "profile %s", profile);
+		akid = ini_get(fpath, section, "aws_access_key_id");
+		secret = ini_get(fpath, section, "aws_secret_access_key");
+		token = ini_get(fpath, section, "aws_session_token");
+	}
+	if (akid && secret)
+		rc = set_creds(out, akid, secret, token, 0, source);
+	scrub_free(akid);
+	scrub_free(secret);
+	scrub_free(token);
+	return rc;
+}
+
+static int from_web_identity(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+{
+	const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = getenv("AWS_ROLE_ARN");
+	const char *session = getenv("AWS_ROLE_SESSION_NAME");
+	char token[16384], sname[64];
+	ks_buf body;
+	size_t n;
+	FILE *f;
+	int rc;
+
+	if (!file || !*file || !role || !*role)
+		return KS_ERR_NOTFOUND;
+	if (!(f = fopen(file, "r")))
+		return ks_errbuf_set(err, KS_ERR_AUTH, "web identity: cannot read AWS_WEB_IDENTITY_TOKEN_FILE %s", file);
+	n = fread(token, 1, sizeof(token) - 1, f);
+	fclose(f);
+	while (n && isspace((unsigned char)token[n - 1]))
+		n--;
+	token[n] = '\0';
+	if (!session || !*session) {
+		snprintf(sname, sizeof(sname), "kinesink-%ld", (long)time(NULL));
+		session = sname;
+	}
+	ks_buf_init(&body, 64 * 1024);
+	rc = form_append(&body, "Action", "AssumeRoleWithWebIdentity") ||
+	     form_append(&body, "Version", "2011-06-15") || form_append(&body, "RoleArn", role) ||
+	     form_append(&body, "RoleSessionName", session) || form_append(&body, "WebIdentityToken", token);
+	OPENSSL_cleanse(token, sizeof(token));
+	if (rc) {
+		ks_buf_clean(&body);
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	}
+	rc = sts_call(p, body.data, NULL, "web-identity", out, err);
+	OPENSSL_cleanse(body.data, body.len);
+	ks_buf_clean(&body);
+	return rc;
+}
+
+static int http_get_creds(ks_creds_t *p, const char *url, const char *const *headers, const char *source,
+			  ks_credentials *out, ks_errbuf *err)
+{
+	ks_http_request req = { .method = "GET", .url = url, .headers = headers,
+				.timeout_ms = p->timeout_ms, .connect_timeout_ms = 1000 };
+	ks_http_response resp;
+	int rc = ks_http_perform(&req, &resp, err);
+
+	if (rc == 0) {
+		if (resp.status == 200)
+			rc = parse_json_creds(resp.body.data ? resp.body.data : "", source, out, err);
+		else
+			rc = ks_errbuf_set(err, KS_ERR_AUTH, "%s: %s answered HTTP %ld", source, url, resp.status);
+	} else {
+		ks_errbuf_prefix(err, "%s", source);
+	}
+	if (resp.body.data)
+		OPENSSL_cleanse(resp.body.data, resp.body.len);
+	ks_http_response_clean(&resp);
+	return rc;
+}
+
+static int from_container(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+{
+	const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *tok = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	const char *tokfile = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	char url[2048], auth[4200] = "";
+	const char *headers[2] = { NULL, NULL };
+	int rc;
+
+	if (rel && *rel)
+		snprintf(url, sizeof(url), "http://169.254.170.2%s", rel);
+	else if (full && *full)
+		snprintf(url, sizeof(url), "%s", full);
+	else
+		return KS_ERR_NOTFOUND;
+	if (tokfile && *tokfile) {
+		FILE *f = fopen(tokfile, "r");
+		char t[4096];
+		size_t n = 0;
+
+		if (f) {
+			n = fread(t, 1, sizeof(t) - 1, f);
+			fclose(f);
+		}
+		while (n && isspace((unsigned char)t[n - 1]))
+			n--;
+		t[n] = '\0';
+		snprintf(auth, sizeof(auth), "Authorization: %s", t);
+		OPENSSL_cleanse(t, sizeof(t));
+	} else if (tok && *tok) {
+		snprintf(auth, sizeof(auth), "Authorization: %s", tok);
+	}
+	if (auth[0])
+		headers[0] = auth;
+	rc = http_get_creds(p, url, headers, "container", out, err);
+	OPENSSL_cleanse(auth, sizeof(auth));
+	return rc;
+}
+
+static int from_imds(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+{
+	const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
+	const char *base = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *ttl_hdr[] = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
+	char url[1024], tokhdr[1200], role[256];
+	const char *hdrs[2] = { tokhdr, NULL };
+	ks_http_request req = { .timeout_ms = 2000, .connect_timeout_ms = 1000 };
+	ks_http_response resp;
+	size_t blen;
+	int rc;
+
+	if (disabled && strcasecmp(disabled, "true") == 0)
+		return KS_ERR_NOTFOUND;
+	if (!base || !*base)
+		base = "http://169.254.169.254";
+	blen = strlen(base);
+	while (blen && base[blen - 1] == '/')
+		blen--;
+
+	snprintf(url, sizeof(url), "%.*s/latest/api/token", (int)blen, base);
+	req.method = "PUT";
+	req.url = url;
+	req.headers = ttl_hdr;
+	if ((rc = ks_http_perform(&req, &resp, err))) {
+		ks_errbuf_prefix(err, "imds");
+		ks_http_response_clean(&resp);
+		return rc;
+	}
+	if (resp.status != 200 || !resp.body.data) {
+		rc = ks_errbuf_set(err, KS_ERR_AUTH, "imds: token request answered HTTP %ld", resp.status);
+		ks_http_response_clean(&resp);
+		return rc;
+	}
+	snprintf(tokhdr, sizeof(tokhdr), "X-aws-ec2-metadata-token: %s", resp.body.data);
+	ks_http_response_clean(&resp);
+
+	snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, base);
+	req.method = "GET";
+	req.headers = hdrs;
+	if ((rc = ks_http_perform(&req, &resp, err))) {
+		ks_errbuf_prefix(err, "imds");
+		ks_http_response_clean(&resp);
+		return rc;
+	}
+	if (resp.status != 200 || !resp.body.data || !resp.body.len) {
+		rc = ks_errbuf_set(err, KS_ERR_AUTH, "imds: no IAM role attached to this instance (HTTP %ld)",
+				   resp.status);
+		ks_http_response_clean(&resp);
+		return rc;
+	}
+	snprintf(role, sizeof(role), "%.*s", (int)strcspn(resp.body.data, "\r\n"), resp.body.data);
+	ks_http_response_clean(&resp);
+	snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, base, role);
+	rc = http_get_creds(p, url, hdrs, "imds", out, err);
+	OPENSSL_cleanse(tokhdr, sizeof(tokhdr));
+	return rc;
+}
+
+static int assume_role(ks_creds_t *p, const ks_credentials *base, ks_credentials *out, ks_errbuf *err)
+{
+	char sname[64];
+	ks_buf body;
+	int rc;
+
+	snprintf(sname, sizeof(sname), "kinesink-%ld", (long)time(NULL));
+	ks_buf_init(&body, 64 * 1024);
+	rc = form_append(&body, "Action", "AssumeRole") || form_append(&body, "Version", "2011-06-15") ||
+	     form_append(&body, "RoleArn", p->role_arn) || form_append(&body, "RoleSessionName", sname) ||
+	     (p->external_id && form_append(&body, "ExternalId", p->external_id));
+	if (rc) {
+		ks_buf_clean(&body);
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	}
+	rc = sts_call(p, body.data, base, "assume-role", out, err);
+	OPENSSL_cleanse(body.data, body.len);
+	ks_buf_clean(&body);
+	if (rc)
+		ks_errbuf_prefix(err, "cannot assume role %s", p->role_arn);
+	return rc;
+}
+
+/* Resolve base credentials through the chain; errors of sources that exist are kept. */
+static int resolve_base(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+{
+	char tried[2400], profile[1100];
+	ks_errbuf e;
+	int rc;
+
+	if (p->static_akid && p->static_secret)
+		return set_creds(out, p->static_akid, p->static_secret, p->static_token, 0, "config");
+	if ((rc = from_env(out)) != KS_ERR_NOTFOUND)
+		return rc;
+	if ((rc = from_profile(out, profile, sizeof(profile))) != KS_ERR_NOTFOUND)
+		return rc;
+	ks_errbuf_clear(&e);
+	if ((rc = from_web_identity(p, out, &e)) != KS_ERR_NOTFOUND)
+		goto source_failed;
+	if ((rc = from_container(p, out, &e)) != KS_ERR_NOTFOUND)
+		goto source_failed;
+	if ((rc = from_imds(p, out, &e)) == 0)
+		return 0;
+	snprintf(tried, sizeof(tried),
+		 "no AWS credentials found: tried aws.credentials.* (not set), environment "
+		 "(AWS_ACCESS_KEY_ID not set), %s, web identity (AWS_WEB_IDENTITY_TOKEN_FILE not set), "
+		 "container (AWS_CONTAINER_CREDENTIALS_* not set), IMDS (%s)",
+		 profile, e.text[0] ? e.text : "disabled");
+	return ks_errbuf_set(err, KS_ERR_AUTH, "%s", tried);
+source_failed:
+	if (rc) {
+		if (err)
+			*err = e;
+		return rc;
+	}
+	return 0;
+}
+
+int ks_creds_get(ks_creds_t *p, time_t now, ks_credentials *out, ks_errbuf *err)
+{
+	ks_credentials base = { 0 }, fresh = { 0 };
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->cur.access_key_id && (!p->cur.expiration || p->cur.expiration - REFRESH_MARGIN_S > now))
+		goto copy;
+
+	rc = resolve_base(p, &base, err);
+	if (rc == 0 && p->role_arn) {
+		rc = assume_role(p, &base, &fresh, err);
+		ks_credentials_clean(&base);
+		if (rc == 0)
+			snprintf(fresh.source, sizeof(fresh.source), "assume-role");
+	} else {
+		fresh = base;
+	}
+	if (rc) {
+		/* A failed refresh keeps old credentials that are still valid. */
+		if (p->cur.access_key_id && p->cur.expiration > now) {
+			ks_warn("creds", "refreshing credentials failed, using the current ones until they expire: %s",
+				err ? err->text : "");
+			rc = 0;
+			goto copy;
+		}
+		if (rc != KS_ERR_NOMEM && rc != KS_ERR_AUTH && err)
+			err->retriable = 1;
+		pthread_mutex_unlock(&p->lock);
+		return rc;
+	}
+	if (p->cur.access_key_id)
+		KS_METRIC_ADD(p->metrics, credential_refreshes, 1);
+	ks_credentials_clean(&p->cur);
+	p->cur = fresh;
+	ks_debug("creds", "credentials from %s%s", p->cur.source, p->cur.expiration ? " (temporary)" : "");
+copy:
+	rc = copy_creds(out, &p->cur);
+	pthread_mutex_unlock(&p->lock);
+	if (rc)
+		ks_errbuf_set(err, rc, "out of memory copying credentials");
+	return rc;
+}
+
+void ks_creds_invalidate(ks_creds_t *p)
+{
+	pthread_mutex_lock(&p->lock);
+	/* Static keys cannot be refreshed; they are simply read again. */
+	ks_credentials_clean(&p->cur);
+	pthread_mutex_unlock(&p->lock);
+}

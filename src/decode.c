@@ -1,2 +1,299 @@
-/* decode.c: not written yet. */
-#include "common.h"
+/*
+ * Decode: one Kafka message into a change. Debezium JSON (envelope with schema, or the bare
+ * payload), Debezium Avro (through registry.c / decode_avro.c), plain JSON, raw bytes.
+ * The value is parsed once; the change holds references into that one tree.
+ */
+#include "decode.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+struct ks_decoder {
+	ks_input_format format;
+	ks_registry_t *registry; /* debezium-avro only */
+	ks_metrics *metrics;
+};
+
+char ks_op_char(ks_op op)
+{
+	static const char letters[] = { '-', 'c', 'r', 'u', 'd', 't', 'm', '-' };
+
+	return (unsigned)op < sizeof(letters) ? letters[op] : '-';
+}
+
+void ks_change_clean(ks_change *c)
+{
+	json_decref(c->before);
+	json_decref(c->after);
+	json_decref(c->source);
+	json_decref(c->schema);
+	json_decref(c->key);
+	memset(c, 0, sizeof(*c));
+}
+
+ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
+{
+	ks_decoder_t *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory creating the decoder");
+		return NULL;
+	}
+	d->format = conf->input_format;
+	d->metrics = metrics;
+	if (d->format == KS_INPUT_DEBEZIUM_AVRO && !(d->registry = ks_registry_new(conf, err))) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void ks_decoder_destroy(ks_decoder_t *d)
+{
+	if (!d)
+		return;
+	ks_registry_destroy(d->registry);
+	free(d);
+}
+
+static const char *json_type_name(const json_t *j)
+{
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: return "object";
+	case JSON_ARRAY: return "array";
+	case JSON_STRING: return "string";
+	case JSON_INTEGER: return "integer";
+	case JSON_REAL: return "number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "boolean";
+	default: return "null";
+	}
+}
+
+/* "topic [partition] @offset: " + text; stage decode; reason token. */
+static int bad(ks_errbuf *err, const ks_msg *m, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int bad(ks_errbuf *err, const ks_msg *m, const char *reason, const char *fmt, ...)
+{
+	char text[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ks_errbuf_set(err, KS_ERR_BADREC, "%s [%d] @%lld: %s", m->topic ? m->topic : "?",
+		      (int)m->partition, (long long)m->offset, text);
+	if (err) {
+		err->stage = KS_STAGE_DECODE;
+		ks_errbuf_reason(err, reason);
+	}
+	return KS_ERR_BADREC;
+}
+
+static json_t *own(json_t *j)
+{
+	return j && !json_is_null(j) ? json_incref(j) : NULL;
+}
+
+/* The key message: {"schema":…,"payload":{…}} or the bare object; anything else is no key. */
+static json_t *decode_json_key(const ks_msg *m)
+{
+	json_t *root, *payload, *key = NULL;
+
+	if (!m->key || !m->key_len)
+		return NULL;
+	if (!(root = json_loadb(m->key, m->key_len, JSON_DECODE_ANY, NULL)))
+		return NULL;
+	payload = json_object_get(root, "payload");
+	if (json_is_object(payload) && json_object_get(root, "schema"))
+		key = json_incref(payload);
+	else if (json_is_object(root))
+		key = json_incref(root);
+	json_decref(root);
+	return key;
+}
+
+/*
+ * Pull a change out of a Debezium payload object (from JSON or from Avro): op, before,
+ * after, source, ts_ms. @p schema is the value schema or NULL (borrowed).
+ */
+static int extract_debezium(const ks_msg *m, json_t *payload, json_t *schema, ks_change *out,
+			    ks_errbuf *err)
+{
+	json_t *op = json_object_get(payload, "op"), *j;
+	const char *ops;
+
+	if (!op)
+		return bad(err, m, "missing_op", "payload.op: missing (not a Debezium change event)");
+	if (!json_is_string(op))
+		return bad(err, m, "bad_op", "payload.op: expected a string, got %s", json_type_name(op));
+	ops = json_string_value(op);
+	if (json_string_length(op) != 1)
+		goto unknown;
+	switch (ops[0]) {
+	case 'c': out->op = KS_OP_CREATE; break;
+	case 'r': out->op = KS_OP_READ; break;
+	case 'u': out->op = KS_OP_UPDATE; break;
+	case 'd': out->op = KS_OP_DELETE; break;
+	case 't': out->op = KS_OP_TRUNCATE; break;
+	case 'm': out->op = KS_OP_MESSAGE; break;
+	default: goto unknown;
+	}
+	j = json_object_get(payload, "before");
+	if (j && !json_is_null(j) && !json_is_object(j))
+		return bad(err, m, "bad_before", "payload.before: expected an object or null, got %s",
+			   json_type_name(j));
+	out->before = own(j);
+	j = json_object_get(payload, "after");
+	if (j && !json_is_null(j) && !json_is_object(j))
+		return bad(err, m, "bad_after", "payload.after: expected an object or null, got %s",
+			   json_type_name(j));
+	out->after = own(j);
+	if ((out->op == KS_OP_CREATE || out->op == KS_OP_READ || out->op == KS_OP_UPDATE) && !out->after)
+		return bad(err, m, "missing_after", "payload.after: missing for op '%c'", ops[0]);
+	if (out->op == KS_OP_DELETE && !out->before && !out->key)
+		return bad(err, m, "missing_before",
+			   "payload.before: missing for op 'd' and the message has no key to identify the row");
+	j = json_object_get(payload, "source");
+	if (j && !json_is_null(j) && !json_is_object(j))
+		return bad(err, m, "bad_source", "payload.source: expected an object, got %s", json_type_name(j));
+	out->source = own(j);
+	j = json_object_get(payload, "ts_ms");
+	if (json_is_integer(j)) {
+		out->ts_ms = json_integer_value(j);
+		out->has_ts_ms = 1;
+	} else if (j && !json_is_null(j)) {
+		return bad(err, m, "bad_ts_ms", "payload.ts_ms: expected an integer, got %s", json_type_name(j));
+	}
+	out->schema = own(schema);
+	return 0;
+unknown:
+	return bad(err, m, "unknown_op", "payload.op: unknown op '%.20s' (expected c, r, u, d, t or m)", ops);
+}
+
+static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
+{
+	json_error_t jerr;
+	json_t *root, *payload, *schema = NULL;
+	int rc;
+
+	if (!(root = json_loadb(m->value, m->value_len, JSON_DECODE_ANY, &jerr)))
+		return bad(err, m, "not_json", "value is not JSON: line %d column %d: %s", jerr.line,
+			   jerr.column, jerr.text);
+	if (!json_is_object(root)) {
+		rc = bad(err, m, "not_object", "value: expected a Debezium envelope object, got %s",
+			 json_type_name(root));
+		json_decref(root);
+		return rc;
+	}
+	payload = json_object_get(root, "payload");
+	if (payload && json_object_get(root, "schema")) {
+		schema = json_object_get(root, "schema");
+		if (!json_is_object(payload)) {
+			rc = json_is_null(payload) ? 0 : bad(err, m, "bad_payload", "payload: expected an object, got %s",
+							   json_type_name(payload));
+			/* {"schema":…,"payload":null} is the JSON converter's tombstone. */
+			if (!rc)
+				out->op = KS_OP_TOMBSTONE;
+			json_decref(root);
+			return rc;
+		}
+	} else {
+		payload = root;
+	}
+	rc = extract_debezium(m, payload, schema, out, err);
+	json_decref(root);
+	return rc;
+}
+
+static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbuf *err)
+{
+	json_t *payload = NULL, *schema = NULL;
+	int rc;
+
+	rc = ks_avro_decode(d->registry, m->value, m->value_len, &payload, &schema, err);
+	if (rc) {
+		if (rc == KS_ERR_BADREC) {
+			char text[sizeof(err->text)];
+
+			snprintf(text, sizeof(text), "%s", err->text);
+			return bad(err, m, err->reason[0] ? err->reason : "bad_avro", "%s", text);
+		}
+		return rc;
+	}
+	if (!json_is_object(payload)) {
+		rc = bad(err, m, "not_object", "Avro value: expected a record, got %s", json_type_name(payload));
+	} else {
+		rc = extract_debezium(m, payload, schema, out, err);
+	}
+	json_decref(payload);
+	json_decref(schema);
+	return rc;
+}
+
+/* Avro keys: a framed record of the key columns; anything undecodable is no key. */
+static json_t *decode_avro_key(ks_decoder_t *d, const ks_msg *m, ks_errbuf *err, int *fatal)
+{
+	json_t *key = NULL;
+	int rc;
+
+	*fatal = 0;
+	if (!m->key || m->key_len < 5 || ((const unsigned char *)m->key)[0] != 0)
+		return NULL;
+	rc = ks_avro_decode(d->registry, m->key, m->key_len, &key, NULL, err);
+	if (rc == KS_ERR_FATAL) {
+		*fatal = 1;
+		return NULL;
+	}
+	if (rc || !json_is_object(key)) {
+		json_decref(key);
+		ks_errbuf_clear(err);
+		return NULL;
+	}
+	return key;
+}
+
+int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbuf *err)
+{
+	json_error_t jerr;
+	int rc = 0, fatal;
+
+	memset(out, 0, sizeof(*out));
+	out->topic = m->topic;
+	out->partition = m->partition;
+	out->offset = m->offset;
+	out->kafka_key = m->key;
+	out->kafka_key_len = m->key_len;
+	if (!m->value) {
+		out->op = KS_OP_TOMBSTONE;
+		return 0;
+	}
+	switch (d->format) {
+	case KS_INPUT_RAW:
+		out->op = KS_OP_CREATE;
+		out->raw = m->value;
+		out->raw_len = m->value_len;
+		return 0;
+	case KS_INPUT_JSON:
+		if (!(out->after = json_loadb(m->value, m->value_len, JSON_DECODE_ANY, &jerr)))
+			return bad(err, m, "not_json", "value is not JSON: line %d column %d: %s", jerr.line,
+				   jerr.column, jerr.text);
+		out->op = KS_OP_CREATE;
+		return 0;
+	case KS_INPUT_DEBEZIUM_JSON:
+		out->key = decode_json_key(m);
+		rc = decode_debezium_json(m, out, err);
+		break;
+	case KS_INPUT_DEBEZIUM_AVRO:
+		out->key = decode_avro_key(d, m, err, &fatal);
+		if (fatal)
+			return KS_ERR_FATAL;
+		rc = decode_avro(d, m, out, err);
+		break;
+	}
+	if (rc)
+		ks_change_clean(out);
+	return rc;
+}

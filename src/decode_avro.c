@@ -1,2 +1,2 @@
-/* decode_avro.c: not written yet. */
-#include "common.h"
+/* decode_avro.c: Avro to JSON (written with the registry client). */
+#include "registry.h"

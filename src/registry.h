@@ -34,4 +34,20 @@ void ks_registry_destroy(ks_registry_t *r);
  */
 int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err);
 
+/**
+ * @brief Put schema @p id with JSON text @p schema_json into the cache without asking the
+ *        registry (tests, fuzzing). @returns 0 or KS_ERR_BADREC when the schema does not parse.
+ */
+int ks_registry_put(ks_registry_t *r, int32_t id, const char *schema_json, ks_errbuf *err);
+
+/**
+ * @brief Decode one Confluent-framed Avro message (magic byte, schema id, body) into the JSON
+ *        a Debezium JSON converter would have produced. @p connect_schema (may be NULL) gets a
+ *        new reference to the value schema in Kafka Connect JSON form.
+ * @returns 0; KS_ERR_BADREC (err->text says what: too short, bad magic, unknown schema id,
+ *          invalid body); KS_ERR_FATAL when the registry is unreachable.
+ */
+int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out,
+		   json_t **connect_schema, ks_errbuf *err);
+
 #endif

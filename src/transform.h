@@ -44,6 +44,13 @@ void ks_record_destroy(ks_record *r);
 /** @brief Stable 64-bit hash of a partition key (FNV-1a). */
 uint64_t ks_key_hash(const char *p, size_t n);
 
+/**
+ * @brief Append @p j to @p b as compact JSON with object keys sorted (byte for byte
+ *        deterministic; reals in their shortest round-trip form, always with '.' or 'e').
+ * @returns 0, KS_ERR_TOOBIG, KS_ERR_NOMEM.
+ */
+int ks_json_write(ks_buf *b, const json_t *j);
+
 typedef struct ks_transform ks_transform_t;
 
 /**
@@ -55,6 +62,8 @@ void ks_transform_destroy(ks_transform_t *t);
 
 /**
  * @brief Produce the records of change @p c into @p out (caller owns them afterwards).
+ *        Tombstones (null values) give 0 records; truncate/message events are KS_ERR_BADREC
+ *        with reason "non_row_event" (the pipeline skips them before calling this).
  * @returns the number of records (0, 1 or 2), or KS_ERR_BADREC with @p err naming the
  *          topic/partition/offset and the column (stage=transform), or KS_ERR_NOMEM.
  * @locality pipeline thread
