@@ -1,2 +1,147 @@
-/* consumer.c: not written yet. */
-#include "common.h"
+/* The Kafka consumer: configuration, subscription, log routing, queue wake-ups. */
+#include "consumer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+typedef struct rebalance_ctx {
+	ks_rebalance_fn fn;
+	void *opaque;
+} rebalance_ctx;
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	/* The consumer's opaque is the pipeline; the callback was set through ks_consumer_new. */
+	rebalance_ctx *ctx = opaque;
+
+	ctx->fn(rk, err, parts, ctx->opaque);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	ks_log(level <= 3 ? KS_LOG_ERROR : level <= 4 ? KS_LOG_WARN : level <= 6 ? KS_LOG_INFO : KS_LOG_DEBUG,
+	       "kafka", "%s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	/* librdkafka retries transient errors itself; the fatal ones are handled by the pipeline. */
+	ks_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int has_key(const ks_conf *c, const char *key)
+{
+	int i;
+
+	for (i = 0; i < c->n_kafka; i++)
+		if (strcmp(c->kafka[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
+rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void *opaque, int wake_fd,
+			    ks_errbuf *err)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *topics;
+	rebalance_ctx *ctx;
+	char errstr[512], *list, *tok, *save = NULL;
+	rd_kafka_resp_err_t e;
+	rd_kafka_t *rk;
+	int i;
+
+	/* Defaults first, so that any kafka.* setting overrides them. */
+	rd_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", NULL, 0);
+	rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
+	if (conf->exit_at_eof)
+		rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
+	for (i = 0; i < conf->n_kafka; i++) {
+		if (rd_kafka_conf_set(kc, conf->kafka[i].key, conf->kafka[i].value, errstr, sizeof(errstr))) {
+			ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.%s: %s", conf->kafka[i].key, errstr);
+			rd_kafka_conf_destroy(kc);
+			return NULL;
+		}
+	}
+	/* The delivery contract: offsets move only when kinesink says so. */
+	if (has_key(conf, "enable.auto.offset.store") || has_key(conf, "enable.auto.commit"))
+		ks_warn("consumer", "kafka.enable.auto.offset.store / kafka.enable.auto.commit are ignored: "
+				    "kinesink commits only offsets Kinesis acknowledged");
+	rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+	rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+	if (!(ctx = calloc(1, sizeof(*ctx)))) {
+		rd_kafka_conf_destroy(kc);
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	ctx->fn = rebalance;
+	ctx->opaque = opaque;
+	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+	rd_kafka_conf_set_log_cb(kc, on_log);
+	rd_kafka_conf_set_error_cb(kc, on_error);
+	rd_kafka_conf_set_opaque(kc, ctx);
+	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		free(ctx);
+		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	if (wake_fd >= 0) {
+		rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+
+		rd_kafka_queue_io_event_enable(q, wake_fd, "1", 1);
+		rd_kafka_queue_destroy(q);
+	}
+
+	topics = rd_kafka_topic_partition_list_new(4);
+	if (!(list = strdup(conf->topic))) {
+		rd_kafka_topic_partition_list_destroy(topics);
+		rd_kafka_destroy(rk);
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		tok[strcspn(tok, " ")] = '\0';
+		if (*tok)
+			rd_kafka_topic_partition_list_add(topics, tok, RD_KAFKA_PARTITION_UA);
+	}
+	free(list);
+	if ((e = rd_kafka_subscribe(rk, topics))) {
+		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot subscribe to '%s': %s", conf->topic, rd_kafka_err2str(e));
+		rd_kafka_topic_partition_list_destroy(topics);
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	rd_kafka_topic_partition_list_destroy(topics);
+	return rk;
+}
+
+void ks_consumer_destroy(rd_kafka_t *rk)
+{
+	void *ctx;
+
+	if (!rk)
+		return;
+	ctx = rd_kafka_opaque(rk);
+	rd_kafka_destroy(rk);
+	free(ctx);
+}
+
+void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out)
+{
+	out->topic = rd_kafka_topic_name(m->rkt);
+	out->partition = m->partition;
+	out->offset = m->offset;
+	out->key = m->key;
+	out->key_len = m->key_len;
+	out->value = m->payload;
+	out->value_len = m->len;
+}

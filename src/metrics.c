@@ -1,2 +1,283 @@
-/* metrics.c: not written yet. */
-#include "common.h"
+/* metrics.c: counters, histograms, Prometheus text and the HTTP endpoint (completed below). */
+#include "metrics.h"
+
+const double ks_latency_bounds_ms[KS_HIST_BUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
+const double ks_batch_bounds[KS_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 200, 300, 400, 450, 499, 500 };
+
+void ks_hist_observe(ks_hist *h, const double *bounds, double v)
+{
+	int i;
+
+	for (i = 0; i < KS_HIST_BUCKETS && v > bounds[i]; i++)
+		;
+	__atomic_add_fetch(&h->bucket[i], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&h->count, 1, __ATOMIC_RELAXED);
+	h->sum += v; /* written by the pipeline thread only */
+}
+
+/* ---- Prometheus text ----------------------------------------------------------------------- */
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *const bad_names[KS_BAD__COUNT] = { "decode", "transform", "too_large", "bad_key", "non_row_event" };
+static const char *const put_names[KS_PUTERR__COUNT] = { "throttled", "internal", "http_5xx", "network",
+							 "expired_token", "fatal" };
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static int counter(ks_buf *b, const char *name, const char *help, uint64_t v)
+{
+	return ks_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+			     (unsigned long long)v);
+}
+
+static int gauge(ks_buf *b, const char *name, const char *help, int64_t v)
+{
+	return ks_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, (long long)v);
+}
+
+static int hist(ks_buf *b, const char *name, const char *help, const ks_hist *h, const double *bounds, double scale)
+{
+	uint64_t cum = 0;
+	int i, r;
+
+	if ((r = ks_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)))
+		return r;
+	for (i = 0; i < KS_HIST_BUCKETS; i++) {
+		cum += LOAD(h->bucket[i]);
+		if ((r = ks_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i] * scale, (unsigned long long)cum)))
+			return r;
+	}
+	cum += LOAD(h->bucket[KS_HIST_BUCKETS]);
+	return ks_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
+			     (unsigned long long)cum, name, h->sum * scale, name, (unsigned long long)LOAD(h->count));
+}
+
+/* Label values escape backslash, quote and newline. */
+static int label(ks_buf *b, const char *v)
+{
+	int r = 0;
+
+	for (; *v && !r; v++) {
+		if (*v == '\\' || *v == '"')
+			r = ks_buf_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			r = ks_buf_puts(b, "\\n");
+		else
+			r = ks_buf_append(b, v, 1);
+	}
+	return r;
+}
+
+static int part_metric(ks_buf *b, const char *name, const char *help, const char *type,
+		       const ks_partition_stat *parts, int n, int which)
+{
+	int i, r = ks_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+
+	for (i = 0; i < n && !r; i++) {
+		int64_t v = which == 0 ? parts[i].lag : which == 1 ? parts[i].committed : parts[i].last_acked;
+
+		if ((r = ks_buf_printf(b, "%s{topic=\"", name)) || (r = label(b, parts[i].topic)))
+			break;
+		r = ks_buf_printf(b, "\",partition=\"%d\"} %lld\n", (int)parts[i].partition, (long long)v);
+	}
+	return r;
+}
+
+int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int nparts, ks_buf *b)
+{
+	int i, r = 0;
+
+	r |= counter(b, "kinesink_records_consumed_total", "Kafka messages consumed.", LOAD(m->records_consumed));
+	r |= counter(b, "kinesink_records_decoded_total", "Messages decoded into row changes.", LOAD(m->records_decoded));
+	r |= ks_buf_puts(b, "# HELP kinesink_records_bad_total Bad records, by reason.\n# TYPE kinesink_records_bad_total counter\n");
+	for (i = 0; i < KS_BAD__COUNT; i++)
+		r |= ks_buf_printf(b, "kinesink_records_bad_total{reason=\"%s\"} %llu\n", bad_names[i],
+				   (unsigned long long)LOAD(m->records_bad[i]));
+	r |= counter(b, "kinesink_records_put_total", "Records Kinesis accepted.", LOAD(m->records_put_ok));
+	r |= ks_buf_puts(b, "# HELP kinesink_records_put_failed_total Record puts that failed (and were retried unless fatal), by error.\n# TYPE kinesink_records_put_failed_total counter\n");
+	for (i = 0; i < KS_PUTERR__COUNT; i++)
+		r |= ks_buf_printf(b, "kinesink_records_put_failed_total{code=\"%s\"} %llu\n", put_names[i],
+				   (unsigned long long)LOAD(m->records_put_failed[i]));
+	r |= counter(b, "kinesink_records_retried_total", "Records scheduled for another attempt.", LOAD(m->records_retried));
+	r |= counter(b, "kinesink_records_throttled_total", "Records Kinesis throttled.", LOAD(m->records_throttled));
+	r |= counter(b, "kinesink_records_dead_lettered_total", "Bad records written to the dead-letter topic.", LOAD(m->records_dead_lettered));
+	r |= counter(b, "kinesink_records_skipped_total", "Bad records skipped by errors.policy=skip.", LOAD(m->records_skipped));
+	r |= counter(b, "kinesink_bytes_put_total", "Bytes (partition keys plus data) Kinesis accepted.", LOAD(m->bytes_put));
+	r |= counter(b, "kinesink_requests_total", "PutRecords requests sent.", LOAD(m->requests_sent));
+	r |= counter(b, "kinesink_credential_refreshes_total", "Temporary AWS credentials refreshed.", LOAD(m->credential_refreshes));
+	r |= gauge(b, "kinesink_inflight_records", "Records between Kafka and a Kinesis acknowledgement.", LOAD(m->inflight_records));
+	r |= gauge(b, "kinesink_inflight_bytes", "Bytes between Kafka and a Kinesis acknowledgement.", LOAD(m->inflight_bytes));
+	r |= gauge(b, "kinesink_paused_partitions", "Partitions paused by backpressure or shutdown.", LOAD(m->paused_partitions));
+	r |= gauge(b, "kinesink_assigned_partitions", "Partitions assigned to this worker.", LOAD(m->assigned_partitions));
+	r |= hist(b, "kinesink_put_latency_seconds", "PutRecords request latency.", &m->put_latency_ms, ks_latency_bounds_ms, 0.001);
+	r |= hist(b, "kinesink_batch_records", "Records per PutRecords request.", &m->batch_records, ks_batch_bounds, 1.0);
+	r |= part_metric(b, "kinesink_partition_lag", "Messages between the committable offset and the high watermark.", "gauge", parts, nparts, 0);
+	r |= part_metric(b, "kinesink_partition_committed_offset", "Last committed offset.", "gauge", parts, nparts, 1);
+	r |= part_metric(b, "kinesink_partition_acked_offset", "Highest offset acknowledged by Kinesis.", "gauge", parts, nparts, 2);
+	return r ? KS_ERR_NOMEM : 0;
+}
+
+/* ---- HTTP endpoint ------------------------------------------------------------------------------ */
+
+#define HEALTH_STALL_MS 30000
+#define MAX_PARTS 4096
+
+struct ks_metrics_server {
+	struct MHD_Daemon *d;
+	ks_metrics *m;
+	ks_partition_stats_fn stats;
+	void *opaque;
+	int64_t delivery_timeout_ms;
+	int port;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, const char *body, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_len, void **state)
+{
+	ks_metrics_server_t *s = cls;
+	int64_t now = ks_now_ms();
+	char text[256];
+
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)state;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(c, 405, "text/plain", "method not allowed\n", 19);
+	if (strcmp(url, "/metrics") == 0) {
+		ks_partition_stat *parts = calloc(MAX_PARTS, sizeof(*parts));
+		int n = parts && s->stats ? s->stats(s->opaque, parts, MAX_PARTS) : 0;
+		enum MHD_Result ret;
+		ks_buf b;
+
+		ks_buf_init(&b, 64u << 20);
+		if (ks_metrics_render(s->m, parts, n, &b) || !b.data)
+			ret = reply(c, 500, "text/plain", "out of memory\n", 14);
+		else
+			ret = reply(c, 200, "text/plain; version=0.0.4", b.data, b.len);
+		ks_buf_clean(&b);
+		free(parts);
+		return ret;
+	}
+	if (strcmp(url, "/healthz") == 0) {
+		int64_t last = LOAD(s->m->last_loop_ms);
+
+		if (last && now - last > HEALTH_STALL_MS) {
+			snprintf(text, sizeof(text), "stalled: the pipeline loop has not turned for %lld ms\n",
+				 (long long)(now - last));
+			return reply(c, 503, "text/plain", text, strlen(text));
+		}
+		return reply(c, 200, "text/plain", "ok\n", 3);
+	}
+	if (strcmp(url, "/readyz") == 0) {
+		int64_t since = LOAD(s->m->retrying_since_ms);
+
+		if (LOAD(s->m->assigned_partitions) <= 0)
+			snprintf(text, sizeof(text), "not ready: no partitions assigned\n");
+		else if (!LOAD(s->m->kinesis_reachable))
+			snprintf(text, sizeof(text), "not ready: Kinesis not reachable\n");
+		else if (since && s->delivery_timeout_ms > 0 && now - since > s->delivery_timeout_ms)
+			snprintf(text, sizeof(text), "not ready: puts failing for %lld ms (delivery.timeout.ms %lld)\n",
+				 (long long)(now - since), (long long)s->delivery_timeout_ms);
+		else
+			return reply(c, 200, "text/plain", "ready\n", 6);
+		return reply(c, 503, "text/plain", text, strlen(text));
+	}
+	return reply(c, 404, "text/plain", "not found: try /metrics, /healthz or /readyz\n", 46);
+}
+
+ks_metrics_server_t *ks_metrics_server_new(const char *listen, ks_metrics *m, ks_partition_stats_fn stats,
+					   void *opaque, int64_t delivery_timeout_ms, ks_errbuf *err)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *info;
+	ks_metrics_server_t *s;
+	char host[256], *end;
+	const char *colon = strrchr(listen, ':');
+	socklen_t sl;
+	long port;
+
+	memset(&ss, 0, sizeof(ss));
+	if (!colon || colon == listen) {
+		ks_errbuf_set(err, KS_ERR_CONFIG, "metrics.listen: expected host:port, got '%s'", listen);
+		return NULL;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535) {
+		ks_errbuf_set(err, KS_ERR_CONFIG, "metrics.listen: bad port in '%s'", listen);
+		return NULL;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+	if (host[0] == '[') { /* [::1]:9464 */
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in6);
+	} else {
+		ks_errbuf_set(err, KS_ERR_CONFIG, "metrics.listen: '%s' is not an IP address (use e.g. 127.0.0.1:9464 or 0.0.0.0:9464)", host);
+		return NULL;
+	}
+	(void)sl;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	s->m = m;
+	s->stats = stats;
+	s->opaque = opaque;
+	s->delivery_timeout_ms = delivery_timeout_ms;
+	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+					(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				(uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!s->d) {
+		ks_errbuf_set(err, KS_ERR_CONFIG, "metrics.listen: cannot listen on %s (address in use or not available); set another port or metrics.listen = off", listen);
+		free(s);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : (int)port;
+	ks_info("metrics", "serving /metrics, /healthz, /readyz on %s:%d", host, s->port);
+	return s;
+}
+
+int ks_metrics_server_port(const ks_metrics_server_t *s)
+{
+	return s ? s->port : 0;
+}
+
+void ks_metrics_server_destroy(ks_metrics_server_t *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	free(s);
+}

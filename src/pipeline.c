@@ -1,11 +1,703 @@
-/* pipeline.c: not written yet. */
+/*
+ * The pipeline: one thread moves each Kafka message through decode and transform into the
+ * Kinesis writer, and commits an offset only when every record up to it was acknowledged
+ * (or skipped / dead-lettered on purpose). Kafka events and HTTP answers wake the same poll.
+ */
 #include "pipeline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "creds.h"
+#include "decode.h"
+#include "dlq.h"
+#include "kinesis.h"
 #include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "transform.h"
+
+#define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
+
+typedef struct pipeline {
+	const ks_conf *conf;
+	volatile sig_atomic_t *stop;
+	ks_metrics m;
+	ks_metrics_server_t *msrv;
+	ks_creds_t *creds;
+	ks_kinesis_t *kin;
+	ks_decoder_t *dec;
+	ks_transform_t *tr;
+	ks_dlq_t *dlq;
+	rd_kafka_t *rk;
+	int wake[2];
+
+	pthread_mutex_t parts_lock;   /* parts[] is read by the metrics thread */
+	ks_ptrack_t **parts;          /* assigned partitions */
+	int nparts, capparts;
+	ks_ptrack_t **retired;        /* revoked, waiting for their last acks */
+	int nretired, capretired;
+	ks_ptrack_t *last;            /* lookup cache */
+
+	int bp_paused;
+	int fatal;
+	int stopping;
+	int64_t stop_deadline;
+	int64_t last_commit_ms;
+	int64_t last_stats_ms;
+	uint64_t last_stats_consumed;
+	uint64_t warned_non_row;
+} pipeline;
+
+typedef struct dlq_cookie {
+	ks_ptrack_t *part;
+	int64_t offset;
+} dlq_cookie;
+
+/* ---- partitions ------------------------------------------------------------------------------ */
+
+static int push_ptr(ks_ptrack_t ***arr, int *n, int *cap, ks_ptrack_t *p)
+{
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 16;
+		ks_ptrack_t **na = realloc(*arr, sizeof(*na) * (size_t)ncap);
+
+		if (!na)
+			return KS_ERR_NOMEM;
+		*arr = na;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = p;
+	return 0;
+}
+
+static ks_ptrack_t *find_part(pipeline *p, const char *topic, int32_t partition)
+{
+	int i;
+
+	if (p->last && ks_ptrack_partition(p->last) == partition && strcmp(ks_ptrack_topic(p->last), topic) == 0)
+		return p->last;
+	for (i = 0; i < p->nparts; i++) {
+		if (ks_ptrack_partition(p->parts[i]) == partition && strcmp(ks_ptrack_topic(p->parts[i]), topic) == 0)
+			return p->last = p->parts[i];
+	}
+	return NULL;
+}
+
+/* Free retired trackers nothing points at any more. */
+static void sweep_retired(pipeline *p)
+{
+	int i, o = 0;
+
+	for (i = 0; i < p->nretired; i++) {
+		if (ks_ptrack_pending_acks(p->retired[i]) == 0)
+			ks_ptrack_destroy(p->retired[i]);
+		else
+			p->retired[o++] = p->retired[i];
+	}
+	p->nretired = o;
+}
+
+static void set_fatal(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_fatal(pipeline *p, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!p->fatal)
+		ks_err_log("pipeline", "%s", msg);
+	p->fatal = 1;
+}
+
+/* ---- commits ----------------------------------------------------------------------------------- */
+
+/* Commit every partition whose committable offset moved (all of them when @p force). */
+static void commit(pipeline *p, int sync, int force)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nparts ? p->nparts : 1);
+	rd_kafka_resp_err_t e;
+	int i;
+
+	for (i = 0; i < p->nparts; i++) {
+		ks_ptrack_state *st = ks_ptrack_state_of(p->parts[i]);
+		int64_t off = ks_ptrack_committable(p->parts[i]);
+
+		if (off < 0 || (!force && off <= st->committed))
+			continue;
+		rd_kafka_topic_partition_list_add(l, ks_ptrack_topic(p->parts[i]), ks_ptrack_partition(p->parts[i]))
+			->offset = off;
+	}
+	if (l->cnt > 0) {
+		e = rd_kafka_commit(p->rk, l, sync ? 0 : 1);
+		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			ks_warn("offsets", "commit failed: %s (the offsets will be committed again)", rd_kafka_err2str(e));
+		for (i = 0; !e && i < l->cnt; i++) {
+			ks_ptrack_t *t = find_part(p, l->elems[i].topic, l->elems[i].partition);
+
+			if (t)
+				ks_ptrack_state_of(t)->committed = l->elems[i].offset;
+			ks_debug("offsets", "committed %s [%d] @%" PRId64, l->elems[i].topic, l->elems[i].partition,
+				 l->elems[i].offset);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	p->last_commit_ms = ks_now_ms();
+}
+
+/* ---- writer callbacks ---------------------------------------------------------------------------- */
+
+static void on_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
+{
+	(void)opaque;
+	(void)shard;
+	(void)seq;
+	ks_ptrack_ack(rec->origin, rec->offset);
+}
+
+static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
+{
+	pipeline *p = opaque;
+
+	/* Never acknowledged: its offset is never committed, the worker stops. */
+	ks_ptrack_drop(rec->origin, rec->offset);
+	set_fatal(p, "%s [%d] @%lld: %s", ks_ptrack_topic(rec->origin), (int)ks_ptrack_partition(rec->origin),
+		  (long long)rec->offset, err->text);
+}
+
+static void on_dlq_done(void *opaque, void *cookie, const char *err)
+{
+	pipeline *p = opaque;
+	dlq_cookie *c = cookie;
+
+	if (err) {
+		ks_ptrack_drop(c->part, c->offset);
+		set_fatal(p, "cannot dead-letter %s [%d] @%lld to %s: %s; stopping so the record is not lost",
+			  ks_ptrack_topic(c->part), (int)ks_ptrack_partition(c->part), (long long)c->offset,
+			  p->conf->errors_dlq_topic, err);
+	} else {
+		KS_METRIC_ADD(&p->m, records_dead_lettered, 1);
+		ks_ptrack_ack(c->part, c->offset);
+	}
+	free(c);
+}
+
+/* ---- bad records ------------------------------------------------------------------------------- */
+
+static ks_bad_reason reason_of(const ks_errbuf *err)
+{
+	if (err->stage == KS_STAGE_DECODE)
+		return KS_BAD_DECODE;
+	if (strcmp(err->reason, "too_large") == 0)
+		return KS_BAD_TOO_LARGE;
+	if (strcmp(err->reason, "bad_key") == 0)
+		return KS_BAD_KEY;
+	return KS_BAD_TRANSFORM;
+}
+
+/*
+ * Apply errors.policy to one bad record of @p msg, whose tracker entry waits for one more ack:
+ * skip acks it now, dlq acks it when Kafka confirmed the dead letter, fail stops the worker with
+ * the offset still pending, so nothing from it on is committed.
+ */
+static void bad_record(pipeline *p, ks_ptrack_t *part, const rd_kafka_message_t *msg, const ks_errbuf *err)
+{
+	dlq_cookie *c;
+	ks_errbuf e;
+
+	KS_METRIC_ADD(&p->m, records_bad[reason_of(err)], 1);
+	switch (p->conf->errors_policy) {
+	case KS_POLICY_SKIP:
+		ks_warn("pipeline", "skipping bad record (%s): %s", ks_stage_str(err->stage), err->text);
+		KS_METRIC_ADD(&p->m, records_skipped, 1);
+		ks_ptrack_ack(part, msg->offset);
+		return;
+	case KS_POLICY_DLQ:
+		if (!(c = malloc(sizeof(*c)))) {
+			set_fatal(p, "out of memory dead-lettering %s", err->text);
+			return;
+		}
+		c->part = part;
+		c->offset = msg->offset;
+		ks_errbuf_clear(&e);
+		while (ks_dlq_send(p->dlq, msg, err, c, &e) == KS_ERR_TRANSIENT) {
+			/* The producer queue is full: let it drain, the pipeline waits. */
+			rd_kafka_poll(NULL, 0);
+			ks_dlq_poll(p->dlq);
+			usleep(1000);
+			if (*p->stop)
+				break;
+		}
+		if (e.code && e.code != KS_ERR_TRANSIENT) {
+			free(c);
+			set_fatal(p, "%s", e.text);
+			return;
+		}
+		ks_warn("pipeline", "dead-lettering bad record to %s (%s): %s", p->conf->errors_dlq_topic,
+			ks_stage_str(err->stage), err->text);
+		return;
+	case KS_POLICY_FAIL:
+	default:
+		set_fatal(p, "bad record (%s): %s. errors.policy=fail stops here; offsets are committed up to "
+			     "before this record. Fix the input, or set errors.policy=skip or errors.policy=dlq",
+			  ks_stage_str(err->stage), err->text);
+		return;
+	}
+}
+
+/* ---- messages ------------------------------------------------------------------------------------ */
+
+static void handle_message(pipeline *p, rd_kafka_message_t *msg)
+{
+	ks_record *recs[2];
+	ks_ptrack_t *part;
+	ks_change change;
+	ks_errbuf err;
+	ks_msg km;
+	int rc, n, i;
+
+	if (msg->err) {
+		if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if ((part = find_part(p, rd_kafka_topic_name(msg->rkt), msg->partition)))
+				ks_ptrack_state_of(part)->eof = 1;
+			return;
+		}
+		ks_warn("consumer", "%s%s%s: %s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "",
+			msg->rkt ? " " : "", rd_kafka_err2name(msg->err), rd_kafka_message_errstr(msg));
+		return;
+	}
+	part = find_part(p, rd_kafka_topic_name(msg->rkt), msg->partition);
+	if (!part || p->stopping)
+		return; /* not tracked: never committed, read again by whoever owns it next */
+	ks_ptrack_state_of(part)->eof = 0;
+	ks_ptrack_state_of(part)->position = msg->offset + 1;
+	KS_METRIC_ADD(&p->m, records_consumed, 1);
+
+	ks_errbuf_clear(&err);
+	ks_consumer_msg(msg, &km);
+	rc = ks_decoder_decode(p->dec, &km, &change, &err);
+	if (rc == KS_ERR_BADREC) {
+		if (ks_ptrack_add(part, msg->offset, 1) == 0)
+			bad_record(p, part, msg, &err);
+		return;
+	}
+	if (rc) {
+		set_fatal(p, "%s", err.text[0] ? err.text : ks_err_str(rc));
+		return;
+	}
+	if (change.op == KS_OP_TOMBSTONE) {
+		ks_ptrack_add(part, msg->offset, 0);
+		ks_change_clean(&change);
+		return;
+	}
+	if (change.op == KS_OP_TRUNCATE || change.op == KS_OP_MESSAGE) {
+		/* Not a row change: skipped with a warning count, whatever the policy. */
+		KS_METRIC_ADD(&p->m, records_bad[KS_BAD_NON_ROW], 1);
+		if (p->warned_non_row++ < 10)
+			ks_warn("pipeline", "%s [%d] @%lld: skipping Debezium '%c' event (not a row change)",
+				km.topic, (int)km.partition, (long long)km.offset, ks_op_char(change.op));
+		ks_ptrack_add(part, msg->offset, 0);
+		ks_change_clean(&change);
+		return;
+	}
+	KS_METRIC_ADD(&p->m, records_decoded, 1);
+	n = ks_transform_apply(p->tr, &change, recs, &err);
+	ks_change_clean(&change);
+	if (n == KS_ERR_BADREC) {
+		if (ks_ptrack_add(part, msg->offset, 1) == 0)
+			bad_record(p, part, msg, &err);
+		return;
+	}
+	if (n < 0) {
+		set_fatal(p, "transform failed: %s", ks_err_str(n));
+		return;
+	}
+	if ((rc = ks_ptrack_add(part, msg->offset, n))) {
+		for (i = 0; i < n; i++)
+			ks_record_destroy(recs[i]);
+		set_fatal(p, "cannot track %s [%d] @%lld: %s", km.topic, (int)km.partition, (long long)km.offset,
+			  ks_err_str(rc));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		recs[i]->origin = part;
+		recs[i]->offset = msg->offset;
+		if ((rc = ks_kinesis_submit(p->kin, recs[i], &err)) == 0)
+			continue;
+		if (rc == KS_ERR_BADREC) {
+			ks_errbuf_prefix(&err, "%s [%d] @%lld", km.topic, (int)km.partition, (long long)km.offset);
+			bad_record(p, part, msg, &err);
+		} else {
+			ks_ptrack_drop(part, msg->offset);
+			set_fatal(p, "%s", err.text);
+		}
+		ks_record_destroy(recs[i]);
+	}
+}
+
+/* ---- rebalances ---------------------------------------------------------------------------------- */
+
+static void pause_list(pipeline *p, int pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nparts ? p->nparts : 1);
+	int i;
+
+	for (i = 0; i < p->nparts; i++) {
+		rd_kafka_topic_partition_list_add(l, ks_ptrack_topic(p->parts[i]), ks_ptrack_partition(p->parts[i]));
+		ks_ptrack_state_of(p->parts[i])->paused = pause;
+	}
+	if (l->cnt)
+		(pause ? rd_kafka_pause_partitions : rd_kafka_resume_partitions)(p->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	KS_METRIC_SET(&p->m, paused_partitions, pause ? (int64_t)p->nparts : 0);
+}
+
+static int has_pending(pipeline *p, rd_kafka_topic_partition_list_t *parts)
+{
+	int i;
+
+	for (i = 0; i < parts->cnt; i++) {
+		ks_ptrack_t *t = find_part(p, parts->elems[i].topic, parts->elems[i].partition);
+
+		if (t && ks_ptrack_pending_acks(t) > 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void revoke_parts(pipeline *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+	int64_t deadline = ks_now_ms() + p->conf->rebalance_drain_ms;
+	int lost = rd_kafka_assignment_lost(rk), i, j;
+	ks_errbuf err;
+
+	/* Let the records of these partitions finish, so the new owner re-reads as little as possible. */
+	ks_kinesis_flush(p->kin);
+	while (!lost && !p->fatal && has_pending(p, parts) && ks_now_ms() < deadline) {
+		if (ks_kinesis_poll(p->kin, 50, -1, &err)) {
+			set_fatal(p, "%s", err.text);
+			break;
+		}
+		ks_dlq_poll(p->dlq);
+	}
+	if (!lost)
+		commit(p, 1, 0);
+	pthread_mutex_lock(&p->parts_lock);
+	for (i = 0; i < parts->cnt; i++) {
+		for (j = 0; j < p->nparts; j++) {
+			ks_ptrack_t *t = p->parts[j];
+
+			if (ks_ptrack_partition(t) != parts->elems[i].partition ||
+			    strcmp(ks_ptrack_topic(t), parts->elems[i].topic) != 0)
+				continue;
+			if (ks_ptrack_pending_acks(t) > 0)
+				ks_info("pipeline", "%s [%d] revoked with %lld records unacknowledged: the next owner reads them again",
+					ks_ptrack_topic(t), (int)ks_ptrack_partition(t), (long long)ks_ptrack_pending_acks(t));
+			ks_ptrack_release(t);
+			if (push_ptr(&p->retired, &p->nretired, &p->capretired, t))
+				ks_ptrack_destroy(t); /* cannot happen with pending acks: they were 0 or memory is gone */
+			p->parts[j] = p->parts[--p->nparts];
+			break;
+		}
+	}
+	p->last = NULL;
+	pthread_mutex_unlock(&p->parts_lock);
+	KS_METRIC_SET(&p->m, assigned_partitions, (int64_t)p->nparts);
+	sweep_retired(p);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	pipeline *p = opaque;
+	int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0, i;
+	rd_kafka_error_t *e = NULL;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		pthread_mutex_lock(&p->parts_lock);
+		for (i = 0; i < parts->cnt; i++) {
+			ks_ptrack_t *t;
+
+			if (find_part(p, parts->elems[i].topic, parts->elems[i].partition))
+				continue;
+			if (!(t = ks_ptrack_new(parts->elems[i].topic, parts->elems[i].partition)) ||
+			    push_ptr(&p->parts, &p->nparts, &p->capparts, t)) {
+				ks_ptrack_destroy(t);
+				set_fatal(p, "out of memory tracking assigned partitions");
+				break;
+			}
+		}
+		pthread_mutex_unlock(&p->parts_lock);
+		ks_info("pipeline", "assigned %d partition%s (%d in total)", parts->cnt, parts->cnt == 1 ? "" : "s",
+			p->nparts);
+		if (coop)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		if (p->bp_paused || p->stopping)
+			pause_list(p, 1);
+	} else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+		ks_info("pipeline", "revoking %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+		revoke_parts(p, rk, parts);
+		if (coop)
+			e = rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+	} else {
+		ks_err_log("pipeline", "rebalance failed: %s", rd_kafka_err2str(err));
+		revoke_parts(p, rk, parts);
+		rd_kafka_assign(rk, NULL);
+	}
+	if (e) {
+		ks_err_log("pipeline", "rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	KS_METRIC_SET(&p->m, assigned_partitions, (int64_t)p->nparts);
+}
+
+/* ---- metrics -------------------------------------------------------------------------------------- */
+
+static int partition_stats(void *opaque, ks_partition_stat *out, int max)
+{
+	pipeline *p = opaque;
+	int i, n = 0;
+
+	pthread_mutex_lock(&p->parts_lock);
+	for (i = 0; i < p->nparts && n < max; i++, n++) {
+		ks_ptrack_t *t = p->parts[i];
+		ks_ptrack_state *st = ks_ptrack_state_of(t);
+		int64_t lo = -1, hi = -1, pos = ks_ptrack_committable(t);
+
+		snprintf(out[n].topic, sizeof(out[n].topic), "%s", ks_ptrack_topic(t));
+		out[n].partition = ks_ptrack_partition(t);
+		out[n].committed = st->committed;
+		out[n].last_acked = ks_ptrack_last_acked(t);
+		out[n].paused = st->paused;
+		rd_kafka_get_watermark_offsets(p->rk, ks_ptrack_topic(t), ks_ptrack_partition(t), &lo, &hi);
+		if (pos < 0)
+			pos = st->committed;
+		out[n].lag = hi >= 0 && pos >= 0 ? hi - pos : -1;
+	}
+	pthread_mutex_unlock(&p->parts_lock);
+	return n;
+}
+
+static void progress_line(pipeline *p, int64_t now)
+{
+	uint64_t consumed = __atomic_load_n(&p->m.records_consumed, __ATOMIC_RELAXED);
+	double secs = (double)(now - p->last_stats_ms) / 1000.0;
+
+	ks_info("pipeline", "progress: consumed %" PRIu64 " (%.0f/s), put %" PRIu64 ", retried %" PRIu64
+			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s",
+		consumed, secs > 0 ? (double)(consumed - p->last_stats_consumed) / secs : 0.0,
+		__atomic_load_n(&p->m.records_put_ok, __ATOMIC_RELAXED),
+		__atomic_load_n(&p->m.records_retried, __ATOMIC_RELAXED),
+		p->m.records_bad[KS_BAD_DECODE] + p->m.records_bad[KS_BAD_TRANSFORM] +
+			p->m.records_bad[KS_BAD_TOO_LARGE] + p->m.records_bad[KS_BAD_KEY],
+		ks_kinesis_inflight_records(p->kin), ks_kinesis_inflight_bytes(p->kin), p->nparts,
+		p->bp_paused ? ", paused (backpressure)" : "");
+	p->last_stats_ms = now;
+	p->last_stats_consumed = consumed;
+}
+
+/* ---- the loop --------------------------------------------------------------------------------------- */
+
+static void backpressure(pipeline *p)
+{
+	size_t recs = ks_kinesis_inflight_records(p->kin), bytes = ks_kinesis_inflight_bytes(p->kin);
+	size_t max_recs = (size_t)p->conf->max_inflight_records, max_bytes = (size_t)p->conf->max_inflight_bytes;
+
+	if (!p->bp_paused && (recs >= max_recs || bytes >= max_bytes)) {
+		ks_debug("pipeline", "pausing: %zu records / %zu bytes in flight", recs, bytes);
+		p->bp_paused = 1;
+		pause_list(p, 1);
+	} else if (p->bp_paused && !p->stopping && recs <= max_recs * 3 / 4 && bytes <= max_bytes * 3 / 4) {
+		ks_debug("pipeline", "resuming: %zu records / %zu bytes in flight", recs, bytes);
+		p->bp_paused = 0;
+		pause_list(p, 0);
+	}
+}
+
+static int all_at_eof(pipeline *p)
+{
+	int i;
+
+	if (p->nparts == 0)
+		return 0;
+	for (i = 0; i < p->nparts; i++)
+		if (!ks_ptrack_state_of(p->parts[i])->eof)
+			return 0;
+	return 1;
+}
+
+static void drain_wake(pipeline *p)
+{
+	char buf[256];
+
+	while (read(p->wake[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+static int run_loop(pipeline *p)
+{
+	ks_errbuf err;
+	int64_t now;
+
+	p->last_commit_ms = p->last_stats_ms = ks_now_ms();
+	for (;;) {
+		int budget = CONSUME_BUDGET, more = 0;
+		rd_kafka_message_t *msg;
+
+		now = ks_now_ms();
+		KS_METRIC_SET(&p->m, last_loop_ms, now);
+		if (*p->stop && !p->stopping) {
+			ks_info("pipeline", "stopping: finishing %zu records in flight (up to %d ms)",
+				ks_kinesis_inflight_records(p->kin), p->conf->shutdown_timeout_ms);
+			p->stopping = 1;
+			p->stop_deadline = now + p->conf->shutdown_timeout_ms;
+			pause_list(p, 1);
+			ks_kinesis_flush(p->kin);
+		}
+		if (p->fatal)
+			return 1;
+		if (p->stopping) {
+			if (ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0)
+				return 0;
+			if (now >= p->stop_deadline) {
+				ks_err_log("pipeline", "shutdown.timeout.ms passed with %zu records unacknowledged: "
+						       "their offsets are not committed and will be read again",
+					   ks_kinesis_inflight_records(p->kin));
+				return 1;
+			}
+		}
+
+		drain_wake(p);
+		while (budget > 0 && !p->fatal) {
+			if (!p->stopping)
+				backpressure(p);
+			if (!(msg = rd_kafka_consumer_poll(p->rk, 0)))
+				break;
+			handle_message(p, msg);
+			rd_kafka_message_destroy(msg);
+			budget--;
+		}
+		more = budget == 0;
+		ks_dlq_poll(p->dlq);
+		if (p->fatal)
+			return 1;
+
+		if (ks_kinesis_poll(p->kin, more ? 0 : 100, more ? -1 : p->wake[0], &err)) {
+			set_fatal(p, "%s", err.text);
+			return 1;
+		}
+		now = ks_now_ms();
+		if (now - p->last_commit_ms >= p->conf->offsets_commit_interval_ms) {
+			commit(p, 0, 0);
+			sweep_retired(p);
+		}
+		if (p->conf->stats_interval_ms > 0 && now - p->last_stats_ms >= p->conf->stats_interval_ms)
+			progress_line(p, now);
+		if (p->conf->exit_at_eof && !p->stopping && all_at_eof(p) &&
+		    ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0) {
+			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting");
+			return 0;
+		}
+	}
+}
+
+static int setup(pipeline *p, ks_errbuf *err)
+{
+	ks_kinesis_cbs cbs = { on_acked, on_failed, p };
+	int rc;
+
+	if (pipe(p->wake)) {
+		ks_errbuf_set(err, KS_ERR_IO, "cannot create a pipe: %s", strerror(errno));
+		return 1;
+	}
+	fcntl(p->wake[0], F_SETFL, O_NONBLOCK);
+	fcntl(p->wake[1], F_SETFL, O_NONBLOCK);
+	if (p->conf->metrics_listen && strcmp(p->conf->metrics_listen, "off") != 0 &&
+	    !(p->msrv = ks_metrics_server_new(p->conf->metrics_listen, &p->m, partition_stats, p,
+					      p->conf->delivery_timeout_ms, err)))
+		return 1;
+	if (!(p->creds = ks_creds_new(p->conf, &p->m, err)) ||
+	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &cbs, err)) ||
+	    !(p->dec = ks_decoder_new(p->conf, &p->m, err)) || !(p->tr = ks_transform_new(p->conf, err)))
+		return 1;
+	if ((rc = ks_kinesis_check_stream(p->kin, err)))
+		return 1;
+	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
+	if (p->conf->errors_policy == KS_POLICY_DLQ && !(p->dlq = ks_dlq_new(p->conf, on_dlq_done, p, err)))
+		return 1;
+	if (!(p->rk = ks_consumer_new(p->conf, on_rebalance, p, p->wake[1], err)))
+		return 1;
+	{
+		const char *group = "kinesink";
+
+		for (rc = 0; rc < p->conf->n_kafka; rc++)
+			if (strcmp(p->conf->kafka[rc].key, "group.id") == 0)
+				group = p->conf->kafka[rc].value;
+		ks_info("pipeline", "consuming %s in group %s", p->conf->topic, group);
+	}
+	return 0;
+}
 
 int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 {
-	(void)conf;
-	(void)stop;
-	ks_err_log("pipeline", "not implemented yet");
-	return 1;
+	pipeline p;
+	ks_errbuf err;
+	int rc, i;
+
+	memset(&p, 0, sizeof(p));
+	p.conf = conf;
+	p.stop = stop;
+	p.wake[0] = p.wake[1] = -1;
+	pthread_mutex_init(&p.parts_lock, NULL);
+	ks_errbuf_clear(&err);
+
+	if (setup(&p, &err)) {
+		ks_err_log("pipeline", "%s", err.text[0] ? err.text : "start-up failed");
+		rc = 1;
+	} else {
+		rc = run_loop(&p);
+		if (rc)
+			p.fatal = 1;
+	}
+
+	if (p.rk) {
+		/* What Kinesis acknowledged is committed whatever the reason for stopping. */
+		commit(&p, 1, 0);
+		p.stopping = 1;
+		rd_kafka_consumer_close(p.rk);
+		ks_consumer_destroy(p.rk);
+	}
+	ks_dlq_destroy(p.dlq, 5000);
+	ks_kinesis_destroy(p.kin);
+	for (i = 0; i < p.nparts; i++)
+		ks_ptrack_destroy(p.parts[i]);
+	for (i = 0; i < p.nretired; i++)
+		ks_ptrack_destroy(p.retired[i]);
+	free(p.parts);
+	free(p.retired);
+	ks_transform_destroy(p.tr);
+	ks_decoder_destroy(p.dec);
+	ks_creds_destroy(p.creds);
+	ks_metrics_server_destroy(p.msrv);
+	if (p.wake[0] >= 0) {
+		close(p.wake[0]);
+		close(p.wake[1]);
+	}
+	pthread_mutex_destroy(&p.parts_lock);
+	if (rc == 0)
+		ks_info("pipeline", "done");
+	return rc;
 }
