@@ -189,8 +189,11 @@ static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 		return rc;
 	}
 	payload = json_object_get(root, "payload");
-	if (payload && json_object_get(root, "schema")) {
+	/* The envelope is {"schema":…,"payload":…}; a bare payload has "op" at the top. */
+	if (payload && !json_object_get(root, "op")) {
 		schema = json_object_get(root, "schema");
+		if (json_is_null(schema))
+			schema = NULL;
 		if (!json_is_object(payload)) {
 			rc = json_is_null(payload) ? 0 : bad(err, m, "bad_payload", "payload: expected an object, got %s",
 							   json_type_name(payload));
