@@ -1,0 +1,436 @@
+/*
+ * fakekinesis: a fast local Kinesis PutRecords endpoint for fault injection and benchmarks.
+ * It enforces the service's request limits (so a writer that breaks them fails loudly),
+ * optionally verifies SigV4 signatures, injects faults at a given rate, and logs every
+ * entry it accepted, so tests can check exactly-once acceptance and per-key order.
+ *
+ *   fakekinesis [--port N] [--port-file F] [--log F] [--seed N]
+ *               [--fail-rate R] [--http500-rate R] [--drop-rate R] [--throttle-rate R]
+ *               [--expired-token N] [--verify-sigv4 AKID:SECRET] [--count-only] [--stream NAME]
+ *
+ * Rates are probabilities in 0..1: --fail-rate fails single entries with
+ * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
+ * --drop-rate closes the connection without an answer, --throttle-rate answers whole requests
+ * with a 400 LimitExceededException. --expired-token N answers the first N requests with
+ * ExpiredTokenException. --count-only skips decoding (benchmarks): entries are counted from
+ * the JSON text. SIGTERM/SIGINT print the counters and exit.
+ */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "sigv4.h"
+
+#define MAX_RECORDS 500
+#define MAX_REQUEST_BYTES (5 * 1024 * 1024)
+#define MAX_RECORD_BYTES (1024 * 1024)
+
+static struct {
+	double fail_rate, http500_rate, drop_rate, throttle_rate;
+	int expired_token;
+	const char *akid, *secret, *stream;
+	int count_only;
+	FILE *log;
+	pthread_mutex_t lock;
+	uint64_t rng, seq;
+	uint64_t requests, accepted, failed_entries, http500, dropped, throttled, rejected, bytes;
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int s)
+{
+	(void)s;
+	stop = 1;
+}
+
+/* Deterministic with --seed; callers hold g.lock. */
+static double chance(void)
+{
+	g.rng ^= g.rng << 13;
+	g.rng ^= g.rng >> 7;
+	g.rng ^= g.rng << 17;
+	return (double)(g.rng >> 11) / (double)(1ULL << 53);
+}
+
+typedef struct conn {
+	ks_buf body;
+} conn;
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	char rid[64];
+	enum MHD_Result ret;
+
+	snprintf(rid, sizeof(rid), "fake-%llu", (unsigned long long)__atomic_add_fetch(&g.requests, 0, __ATOMIC_RELAXED));
+	MHD_add_response_header(r, "Content-Type", "application/x-amz-json-1.1");
+	MHD_add_response_header(r, "x-amzn-RequestId", rid);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const char *type, const char *msg)
+{
+	char body[1024];
+
+	snprintf(body, sizeof(body), "{\"__type\":\"%s\",\"message\":\"%s\"}", type, msg);
+	return respond(c, status, body);
+}
+
+static size_t b64_decoded_len(const char *s, size_t n)
+{
+	size_t pad = 0;
+
+	if (n % 4)
+		return (size_t)-1;
+	if (n && s[n - 1] == '=')
+		pad++;
+	if (n > 1 && s[n - 2] == '=')
+		pad++;
+	return n / 4 * 3 - pad;
+}
+
+/* Recompute the signature of the request as received; 0 when it matches. */
+static int check_sigv4(struct MHD_Connection *c, const conn *cn, char *why, size_t wn)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	const char *date = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Date");
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+	const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Security-Token");
+	char region[64] = "";
+	ks_header hs[2];
+	ks_sigv4_request req;
+	ks_sigv4_keys keys = { g.akid, g.secret, token };
+	ks_sigv4_result res;
+	const char *cred;
+	struct tm tm;
+	int ok;
+
+	if (!auth || !date || !host || !ct || !target) {
+		snprintf(why, wn, "missing Authorization, X-Amz-Date, Host, Content-Type or X-Amz-Target");
+		return -1;
+	}
+	/* Credential=AKID/20261124/us-east-1/kinesis/aws4_request */
+	if (!(cred = strstr(auth, "Credential=")) || sscanf(cred, "Credential=%*[^/]/%*[^/]/%63[^/]", region) != 1) {
+		snprintf(why, wn, "malformed Authorization header");
+		return -1;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if (!strptime(date, "%Y%m%dT%H%M%SZ", &tm)) {
+		snprintf(why, wn, "malformed X-Amz-Date");
+		return -1;
+	}
+	hs[0] = (ks_header){ "Content-Type", ct };
+	hs[1] = (ks_header){ "X-Amz-Target", target };
+	req = (ks_sigv4_request){ "POST", host, "/", NULL, hs, 2, cn->body.data, cn->body.len, region, "kinesis" };
+	if (ks_sigv4_sign(&req, &keys, timegm(&tm), &res)) {
+		snprintf(why, wn, "out of memory");
+		return -1;
+	}
+	ok = strcmp(res.authorization, auth) == 0;
+	if (!ok)
+		snprintf(why, wn, "The request signature we calculated does not match the signature you provided.");
+	ks_sigv4_result_clean(&res);
+	return ok ? 0 : -1;
+}
+
+static enum MHD_Result put_records_count_only(struct MHD_Connection *c, conn *cn)
+{
+	const char *p = cn->body.data;
+	size_t n = 0;
+	ks_buf out;
+	enum MHD_Result ret;
+
+	while ((p = strstr(p, "\"PartitionKey\":"))) {
+		n++;
+		p += 15;
+	}
+	if (n > MAX_RECORDS || cn->body.len > MAX_REQUEST_BYTES * 2)
+		return error(c, 400, "ValidationException", "too many records or bytes");
+	ks_buf_init(&out, 0);
+	ks_buf_puts(&out, "{\"FailedRecordCount\":0,\"Records\":[");
+	pthread_mutex_lock(&g.lock);
+	for (size_t i = 0; i < n; i++)
+		ks_buf_printf(&out, "%s{\"SequenceNumber\":\"%llu\",\"ShardId\":\"shardId-000000000000\"}", i ? "," : "",
+			      (unsigned long long)++g.seq);
+	g.accepted += n;
+	g.bytes += cn->body.len;
+	pthread_mutex_unlock(&g.lock);
+	ks_buf_puts(&out, "]}");
+	ret = respond(c, 200, out.data);
+	ks_buf_clean(&out);
+	return ret;
+}
+
+static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, 0, &jerr), *recs, *e;
+	size_t i, n, total = 0;
+	ks_buf out;
+	enum MHD_Result ret;
+	int failed = 0;
+	char msg[256];
+
+	if (!root)
+		return error(c, 400, "SerializationException", jerr.text);
+	recs = json_object_get(root, "Records");
+	if (g.stream && strcmp(json_string_value(json_object_get(root, "StreamName")) ?: "", g.stream) != 0) {
+		json_decref(root);
+		return error(c, 400, "ResourceNotFoundException", "Stream not found");
+	}
+	n = json_array_size(recs);
+	if (!json_is_array(recs) || n == 0 || n > MAX_RECORDS) {
+		json_decref(root);
+		__atomic_add_fetch(&g.rejected, 1, __ATOMIC_RELAXED);
+		snprintf(msg, sizeof(msg), "Records must have between 1 and %d entries, got %zu", MAX_RECORDS, n);
+		return error(c, 400, "ValidationException", msg);
+	}
+	json_array_foreach(recs, i, e) {
+		const char *data = json_string_value(json_object_get(e, "Data"));
+		const char *key = json_string_value(json_object_get(e, "PartitionKey"));
+		size_t dl = data ? b64_decoded_len(data, strlen(data)) : (size_t)-1, kl = key ? strlen(key) : 0;
+
+		if (dl == (size_t)-1 || kl < 1 || kl > 256 || dl + kl > MAX_RECORD_BYTES) {
+			json_decref(root);
+			__atomic_add_fetch(&g.rejected, 1, __ATOMIC_RELAXED);
+			snprintf(msg, sizeof(msg), "entry %zu: bad Data or PartitionKey (key %zu chars, data %zu bytes)", i, kl, dl);
+			return error(c, 400, "ValidationException", msg);
+		}
+		total += dl + kl;
+	}
+	if (total > MAX_REQUEST_BYTES) {
+		json_decref(root);
+		__atomic_add_fetch(&g.rejected, 1, __ATOMIC_RELAXED);
+		snprintf(msg, sizeof(msg), "request of %zu bytes exceeds 5 MiB", total);
+		return error(c, 400, "ValidationException", msg);
+	}
+	ks_buf_init(&out, 0);
+	ks_buf_puts(&out, "{\"FailedRecordCount\":%FAILED%,\"Records\":[");
+	pthread_mutex_lock(&g.lock);
+	json_array_foreach(recs, i, e) {
+		if (i)
+			ks_buf_append(&out, ",", 1);
+		if (g.fail_rate > 0 && chance() < g.fail_rate) {
+			failed++;
+			g.failed_entries++;
+			ks_buf_puts(&out, "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded for shard shardId-000000000000\"}");
+			continue;
+		}
+		g.seq++;
+		g.accepted++;
+		if (g.log)
+			fprintf(g.log, "%llu\t%s\t%s\n", (unsigned long long)g.seq,
+				json_string_value(json_object_get(e, "PartitionKey")),
+				json_string_value(json_object_get(e, "Data")));
+		ks_buf_printf(&out, "{\"SequenceNumber\":\"%llu\",\"ShardId\":\"shardId-000000000000\"}",
+			      (unsigned long long)g.seq);
+	}
+	if (g.log)
+		fflush(g.log);
+	g.bytes += total;
+	pthread_mutex_unlock(&g.lock);
+	ks_buf_puts(&out, "]}");
+	{
+		/* Fill in the count now that it is known. */
+		char *at = strstr(out.data, "%FAILED%"), num[16];
+		ks_buf fixed;
+
+		snprintf(num, sizeof(num), "%d", failed);
+		ks_buf_init(&fixed, 0);
+		ks_buf_append(&fixed, out.data, (size_t)(at - out.data));
+		ks_buf_puts(&fixed, num);
+		ks_buf_puts(&fixed, at + 8);
+		ret = respond(c, 200, fixed.data);
+		ks_buf_clean(&fixed);
+	}
+	ks_buf_clean(&out);
+	json_decref(root);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_len, void **state)
+{
+	conn *cn = *state;
+	const char *target;
+	char why[256];
+	double r;
+	enum MHD_Result ret;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (!cn) {
+		if (!(cn = calloc(1, sizeof(*cn))))
+			return MHD_NO;
+		ks_buf_init(&cn->body, 16u << 20);
+		*state = cn;
+		return MHD_YES;
+	}
+	if (*upload_len) {
+		if (ks_buf_append(&cn->body, upload, *upload_len))
+			return MHD_NO;
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, "POST") != 0)
+		return error(c, 405, "UnknownOperationException", "POST only");
+	target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+	if (!cn->body.data)
+		ks_buf_append(&cn->body, "", 0);
+	__atomic_add_fetch(&g.requests, 1, __ATOMIC_RELAXED);
+	if (g.akid && check_sigv4(c, cn, why, sizeof(why)))
+		return error(c, 403, "InvalidSignatureException", why);
+	if (target && strcmp(target, "Kinesis_20131202.DescribeStreamSummary") == 0)
+		return respond(c, 200, "{\"StreamDescriptionSummary\":{\"StreamName\":\"s\",\"StreamStatus\":\"ACTIVE\",\"OpenShardCount\":1}}");
+	if (!target || strcmp(target, "Kinesis_20131202.PutRecords") != 0)
+		return error(c, 400, "UnknownOperationException", target ? target : "missing X-Amz-Target");
+
+	pthread_mutex_lock(&g.lock);
+	r = chance();
+	if (g.expired_token > 0) {
+		g.expired_token--;
+		pthread_mutex_unlock(&g.lock);
+		return error(c, 400, "ExpiredTokenException", "The security token included in the request is expired");
+	}
+	pthread_mutex_unlock(&g.lock);
+	if (r < g.drop_rate) {
+		__atomic_add_fetch(&g.dropped, 1, __ATOMIC_RELAXED);
+		return MHD_NO; /* the connection is closed without an answer */
+	}
+	r -= g.drop_rate;
+	if (r >= 0 && r < g.http500_rate) {
+		__atomic_add_fetch(&g.http500, 1, __ATOMIC_RELAXED);
+		return error(c, 500, "InternalFailure", "injected failure");
+	}
+	r -= g.http500_rate;
+	if (r >= 0 && r < g.throttle_rate) {
+		__atomic_add_fetch(&g.throttled, 1, __ATOMIC_RELAXED);
+		return error(c, 400, "LimitExceededException", "injected throttling");
+	}
+	ret = g.count_only ? put_records_count_only(c, cn) : put_records(c, cn);
+	return ret;
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode tc)
+{
+	conn *cn = *state;
+
+	(void)cls;
+	(void)c;
+	(void)tc;
+	if (cn) {
+		ks_buf_clean(&cn->body);
+		free(cn);
+	}
+	*state = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *port_file = NULL, *log_path = NULL;
+	struct sockaddr_in sa;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	int port = 0, i;
+	struct sigaction act;
+
+	g.rng = 88172645463325252ULL;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--count-only")) {
+			g.count_only = 1;
+			continue;
+		}
+		if (!v) {
+			fprintf(stderr, "fakekinesis: %s needs a value\n", a);
+			return 2;
+		}
+		i++;
+		if (!strcmp(a, "--port")) port = atoi(v);
+		else if (!strcmp(a, "--port-file")) port_file = v;
+		else if (!strcmp(a, "--log")) log_path = v;
+		else if (!strcmp(a, "--seed")) g.rng = strtoull(v, NULL, 10) | 1;
+		else if (!strcmp(a, "--fail-rate")) g.fail_rate = atof(v);
+		else if (!strcmp(a, "--http500-rate")) g.http500_rate = atof(v);
+		else if (!strcmp(a, "--drop-rate")) g.drop_rate = atof(v);
+		else if (!strcmp(a, "--throttle-rate")) g.throttle_rate = atof(v);
+		else if (!strcmp(a, "--expired-token")) g.expired_token = atoi(v);
+		else if (!strcmp(a, "--stream")) g.stream = v;
+		else if (!strcmp(a, "--verify-sigv4")) {
+			char *colon = strchr(v, ':');
+
+			if (!colon) {
+				fprintf(stderr, "fakekinesis: --verify-sigv4 AKID:SECRET\n");
+				return 2;
+			}
+			g.akid = ks_strndup(v, (size_t)(colon - v));
+			g.secret = colon + 1;
+		} else {
+			fprintf(stderr, "fakekinesis: unknown option %s\n", a);
+			return 2;
+		}
+	}
+	if (log_path && !(g.log = fopen(log_path, "w"))) {
+		perror(log_path);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
+			     on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			     MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "fakekinesis: cannot listen on 127.0.0.1:%d\n", port);
+		return 1;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	port = info->port;
+	if (port_file) {
+		/* Written whole, then renamed: a reader never sees half a number. */
+		char tmp[4096];
+		FILE *f;
+
+		snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+		if (!(f = fopen(tmp, "w")))
+			return 1;
+		fprintf(f, "%d\n", port);
+		fclose(f);
+		rename(tmp, port_file);
+	}
+	printf("PORT %d\n", port);
+	fflush(stdout);
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = on_signal;
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	while (!stop)
+		pause();
+	MHD_stop_daemon(d);
+	fprintf(stderr, "requests %llu accepted %llu failed_entries %llu http500 %llu dropped %llu throttled %llu rejected %llu bytes %llu\n",
+		(unsigned long long)g.requests, (unsigned long long)g.accepted, (unsigned long long)g.failed_entries,
+		(unsigned long long)g.http500, (unsigned long long)g.dropped, (unsigned long long)g.throttled,
+		(unsigned long long)g.rejected, (unsigned long long)g.bytes);
+	if (g.log)
+		fclose(g.log);
+	return 0;
+}
