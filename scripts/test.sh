@@ -1,0 +1,46 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: setup, a fresh build, every unit and integration test,
+# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the extra
+# suites in scripts/check.d/. Ends with one line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc)
+
+./scripts/setup.sh || exit 1
+rm -rf build build-asan
+./autogen.sh >/dev/null 2>&1 || { echo "autogen failed"; exit 1; }
+
+status=0
+echo "== build"
+./scripts/build.sh build || exit 1
+echo "== make check"
+(cd build && make -j"$jobs" check) || status=1
+
+echo "== unit tests under ASan+UBSan"
+./scripts/build.sh build-asan --enable-sanitizers CC=gcc || exit 1
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	make -j"$jobs" check TESTS="$(cd "$top" && ls -d tests/unit/test_* 2>/dev/null | grep -v '\.c$' | sed 's/$//' | tr '\n' ' ')") || status=1
+
+for s in scripts/check.d/*.sh; do
+	[ -e "$s" ] || continue
+	echo "== $s"
+	sh "$s" || status=1
+done
+
+# Failing logs, so a red run says why.
+for trs in $(find build build-asan -name '*.trs' 2>/dev/null); do
+	if grep -q '^:test-result: FAIL\|^:test-result: ERROR' "$trs"; then
+		echo "---- ${trs%.trs}.log"
+		tail -n 60 "${trs%.trs}.log"
+	fi
+done
+pass=$(cat $(find build build-asan -name '*.trs') /dev/null | grep -c '^:test-result: PASS')
+fail=$(cat $(find build build-asan -name '*.trs') /dev/null | grep -c '^:test-result: \(FAIL\|ERROR\|XPASS\)')
+skip=$(cat $(find build build-asan -name '*.trs') /dev/null | grep -c '^:test-result: SKIP')
+if [ "$skip" -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ] && [ "$status" -eq 0 ]
