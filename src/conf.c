@@ -813,7 +813,7 @@ int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_er
 	return rc;
 fail:
 	ks_buf_clean(&lx.text);
-	return KS_ERR_CONFIG;
+	return KS_ERR_FATAL;
 }
 
 static int looks_like_sql(const char *text)

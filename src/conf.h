@@ -137,13 +137,15 @@ int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *orig
 
 /**
  * @brief Load a file: `key = value` lines, or a `CREATE SINK` statement (detected by content).
- * @returns 0 or KS_ERR_CONFIG (messages in @p errs).
+ * @returns 0, KS_ERR_CONFIG (messages in @p errs), or KS_ERR_FATAL for a statement syntax error.
  */
 int ks_conf_load_file(ks_conf *c, const char *path, ks_conf_errors *errs);
 
 /**
  * @brief Load a `CREATE SINK [IF NOT EXISTS] name FROM topic WITH (k = 'v', ...)
  *        [FORMAT f ENCODE e [(k = 'v', ...)]] [;]` statement. @p origin names it in messages.
+ * @returns 0; KS_ERR_CONFIG when options are invalid; KS_ERR_FATAL on a syntax error (the
+ *          statement was not read to its end: skip ks_conf_finalize, its errors would be noise).
  */
 int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_errors *errs);
 

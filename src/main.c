@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	}
 	free(xs);
 	conf.exit_at_eof = exit_at_eof;
-	if (ks_conf_finalize(&conf, &errs))
+	if (rc != KS_ERR_FATAL && ks_conf_finalize(&conf, &errs))
 		rc = KS_ERR_CONFIG;
 	if (rc) {
 		print_errors(&errs);

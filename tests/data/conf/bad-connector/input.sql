@@ -1,0 +1,1 @@
+CREATE SINK s FROM t WITH (connector = 'kafka', stream = 's', aws.region = 'r', type = 'upsert');

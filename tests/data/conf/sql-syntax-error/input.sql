@@ -1,0 +1,4 @@
+CREATE SINK s FROM t WITH (
+  connector = 'kinesis',
+  stream 's'
+);

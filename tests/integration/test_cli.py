@@ -1,0 +1,82 @@
+"""The command line through the real binary: exit codes, --check, --help-config, -X, secrets."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import KINESINK, SRCDIR, main  # noqa: E402
+
+REFERENCE = os.path.join(SRCDIR, "tests", "data", "conf", "reference-example", "input.sql")
+
+
+def run(*args):
+    p = subprocess.run([KINESINK] + list(args), capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_reference_example_passes_check(tmp):
+    rc, out, err = run("-c", REFERENCE, "--check")
+    assert rc == 0, err
+    assert "stream = kinesis-sink-demo" in out and "topic = mv1" in out and "type = append-only" in out
+    assert "SECRETVALUE" not in out + err and "aws.credentials.secret_access_key = [redacted]" in out
+
+
+def test_statement_on_the_command_line(tmp):
+    with open(REFERENCE) as f:
+        sql = f.read()
+    rc, out, err = run("-e", sql, "--check", "-X", "stream=other", "-X", "stream=last")
+    assert rc == 0, err
+    assert "stream = last" in out
+
+
+def test_invalid_config_exits_2_with_all_errors(tmp):
+    path = tmp.file("bad.conf", "topic = t\nstrem = s\ntype = retract\n")
+    rc, out, err = run("-c", path, "--check")
+    assert rc == 2
+    assert "bad.conf:2: unknown key 'strem' (did you mean 'stream'?)" in err, err
+    assert "bad.conf:3: `type` must be append-only, debezium, or upsert (got 'retract')" in err, err
+    assert "missing required key 'aws.region'" in err
+
+
+def test_secret_never_printed_on_error(tmp):
+    path = tmp.file("s.conf", "topic = t\naws.credentials.secret_access_key = SECRETVALUE\nkafka.sasl.password = SECRETVALUE\n")
+    rc, out, err = run("-c", path, "--check")
+    assert rc == 2
+    assert "SECRETVALUE" not in out + err
+
+
+def test_usage_errors_exit_2(tmp):
+    assert run("--no-such-option")[0] == 2
+    assert run()[0] == 2
+    rc, out, err = run("-c", "/nonexistent/kinesink.conf")
+    assert rc == 2 and "/nonexistent/kinesink.conf: cannot open" in err, err
+    rc, out, err = run("-c", REFERENCE, "-X", "novalue")
+    assert rc == 2 and "-X expects key=value, got 'novalue'" in err, err
+
+
+def test_help_version_and_help_config(tmp):
+    rc, out, _ = run("--version")
+    assert rc == 0 and out.startswith("kinesink ")
+    rc, out, _ = run("--help")
+    assert rc == 0 and "--exit-at-eof" in out
+    rc, out, _ = run("--help-config")
+    assert rc == 0
+    for key in ("connector", "stream", "aws.region", "endpoint", "aws.credentials.access_key_id",
+                "aws.credentials.secret_access_key", "aws.credentials.session_token", "aws.credentials.role.arn",
+                "aws.credentials.role.external_id", "type", "force_append_only", "primary_key", "topic",
+                "input.format", "schema.registry.url", "errors.policy", "ordering", "metrics.listen", "kafka.*"):
+        assert "\n" + key + " " in "\n" + out, key
+
+
+def test_unreachable_kinesis_is_a_runtime_failure(tmp):
+    path = tmp.file("k.conf", "topic = t\nstream = s\naws.region = us-east-1\ntype = upsert\n"
+                    "endpoint = http://127.0.0.1:9\nconnect.timeout.ms = 500\nmetrics.listen = off\n"
+                    "aws.credentials.access_key_id = AKID\naws.credentials.secret_access_key = SECRETVALUE\n")
+    rc, out, err = run("-c", path)
+    assert rc == 1, err
+    assert "cannot reach Kinesis for stream 's' in region us-east-1" in err, err
+    assert "SECRETVALUE" not in err
+
+
+if __name__ == "__main__":
+    main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")])

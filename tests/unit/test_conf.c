@@ -1,0 +1,109 @@
+/*
+ * Configuration, data-driven: each folder of tests/data/conf holds input.conf or input.sql,
+ * optionally `set` (key=value lines applied like -X), and `expected`: the --check output, or
+ * the error lines ("error: ...") validation must print. A case is added by adding a folder.
+ */
+#include <unistd.h>
+
+#include "conf.h"
+#include "testutil.h"
+
+static void run_case(const char *dir, const char *name)
+{
+	ks_conf_errors errs = { 0 };
+	char cwd[4096], *expected, *set, *out = NULL, *line, *save = NULL;
+	size_t outlen = 0;
+	FILE *mem;
+	ks_conf c;
+	int i, rc = 0, syntax_error;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+	CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
+	ks_conf_init(&c);
+	rc = ks_conf_load_file(&c, access("input.sql", F_OK) == 0 ? "input.sql" : "input.conf", &errs);
+	syntax_error = rc == KS_ERR_FATAL;
+	if ((set = tu_read("set", NULL))) {
+		for (line = strtok_r(set, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *eq = strchr(line, '=');
+
+			CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
+			*eq = '\0';
+			rc |= ks_conf_set(&c, line, eq + 1, "-X", 0, &errs);
+		}
+		free(set);
+	}
+	if (!syntax_error)
+		rc |= ks_conf_finalize(&c, &errs);
+	mem = open_memstream(&out, &outlen);
+	if (rc)
+		for (i = 0; i < errs.n; i++)
+			fprintf(mem, "error: %s\n", errs.msgs[i]);
+	else
+		ks_conf_dump(&c, mem);
+	fclose(mem);
+	expected = tu_read("expected", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(expected);
+	TU_ASSERT_STR(name, out, expected);
+	/* Whatever the case, no secret value ever shows. */
+	CU_ASSERT_PTR_NULL(strstr(out, "SECRETVALUE"));
+	free(expected);
+	free(out);
+	ks_conf_errors_clean(&errs);
+	ks_conf_clean(&c);
+	CU_ASSERT_EQUAL(chdir(cwd), 0);
+}
+
+static void test_cases(void)
+{
+	CU_ASSERT(tu_each_case("conf", run_case) >= 20);
+}
+
+static void test_endpoint_by_region(void)
+{
+	ks_conf c;
+	char *u;
+
+	ks_conf_init(&c);
+	ks_conf_set(&c, "aws.region", "eu-west-1", "t", 1, NULL);
+	u = ks_conf_kinesis_endpoint(&c);
+	CU_ASSERT_STRING_EQUAL(u, "https://kinesis.eu-west-1.amazonaws.com");
+	free(u);
+	ks_conf_set(&c, "aws.region", "cn-north-1", "t", 1, NULL);
+	u = ks_conf_kinesis_endpoint(&c);
+	CU_ASSERT_STRING_EQUAL(u, "https://kinesis.cn-north-1.amazonaws.com.cn");
+	free(u);
+	ks_conf_set(&c, "endpoint", "http://127.0.0.1:4567", "t", 1, NULL);
+	u = ks_conf_kinesis_endpoint(&c);
+	CU_ASSERT_STRING_EQUAL(u, "http://127.0.0.1:4567");
+	free(u);
+	ks_conf_clean(&c);
+}
+
+static void test_primary_key_parsing(void)
+{
+	ks_conf_errors errs = { 0 };
+	ks_conf c;
+
+	ks_conf_init(&c);
+	ks_conf_load_sql(&c, "CREATE SINK s FROM t WITH (connector='kinesis', stream='s', aws.region='r', "
+			     "type='upsert', primary_key = ' id ,, region , ')", "-e", &errs);
+	CU_ASSERT_EQUAL(ks_conf_finalize(&c, &errs), 0);
+	CU_ASSERT_EQUAL_FATAL(c.n_pk_cols, 2);
+	CU_ASSERT_STRING_EQUAL(c.pk_cols[0], "id");
+	CU_ASSERT_STRING_EQUAL(c.pk_cols[1], "region");
+	CU_ASSERT_PTR_NULL(c.pk_cols[2]);
+	ks_conf_errors_clean(&errs);
+	ks_conf_clean(&c);
+}
+
+int main(void)
+{
+	static const tu_test tests[] = {
+		{ "data-driven cases (tests/data/conf)", test_cases },
+		{ "endpoint by region", test_endpoint_by_region },
+		{ "primary_key parsing", test_primary_key_parsing },
+		{ NULL, NULL },
+	};
+
+	return tu_main("conf", tests);
+}
