@@ -50,6 +50,11 @@ ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf
 	return d;
 }
 
+struct ks_registry *ks_decoder_registry(ks_decoder_t *d)
+{
+	return d->registry;
+}
+
 void ks_decoder_destroy(ks_decoder_t *d)
 {
 	if (!d)
@@ -219,10 +224,11 @@ static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errb
 	rc = ks_avro_decode(d->registry, m->value, m->value_len, &payload, &schema, err);
 	if (rc) {
 		if (rc == KS_ERR_BADREC) {
-			char text[sizeof(err->text)];
+			char text[sizeof(err->text)], reason[sizeof(err->reason)];
 
 			snprintf(text, sizeof(text), "%s", err->text);
-			return bad(err, m, err->reason[0] ? err->reason : "bad_avro", "%s", text);
+			snprintf(reason, sizeof(reason), "%s", err->reason[0] ? err->reason : "bad_avro");
+			return bad(err, m, reason, "%s", text);
 		}
 		return rc;
 	}

@@ -73,6 +73,9 @@ typedef struct ks_decoder ks_decoder_t;
  * @locality pipeline thread
  */
 ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err);
+/** @brief The Schema Registry client of a debezium-avro decoder (borrowed; NULL for other formats). */
+struct ks_registry *ks_decoder_registry(ks_decoder_t *d);
+
 /** @brief Free; NULL is fine. */
 void ks_decoder_destroy(ks_decoder_t *d);
 

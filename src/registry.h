@@ -22,6 +22,9 @@ typedef struct ks_schema_entry {
 	json_t *json;               /**< the schema's JSON text, parsed */
 	avro_value_iface_t *iface;  /**< generic value class for this schema */
 	json_t *connect_schema;     /**< the Kafka Connect JSON form (built lazily, may be NULL) */
+	json_t *names;              /**< named types of the schema JSON by full and short name (borrowed refs) */
+	avro_value_t value;         /**< one reusable value, reset between messages */
+	int value_ready;
 } ks_schema_entry;
 
 ks_registry_t *ks_registry_new(const ks_conf *conf, ks_errbuf *err);

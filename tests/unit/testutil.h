@@ -37,7 +37,7 @@ static inline char *tu_read(const char *path, size_t *len)
 
 static inline char *tu_read_in(const char *dir, const char *name, size_t *len)
 {
-	char path[4096];
+	char path[8192];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	return tu_read(path, len);
