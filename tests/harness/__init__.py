@@ -283,6 +283,24 @@ class FakeKinesis(Peer):
         return out
 
 
+class Registry(Peer):
+    """The Schema Registry stand-in (tests/tools/registry_standin.py) serving a folder of schemas."""
+
+    def __init__(self, tmp, schema_dir, *args):
+        port_file = tmp.file("registry.port")
+        super().__init__(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "tools", "registry_standin.py"),
+                          "--dir", schema_dir, "--port-file", port_file] + list(args), tmp.file("registry.log"))
+        self.port = wait_for(lambda: _read_int(port_file) or (not self.alive() and -1), 20, "the registry stand-in")
+        if self.port < 0:
+            raise AssertionError("registry stand-in exited: " + self.log())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def requests(self):
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/_requests") as r:
+            return r.read().decode().split()
+
+
 def _read_int(path):
     try:
         with open(path) as f:
