@@ -48,6 +48,7 @@ typedef struct pipeline {
 
 	int bp_paused;
 	int fatal;
+	int fatal_drain;              /* the writer still works: finish its records before exiting */
 	int stopping;
 	int64_t stop_deadline;
 	int64_t last_commit_ms;
@@ -106,6 +107,11 @@ static void sweep_retired(pipeline *p)
 }
 
 static void set_fatal(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Stop because of the input (bad record, registry): records already handed to Kinesis are
+ * finished and committed first, so the restart re-reads as little as possible. */
+#define set_fatal_input(p, ...) do { (p)->fatal_drain = !(p)->fatal; set_fatal((p), __VA_ARGS__); } while (0)
+
 static void set_fatal(pipeline *p, const char *fmt, ...)
 {
 	char msg[1024];
@@ -247,7 +253,7 @@ static void bad_record(pipeline *p, ks_ptrack_t *part, const rd_kafka_message_t 
 		return;
 	case KS_POLICY_FAIL:
 	default:
-		set_fatal(p, "bad record (%s): %s. errors.policy=fail stops here; offsets are committed up to "
+		set_fatal_input(p, "bad record (%s): %s. errors.policy=fail stops here; offsets are committed up to "
 			     "before this record. Fix the input, or set errors.policy=skip or errors.policy=dlq",
 			  ks_stage_str(err->stage), err->text);
 		return;
@@ -291,7 +297,7 @@ static void handle_message(pipeline *p, rd_kafka_message_t *msg)
 		return;
 	}
 	if (rc) {
-		set_fatal(p, "%s", err.text[0] ? err.text : ks_err_str(rc));
+		set_fatal_input(p, "%s", err.text[0] ? err.text : ks_err_str(rc));
 		return;
 	}
 	if (change.op == KS_OP_TOMBSTONE) {
@@ -547,6 +553,22 @@ static void drain_wake(pipeline *p)
 		;
 }
 
+static void drain_after_fatal(pipeline *p)
+{
+	int64_t deadline = ks_now_ms() + p->conf->shutdown_timeout_ms;
+	ks_errbuf err;
+
+	if (!p->fatal_drain)
+		return;
+	pause_list(p, 1);
+	ks_kinesis_flush(p->kin);
+	while ((ks_kinesis_inflight_records(p->kin) > 0 || ks_dlq_pending(p->dlq) > 0) && ks_now_ms() < deadline) {
+		if (ks_kinesis_poll(p->kin, 50, -1, &err))
+			break;
+		ks_dlq_poll(p->dlq);
+	}
+}
+
 static int run_loop(pipeline *p)
 {
 	ks_errbuf err;
@@ -567,8 +589,10 @@ static int run_loop(pipeline *p)
 			pause_list(p, 1);
 			ks_kinesis_flush(p->kin);
 		}
-		if (p->fatal)
+		if (p->fatal) {
+			drain_after_fatal(p);
 			return 1;
+		}
 		if (p->stopping) {
 			if (ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0)
 				return 0;
@@ -592,8 +616,10 @@ static int run_loop(pipeline *p)
 		}
 		more = budget == 0;
 		ks_dlq_poll(p->dlq);
-		if (p->fatal)
+		if (p->fatal) {
+			drain_after_fatal(p);
 			return 1;
+		}
 
 		if (ks_kinesis_poll(p->kin, more ? 0 : 100, more ? -1 : p->wake[0], &err)) {
 			set_fatal(p, "%s", err.text);

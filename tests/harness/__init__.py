@@ -151,7 +151,7 @@ class MockCluster(Peer):
         """messages: iterable of (key, value, partition[, headers]); key/value str, bytes or None."""
         from confluent_kafka import Producer
         p = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5, "acks": "all",
-                      "enable.idempotence": True})
+                      "enable.idempotence": True, "message.max.bytes": 8 << 20})
         n = 0
         for m in messages:
             key, value, part = m[0], m[1], m[2]

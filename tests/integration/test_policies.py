@@ -1,0 +1,121 @@
+"""Bad records under each errors.policy, a worker fleet sharing a group, and a broker going
+down and coming back — all through the real binary against the mock cluster over TCP."""
+import json
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, main,  # noqa: E402
+                     run_kinesink, wait_for)
+
+
+def rows(n, start=0, part=0):
+    return [(json.dumps({"id": i}, separators=(",", ":")),
+             debezium_event("c", None, {"id": i, "v": 1}), part) for i in range(start, start + n)]
+
+
+POISON = (json.dumps({"id": 999}), '{"payload": {"op": "c", "after": ', 0)
+
+
+def poisoned(tmp, policy, **extra):
+    cluster = MockCluster(tmp, topics={"t": 1, "dlq": 1})
+    fk = FakeKinesis(tmp)
+    cluster.produce("t", rows(5) + [POISON] + rows(5, start=5), )
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{"errors.policy": policy})
+    conf.update(extra)
+    rc, log = run_kinesink(tmp, conf)
+    return cluster, fk, rc, log
+
+
+def test_poison_fail_stops_before_it(tmp):
+    cluster, fk, rc, log = poisoned(tmp, "fail")
+    assert rc == 1, log[-2000:]
+    assert "bad record (decode): t [0] @5: value is not JSON: line 1 column 33" in log, log[-2000:]
+    assert "errors.policy=fail stops here" in log
+    # Committed up to the poison message, never past it.
+    assert cluster.committed("kinesink", "t", 1) == {0: 5}
+
+
+def test_poison_skip_carries_on(tmp):
+    cluster, fk, rc, log = poisoned(tmp, "skip")
+    assert rc == 0, log[-2000:]
+    assert "skipping bad record (decode): t [0] @5: value is not JSON" in log
+    assert len(fk.accepted()) == 10
+    assert cluster.committed("kinesink", "t", 1) == {0: 11}
+
+
+def test_poison_dead_lettered_with_headers(tmp):
+    cluster, fk, rc, log = poisoned(tmp, "dlq", **{"errors.dlq.topic": "dlq"})
+    assert rc == 0, log[-2000:]
+    assert len(fk.accepted()) == 10
+    assert cluster.committed("kinesink", "t", 1) == {0: 11}
+    dead = cluster.consume_all("dlq", 1)[0]
+    assert len(dead) == 1
+    m = dead[0]
+    assert m.value() == POISON[1].encode() and m.key() == POISON[0].encode()
+    h = {k: v.decode() for k, v in m.headers()}
+    assert h["kinesink.error.reason"] == "not_json" and h["kinesink.error.stage"] == "decode", h
+    assert h["kinesink.original.topic"] == "t" and h["kinesink.original.partition"] == "0", h
+    assert h["kinesink.original.offset"] == "5", h
+    assert "value is not JSON" in h["kinesink.error.message"], h
+
+
+def test_oversized_record_is_a_bad_record(tmp):
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp)
+    big = debezium_event("c", None, {"id": 1, "blob": "x" * (1024 * 1024 + 10)})
+    cluster.produce("t", rows(2) + [('{"id":1}', big, 0)] + rows(2, start=2))
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t",
+                                            **{"errors.policy": "skip"}))
+    assert rc == 0, log[-2000:]
+    assert "t [0] @2: record too large:" in log and "exceed Kinesis' 1 MiB" in log, log[-2000:]
+    assert len(fk.accepted()) == 4
+    assert cluster.committed("kinesink", "t", 1) == {0: 5}
+
+
+def test_fleet_of_workers_one_killed_one_added(tmp):
+    parts = 6
+    cluster = MockCluster(tmp, topics={"t": parts})
+    fk = FakeKinesis(tmp)
+    msgs = []
+    for p in range(parts):
+        msgs += rows(400, start=p * 1000, part=p)
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "max.inflight.records": "50", "batch.linger.ms": "50",
+        # The mock cluster (librdkafka 2.0.2) can loop in cooperative rebalances after a member
+        # dies; the eager protocol exercises the same revoke, drain and commit path.
+        "kafka.partition.assignment.strategy": "range"})
+    workers = [Kinesink(tmp, conf, name="w%d" % i) for i in range(3)]
+    wait_for(lambda: all("assigned" in w.log() for w in workers), 60, "three workers to get partitions")
+    cluster.produce("t", msgs[: len(msgs) // 2])
+    wait_for(lambda: len(fk.accepted()) >= 300, 60, "records to flow")
+    workers[0].stop(signal.SIGKILL)
+    workers.append(Kinesink(tmp, conf, name="w3"))
+    cluster.produce("t", msgs[len(msgs) // 2:])
+    want = set(k for k, _, _ in msgs)
+    wait_for(lambda: want <= set(k for k, _ in fk.accepted()), 120, "every record to arrive")
+    wait_for(lambda: sum(max(0, o) for o in cluster.committed("kinesink", "t", parts).values()) == len(msgs),
+             60, "every offset to be committed")
+    for w in workers[1:]:
+        assert w.stop(signal.SIGTERM, timeout=30) == 0, w.log()[-2000:]
+
+
+def test_broker_down_and_back(tmp):
+    cluster = MockCluster(tmp, brokers=3, topics={"t": 3})
+    fk = FakeKinesis(tmp)
+    msgs = rows(300, part=0) + rows(300, start=1000, part=1) + rows(300, start=2000, part=2)
+    cluster.produce("t", msgs[:450])
+    k = Kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t"))
+    wait_for(lambda: len(fk.accepted()) >= 100, 60, "records to flow")
+    cluster.down(2)
+    cluster.up(2)
+    cluster.produce("t", msgs[450:])
+    wait_for(lambda: len(set(k for k, _ in fk.accepted())) == len(msgs), 90, "every record after the broker came back")
+    wait_for(lambda: sum(max(0, o) for o in cluster.committed("kinesink", "t", 3).values()) == len(msgs), 60,
+             "every offset to be committed")
+    assert k.stop(signal.SIGTERM, timeout=30) == 0, k.log()[-2000:]
+
+
+if __name__ == "__main__":
+    main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")])
