@@ -68,6 +68,16 @@ def test_help_version_and_help_config(tmp):
         assert "\n" + key + " " in "\n" + out, key
 
 
+def test_every_example_config_passes_check(tmp):
+    ex = os.path.join(SRCDIR, "examples")
+    files = [f for f in os.listdir(ex) if f.endswith((".conf", ".sql"))]
+    assert len(files) >= 6, files
+    for f in files:
+        rc, out, err = run("-c", os.path.join(ex, f), "--check")
+        assert rc == 0, (f, err)
+        assert "change-me" not in out and "your_secret_key" not in out, f
+
+
 def test_unreachable_kinesis_is_a_runtime_failure(tmp):
     path = tmp.file("k.conf", "topic = t\nstream = s\naws.region = us-east-1\ntype = upsert\n"
                     "endpoint = http://127.0.0.1:9\nconnect.timeout.ms = 500\nmetrics.listen = off\n"
