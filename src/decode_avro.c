@@ -347,6 +347,122 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 	return *out ? 0 : -1;
 }
 
+/* ---- bounds check of the binary body ----------------------------------------------------------- */
+
+/*
+ * Avro C sizes its buffers from length prefixes in the data before it knows whether the bytes
+ * are there, so a hostile message could make it allocate gigabytes. Walking the body against
+ * the schema first bounds every length by the bytes actually left.
+ */
+typedef struct cursor {
+	const unsigned char *p;
+	size_t n, pos;
+	size_t items;   /* elements of zero-size types seen: bounded too */
+} cursor;
+
+static int read_long(cursor *c, int64_t *out)
+{
+	uint64_t v = 0;
+	int shift = 0;
+
+	for (;;) {
+		unsigned char b;
+
+		if (c->pos >= c->n || shift > 63)
+			return -1;
+		b = c->p[c->pos++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			break;
+		shift += 7;
+	}
+	*out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+	return 0;
+}
+
+static int skip(cursor *c, int64_t len)
+{
+	if (len < 0 || (uint64_t)len > c->n - c->pos)
+		return -1;
+	c->pos += (size_t)len;
+	return 0;
+}
+
+static int check_body(ks_schema_entry *e, json_t *st, cursor *c, int depth)
+{
+	const char *type;
+	int64_t len;
+	size_t i;
+	json_t *f;
+
+	st = resolve(e, st);
+	if (depth > 64)
+		return -1;
+	if (json_is_array(st)) {
+		if (read_long(c, &len) || len < 0 || (size_t)len >= json_array_size(st))
+			return -1;
+		return check_body(e, json_array_get(st, (size_t)len), c, depth + 1);
+	}
+	type = json_is_string(st) ? json_string_value(st) : json_string_value(json_object_get(st, "type"));
+	if (!type && json_is_object(st) && json_object_get(st, "type"))
+		return check_body(e, json_object_get(st, "type"), c, depth + 1);
+	if (!type)
+		return -1;
+	if (!strcmp(type, "null"))
+		return ++c->items > 1000000 ? -1 : 0;
+	if (!strcmp(type, "boolean"))
+		return skip(c, 1);
+	if (!strcmp(type, "int") || !strcmp(type, "long") || !strcmp(type, "enum"))
+		return read_long(c, &len);
+	if (!strcmp(type, "float"))
+		return skip(c, 4);
+	if (!strcmp(type, "double"))
+		return skip(c, 8);
+	if (!strcmp(type, "string") || !strcmp(type, "bytes"))
+		return read_long(c, &len) || skip(c, len);
+	if (!strcmp(type, "fixed"))
+		return skip(c, json_integer_value(json_object_get(st, "size")));
+	if (!strcmp(type, "record")) {
+		json_array_foreach(json_object_get(st, "fields"), i, f)
+			if (check_body(e, json_object_get(f, "type"), c, depth + 1))
+				return -1;
+		return ++c->items > 1000000 ? -1 : 0;
+	}
+	if (!strcmp(type, "array") || !strcmp(type, "map")) {
+		int map = !strcmp(type, "map");
+		json_t *item = json_object_get(st, map ? "values" : "items");
+
+		for (;;) {
+			int64_t k;
+
+			if (read_long(c, &len))
+				return -1;
+			if (len == 0)
+				return 0;
+			if (len < 0) { /* a block with its byte size */
+				int64_t bytes;
+
+				if (len == INT64_MIN || read_long(c, &bytes))
+					return -1;
+				len = -len;
+			}
+			if ((uint64_t)len > c->n - c->pos + 1000000 || (c->items += (size_t)len) > 1000000)
+				return -1;
+			for (k = 0; k < len; k++) {
+				if (map) {
+					int64_t kl;
+
+					if (read_long(c, &kl) || skip(c, kl))
+						return -1;
+				}
+				if (check_body(e, item, c, depth + 1))
+					return -1;
+			}
+		}
+	}
+	return -1;
+}
+
 /* ---- Kafka Connect schema (the "schema" of the debezium output) ----------------------------- */
 
 static json_t *connect_type(ks_schema_entry *e, json_t *t, const char *field, int optional, int depth)
@@ -465,6 +581,13 @@ int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out, json
 	if ((rc = ks_registry_get(r, id, &ce, err)))
 		return rc;
 	e = (ks_schema_entry *)ce;
+	{
+		cursor c = { b + 5, n - 5, 0, 0 };
+
+		if (check_body(e, e->json, &c, 0))
+			return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): a length or "
+				   "count runs past the end of the message", (int)id, n - 5);
+	}
 	avro_value_reset(&e->value);
 	if (!(reader = avro_reader_memory((const char *)b + 5, (int64_t)(n - 5))))
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");

@@ -126,6 +126,9 @@ static void test_errors(void)
 	value = tu_read_in(dir, "value.bin", &vlen);
 	expect_error(d, value, vlen / 2, KS_ERR_BADREC, "bad_avro",
 		     "shop.public.orders [1] @42: schema id 7: invalid or truncated Avro body");
+	/* A string length of about 2^34 in a 12-byte message: refused before Avro C allocates it. */
+	expect_error(d, "\x00\x00\x00\x00\x07\x02\x02\xfe\xff\xff\xff\x7f\x00", 13, KS_ERR_BADREC, "bad_avro",
+		     "a length or count runs past the end of the message");
 	/* Schema 99 is not cached and the registry at port 9 is unreachable: fatal, not a bad record. */
 	value[4] = 99;
 	expect_error(d, value, vlen, KS_ERR_FATAL, NULL,
