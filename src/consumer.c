@@ -60,6 +60,9 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void
 	/* Defaults first, so that any kafka.* setting overrides them. */
 	rd_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", NULL, 0);
 	rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
+	/* Bounded memory: librdkafka's prefetch (64 MiB by default) is the largest buffer. */
+	rd_kafka_conf_set(kc, "queued.max.messages.kbytes", "16384", NULL, 0);
+	rd_kafka_conf_set(kc, "fetch.max.bytes", "16777216", NULL, 0);
 	if (conf->exit_at_eof)
 		rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
 	for (i = 0; i < conf->n_kafka; i++) {

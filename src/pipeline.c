@@ -47,6 +47,7 @@ typedef struct pipeline {
 	ks_ptrack_t *last;            /* lookup cache */
 
 	int bp_paused;
+	int64_t over_since_ms;        /* 0, or since when in-flight bounds are exceeded */
 	int fatal;
 	int fatal_drain;              /* the writer still works: finish its records before exiting */
 	int stopping;
@@ -517,20 +518,39 @@ static void progress_line(pipeline *p, int64_t now)
 
 /* ---- the loop --------------------------------------------------------------------------------------- */
 
-static void backpressure(pipeline *p)
+/*
+ * Past max.inflight.records / max.inflight.bytes the loop stops taking messages and lets the
+ * writer catch up: librdkafka's bounded prefetch queue holds the rest. Only when that lasts
+ * longer than BP_PAUSE_AFTER_MS (throttling, an outage) are the partitions paused, so the
+ * consumer can go on polling (group membership, rebalances) without taking more data; pausing
+ * at every short burst would throw the prefetched messages away and fetch them again.
+ * @returns 1 when no message may be taken now.
+ */
+#define BP_PAUSE_AFTER_MS 1000
+
+static int backpressure(pipeline *p, int64_t now)
 {
 	size_t recs = ks_kinesis_inflight_records(p->kin), bytes = ks_kinesis_inflight_bytes(p->kin);
 	size_t max_recs = (size_t)p->conf->max_inflight_records, max_bytes = (size_t)p->conf->max_inflight_bytes;
 
-	if (!p->bp_paused && (recs >= max_recs || bytes >= max_bytes)) {
-		ks_debug("pipeline", "pausing: %zu records / %zu bytes in flight", recs, bytes);
-		p->bp_paused = 1;
-		pause_list(p, 1);
-	} else if (p->bp_paused && !p->stopping && recs <= max_recs * 3 / 4 && bytes <= max_bytes * 3 / 4) {
-		ks_debug("pipeline", "resuming: %zu records / %zu bytes in flight", recs, bytes);
+	if (recs >= max_recs || bytes >= max_bytes) {
+		if (!p->over_since_ms)
+			p->over_since_ms = now;
+		if (!p->bp_paused && now - p->over_since_ms >= BP_PAUSE_AFTER_MS) {
+			ks_info("pipeline", "pausing %d partitions: %zu records / %zu bytes in flight for %lld ms",
+				p->nparts, recs, bytes, (long long)(now - p->over_since_ms));
+			p->bp_paused = 1;
+			pause_list(p, 1);
+		}
+		return !p->bp_paused;
+	}
+	p->over_since_ms = 0;
+	if (p->bp_paused && !p->stopping && recs <= max_recs * 3 / 4 && bytes <= max_bytes * 3 / 4) {
+		ks_info("pipeline", "resuming %d partitions: %zu records / %zu bytes in flight", p->nparts, recs, bytes);
 		p->bp_paused = 0;
 		pause_list(p, 0);
 	}
+	return 0;
 }
 
 static int all_at_eof(pipeline *p)
@@ -576,7 +596,7 @@ static int run_loop(pipeline *p)
 
 	p->last_commit_ms = p->last_stats_ms = ks_now_ms();
 	for (;;) {
-		int budget = CONSUME_BUDGET, more = 0;
+		int budget = CONSUME_BUDGET, more = 0, hold;
 		rd_kafka_message_t *msg;
 
 		now = ks_now_ms();
@@ -605,9 +625,10 @@ static int run_loop(pipeline *p)
 		}
 
 		drain_wake(p);
+		hold = 0;
 		while (budget > 0 && !p->fatal) {
-			if (!p->stopping)
-				backpressure(p);
+			if (!p->stopping && (hold = backpressure(p, now)))
+				break;
 			if (!(msg = rd_kafka_consumer_poll(p->rk, 0)))
 				break;
 			handle_message(p, msg);
@@ -621,7 +642,8 @@ static int run_loop(pipeline *p)
 			return 1;
 		}
 
-		if (ks_kinesis_poll(p->kin, more ? 0 : 100, more ? -1 : p->wake[0], &err)) {
+		/* Holding back: wait for the writer only, not for more Kafka messages. */
+		if (ks_kinesis_poll(p->kin, more ? 0 : 100, more || hold ? -1 : p->wake[0], &err)) {
 			set_fatal(p, "%s", err.text);
 			return 1;
 		}
