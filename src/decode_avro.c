@@ -412,8 +412,10 @@ static int check_body(ks_schema_entry *e, json_t *st, cursor *c, int depth)
 		return ++c->items > 1000000 ? -1 : 0;
 	if (!strcmp(type, "boolean"))
 		return skip(c, 1);
-	if (!strcmp(type, "int") || !strcmp(type, "long") || !strcmp(type, "enum"))
+	if (!strcmp(type, "int") || !strcmp(type, "long"))
 		return read_long(c, &len);
+	if (!strcmp(type, "enum"))
+		return read_long(c, &len) || len < 0 || (size_t)len >= json_array_size(json_object_get(st, "symbols")) ? -1 : 0;
 	if (!strcmp(type, "float"))
 		return skip(c, 4);
 	if (!strcmp(type, "double"))

@@ -204,9 +204,12 @@ int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, k
 		if (rc == 0 || !retriable)
 			break;
 		if (ks_now_ms() + backoff >= deadline) {
+			char last[sizeof(err->text)];
+
+			snprintf(last, sizeof(last), "%s", err ? err->text : "");
 			ks_errbuf_set(err, KS_ERR_FATAL,
 				      "Schema Registry %s unreachable: %d attempts over schema.registry.timeout.ms (%d ms) failed to fetch schema id %d; last error: %s",
-				      r->url, attempt, r->timeout_ms, (int)id, err ? err->text : "");
+				      r->url, attempt, r->timeout_ms, (int)id, last);
 			return KS_ERR_FATAL;
 		}
 		ks_warn("registry", "fetching schema id %d failed (%s), retrying in %lld ms", (int)id,
