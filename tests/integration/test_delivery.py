@@ -3,6 +3,7 @@ Kafka cluster over TCP: nothing lost, no accepted entry sent twice, per-key orde
 committed offsets never past an unacknowledged record."""
 import json
 import os
+import re
 import signal
 import sys
 
@@ -106,6 +107,22 @@ def test_expired_token_refreshes_once(tmp):
     assert rc == 0, log[-2000:]
     assert "credentials expired" in log
     assert len(fk.accepted()) == 20
+
+
+def test_delivery_timeout_stops_without_committing(tmp):
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--fail-rate", "1.0")
+    cluster.produce("t", [(k, v, 0) for k, v, _ in keyed_updates(3, 3)])
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "delivery.timeout.ms": "400", "retry.backoff.ms": "20", "retry.backoff.max.ms": "50"})
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 1, log[-2000:]
+    assert re.search(r"t \[0\] @\d: record of partition key '\{\"id\":\d\}' \(Kafka offset \d\) not accepted by stream "
+                     r"s1 after \d+ attempts over \d+ ms \(delivery.timeout.ms\): last error "
+                     r"ProvisionedThroughputExceededException", log), log[-2000:]
+    assert fk.accepted() == []
+    # Nothing was accepted, so nothing was committed past the first message.
+    assert cluster.committed("kinesink", "t", 1)[0] <= 0
 
 
 def test_kill9_and_restart_loses_nothing(tmp):
