@@ -181,7 +181,7 @@ static int canonical_query(ks_buf *out, const char *q)
 		n++;
 		p = amp ? amp + 1 : end;
 	}
-	if (!r)
+	if (!r && n)
 		qsort(ps, n, sizeof(*ps), cmp_q);
 	for (i = 0; i < n; i++) {
 		if (!r && i)
