@@ -85,6 +85,25 @@ void ks_errbuf_prefix(ks_errbuf *e, const char *fmt, ...)
 	ks_buf_clean(&b);
 }
 
+int ks_errbuf_badrec(ks_errbuf *e, ks_stage stage, const char *reason, const char *topic, int32_t partition,
+		     int64_t offset, const char *fmt, ...)
+{
+	char text[600], why[sizeof(e->reason)];
+	va_list ap;
+
+	if (!e)
+		return KS_ERR_BADREC;
+	/* The reason may point into e itself: copy it before e is rewritten. */
+	snprintf(why, sizeof(why), "%s", reason);
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ks_errbuf_set(e, KS_ERR_BADREC, "%s [%d] @%lld: %s", topic ? topic : "?", (int)partition, (long long)offset, text);
+	e->stage = stage;
+	ks_errbuf_reason(e, why);
+	return KS_ERR_BADREC;
+}
+
 void ks_errbuf_reason(ks_errbuf *e, const char *reason)
 {
 	if (e)

@@ -67,6 +67,13 @@ int ks_errbuf_set(ks_errbuf *e, int code, const char *fmt, ...)
 /** @brief Prefix the existing text of @p e with a printf-style context ("ctx: old text"). */
 void ks_errbuf_prefix(ks_errbuf *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/**
+ * @brief Report a bad record: code KS_ERR_BADREC, text "topic [partition] @offset: <message>",
+ *        @p stage and the short @p reason. @returns KS_ERR_BADREC.
+ */
+int ks_errbuf_badrec(ks_errbuf *e, ks_stage stage, const char *reason, const char *topic, int32_t partition,
+		     int64_t offset, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
 /** @brief Set @p e->reason (truncated to fit). */
 void ks_errbuf_reason(ks_errbuf *e, const char *reason);
 

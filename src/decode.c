@@ -78,24 +78,9 @@ static const char *json_type_name(const json_t *j)
 }
 
 /* "topic [partition] @offset: " + text; stage decode; reason token. */
-static int bad(ks_errbuf *err, const ks_msg *m, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int bad(ks_errbuf *err, const ks_msg *m, const char *reason, const char *fmt, ...)
-{
-	char text[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	ks_errbuf_set(err, KS_ERR_BADREC, "%s [%d] @%lld: %s", m->topic ? m->topic : "?",
-		      (int)m->partition, (long long)m->offset, text);
-	if (err) {
-		err->stage = KS_STAGE_DECODE;
-		ks_errbuf_reason(err, reason);
-	}
-	return KS_ERR_BADREC;
-}
+/* "topic [partition] @offset: " + text, with the stage and a short reason. */
+#define bad(err, m, reason, ...) \
+	ks_errbuf_badrec((err), KS_STAGE_DECODE, (reason), (m)->topic, (m)->partition, (m)->offset, __VA_ARGS__)
 
 static json_t *own(json_t *j)
 {
@@ -223,13 +208,9 @@ static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errb
 
 	rc = ks_avro_decode(d->registry, m->value, m->value_len, &payload, &schema, err);
 	if (rc) {
-		if (rc == KS_ERR_BADREC) {
-			char text[sizeof(err->text)], reason[sizeof(err->reason)];
-
-			snprintf(text, sizeof(text), "%s", err->text);
-			snprintf(reason, sizeof(reason), "%s", err->reason[0] ? err->reason : "bad_avro");
-			return bad(err, m, reason, "%s", text);
-		}
+		/* ks_errbuf_badrec copies reason and text before rewriting err. */
+		if (rc == KS_ERR_BADREC)
+			return bad(err, m, err->reason[0] ? err->reason : "bad_avro", "%s", err->text);
 		return rc;
 	}
 	if (!json_is_object(payload)) {

@@ -171,24 +171,9 @@ void ks_transform_destroy(ks_transform_t *t)
 	free(t);
 }
 
-static int bad(ks_errbuf *err, const ks_change *c, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int bad(ks_errbuf *err, const ks_change *c, const char *reason, const char *fmt, ...)
-{
-	char text[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	ks_errbuf_set(err, KS_ERR_BADREC, "%s [%d] @%lld: %s", c->topic ? c->topic : "?",
-		      (int)c->partition, (long long)c->offset, text);
-	if (err) {
-		err->stage = KS_STAGE_TRANSFORM;
-		ks_errbuf_reason(err, reason);
-	}
-	return KS_ERR_BADREC;
-}
+/* "topic [partition] @offset: " + text, with the stage and a short reason. */
+#define bad(err, c, reason, ...) \
+	ks_errbuf_badrec((err), KS_STAGE_TRANSFORM, (reason), (c)->topic, (c)->partition, (c)->offset, __VA_ARGS__)
 
 /* Valid UTF-8 without control characters: usable as a partition key as it is. */
 static int printable_utf8(const unsigned char *p, size_t n)
