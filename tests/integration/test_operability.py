@@ -97,6 +97,9 @@ def test_man_page_lists_every_property(tmp):
     out = subprocess.run([KINESINK, "--man"], capture_output=True, text=True, check=True).stdout
     assert out.startswith(".TH KINESINK 1")
     assert ".B aws.credentials.role.external_id" in out and ".B errors.dlq.topic" in out
+    from harness import SRCDIR
+    with open(os.path.join(SRCDIR, "doc", "kinesink.1")) as f:
+        assert f.read() == out, "doc/kinesink.1 is stale: run make man"
 
 
 if __name__ == "__main__":
