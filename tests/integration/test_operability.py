@@ -37,7 +37,7 @@ def test_metrics_health_and_readiness_during_a_run(tmp):
     port = free_port()
     conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
         "metrics.listen": "127.0.0.1:%d" % port, "errors.policy": "skip", "retry.backoff.ms": "5",
-        "log.format": "json"})
+        "log.format": "json", "stats.interval.ms": "200", "log.level": "debug", "kafka.debug": "cgrp"})
     k = Kinesink(tmp, conf)
     base = "http://127.0.0.1:%d" % port
     wait_for(lambda: k.alive() and get(base + "/healthz")[0] == 200, 30, "/healthz")
@@ -64,9 +64,14 @@ def test_metrics_health_and_readiness_during_a_run(tmp):
     assert k.stop(signal.SIGTERM) == 0
     # Logs are one JSON object per line, secrets nowhere.
     lines = [l for l in k.log().splitlines() if l.strip()]
+    modules = set()
     for l in lines:
         j = json.loads(l)
         assert set(j) == {"ts", "level", "module", "msg"}, j
+        modules.add(j["module"])
+    # librdkafka's own log goes through ours; the progress line comes every stats.interval.ms.
+    assert {"kafka", "pipeline"} <= modules, modules
+    assert any('"msg":"progress: consumed' in l for l in lines), lines[-5:]
     assert "testsecret" not in k.log()
 
 
