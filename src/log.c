@@ -14,6 +14,11 @@ static int log_json;
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
+int ks_log_level_from_syslog(int level)
+{
+	return level <= 3 ? KS_LOG_ERROR : level <= 4 ? KS_LOG_WARN : level <= 6 ? KS_LOG_INFO : KS_LOG_DEBUG;
+}
+
 void ks_log_setup(int level, int json)
 {
 	if (level < KS_LOG_ERROR)

@@ -13,6 +13,9 @@ typedef enum ks_log_level {
 	KS_LOG_DEBUG = 3,
 } ks_log_level;
 
+/** @brief Our level for a syslog level (librdkafka's log callback). @locality any thread */
+int ks_log_level_from_syslog(int level);
+
 /** Current threshold; set once at start-up by ks_log_setup (read-only afterwards). */
 extern int ks_log_threshold;
 
