@@ -16,31 +16,34 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
+int ks_http_request_id_header(const char *line, size_t len, char *out, size_t outlen)
 {
-	ks_http_response *resp = ud;
-	size_t len = size * n;
-	const char *names[] = { "x-amzn-requestid:", "x-amz-request-id:" };
+	static const char *const names[] = { "x-amzn-requestid:", "x-amz-request-id:" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		size_t nl = strlen(names[i]);
+		const char *v = line + nl;
+		size_t vl = len - nl;
 
-		if (len > nl && strncasecmp(p, names[i], nl) == 0) {
-			const char *v = p + nl;
-			size_t vl = len - nl;
-
-			while (vl && (*v == ' ' || *v == '\t'))
-				v++, vl--;
-			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-				vl--;
-			if (vl >= sizeof(resp->request_id))
-				vl = sizeof(resp->request_id) - 1;
-			memcpy(resp->request_id, v, vl);
-			resp->request_id[vl] = '\0';
-		}
+		if (len <= nl || strncasecmp(line, names[i], nl) != 0)
+			continue;
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		snprintf(out, outlen, "%.*s", (int)vl, v);
+		return 1;
 	}
-	return len;
+	return 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	ks_http_response *resp = ud;
+
+	ks_http_request_id_header(p, size * n, resp->request_id, sizeof(resp->request_id));
+	return size * n;
 }
 
 /* The URL as it may appear in a message: without any user:password part. */

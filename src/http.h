@@ -40,4 +40,10 @@ typedef struct ks_http_response {
 int ks_http_perform(const ks_http_request *req, ks_http_response *resp, ks_errbuf *err);
 void ks_http_response_clean(ks_http_response *resp);
 
+/**
+ * @brief If header line @p line (@p len bytes, as curl hands it over) is x-amzn-RequestId or
+ *        x-amz-request-id, copy its trimmed value to @p out. @returns 1 when it was one.
+ */
+int ks_http_request_id_header(const char *line, size_t len, char *out, size_t outlen);
+
 #endif

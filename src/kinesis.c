@@ -381,20 +381,9 @@ static size_t on_resp(char *p, size_t size, size_t n, void *ud)
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
 	request *rq = ud;
-	size_t len = size * n;
-	static const char name[] = "x-amzn-requestid:";
 
-	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-		const char *v = p + sizeof(name) - 1;
-		size_t vl = len - (sizeof(name) - 1);
-
-		while (vl && (*v == ' ' || *v == '\t'))
-			v++, vl--;
-		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-			vl--;
-		snprintf(rq->request_id, sizeof(rq->request_id), "%.*s", (int)vl, v);
-	}
-	return len;
+	ks_http_request_id_header(p, size * n, rq->request_id, sizeof(rq->request_id));
+	return size * n;
 }
 
 static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const char *why);
