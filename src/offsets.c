@@ -37,8 +37,6 @@ ks_ptrack_t *ks_ptrack_new(const char *topic, int32_t partition)
 	p->last_tracked = -1;
 	p->last_acked = -1;
 	p->state.committed = -1;
-	p->state.high_watermark = -1;
-	p->state.position = -1;
 	return p;
 }
 
@@ -147,11 +145,6 @@ int64_t ks_ptrack_committable(const ks_ptrack_t *p)
 	if (p->n)
 		return at(p, 0)->offset;
 	return p->last_tracked >= 0 ? p->last_tracked + 1 : -1;
-}
-
-int64_t ks_ptrack_outstanding(const ks_ptrack_t *p)
-{
-	return (int64_t)p->n;
 }
 
 const char *ks_ptrack_topic(const ks_ptrack_t *p)

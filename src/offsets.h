@@ -50,9 +50,6 @@ void ks_ptrack_drop(ks_ptrack_t *p, int64_t offset);
 /** @brief Offset to commit now (first offset not done), or -1 when nothing was done yet. */
 int64_t ks_ptrack_committable(const ks_ptrack_t *p);
 
-/** @brief Messages tracked and not yet done. */
-int64_t ks_ptrack_outstanding(const ks_ptrack_t *p);
-
 /** Accessors. */
 const char *ks_ptrack_topic(const ks_ptrack_t *p);
 int32_t ks_ptrack_partition(const ks_ptrack_t *p);
@@ -63,8 +60,6 @@ int64_t ks_ptrack_last_acked(const ks_ptrack_t *p);
 /** Commit bookkeeping (what was last sent to Kafka) and flags the pipeline keeps per partition. */
 typedef struct ks_ptrack_state {
 	int64_t committed;   /**< last committed offset, -1 none */
-	int64_t high_watermark; /**< -1 unknown */
-	int64_t position;    /**< next offset the consumer will return, -1 unknown */
 	int eof;             /**< the consumer reached the partition's end */
 	int paused;
 } ks_ptrack_state;

@@ -286,7 +286,6 @@ static void handle_message(pipeline *p, rd_kafka_message_t *msg)
 	if (!part || p->stopping)
 		return; /* not tracked: never committed, read again by whoever owns it next */
 	ks_ptrack_state_of(part)->eof = 0;
-	ks_ptrack_state_of(part)->position = msg->offset + 1;
 	KS_METRIC_ADD(&p->m, records_consumed, 1);
 
 	ks_errbuf_clear(&err);
