@@ -278,3 +278,16 @@ char *ks_strndup(const char *s, size_t n)
 	p[n] = '\0';
 	return p;
 }
+
+void ks_url_redact(const char *url, char *out, size_t outlen)
+{
+	const char *scheme = strstr(url, "://");
+	const char *host = scheme ? scheme + 3 : url;
+	size_t hostlen = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', hostlen);
+
+	if (scheme && at)
+		snprintf(out, outlen, "%.*s[redacted]%s", (int)(host - url), url, at);
+	else
+		snprintf(out, outlen, "%s", url);
+}

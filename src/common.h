@@ -113,5 +113,8 @@ int64_t ks_now_ms(void);
 void ks_sha256_hex(const void *p, size_t n, char out[65]);
 /** @brief Duplicate @p n bytes as a NUL-terminated string; NULL on allocation failure. */
 char *ks_strndup(const char *s, size_t n);
+/** @brief @p url as it may appear in a message or `--check`: a `user:password@` part becomes
+ *  `[redacted]@`; anything that is not a URL is copied as it is. */
+void ks_url_redact(const char *url, char *out, size_t outlen);
 
 #endif

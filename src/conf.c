@@ -1018,7 +1018,10 @@ static void value_str(const ks_conf *c, const prop *p, char *out, size_t n)
 	case P_STR: {
 		char *const *f = FIELD(c, p, char *);
 
-		snprintf(out, n, "%s", *f ? (p->secret ? "[redacted]" : *f) : "");
+		if (*f && !p->secret)
+			ks_url_redact(*f, out, n);
+		else
+			snprintf(out, n, "%s", *f ? "[redacted]" : "");
 		break;
 	}
 	case P_BOOL: snprintf(out, n, "%s", *FIELD(c, p, int) ? "true" : "false"); break;

@@ -46,20 +46,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-/* The URL as it may appear in a message: without any user:password part. */
-static void safe_url(const char *url, char *out, size_t outlen)
-{
-	const char *scheme = strstr(url, "://");
-	const char *at, *host = scheme ? scheme + 3 : url;
-	const char *slash = strchr(host, '/');
-
-	at = strchr(host, '@');
-	if (at && (!slash || at < slash))
-		snprintf(out, outlen, "%.*s%s", (int)(host - url), url, at + 1);
-	else
-		snprintf(out, outlen, "%s", url);
-}
-
 int ks_http_perform(const ks_http_request *req, ks_http_response *resp, ks_errbuf *err)
 {
 	struct curl_slist *hdrs = NULL, *tmp;
@@ -70,7 +56,7 @@ int ks_http_perform(const ks_http_request *req, ks_http_response *resp, ks_errbu
 
 	memset(resp, 0, sizeof(*resp));
 	ks_buf_init(&resp->body, req->max_response ? req->max_response : 4u << 20);
-	safe_url(req->url, url, sizeof(url));
+	ks_url_redact(req->url, url, sizeof(url));
 
 	if (!(h = curl_easy_init()))
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "cannot create an HTTP handle for %s", url);
@@ -116,9 +102,18 @@ int ks_http_perform(const ks_http_request *req, ks_http_response *resp, ks_errbu
 
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
+		char hint[320] = "";
+
+		if ((cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) && req->ca_key) {
+			if (req->ca_file)
+				snprintf(hint, sizeof(hint), " (check %s = %s)", req->ca_key, req->ca_file);
+			else
+				snprintf(hint, sizeof(hint), " (the system's CAs do not trust this server; set %s)",
+					 req->ca_key);
+		}
 		rc = ks_errbuf_set(err, cc == CURLE_OPERATION_TIMEDOUT ? KS_ERR_TIMEOUT : KS_ERR_IO,
-				   "%s %s failed: %s", req->method ? req->method : "GET", url,
-				   errtext[0] ? errtext : curl_easy_strerror(cc));
+				   "%s %s failed: %s%s", req->method ? req->method : "GET", url,
+				   errtext[0] ? errtext : curl_easy_strerror(cc), hint);
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);

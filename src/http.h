@@ -21,6 +21,7 @@ typedef struct ks_http_request {
 	long timeout_ms;             /**< whole request; 0: 30 s */
 	long connect_timeout_ms;     /**< 0: 10 s */
 	const char *ca_file;         /**< NULL: system default */
+	const char *ca_key;          /**< the config key that sets ca_file, named by a certificate error */
 	const char *proxy;           /**< NULL: libcurl's environment */
 	size_t max_response;         /**< cap on the body kept; 0: 4 MiB */
 } ks_http_request;

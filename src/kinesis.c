@@ -855,14 +855,19 @@ int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err)
 	req.timeout_ms = k->conf->request_timeout_ms;
 	req.connect_timeout_ms = k->conf->connect_timeout_ms;
 	req.ca_file = k->conf->ssl_ca_location;
+	req.ca_key = "ssl.ca.location";
 	req.proxy = k->conf->http_proxy;
 	rc = list ? ks_http_perform(&req, &resp, err) : ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	free(list);
 	curl_slist_free_all(hdrs);
 	ks_buf_clean(&body);
 	if (rc) {
-		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s", k->conf->stream,
-				 k->conf->aws_region);
+		char proxy[256] = "";
+
+		if (k->conf->http_proxy)
+			ks_url_redact(k->conf->http_proxy, proxy, sizeof(proxy));
+		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s%s%s", k->conf->stream,
+				 k->conf->aws_region, proxy[0] ? " through proxy " : "", proxy);
 		return rc;
 	}
 	{
