@@ -7,12 +7,14 @@
  *   fakekinesis [--port N] [--port-file F] [--log F] [--seed N]
  *               [--fail-rate R] [--http500-rate R] [--drop-rate R] [--throttle-rate R]
  *               [--expired-token N] [--verify-sigv4 AKID:SECRET] [--count-only] [--stream NAME]
+ *               [--hold-file F]
  *
  * Rates are probabilities in 0..1: --fail-rate fails single entries with
  * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
  * --drop-rate closes the connection without an answer, --throttle-rate answers whole requests
  * with a 400 LimitExceededException. --expired-token N answers the first N requests with
- * ExpiredTokenException. --count-only skips decoding (benchmarks): entries are counted from
+ * ExpiredTokenException. --hold-file F throttles every PutRecords while the file F exists, so a
+ * test can hold the writer back for as long as it needs and then let it go. --count-only skips decoding (benchmarks): entries are counted from
  * the JSON text. SIGTERM/SIGINT print the counters and exit.
  */
 #include <arpa/inet.h>
@@ -38,7 +40,7 @@
 static struct {
 	double fail_rate, http500_rate, drop_rate, throttle_rate;
 	int expired_token;
-	const char *akid, *secret, *stream;
+	const char *akid, *secret, *stream, *hold_file;
 	int count_only;
 	FILE *log;
 	pthread_mutex_t lock;
@@ -301,6 +303,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!target || strcmp(target, "Kinesis_20131202.PutRecords") != 0)
 		return error(c, 400, "UnknownOperationException", target ? target : "missing X-Amz-Target");
 
+	if (g.hold_file && access(g.hold_file, F_OK) == 0) {
+		__atomic_add_fetch(&g.throttled, 1, __ATOMIC_RELAXED);
+		return error(c, 400, "LimitExceededException", "held back by --hold-file");
+	}
 	pthread_mutex_lock(&g.lock);
 	r = chance();
 	if (g.expired_token > 0) {
@@ -373,6 +379,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--throttle-rate")) g.throttle_rate = atof(v);
 		else if (!strcmp(a, "--expired-token")) g.expired_token = atoi(v);
 		else if (!strcmp(a, "--stream")) g.stream = v;
+		else if (!strcmp(a, "--hold-file")) g.hold_file = v;
 		else if (!strcmp(a, "--verify-sigv4")) {
 			char *colon = strchr(v, ':');
 
