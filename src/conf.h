@@ -74,6 +74,7 @@ typedef struct ks_conf {
 	int max_inflight_requests;
 	int max_inflight_records;
 	int64_t max_inflight_bytes;
+	int decode_threads;              /**< decode + transform threads, the pipeline's included */
 	int retry_backoff_ms;
 	int retry_backoff_max_ms;
 	int64_t delivery_timeout_ms;     /**< 0: retry forever */

@@ -46,6 +46,15 @@ static int has_key(const ks_conf *c, const char *key)
 	return 0;
 }
 
+int ks_consumer_fetch_recheck_is_slow(void)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	int slow = rd_kafka_conf_set(kc, "fetch.queue.backoff.ms", "10", NULL, 0) != RD_KAFKA_CONF_OK;
+
+	rd_kafka_conf_destroy(kc);
+	return slow;
+}
+
 rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void *opaque, int wake_fd,
 			    ks_errbuf *err)
 {
@@ -63,6 +72,9 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void
 	/* Bounded memory: librdkafka's prefetch (64 MiB by default) is the largest buffer. */
 	rd_kafka_conf_set(kc, "queued.max.messages.kbytes", "16384", NULL, 0);
 	rd_kafka_conf_set(kc, "fetch.max.bytes", "16777216", NULL, 0);
+	/* librdkafka >= 2.1: look at a full prefetch queue again soon, not after a second
+	 * (older versions do not know the key: the pipeline restarts the fetch itself). */
+	rd_kafka_conf_set(kc, "fetch.queue.backoff.ms", "10", NULL, 0);
 	if (conf->exit_at_eof)
 		rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
 	for (i = 0; i < conf->n_kafka; i++) {

@@ -96,6 +96,8 @@ int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int n
 	int i, r = 0;
 
 	r |= counter(b, "kinesink_records_consumed_total", "Kafka messages consumed.", LOAD(m->records_consumed));
+	r |= counter(b, "kinesink_fetch_restarts_total", "Partitions with data left whose idle fetch was restarted.",
+		     LOAD(m->fetch_restarts));
 	r |= counter(b, "kinesink_records_decoded_total", "Messages decoded into row changes.", LOAD(m->records_decoded));
 	r |= ks_buf_puts(b, "# HELP kinesink_records_bad_total Bad records, by reason.\n# TYPE kinesink_records_bad_total counter\n");
 	for (i = 0; i < KS_BAD__COUNT; i++)

@@ -44,6 +44,7 @@ typedef enum ks_put_code {
 
 typedef struct ks_metrics {
 	uint64_t records_consumed;
+	uint64_t fetch_restarts;     /**< stalled partitions whose fetch was restarted */
 	uint64_t records_decoded;
 	uint64_t records_bad[KS_BAD__COUNT];
 	uint64_t records_put_ok;

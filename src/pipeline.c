@@ -22,9 +22,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "prepare.h"
 #include "transform.h"
 
 #define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
+#define BATCH_MAX 500        /* messages decoded and transformed together */
 
 typedef struct pipeline {
 	const ks_conf *conf;
@@ -33,8 +35,9 @@ typedef struct pipeline {
 	ks_metrics_server_t *msrv;
 	ks_creds_t *creds;
 	ks_kinesis_t *kin;
-	ks_decoder_t *dec;
-	ks_transform_t *tr;
+	ks_preparer_t *prep;
+	ks_prepared *batch;           /* messages taken from the consumer, not yet handled */
+	int nbatch;
 	ks_dlq_t *dlq;
 	rd_kafka_t *rk;
 	int wake[2];
@@ -47,6 +50,12 @@ typedef struct pipeline {
 	ks_ptrack_t *last;            /* lookup cache */
 
 	int bp_paused;
+	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
+	int nudge_armed;              /* the prefetch queue was seen near its limit */
+	rd_kafka_queue_t *cq;         /* the consumer queue, for its length */
+	int64_t q_max_bytes, q_min_msgs;
+	uint64_t msgs_seen, bytes_seen;
+	int64_t last_msg_ms;          /* when the consumer last gave a message */
 	int64_t over_since_ms;        /* 0, or since when in-flight bounds are exceeded */
 	int fatal;
 	int fatal_drain;              /* the writer still works: finish its records before exiting */
@@ -263,14 +272,14 @@ static void bad_record(pipeline *p, ks_ptrack_t *part, const rd_kafka_message_t 
 
 /* ---- messages ------------------------------------------------------------------------------------ */
 
-static void handle_message(pipeline *p, rd_kafka_message_t *msg)
+/* What follows decode and transform, in message order on the pipeline thread: offsets
+ * tracking, bad records by policy, and the hand-over to the writer. */
+static void handle_prepared(pipeline *p, ks_prepared *it)
 {
-	ks_record *recs[2];
+	rd_kafka_message_t *msg = it->msg;
 	ks_ptrack_t *part;
-	ks_change change;
 	ks_errbuf err;
-	ks_msg km;
-	int rc, n, i;
+	int rc, i, n = it->n;
 
 	if (msg->err) {
 		if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -283,70 +292,81 @@ static void handle_message(pipeline *p, rd_kafka_message_t *msg)
 		return;
 	}
 	part = find_part(p, rd_kafka_topic_name(msg->rkt), msg->partition);
-	if (!part || p->stopping)
-		return; /* not tracked: never committed, read again by whoever owns it next */
+	if (!part || p->stopping || p->fatal)
+		goto drop; /* not tracked: never committed, read again by whoever owns it next */
 	ks_ptrack_state_of(part)->eof = 0;
 	KS_METRIC_ADD(&p->m, records_consumed, 1);
 
-	ks_errbuf_clear(&err);
-	ks_consumer_msg(msg, &km);
-	rc = ks_decoder_decode(p->dec, &km, &change, &err);
-	if (rc == KS_ERR_BADREC) {
+	if (it->rc == KS_ERR_BADREC) {
 		if (ks_ptrack_add(part, msg->offset, 1) == 0)
-			bad_record(p, part, msg, &err);
+			bad_record(p, part, msg, &it->err);
 		return;
 	}
-	if (rc) {
-		set_fatal_input(p, "%s", err.text[0] ? err.text : ks_err_str(rc));
+	if (it->rc && !it->transformed) {
+		set_fatal_input(p, "%s", it->err.text[0] ? it->err.text : ks_err_str(it->rc));
 		return;
 	}
-	if (change.op == KS_OP_TOMBSTONE) {
+	if (it->rc) {
+		set_fatal(p, "transform failed: %s", ks_err_str(it->rc));
+		return;
+	}
+	if (it->op == KS_OP_TOMBSTONE) {
 		ks_ptrack_add(part, msg->offset, 0);
-		ks_change_clean(&change);
 		return;
 	}
-	if (change.op == KS_OP_TRUNCATE || change.op == KS_OP_MESSAGE) {
+	if (it->op == KS_OP_TRUNCATE || it->op == KS_OP_MESSAGE) {
 		/* Not a row change: skipped with a warning count, whatever the policy. */
 		KS_METRIC_ADD(&p->m, records_bad[KS_BAD_NON_ROW], 1);
 		if (p->warned_non_row++ < 10)
 			ks_warn("pipeline", "%s [%d] @%lld: skipping Debezium '%c' event (not a row change)",
-				km.topic, (int)km.partition, (long long)km.offset, ks_op_char(change.op));
+				rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
+				ks_op_char(it->op));
 		ks_ptrack_add(part, msg->offset, 0);
-		ks_change_clean(&change);
 		return;
 	}
 	KS_METRIC_ADD(&p->m, records_decoded, 1);
-	n = ks_transform_apply(p->tr, &change, recs, &err);
-	ks_change_clean(&change);
-	if (n == KS_ERR_BADREC) {
-		if (ks_ptrack_add(part, msg->offset, 1) == 0)
-			bad_record(p, part, msg, &err);
-		return;
-	}
-	if (n < 0) {
-		set_fatal(p, "transform failed: %s", ks_err_str(n));
-		return;
-	}
 	if ((rc = ks_ptrack_add(part, msg->offset, n))) {
-		for (i = 0; i < n; i++)
-			ks_record_destroy(recs[i]);
-		set_fatal(p, "cannot track %s [%d] @%lld: %s", km.topic, (int)km.partition, (long long)km.offset,
-			  ks_err_str(rc));
-		return;
+		set_fatal(p, "cannot track %s [%d] @%lld: %s", rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+			  (long long)msg->offset, ks_err_str(rc));
+		goto drop;
 	}
 	for (i = 0; i < n; i++) {
-		recs[i]->origin = part;
-		recs[i]->offset = msg->offset;
-		if ((rc = ks_kinesis_submit(p->kin, recs[i], &err)) == 0)
+		ks_record *rec = it->recs[i];
+
+		it->recs[i] = NULL;
+		rec->origin = part;
+		rec->offset = msg->offset;
+		ks_errbuf_clear(&err);
+		if ((rc = ks_kinesis_submit(p->kin, rec, &err)) == 0)
 			continue;
 		if (rc == KS_ERR_BADREC) {
-			ks_errbuf_prefix(&err, "%s [%d] @%lld", km.topic, (int)km.partition, (long long)km.offset);
+			ks_errbuf_prefix(&err, "%s [%d] @%lld", rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+					 (long long)msg->offset);
 			bad_record(p, part, msg, &err);
 		} else {
 			ks_ptrack_drop(part, msg->offset);
 			set_fatal(p, "%s", err.text);
 		}
-		ks_record_destroy(recs[i]);
+		ks_record_destroy(rec);
+	}
+	return;
+drop:
+	for (i = 0; i < n; i++)
+		ks_record_destroy(it->recs[i]);
+}
+
+/* Decode and transform what was taken (on every lane), then handle it in order. */
+static void flush_batch(pipeline *p)
+{
+	int i, n = p->nbatch;
+
+	if (!n)
+		return;
+	p->nbatch = 0;
+	ks_preparer_run(p->prep, p->batch, n);
+	for (i = 0; i < n; i++) {
+		handle_prepared(p, &p->batch[i]);
+		rd_kafka_message_destroy(p->batch[i].msg);
 	}
 }
 
@@ -427,6 +447,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	pipeline *p = opaque;
 	int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0, i;
 	rd_kafka_error_t *e = NULL;
+
+	/* Messages taken before the rebalance are handled before it, as if one at a time. */
+	flush_batch(p);
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		pthread_mutex_lock(&p->parts_lock);
@@ -552,6 +575,70 @@ static int backpressure(pipeline *p, int64_t now)
 	return 0;
 }
 
+/*
+ * librdkafka before 2.1 stops fetching when its prefetch queue is full and looks at it again
+ * only on its broker thread's next wake-up, up to a second later, however soon the queue was
+ * drained: a fast pipeline would idle most of that second. So when the queue was seen near its
+ * limit (queued.max.messages.kbytes or queued.min.messages) and has since run empty while
+ * assigned partitions still have data (their last known high watermark is past the position),
+ * those partitions are sought to their position, which wakes the broker thread. Nothing is
+ * lost or read twice: the queue is empty and the fetch resumes at the position. Once per fill,
+ * so that a fetch in flight on a slow network is never cut short more than once.
+ */
+#define NUDGE_IDLE_MS 5
+
+static void fetch_watch(pipeline *p)
+{
+	size_t queued;
+
+	if (!p->nudge || p->nudge_armed)
+		return;
+	queued = rd_kafka_queue_length(p->cq);
+	if ((int64_t)queued * 2 >= p->q_min_msgs ||
+	    (p->msgs_seen && (int64_t)(queued * (p->bytes_seen / p->msgs_seen)) * 2 >= p->q_max_bytes))
+		p->nudge_armed = 1;
+}
+
+/* @returns 1 when it is too early to tell and the caller should look again in NUDGE_IDLE_MS. */
+static int nudge_fetcher(pipeline *p, int64_t now)
+{
+	rd_kafka_topic_partition_list_t *all, *stalled;
+	int i;
+
+	if (!p->nudge_armed || p->bp_paused || p->stopping || !p->nparts)
+		return 0;
+	if (now - p->last_msg_ms < NUDGE_IDLE_MS)
+		return 1;
+	p->nudge_armed = 0;
+	all = rd_kafka_topic_partition_list_new(p->nparts);
+	stalled = rd_kafka_topic_partition_list_new(p->nparts);
+	for (i = 0; i < p->nparts; i++)
+		rd_kafka_topic_partition_list_add(all, ks_ptrack_topic(p->parts[i]), ks_ptrack_partition(p->parts[i]));
+	if (rd_kafka_position(p->rk, all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (i = 0; i < all->cnt; i++) {
+			const rd_kafka_topic_partition_t *tp = &all->elems[i];
+			int64_t lo, hi;
+
+			if (tp->offset >= 0 &&
+			    rd_kafka_get_watermark_offsets(p->rk, tp->topic, tp->partition, &lo, &hi) == 0 &&
+			    hi > tp->offset)
+				rd_kafka_topic_partition_list_add(stalled, tp->topic, tp->partition)->offset = tp->offset;
+		}
+	}
+	if (stalled->cnt) {
+		rd_kafka_error_t *e = rd_kafka_seek_partitions(p->rk, stalled, 0);
+
+		ks_debug("pipeline", "restarting the fetch of %d partitions with data left and none queued%s%s",
+			 stalled->cnt, e ? ": " : "", e ? rd_kafka_error_string(e) : "");
+		if (e)
+			rd_kafka_error_destroy(e);
+		KS_METRIC_ADD(&p->m, fetch_restarts, (uint64_t)stalled->cnt);
+	}
+	rd_kafka_topic_partition_list_destroy(stalled);
+	rd_kafka_topic_partition_list_destroy(all);
+	return 0;
+}
+
 static int all_at_eof(pipeline *p)
 {
 	int i;
@@ -595,7 +682,7 @@ static int run_loop(pipeline *p)
 
 	p->last_commit_ms = p->last_stats_ms = ks_now_ms();
 	for (;;) {
-		int budget = CONSUME_BUDGET, more = 0, hold;
+		int budget = CONSUME_BUDGET, more = 0, hold, soon = 0;
 		rd_kafka_message_t *msg;
 
 		now = ks_now_ms();
@@ -625,14 +712,38 @@ static int run_loop(pipeline *p)
 
 		drain_wake(p);
 		hold = 0;
+		fetch_watch(p);
 		while (budget > 0 && !p->fatal) {
+			size_t recs = ks_kinesis_inflight_records(p->kin), bytes = ks_kinesis_inflight_bytes(p->kin);
+			size_t room = (size_t)p->conf->max_inflight_records > recs ?
+					      (size_t)p->conf->max_inflight_records - recs : 1;
+			size_t room_bytes = (size_t)p->conf->max_inflight_bytes > bytes ?
+						    (size_t)p->conf->max_inflight_bytes - bytes : 1;
+			size_t taken = 0;
+			int empty = 0, n;
+
 			if (!p->stopping && (hold = backpressure(p, now)))
 				break;
-			if (!(msg = rd_kafka_consumer_poll(p->rk, 0)))
+			/* Up to the in-flight bounds, as if each message were checked on its own. */
+			while (p->nbatch < BATCH_MAX && p->nbatch < budget && (size_t)p->nbatch < room &&
+			       taken < room_bytes) {
+				if (!(msg = rd_kafka_consumer_poll(p->rk, 0))) {
+					empty = 1;
+					break;
+				}
+				p->last_msg_ms = now;
+				p->msgs_seen++;
+				p->bytes_seen += msg->len + msg->key_len;
+				taken += msg->len + msg->key_len;
+				p->batch[p->nbatch++].msg = msg;
+			}
+			n = p->nbatch;
+			flush_batch(p);
+			budget -= n ? n : 1;
+			if (empty) {
+				soon = nudge_fetcher(p, now);
 				break;
-			handle_message(p, msg);
-			rd_kafka_message_destroy(msg);
-			budget--;
+			}
 		}
 		more = budget == 0;
 		ks_dlq_poll(p->dlq);
@@ -642,7 +753,7 @@ static int run_loop(pipeline *p)
 		}
 
 		/* Holding back: wait for the writer only, not for more Kafka messages. */
-		if (ks_kinesis_poll(p->kin, more ? 0 : 100, more || hold ? -1 : p->wake[0], &err)) {
+		if (ks_kinesis_poll(p->kin, more ? 0 : soon ? NUDGE_IDLE_MS : 100, more || hold ? -1 : p->wake[0], &err)) {
 			set_fatal(p, "%s", err.text);
 			return 1;
 		}
@@ -678,8 +789,12 @@ static int setup(pipeline *p, ks_errbuf *err)
 		return 1;
 	if (!(p->creds = ks_creds_new(p->conf, &p->m, err)) ||
 	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &cbs, err)) ||
-	    !(p->dec = ks_decoder_new(p->conf, &p->m, err)) || !(p->tr = ks_transform_new(p->conf, err)))
+	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
 		return 1;
+	if (!(p->batch = calloc(BATCH_MAX, sizeof(*p->batch)))) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return 1;
+	}
 	if ((rc = ks_kinesis_check_stream(p->kin, err)))
 		return 1;
 	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
@@ -687,6 +802,17 @@ static int setup(pipeline *p, ks_errbuf *err)
 		return 1;
 	if (!(p->rk = ks_consumer_new(p->conf, on_rebalance, p, p->wake[1], err)))
 		return 1;
+	if ((p->nudge = ks_consumer_fetch_recheck_is_slow())) {
+		char v[32];
+		size_t n = sizeof(v);
+
+		p->cq = rd_kafka_queue_get_consumer(p->rk);
+		p->q_max_bytes = rd_kafka_conf_get(rd_kafka_conf(p->rk), "queued.max.messages.kbytes", v, &n) ==
+						 RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) * 1024 : 65536 * 1024;
+		n = sizeof(v);
+		p->q_min_msgs = rd_kafka_conf_get(rd_kafka_conf(p->rk), "queued.min.messages", v, &n) ==
+						RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) : 100000;
+	}
 	{
 		const char *group = "kinesink";
 
@@ -725,6 +851,8 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 		commit(&p, 1, 0);
 		p.stopping = 1;
 		rd_kafka_consumer_close(p.rk);
+		if (p.cq)
+			rd_kafka_queue_destroy(p.cq);
 		ks_consumer_destroy(p.rk);
 	}
 	ks_dlq_destroy(p.dlq, 5000);
@@ -735,8 +863,8 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 		ks_ptrack_destroy(p.retired[i]);
 	free(p.parts);
 	free(p.retired);
-	ks_transform_destroy(p.tr);
-	ks_decoder_destroy(p.dec);
+	ks_preparer_destroy(p.prep);
+	free(p.batch);
 	ks_creds_destroy(p.creds);
 	ks_metrics_server_destroy(p.msrv);
 	if (p.wake[0] >= 0) {

@@ -1,9 +1,10 @@
-"""Backpressure: with Kinesis holding every put back, kinesink keeps at most max.inflight.records /
+"""Flow control. Backpressure: with Kinesis holding every put back, kinesink keeps at most max.inflight.records /
 max.inflight.bytes in flight, pauses its partitions, keeps polling Kafka (it stays in the group past
 max.poll.interval.ms), and when Kinesis lets go it resumes and delivers everything once, in key order.
 
 The endpoint is the tests' fakekinesis with --hold-file: every PutRecords is throttled while the
-file exists. The bounds are read off /metrics, scraped all through the held period."""
+file exists. The bounds are read off /metrics, scraped all through the held period.
+The prefetch: a full librdkafka queue gets its fetch restarted, without loss or duplicates."""
 import json
 import os
 import re
@@ -102,6 +103,28 @@ def test_bytes_bound(tmp):
     msgs = updates(2000, 30, 2000)
     held_then_released(tmp, msgs, "kinesink_inflight_bytes", 1 << 20, 2200, max__inflight__bytes=str(1 << 20),
                        batch__max__bytes=str(1 << 20))
+
+
+def test_full_prefetch_queue_restarts_the_fetch_without_loss(tmp):
+    # librdkafka 2.0 looks at a full prefetch queue again only once a second; kinesink restarts
+    # the fetch of partitions that still have data once the queue ran empty. With a 128 KiB
+    # queue and 4 MB of data that happens many times: nothing may be lost or sent twice.
+    cluster = MockCluster(tmp, topics={"t": PARTS})
+    fk = FakeKinesis(tmp)
+    msgs = updates(4000, 40, 1000)
+    cluster.produce("t", msgs)
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "kafka.queued.max.messages.kbytes": "128", "kafka.fetch.max.bytes": "262144", "kafka.message.max.bytes": "65536",
+        "kafka.max.partition.fetch.bytes": "65536", "log.level": "debug"})
+    k = Kinesink(tmp, conf, ["--exit-at-eof"])
+    rc = k.wait(120)
+    log = k.log()
+    assert rc == 0, log[-3000:]
+    assert re.search(r"restarting the fetch of \d+ partitions", log), "no fetch was restarted"
+    accepted = fk.accepted()
+    assert len(accepted) == len(msgs), (len(accepted), len(msgs))
+    check_stream(accepted, msgs, exactly_once=True)
+    assert cluster.committed("kinesink", "t", PARTS) == {p: sum(1 for m in msgs if m[2] == p) for p in range(PARTS)}
 
 
 if __name__ == "__main__":

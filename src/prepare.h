@@ -1,0 +1,44 @@
+/**
+ * @file prepare.h
+ * @brief Decode and transform a batch of Kafka messages on `decode.threads` threads (the
+ *        caller's among them), each with its own decoder and transform; the results come back
+ *        in message order, so everything after this stage stays single-threaded and ordered.
+ */
+#ifndef KS_PREPARE_H
+#define KS_PREPARE_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "common.h"
+#include "conf.h"
+#include "decode.h"
+#include "metrics.h"
+#include "transform.h"
+
+/** One message and what decode and transform made of it. */
+typedef struct ks_prepared {
+	rd_kafka_message_t *msg;  /**< in: the message (an error event is left alone) */
+	int rc;                   /**< 0, or the error of the stage that failed (KS_ERR_BADREC: see err) */
+	int transformed;          /**< 1 when the transform ran: rc is then the transform's */
+	ks_op op;                 /**< the decoded change's operation */
+	int n;                    /**< records made (0..2) */
+	ks_record *recs[2];       /**< owned by the caller once returned */
+	ks_errbuf err;
+} ks_prepared;
+
+typedef struct ks_preparer ks_preparer_t;
+
+/** @brief Start @p conf->decode_threads - 1 helper threads. NULL with @p err set on failure. */
+ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err);
+
+/**
+ * @brief Fill in @p items[0..n) (their msg set by the caller): small batches on the calling
+ *        thread alone, larger ones split in contiguous slices across the threads.
+ * @locality the pipeline thread
+ */
+void ks_preparer_run(ks_preparer_t *pp, ks_prepared *items, int n);
+
+/** @brief Stop the helpers and free everything; NULL is fine. */
+void ks_preparer_destroy(ks_preparer_t *pp);
+
+#endif
