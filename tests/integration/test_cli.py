@@ -66,6 +66,8 @@ def test_help_version_and_help_config(tmp):
                 "aws.credentials.role.external_id", "type", "force_append_only", "primary_key", "topic",
                 "input.format", "schema.registry.url", "errors.policy", "ordering", "metrics.listen", "kafka.*"):
         assert "\n" + key + " " in "\n" + out, key
+    with open(os.path.join(SRCDIR, "docs", "configuration.md")) as f:
+        assert out in f.read(), "docs/configuration.md does not hold the current --help-config output"
 
 
 def test_every_example_config_passes_check(tmp):
