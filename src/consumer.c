@@ -9,6 +9,7 @@
 
 typedef struct rebalance_ctx {
 	ks_rebalance_fn fn;
+	ks_committed_fn committed;
 	void *opaque;
 } rebalance_ctx;
 
@@ -19,6 +20,16 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	rebalance_ctx *ctx = opaque;
 
 	ctx->fn(rk, err, parts, ctx->opaque);
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets,
+		      void *opaque)
+{
+	rebalance_ctx *ctx = opaque;
+
+	(void)rk;
+	if (ctx->committed)
+		ctx->committed(err, offsets, ctx->opaque);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -55,8 +66,8 @@ int ks_consumer_fetch_recheck_is_slow(void)
 	return slow;
 }
 
-rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void *opaque, int wake_fd,
-			    ks_errbuf *err)
+rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
+			    void *opaque, int wake_fd, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *topics;
@@ -98,8 +109,10 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void
 		return NULL;
 	}
 	ctx->fn = rebalance;
+	ctx->committed = committed;
 	ctx->opaque = opaque;
 	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+	rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
 	rd_kafka_conf_set_log_cb(kc, on_log);
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	rd_kafka_conf_set_opaque(kc, ctx);

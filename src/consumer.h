@@ -17,16 +17,20 @@
 typedef void (*ks_rebalance_fn)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				rd_kafka_topic_partition_list_t *parts, void *opaque);
 
+/** Commit result: @p offsets with a per-partition err (librdkafka's offset commit callback). */
+typedef void (*ks_committed_fn)(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
 /**
  * @brief Create the consumer and subscribe to conf->topic. Defaults: group.id=kinesink,
  *        enable.auto.offset.store=false, enable.auto.commit=false (commits are explicit),
  *        partition.assignment.strategy=cooperative-sticky, enable.partition.eof with
  *        --exit-at-eof; every kafka.* key overrides them (except the two offset keys).
  *        @p wake_fd (>= 0) is written to whenever the consumer queue becomes non-empty.
+ *        @p committed is told the outcome of every commit (from the consumer's poll).
  * @returns the handle (caller closes and destroys) or NULL with @p err set.
  */
-rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, void *opaque,
-			    int wake_fd, ks_errbuf *err);
+rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
+			    void *opaque, int wake_fd, ks_errbuf *err);
 
 /**
  * @brief 1 when this librdkafka (before 2.1) looks at a full prefetch queue again only once a

@@ -37,6 +37,7 @@ ks_ptrack_t *ks_ptrack_new(const char *topic, int32_t partition)
 	p->last_tracked = -1;
 	p->last_acked = -1;
 	p->state.committed = -1;
+	p->state.commit_sent = -1;
 	return p;
 }
 

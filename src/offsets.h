@@ -59,7 +59,8 @@ int64_t ks_ptrack_last_acked(const ks_ptrack_t *p);
 
 /** Commit bookkeeping (what was last sent to Kafka) and flags the pipeline keeps per partition. */
 typedef struct ks_ptrack_state {
-	int64_t committed;   /**< last committed offset, -1 none */
+	int64_t committed;   /**< last offset Kafka confirmed committed, -1 none */
+	int64_t commit_sent; /**< last offset sent in a commit (confirmed or not), -1 none */
 	int eof;             /**< the consumer reached the partition's end */
 	int paused;
 } ks_ptrack_state;

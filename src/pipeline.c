@@ -50,6 +50,7 @@ typedef struct pipeline {
 	ks_ptrack_t *last;            /* lookup cache */
 
 	int bp_paused;
+	int commit_hold;              /* a commit met a rebalance: wait for the next assignment */
 	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
 	int nudge_armed;              /* the prefetch queue was seen near its limit */
 	rd_kafka_queue_t *cq;         /* the consumer queue, for its length */
@@ -138,33 +139,69 @@ static void set_fatal(pipeline *p, const char *fmt, ...)
 /* ---- commits ----------------------------------------------------------------------------------- */
 
 /* Commit every partition whose committable offset moved (all of them when @p force). */
+/* The outcome of a commit: confirmed offsets become `committed`; a failed one is sent again by
+ * the next commit (unless a later offset was sent since). */
+static void on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	pipeline *p = opaque;
+	int i;
+
+	for (i = 0; offsets && i < offsets->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+		ks_ptrack_t *t = find_part(p, tp->topic, tp->partition);
+		ks_ptrack_state *st;
+
+		if (!t || tp->offset < 0)
+			continue;
+		st = ks_ptrack_state_of(t);
+		if (!err && !tp->err) {
+			if (tp->offset > st->committed)
+				st->committed = tp->offset;
+			ks_debug("offsets", "committed %s [%d] @%" PRId64, tp->topic, tp->partition, tp->offset);
+		} else if (st->commit_sent == tp->offset) {
+			rd_kafka_resp_err_t e = tp->err ? tp->err : err;
+
+			st->commit_sent = st->committed;
+			/* The group is rebalancing: a commit now would only fail again (and a stale
+			 * generation makes librdkafka give the assignment up); wait for its outcome. */
+			if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+			    e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID)
+				p->commit_hold = 1;
+			ks_debug("offsets", "commit of %s [%d] @%" PRId64 " failed (%s): sending it again", tp->topic,
+				 tp->partition, tp->offset, rd_kafka_err2str(tp->err ? tp->err : err));
+		}
+	}
+}
+
 static void commit(pipeline *p, int sync, int force)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nparts ? p->nparts : 1);
+	rd_kafka_topic_partition_list_t *l;
 	rd_kafka_resp_err_t e;
 	int i;
+
+	if (p->commit_hold && !force && !sync) /* revoke and shutdown try anyway */
+		return;
+	l = rd_kafka_topic_partition_list_new(p->nparts ? p->nparts : 1);
 
 	for (i = 0; i < p->nparts; i++) {
 		ks_ptrack_state *st = ks_ptrack_state_of(p->parts[i]);
 		int64_t off = ks_ptrack_committable(p->parts[i]);
 
-		if (off < 0 || (!force && off <= st->committed))
+		if (off < 0 || (!force && off <= st->commit_sent))
 			continue;
 		rd_kafka_topic_partition_list_add(l, ks_ptrack_topic(p->parts[i]), ks_ptrack_partition(p->parts[i]))
 			->offset = off;
 	}
 	if (l->cnt > 0) {
+		/* Sent, not yet committed: on_committed says, and a failure is sent again. */
+		for (i = 0; i < l->cnt; i++)
+			ks_ptrack_state_of(find_part(p, l->elems[i].topic, l->elems[i].partition))->commit_sent =
+				l->elems[i].offset;
 		e = rd_kafka_commit(p->rk, l, sync ? 0 : 1);
 		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
 			ks_warn("offsets", "commit failed: %s (the offsets will be committed again)", rd_kafka_err2str(e));
-		for (i = 0; !e && i < l->cnt; i++) {
-			ks_ptrack_t *t = find_part(p, l->elems[i].topic, l->elems[i].partition);
-
-			if (t)
-				ks_ptrack_state_of(t)->committed = l->elems[i].offset;
-			ks_debug("offsets", "committed %s [%d] @%" PRId64, l->elems[i].topic, l->elems[i].partition,
-				 l->elems[i].offset);
-		}
+		if (sync)
+			on_committed(e, l, p);
 	}
 	rd_kafka_topic_partition_list_destroy(l);
 	p->last_commit_ms = ks_now_ms();
@@ -450,6 +487,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 	/* Messages taken before the rebalance are handled before it, as if one at a time. */
 	flush_batch(p);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		p->commit_hold = 0;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		pthread_mutex_lock(&p->parts_lock);
@@ -800,7 +839,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
 	if (p->conf->errors_policy == KS_POLICY_DLQ && !(p->dlq = ks_dlq_new(p->conf, on_dlq_done, p, err)))
 		return 1;
-	if (!(p->rk = ks_consumer_new(p->conf, on_rebalance, p, p->wake[1], err)))
+	if (!(p->rk = ks_consumer_new(p->conf, on_rebalance, on_committed, p, p->wake[1], err)))
 		return 1;
 	if ((p->nudge = ks_consumer_fetch_recheck_is_slow())) {
 		char v[32];

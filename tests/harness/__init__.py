@@ -326,7 +326,7 @@ def base_config(cluster, endpoint, stream="s1", **extra):
         "kafka.heartbeat.interval.ms": "500",
         "metrics.listen": "off",
         "batch.linger.ms": "20",
-        "offsets.commit.interval.ms": "200",
+        "offsets.commit.interval.ms": "200", "log.level": os.environ.get("KS_LOG_LEVEL", "info"),
     }
     conf.update({k.replace("__", "."): v for k, v in extra.items()})
     return conf

@@ -170,5 +170,21 @@ def test_sigterm_finishes_inflight_and_commits(tmp):
     assert "stopping" in k.log() and "done" in k.log()
 
 
+def test_failed_commit_is_sent_again(tmp):
+    # The first three OffsetCommit requests fail (OFFSET_METADATA_TOO_LARGE, not retried by
+    # librdkafka). Everything is delivered before kinesink is stopped: the offsets must still
+    # reach the end while it idles, so the failed commit has to be sent again, not forgotten.
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp)
+    msgs = [(m[0], m[1], 0) for m in keyed_updates(200, 10)]
+    cluster.produce("t", msgs)
+    cluster.command("push_err 8 12 3")
+    k = Kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t", **{"log.level": "debug"}))
+    wait_for(lambda: len(fk.accepted()) == len(msgs), 60, "every record to be accepted")
+    wait_for(lambda: cluster.committed("kinesink", "t", 1) == {0: len(msgs)}, 30, "the last offset to be committed")
+    assert k.stop(signal.SIGTERM, timeout=30) == 0, k.log()[-2000:]
+    assert "failed (Broker: Offset metadata string too large): sending it again" in k.log(), k.log()[-3000:]
+
+
 if __name__ == "__main__":
     main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")])
