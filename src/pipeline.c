@@ -610,6 +610,7 @@ static int backpressure(pipeline *p, int64_t now)
 		ks_info("pipeline", "resuming %d partitions: %zu records / %zu bytes in flight", p->nparts, recs, bytes);
 		p->bp_paused = 0;
 		pause_list(p, 0);
+		p->nudge_armed = p->nudge; /* a resume alone does not wake librdkafka 2.0's fetcher */
 	}
 	return 0;
 }
