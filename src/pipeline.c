@@ -138,7 +138,6 @@ static void set_fatal(pipeline *p, const char *fmt, ...)
 
 /* ---- commits ----------------------------------------------------------------------------------- */
 
-/* Commit every partition whose committable offset moved (all of them when @p force). */
 /* The outcome of a commit: confirmed offsets become `committed`; a failed one is sent again by
  * the next commit (unless a later offset was sent since). */
 static void on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
@@ -173,6 +172,7 @@ static void on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
 	}
 }
 
+/* Commit every partition whose committable offset moved (all of them when @p force). */
 static void commit(pipeline *p, int sync, int force)
 {
 	rd_kafka_topic_partition_list_t *l;
@@ -335,6 +335,8 @@ static void handle_prepared(pipeline *p, ks_prepared *it)
 	KS_METRIC_ADD(&p->m, records_consumed, 1);
 
 	if (it->rc == KS_ERR_BADREC) {
+		if (it->transformed)
+			KS_METRIC_ADD(&p->m, records_decoded, 1);
 		if (ks_ptrack_add(part, msg->offset, 1) == 0)
 			bad_record(p, part, msg, &it->err);
 		return;
