@@ -570,14 +570,9 @@ static size_t count_of(const ks_buf *b, const char *needle)
 	return n;
 }
 
-/*
- * Whether a PutRecords answer accepted all of its @p n entries, told without building its JSON
- * tree (that costs more than the rest of a record's way through kinesink). In well-formed JSON
- * a `"` right before a `:` ends a string, so these byte patterns only match real members: one
- * FailedRecordCount, and it is 0; no entry with a string ErrorCode; n SequenceNumbers. Any
- * other answer (a failure, another layout, spaces) is parsed in full.
- */
-static int all_accepted(const ks_buf *resp, size_t n)
+/* In well-formed JSON a `"` right before a `:` ends a string: these byte patterns only match
+ * real members. */
+int ks_kinesis_all_accepted(const ks_buf *resp, size_t n)
 {
 	static const char zero[] = "\"FailedRecordCount\":0";
 	const char *hit;
@@ -592,7 +587,7 @@ static int all_accepted(const ks_buf *resp, size_t n)
 
 static void handle_ok(ks_kinesis_t *k, request *rq, int64_t now)
 {
-	int fast = all_accepted(&rq->resp, rq->n);
+	int fast = ks_kinesis_all_accepted(&rq->resp, rq->n);
 	json_t *root = fast ? NULL : json_loadb(rq->resp.data ? rq->resp.data : "", rq->resp.len, 0, NULL);
 	json_t *entries = json_object_get(root, "Records");
 	size_t i, ok = 0, failed = 0;

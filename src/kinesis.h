@@ -50,6 +50,14 @@ void ks_kinesis_destroy(ks_kinesis_t *k);
 int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err);
 
 /**
+ * @brief Whether the PutRecords answer @p resp accepted all of its @p n entries, told without
+ *        building its JSON tree (which costs more than the rest of a record's way through
+ *        kinesink): exactly one `"FailedRecordCount":0` (then `,` or `}`), no `"ErrorCode":"`,
+ *        and n `"SequenceNumber":`. 0 means "parse it in full" (a failure, or another layout).
+ */
+int ks_kinesis_all_accepted(const ks_buf *resp, size_t n);
+
+/**
  * @brief Check a record against the per-record limits (key 1..256 chars, key+data <= 1 MiB).
  * @returns 0 or KS_ERR_BADREC with reason "too_large" / "bad_key" and a clear text.
  */
