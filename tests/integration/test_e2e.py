@@ -86,5 +86,28 @@ def test_debezium(tmp):
     assert k0[0].startswith(b'{"payload":{"after":{"balance":0.0,"id":0,"name":"name-0"},"before":null,"op":"c",')
 
 
+def test_topic_regex_with_static_membership(tmp):
+    # `topic = ^regex` subscribes to every matching topic; kafka.group.instance.id makes the
+    # worker a static member. Both topics arrive whole and both are committed to their ends.
+    cluster = MockCluster(tmp, topics={"inventory.customers": PARTS, "inventory.orders": PARTS, "other": 1})
+    km = KinesisMock(tmp, {"s1": 1})
+    msgs = cdc_messages()
+    cluster.produce("inventory.customers", msgs)
+    cluster.produce("inventory.orders", msgs[:6])
+    cluster.produce("other", [("k", "v", 0)])
+    conf = base_config(cluster, km.endpoint, type="upsert", topic="^inventory\\..*",
+                       kafka__group__instance__id="kinesink-0")
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 0, log[-3000:]
+    assert len([r for shard in km.read_all("s1").values() for r in shard]) == 15 + 6
+    per_part = {}
+    for _, _, p in msgs:
+        per_part[p] = per_part.get(p, 0) + 1
+    assert cluster.committed("kinesink", "inventory.customers", PARTS) == per_part
+    assert cluster.committed("kinesink", "inventory.orders", PARTS) == \
+        {p: sum(1 for m in msgs[:6] if m[2] == p) for p in range(PARTS)}
+    assert cluster.committed("kinesink", "other", 1) == {0: -1001}
+
+
 if __name__ == "__main__":
     main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")])
