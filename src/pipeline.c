@@ -50,7 +50,7 @@ typedef struct pipeline {
 	ks_ptrack_t *last;            /* lookup cache */
 
 	int bp_paused;
-	int commit_hold;              /* a commit met a rebalance: wait for the next assignment */
+	int64_t commit_hold_until;    /* a commit met a rebalance: wait for the next assignment */
 	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
 	int nudge_armed;              /* the prefetch queue was seen near its limit */
 	rd_kafka_queue_t *cq;         /* the consumer queue, for its length */
@@ -139,7 +139,10 @@ static void set_fatal(pipeline *p, const char *fmt, ...)
 /* ---- commits ----------------------------------------------------------------------------------- */
 
 /* The outcome of a commit: confirmed offsets become `committed`; a failed one is sent again by
- * the next commit (unless a later offset was sent since). */
+ * the next commit (unless a later offset was sent since). After a failure that says the group is
+ * rebalancing, commits wait for the next assignment, or COMMIT_HOLD_MAX_MS at most. */
+#define COMMIT_HOLD_MAX_MS 30000
+
 static void on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
 	pipeline *p = opaque;
@@ -165,7 +168,7 @@ static void on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
 			 * generation makes librdkafka give the assignment up); wait for its outcome. */
 			if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
 			    e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID)
-				p->commit_hold = 1;
+				p->commit_hold_until = ks_now_ms() + COMMIT_HOLD_MAX_MS;
 			ks_debug("offsets", "commit of %s [%d] @%" PRId64 " failed (%s): sending it again", tp->topic,
 				 tp->partition, tp->offset, rd_kafka_err2str(tp->err ? tp->err : err));
 		}
@@ -179,7 +182,7 @@ static void commit(pipeline *p, int sync, int force)
 	rd_kafka_resp_err_t e;
 	int i;
 
-	if (p->commit_hold && !force && !sync) /* revoke and shutdown try anyway */
+	if (!force && !sync && ks_now_ms() < p->commit_hold_until) /* revoke and shutdown try anyway */
 		return;
 	l = rd_kafka_topic_partition_list_new(p->nparts ? p->nparts : 1);
 
@@ -490,7 +493,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	/* Messages taken before the rebalance are handled before it, as if one at a time. */
 	flush_batch(p);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-		p->commit_hold = 0;
+		p->commit_hold_until = 0;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		pthread_mutex_lock(&p->parts_lock);
