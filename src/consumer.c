@@ -57,15 +57,6 @@ static int has_key(const ks_conf *c, const char *key)
 	return 0;
 }
 
-int ks_consumer_fetch_recheck_is_slow(void)
-{
-	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	int slow = rd_kafka_conf_set(kc, "fetch.queue.backoff.ms", "10", NULL, 0) != RD_KAFKA_CONF_OK;
-
-	rd_kafka_conf_destroy(kc);
-	return slow;
-}
-
 rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
 			    void *opaque, int wake_fd, ks_errbuf *err)
 {
@@ -86,7 +77,8 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 	rd_kafka_conf_set(kc, "queued.max.messages.kbytes", "8192", NULL, 0);
 	rd_kafka_conf_set(kc, "fetch.max.bytes", "4194304", NULL, 0);
 	/* librdkafka >= 2.1: look at a full prefetch queue again soon, not after a second
-	 * (older versions do not know the key: the pipeline restarts the fetch itself). */
+	 * (older versions do not know the key: the pipeline restarts the fetch itself, see
+	 * nudge_fetcher in pipeline.c). */
 	rd_kafka_conf_set(kc, "fetch.queue.backoff.ms", "10", NULL, 0);
 	if (conf->exit_at_eof)
 		rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);

@@ -32,14 +32,6 @@ typedef void (*ks_committed_fn)(rd_kafka_resp_err_t err, rd_kafka_topic_partitio
 rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
 			    void *opaque, int wake_fd, ks_errbuf *err);
 
-/**
- * @brief 1 when this librdkafka (before 2.1) looks at a full prefetch queue again only once a
- *        second, with no setting to change it: the pipeline then restarts the fetch of
- *        partitions that have data left but none queued (see nudge_fetcher in pipeline.c).
- *        Later versions get fetch.queue.backoff.ms set low by ks_consumer_new instead.
- */
-int ks_consumer_fetch_recheck_is_slow(void);
-
 /** @brief Destroy a consumer made by ks_consumer_new (after rd_kafka_consumer_close); NULL is fine. */
 void ks_consumer_destroy(rd_kafka_t *rk);
 

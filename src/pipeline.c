@@ -170,7 +170,7 @@ static void on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
 			    e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID)
 				p->commit_hold_until = ks_now_ms() + COMMIT_HOLD_MAX_MS;
 			ks_debug("offsets", "commit of %s [%d] @%" PRId64 " failed (%s): sending it again", tp->topic,
-				 tp->partition, tp->offset, rd_kafka_err2str(tp->err ? tp->err : err));
+				 tp->partition, tp->offset, rd_kafka_err2str(e));
 		}
 	}
 }
@@ -375,7 +375,6 @@ static void handle_prepared(pipeline *p, ks_prepared *it)
 	for (i = 0; i < n; i++) {
 		ks_record *rec = it->recs[i];
 
-		it->recs[i] = NULL;
 		rec->origin = part;
 		rec->offset = msg->offset;
 		ks_errbuf_clear(&err);
@@ -817,6 +816,15 @@ static int run_loop(pipeline *p)
 	}
 }
 
+/* A numeric property of the running consumer, or @p def when this librdkafka does not have it. */
+static int64_t kafka_conf_int(rd_kafka_t *rk, const char *key, int64_t def)
+{
+	char v[32];
+	size_t n = sizeof(v);
+
+	return rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n) == RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) : def;
+}
+
 static int setup(pipeline *p, ks_errbuf *err)
 {
 	ks_kinesis_cbs cbs = { on_acked, on_failed, p };
@@ -847,16 +855,11 @@ static int setup(pipeline *p, ks_errbuf *err)
 		return 1;
 	if (!(p->rk = ks_consumer_new(p->conf, on_rebalance, on_committed, p, p->wake[1], err)))
 		return 1;
-	if ((p->nudge = ks_consumer_fetch_recheck_is_slow())) {
-		char v[32];
-		size_t n = sizeof(v);
-
+	/* No fetch.queue.backoff.ms in this librdkafka (before 2.1): restart stalled fetches. */
+	if ((p->nudge = kafka_conf_int(p->rk, "fetch.queue.backoff.ms", -1) < 0)) {
 		p->cq = rd_kafka_queue_get_consumer(p->rk);
-		p->q_max_bytes = rd_kafka_conf_get(rd_kafka_conf(p->rk), "queued.max.messages.kbytes", v, &n) ==
-						 RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) * 1024 : 65536 * 1024;
-		n = sizeof(v);
-		p->q_min_msgs = rd_kafka_conf_get(rd_kafka_conf(p->rk), "queued.min.messages", v, &n) ==
-						RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) : 100000;
+		p->q_max_bytes = kafka_conf_int(p->rk, "queued.max.messages.kbytes", 65536) * 1024;
+		p->q_min_msgs = kafka_conf_int(p->rk, "queued.min.messages", 100000);
 	}
 	{
 		const char *group = "kinesink";
