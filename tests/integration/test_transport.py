@@ -33,9 +33,10 @@ class StandIn(Peer):
             return [line.split(" ") for line in f.read().splitlines()]
 
 
-def make_ca(tmp):
+def make_ca(tmp, sub="pki"):
     """A private CA and a certificate for 127.0.0.1 signed by it: (ca.pem, server.pem, server.key)."""
-    d = tmp.path
+    d = os.path.join(tmp.path, sub)
+    os.makedirs(d, exist_ok=True)
 
     def openssl(*args):
         subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
@@ -108,6 +109,17 @@ def test_https_unknown_ca_is_refused(tmp):
     assert "cannot reach Kinesis for stream 's1' in region us-east-1" in log, log[-3000:]
     assert "certificate" in log and "set ssl.ca.location" in log, log[-3000:]
     assert km.count("s1") == 0
+    assert cluster.committed("kinesink", TOPIC, PARTS) == {p: -1001 for p in range(PARTS)}
+
+
+def test_https_with_another_ca_names_the_file(tmp):
+    _, cert, key = make_ca(tmp)
+    other_ca, _, _ = make_ca(tmp, "other")
+    cluster, km = setup(tmp)
+    tls = StandIn(tmp, "tls", "--cert", cert, "--key", key, "--upstream", "127.0.0.1:%d" % km.port)
+    rc, log = run(tmp, cluster, "https://127.0.0.1:%d" % tls.port, ssl__ca__location=other_ca)
+    assert rc == 1, log[-3000:]
+    assert "certificate" in log and "(check ssl.ca.location = %s)" % other_ca in log, log[-3000:]
     assert cluster.committed("kinesink", TOPIC, PARTS) == {p: -1001 for p in range(PARTS)}
 
 
