@@ -14,7 +14,7 @@ struct ks_transform {
 	ks_input_format input;
 	int force_append_only;
 	int tombstones;
-	char **pk_cols;   /* borrowed from the configuration */
+	const char **pk_cols; /* the configuration's columns, sorted by name (strings borrowed) */
 	int n_pk_cols;
 	ks_buf data;      /* reused for every record's data */
 	ks_buf key;       /* reused for every partition key */
@@ -54,7 +54,10 @@ uint64_t ks_key_hash(const char *p, size_t n)
 		h ^= (unsigned char)p[i];
 		h *= 1099511628211ULL;
 	}
-	return h;
+	/* FNV-1a's low bits see only the low bits of each byte; the key table indexes by them. */
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	return h ^ (h >> 32);
 }
 
 /* ---- deterministic JSON ------------------------------------------------------------------ */
@@ -80,34 +83,83 @@ static int write_real(ks_buf *b, double v)
 	return ks_buf_puts(b, s);
 }
 
+/* Object members in key order: insertion sort for the usual few, qsort for many. */
+typedef struct member {
+	const char *key;
+	size_t len;
+	const json_t *value;
+} member;
+
+static int member_cmp(const void *a, const void *b)
+{
+	const member *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void sort_members(member *m, size_t n)
+{
+	size_t i, j;
+
+	if (n > 16) {
+		qsort(m, n, sizeof(*m), member_cmp);
+		return;
+	}
+	for (i = 1; i < n; i++) {
+		member t = m[i];
+
+		for (j = i; j > 0 && member_cmp(&m[j - 1], &t) > 0; j--)
+			m[j] = m[j - 1];
+		m[j] = t;
+	}
+}
+
+static int write_int(ks_buf *b, long long v)
+{
+	char s[24], *p = s + sizeof(s);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return ks_buf_append(b, p, (size_t)(s + sizeof(s) - p));
+}
+
 int ks_json_write(ks_buf *b, const json_t *j)
 {
 	int r = 0;
 
 	switch (json_typeof(j)) {
 	case JSON_OBJECT: {
-		const char *stack[32], **keys = stack;
+		member stack[32], *m = stack;
 		size_t n = json_object_size(j), i = 0;
 		const char *k;
 		json_t *v;
 
-		if (n > sizeof(stack) / sizeof(stack[0]) && !(keys = malloc(n * sizeof(*keys))))
+		if (n > sizeof(stack) / sizeof(stack[0]) && !(m = malloc(n * sizeof(*m))))
 			return KS_ERR_NOMEM;
-		json_object_foreach((json_t *)j, k, v)
-			keys[i++] = k;
-		qsort(keys, n, sizeof(*keys), cmp_keys);
+		json_object_foreach((json_t *)j, k, v) {
+			m[i].key = k;
+			m[i].len = strlen(k);
+			m[i++].value = v;
+		}
+		sort_members(m, n);
 		r = ks_buf_append(b, "{", 1);
 		for (i = 0; i < n && !r; i++) {
 			if (i && (r = ks_buf_append(b, ",", 1)))
 				break;
-			if ((r = ks_buf_json_str(b, keys[i], strlen(keys[i]))) || (r = ks_buf_append(b, ":", 1)))
+			if ((r = ks_buf_json_str(b, m[i].key, m[i].len)) || (r = ks_buf_append(b, ":", 1)))
 				break;
-			r = ks_json_write(b, json_object_get(j, keys[i]));
+			r = ks_json_write(b, m[i].value);
 		}
 		if (!r)
 			r = ks_buf_append(b, "}", 1);
-		if (keys != stack)
-			free(keys);
+		if (m != stack)
+			free(m);
 		return r;
 	}
 	case JSON_ARRAY: {
@@ -124,7 +176,7 @@ int ks_json_write(ks_buf *b, const json_t *j)
 	case JSON_STRING:
 		return ks_buf_json_str(b, json_string_value(j), json_string_length(j));
 	case JSON_INTEGER:
-		return ks_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		return write_int(b, (long long)json_integer_value(j));
 	case JSON_REAL:
 		return write_real(b, json_real_value(j));
 	case JSON_TRUE:
@@ -155,8 +207,17 @@ ks_transform_t *ks_transform_new(const ks_conf *conf, ks_errbuf *err)
 	t->input = conf->input_format;
 	t->force_append_only = conf->force_append_only;
 	t->tombstones = conf->debezium_tombstones;
-	t->pk_cols = conf->pk_cols;
 	t->n_pk_cols = conf->n_pk_cols;
+	if (t->n_pk_cols > 0) {
+		if (!(t->pk_cols = malloc(sizeof(*t->pk_cols) * (size_t)t->n_pk_cols))) {
+			free(t);
+			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+			return NULL;
+		}
+		/* Sorted by name like every JSON object kinesink writes. */
+		memcpy(t->pk_cols, conf->pk_cols, sizeof(*t->pk_cols) * (size_t)t->n_pk_cols);
+		qsort(t->pk_cols, (size_t)t->n_pk_cols, sizeof(*t->pk_cols), cmp_keys);
+	}
 	ks_buf_init(&t->data, KS_MAX_RECORD_BYTES * 4);
 	ks_buf_init(&t->key, 64 * 1024);
 	return t;
@@ -168,6 +229,7 @@ void ks_transform_destroy(ks_transform_t *t)
 		return;
 	ks_buf_clean(&t->data);
 	ks_buf_clean(&t->key);
+	free(t->pk_cols);
 	free(t);
 }
 
@@ -240,14 +302,8 @@ static int build_key(ks_transform_t *t, const ks_change *c, const json_t *row, k
 
 	ks_buf_reset(k);
 	if (t->n_pk_cols > 0) {
-		const char *stack[32], **cols = stack;
+		const char **cols = t->pk_cols;
 
-		/* Sorted by name like every JSON object kinesink writes. */
-		if (t->n_pk_cols > 32 && !(cols = malloc(sizeof(*cols) * (size_t)t->n_pk_cols)))
-			return KS_ERR_NOMEM;
-		for (i = 0; i < t->n_pk_cols; i++)
-			cols[i] = t->pk_cols[i];
-		qsort(cols, (size_t)t->n_pk_cols, sizeof(*cols), cmp_keys);
 		r = ks_buf_append(k, "{", 1);
 		for (i = 0; i < t->n_pk_cols && !r; i++) {
 			const json_t *v = json_is_object(row) ? json_object_get(row, cols[i]) : NULL;
@@ -266,8 +322,6 @@ static int build_key(ks_transform_t *t, const ks_change *c, const json_t *row, k
 		}
 		if (!r)
 			r = ks_buf_append(k, "}", 1);
-		if (cols != stack)
-			free(cols);
 		return r ? r : finish_key(k);
 	}
 	if (c->key) {
@@ -311,7 +365,7 @@ static int debezium_envelope(ks_transform_t *t, const ks_change *c, char op)
 	    (r = ks_buf_puts(b, ",\"source\":")) || (r = write_or_null(b, c->source)) ||
 	    (r = ks_buf_puts(b, ",\"ts_ms\":")))
 		return r;
-	r = c->has_ts_ms ? ks_buf_printf(b, "%lld", (long long)c->ts_ms) : ks_buf_puts(b, "null");
+	r = c->has_ts_ms ? write_int(b, (long long)c->ts_ms) : ks_buf_puts(b, "null");
 	if (r || (r = ks_buf_puts(b, "},\"schema\":")) || (r = write_or_null(b, c->schema)))
 		return r;
 	return ks_buf_puts(b, "}");
