@@ -111,6 +111,141 @@ static int decimal_scale(json_t *t)
 	return -1;
 }
 
+/* ---- the compiled plan ------------------------------------------------------------------------ */
+
+/*
+ * The schema JSON compiled once per schema id into what the per-message walks need: the kind
+ * of every type, decimal scales, fixed sizes, enum symbol counts and the types below it, with
+ * named types resolved. A named record that refers to itself is one node pointing at itself.
+ */
+typedef enum node_kind {
+	N_INVALID, N_NULL, N_BOOLEAN, N_INT, N_LONG, N_FLOAT, N_DOUBLE, N_STRING, N_BYTES, N_FIXED,
+	N_ENUM, N_RECORD, N_ARRAY, N_MAP, N_UNION,
+} node_kind;
+
+typedef struct node {
+	node_kind kind;
+	int scale;           /* bytes and fixed: decimal scale, else -1 */
+	int64_t size;        /* fixed: byte size; enum: number of symbols */
+	size_t n;            /* record fields, union branches; 1 for array items and map values */
+	struct node **sub;
+	const json_t *src;   /* the schema JSON object it was compiled from (for named types) */
+	struct node *next;   /* every node of the plan, for freeing */
+} node;
+
+struct ks_avro_plan {
+	node *root;
+	node *all;
+};
+
+void ks_avro_plan_free(struct ks_avro_plan *p)
+{
+	node *n, *next;
+
+	if (!p)
+		return;
+	for (n = p->all; n; n = next) {
+		next = n->next;
+		free(n->sub);
+		free(n);
+	}
+	free(p);
+}
+
+static node *compile(ks_schema_entry *e, struct ks_avro_plan *p, json_t *t, int depth);
+
+static node *new_node(struct ks_avro_plan *p, node_kind kind, size_t nsub, const json_t *src)
+{
+	node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	if (nsub && !(n->sub = calloc(nsub, sizeof(*n->sub)))) {
+		free(n);
+		return NULL;
+	}
+	n->kind = kind;
+	n->scale = -1;
+	n->n = nsub;
+	n->src = src;
+	n->next = p->all;
+	p->all = n;
+	return n;
+}
+
+/* Compile each child of @p n from @p list (an array of types, or of fields with their "type"). */
+static int compile_children(ks_schema_entry *e, struct ks_avro_plan *p, node *n, json_t *list, int fields,
+			    int depth)
+{
+	size_t i;
+
+	for (i = 0; i < n->n; i++) {
+		json_t *t = json_array_get(list, i);
+
+		if (!(n->sub[i] = compile(e, p, fields ? json_object_get(t, "type") : t, depth + 1)))
+			return -1;
+	}
+	return 0;
+}
+
+static node *compile(ks_schema_entry *e, struct ks_avro_plan *p, json_t *t, int depth)
+{
+	static const struct { const char *name; node_kind kind; } kinds[] = {
+		{ "null", N_NULL }, { "boolean", N_BOOLEAN }, { "int", N_INT }, { "long", N_LONG },
+		{ "float", N_FLOAT }, { "double", N_DOUBLE }, { "string", N_STRING }, { "bytes", N_BYTES },
+		{ "fixed", N_FIXED }, { "enum", N_ENUM }, { "record", N_RECORD }, { "array", N_ARRAY },
+		{ "map", N_MAP },
+	};
+	node_kind kind = N_INVALID;
+	const char *type;
+	node *n;
+	size_t i;
+
+	t = resolve(e, t);
+	if (depth > 64)
+		return new_node(p, N_INVALID, 0, NULL);
+	if (json_is_object(t))
+		for (n = p->all; n; n = n->next)
+			if (n->src == t)
+				return n;
+	if (json_is_array(t)) {
+		n = new_node(p, N_UNION, json_array_size(t), NULL);
+		return n && !compile_children(e, p, n, t, 0, depth) ? n : NULL;
+	}
+	type = json_is_string(t) ? json_string_value(t) : json_string_value(json_object_get(t, "type"));
+	if (!type && json_is_object(t) && json_object_get(t, "type"))
+		return compile(e, p, json_object_get(t, "type"), depth + 1);
+	for (i = 0; type && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(type, kinds[i].name))
+			kind = kinds[i].kind;
+	switch (kind) {
+	case N_RECORD: {
+		json_t *fields = json_object_get(t, "fields");
+
+		/* Registered before its fields, so a field of its own type finds it. */
+		if (!(n = new_node(p, N_RECORD, json_array_size(fields), t)))
+			return NULL;
+		return compile_children(e, p, n, fields, 1, depth) ? NULL : n;
+	}
+	case N_ARRAY:
+	case N_MAP:
+		if (!(n = new_node(p, kind, 1, t)) ||
+		    !(n->sub[0] = compile(e, p, json_object_get(t, kind == N_MAP ? "values" : "items"), depth + 1)))
+			return NULL;
+		return n;
+	default:
+		if (!(n = new_node(p, kind, 0, json_is_object(t) ? t : NULL)))
+			return NULL;
+		if (kind == N_FIXED)
+			n->size = json_integer_value(json_object_get(t, "size"));
+		if (kind == N_ENUM)
+			n->size = (int64_t)json_array_size(json_object_get(t, "symbols"));
+		if (kind == N_BYTES || kind == N_FIXED)
+			n->scale = decimal_scale(t);
+		return n;
+	}
+}
+
 /* Big-endian two's complement unscaled value with @p scale digits after the point. */
 static json_t *decimal_string(const unsigned char *p, size_t n, int scale)
 {
@@ -182,22 +317,27 @@ static json_t *real(double d)
 	return json_real(d);
 }
 
-static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out, int depth);
+static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth);
 
-static int record_to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out, int depth)
+/* The type below @p nd at @p i; NULL (no logical types below) when the plan has none there. */
+static const node *child(const node *nd, size_t i)
 {
-	json_t *fields = json_object_get(st, "fields"), *o = json_object();
+	return nd && i < nd->n ? nd->sub[i] : NULL;
+}
+
+static int record_to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
+{
+	json_t *o = json_object();
 	size_t n = 0, i;
 
 	if (!o || avro_value_get_size(v, &n))
 		goto fail;
 	for (i = 0; i < n; i++) {
-		avro_value_t child;
+		avro_value_t ch;
 		const char *name;
 		json_t *cj;
 
-		if (avro_value_get_by_index(v, i, &child, &name) ||
-		    to_json(e, &child, json_object_get(json_array_get(fields, i), "type"), &cj, depth + 1))
+		if (avro_value_get_by_index(v, i, &ch, &name) || to_json(child(nd, i), &ch, &cj, depth + 1))
 			goto fail;
 		json_object_set_new(o, name, cj);
 	}
@@ -208,9 +348,8 @@ fail:
 	return -1;
 }
 
-static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out, int depth)
+static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
 {
-	st = resolve(e, st);
 	*out = NULL;
 	if (depth > 64)
 		return -1;
@@ -271,7 +410,7 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 	case AVRO_FIXED: {
 		const void *p;
 		size_t n;
-		int scale = decimal_scale(st);
+		int scale = nd ? nd->scale : -1;
 
 		if ((avro_value_get_type(v) == AVRO_BYTES ? avro_value_get_bytes(v, &p, &n) : avro_value_get_fixed(v, &p, &n)))
 			return -1;
@@ -288,9 +427,9 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 		break;
 	}
 	case AVRO_RECORD:
-		return record_to_json(e, v, st, out, depth);
+		return record_to_json(nd, v, out, depth);
 	case AVRO_ARRAY: {
-		json_t *a = json_array(), *items = json_object_get(st, "items");
+		json_t *a = json_array();
 		size_t n = 0, i;
 
 		if (!a || avro_value_get_size(v, &n)) {
@@ -298,10 +437,10 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 			return -1;
 		}
 		for (i = 0; i < n; i++) {
-			avro_value_t child;
+			avro_value_t item;
 			json_t *cj;
 
-			if (avro_value_get_by_index(v, i, &child, NULL) || to_json(e, &child, items, &cj, depth + 1)) {
+			if (avro_value_get_by_index(v, i, &item, NULL) || to_json(child(nd, 0), &item, &cj, depth + 1)) {
 				json_decref(a);
 				return -1;
 			}
@@ -311,7 +450,7 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 		break;
 	}
 	case AVRO_MAP: {
-		json_t *o = json_object(), *values = json_object_get(st, "values");
+		json_t *o = json_object();
 		size_t n = 0, i;
 
 		if (!o || avro_value_get_size(v, &n)) {
@@ -319,11 +458,11 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 			return -1;
 		}
 		for (i = 0; i < n; i++) {
-			avro_value_t child;
+			avro_value_t item;
 			const char *k;
 			json_t *cj;
 
-			if (avro_value_get_by_index(v, i, &child, &k) || to_json(e, &child, values, &cj, depth + 1)) {
+			if (avro_value_get_by_index(v, i, &item, &k) || to_json(child(nd, 0), &item, &cj, depth + 1)) {
 				json_decref(o);
 				return -1;
 			}
@@ -339,7 +478,7 @@ static int to_json(ks_schema_entry *e, avro_value_t *v, json_t *st, json_t **out
 		/* Unions unwrap to their value, as the JSON converter writes them. */
 		if (avro_value_get_discriminant(v, &d) || avro_value_get_current_branch(v, &branch))
 			return -1;
-		return to_json(e, &branch, json_array_get(st, (size_t)d), out, depth + 1);
+		return to_json(d >= 0 ? child(nd, (size_t)d) : NULL, &branch, out, depth + 1);
 	}
 	default:
 		return -1;
@@ -388,52 +527,43 @@ static int skip(cursor *c, int64_t len)
 	return 0;
 }
 
-static int check_body(ks_schema_entry *e, json_t *st, cursor *c, int depth)
+static int check_body(const node *t, cursor *c, int depth)
 {
-	const char *type;
 	int64_t len;
 	size_t i;
-	json_t *f;
 
-	st = resolve(e, st);
 	if (depth > 64)
 		return -1;
-	if (json_is_array(st)) {
-		if (read_long(c, &len) || len < 0 || (size_t)len >= json_array_size(st))
+	switch (t->kind) {
+	case N_UNION:
+		if (read_long(c, &len) || len < 0 || (uint64_t)len >= t->n)
 			return -1;
-		return check_body(e, json_array_get(st, (size_t)len), c, depth + 1);
-	}
-	type = json_is_string(st) ? json_string_value(st) : json_string_value(json_object_get(st, "type"));
-	if (!type && json_is_object(st) && json_object_get(st, "type"))
-		return check_body(e, json_object_get(st, "type"), c, depth + 1);
-	if (!type)
-		return -1;
-	if (!strcmp(type, "null"))
+		return check_body(t->sub[len], c, depth + 1);
+	case N_NULL:
 		return ++c->items > 1000000 ? -1 : 0;
-	if (!strcmp(type, "boolean"))
+	case N_BOOLEAN:
 		return skip(c, 1);
-	if (!strcmp(type, "int") || !strcmp(type, "long"))
+	case N_INT:
+	case N_LONG:
 		return read_long(c, &len);
-	if (!strcmp(type, "enum"))
-		return read_long(c, &len) || len < 0 || (size_t)len >= json_array_size(json_object_get(st, "symbols")) ? -1 : 0;
-	if (!strcmp(type, "float"))
+	case N_ENUM:
+		return read_long(c, &len) || len < 0 || len >= t->size ? -1 : 0;
+	case N_FLOAT:
 		return skip(c, 4);
-	if (!strcmp(type, "double"))
+	case N_DOUBLE:
 		return skip(c, 8);
-	if (!strcmp(type, "string") || !strcmp(type, "bytes"))
+	case N_STRING:
+	case N_BYTES:
 		return read_long(c, &len) || skip(c, len);
-	if (!strcmp(type, "fixed"))
-		return skip(c, json_integer_value(json_object_get(st, "size")));
-	if (!strcmp(type, "record")) {
-		json_array_foreach(json_object_get(st, "fields"), i, f)
-			if (check_body(e, json_object_get(f, "type"), c, depth + 1))
+	case N_FIXED:
+		return skip(c, t->size);
+	case N_RECORD:
+		for (i = 0; i < t->n; i++)
+			if (check_body(t->sub[i], c, depth + 1))
 				return -1;
 		return ++c->items > 1000000 ? -1 : 0;
-	}
-	if (!strcmp(type, "array") || !strcmp(type, "map")) {
-		int map = !strcmp(type, "map");
-		json_t *item = json_object_get(st, map ? "values" : "items");
-
+	case N_ARRAY:
+	case N_MAP:
 		for (;;) {
 			int64_t k;
 
@@ -451,18 +581,19 @@ static int check_body(ks_schema_entry *e, json_t *st, cursor *c, int depth)
 			if ((uint64_t)len > c->n - c->pos + 1000000 || (c->items += (size_t)len) > 1000000)
 				return -1;
 			for (k = 0; k < len; k++) {
-				if (map) {
+				if (t->kind == N_MAP) {
 					int64_t kl;
 
 					if (read_long(c, &kl) || skip(c, kl))
 						return -1;
 				}
-				if (check_body(e, item, c, depth + 1))
+				if (check_body(t->sub[0], c, depth + 1))
 					return -1;
 			}
 		}
+	default:
+		return -1;
 	}
-	return -1;
 }
 
 /* ---- Kafka Connect schema (the "schema" of the debezium output) ----------------------------- */
@@ -583,10 +714,19 @@ int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out, json
 	if ((rc = ks_registry_get(r, id, &ce, err)))
 		return rc;
 	e = (ks_schema_entry *)ce;
+	if (!e->plan) {
+		struct ks_avro_plan *plan = calloc(1, sizeof(*plan));
+
+		if (!plan || !(plan->root = compile(e, plan, e->json, 0))) {
+			ks_avro_plan_free(plan);
+			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory compiling schema id %d", (int)id);
+		}
+		e->plan = plan;
+	}
 	{
 		cursor c = { b + 5, n - 5, 0, 0 };
 
-		if (check_body(e, e->json, &c, 0))
+		if (check_body(e->plan->root, &c, 0))
 			return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): a length or "
 				   "count runs past the end of the message", (int)id, n - 5);
 	}
@@ -598,7 +738,7 @@ int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out, json
 	if (rc)
 		return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): %s", (int)id, n - 5,
 			   avro_strerror());
-	if (to_json(e, &e->value, e->json, out, 0)) {
+	if (to_json(e->plan->root, &e->value, out, 0)) {
 		json_decref(*out);
 		*out = NULL;
 		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON", (int)id);

@@ -30,6 +30,7 @@ static void ks_avro_entry_free(ks_schema_entry *e)
 	if (e->schema)
 		avro_schema_decref(e->schema);
 	json_decref(e->connect_schema);
+	ks_avro_plan_free(e->plan);
 	json_decref(e->names);
 	json_decref(e->json);
 }

@@ -23,6 +23,7 @@ typedef struct ks_schema_entry {
 	avro_value_iface_t *iface;  /**< generic value class for this schema */
 	json_t *connect_schema;     /**< the Kafka Connect JSON form (built lazily, may be NULL) */
 	json_t *names;              /**< named types of the schema JSON by full and short name (borrowed refs) */
+	struct ks_avro_plan *plan;  /**< the schema compiled for decoding (built lazily, decode_avro.c) */
 	avro_value_t value;         /**< one reusable value, reset between messages */
 	int value_ready;
 } ks_schema_entry;
@@ -36,6 +37,9 @@ void ks_registry_destroy(ks_registry_t *r);
  *          record); KS_ERR_FATAL when the registry stayed unreachable or failing after retries.
  */
 int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err);
+
+/** @brief Free an entry's compiled plan (decode_avro.c). */
+void ks_avro_plan_free(struct ks_avro_plan *p);
 
 /**
  * @brief Put schema @p id with JSON text @p schema_json into the cache without asking the
