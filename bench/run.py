@@ -1,4 +1,5 @@
-"""make bench: kinesink against the cost of merely reading the same data (kcat to /dev/null), with
+"""make bench: kinesink against the cost of merely reading the same data (kcat to /dev/null) and
+against a peer (bench/peer.py: the same upsert in Python with confluent-kafka and botocore), with
 the fake PutRecords endpoint's own ceiling shown, on one machine in one run.
 
 Loads BENCH_RECORDS (default 1,000,000) realistic ~400-byte Debezium JSON change events, and the
@@ -186,6 +187,27 @@ def main():
         print("%-45s %9.0f rec/s  %.2f of floor  %.2f us CPU/record  %.0f MiB" %
               (name, rows[-1][1], rows[-1][5], rows[-1][3], rss), flush=True)
 
+    # The peer: the same Debezium JSON -> upsert in Python with confluent-kafka and botocore.
+    runs = []
+    for r in range(REPEAT):
+        wall, cpu, rss, log = run_measured(["/usr/bin/python3", os.path.join(TOP, "bench", "peer.py"),
+                                            cluster.bootstrap, "cdc.json", "bench-peer-%d" % r, fk.endpoint],
+                                           tmp.file("peer.log"))
+        got = int(re.search(r"^records (\d+)$", log, re.M).group(1))
+        if got != N:
+            raise SystemExit("peer moved %d records, expected %d" % (got, N))
+        runs.append((float(re.search(r"^active ([0-9.]+)$", log, re.M).group(1)), cpu, rss))
+    wall = statistics.median(r[0] for r in runs)
+    peer = ("peer: Python (confluent-kafka + botocore), Debezium JSON -> upsert", N / wall, json_bytes / wall / 1e6,
+            statistics.median(r[1] for r in runs) / N * 1e6, max(r[2] for r in runs),
+            (N / wall) / (N / statistics.median(r[0] for r in floors["cdc.json"])))
+    rows.append(peer)
+    upsert = next(r for r in rows if r[0] == "Debezium JSON -> upsert")
+    print("%-45s %9.0f rec/s  %.2f of floor  %.2f us CPU/record  %.0f MiB" % (peer[0], peer[1], peer[5], peer[3], peer[4]),
+          flush=True)
+    print("kinesink Debezium JSON -> upsert is %.1fx the peer's records/s at %.2fx its CPU per record"
+          % (upsert[1] / peer[1], upsert[3] / peer[3]), flush=True)
+
     cmd = "make bench" + (" BENCH_RECORDS=%d" % N if N != 1000000 else "")
     with open(os.path.join(TOP, "bench", "RESULTS.md"), "w") as f:
         f.write("# Benchmark results\n\n")
@@ -202,6 +224,11 @@ def main():
         f.write("|---|---:|---:|---:|---:|---:|\n")
         for r in rows:
             f.write("| %s | %.0f | %.1f | %.2f | %.0f | %.2f |\n" % r)
+        f.write("\nThe peer (`bench/peer.py`) is the bridge a team would write in Python with the usual libraries: "
+                "confluent-kafka (librdkafka) and botocore, the same upsert output, PutRecords of 500, failed entries "
+                "sent again, offsets committed after acknowledgement. kinesink Debezium JSON -> upsert moved "
+                "**%.1fx** the peer's records/s at **%.2fx** its CPU per record in this run.\n"
+                % (upsert[1] / peer[1], upsert[3] / peer[3]))
     print("wrote bench/RESULTS.md")
     tmp.remove()
 
