@@ -94,7 +94,7 @@ static const prop props[] = {
 	{ "max.inflight.bytes", P_INT64, O(max_inflight_bytes), "16777216", MIB, (int64_t)64 * 1024 * MIB, NULL, 0,
 	  "Bytes held between Kafka and a Kinesis acknowledgement; past it partitions are paused." },
 	{ "decode.threads", P_INT, O(decode_threads), "2", 1, 64, NULL, 0,
-	  "Threads that decode and transform messages (the pipeline's own among them); order is kept." },
+	  "Threads that decode and transform messages (the pipeline's own among them); order is kept. Raw input uses one." },
 	{ "retry.backoff.ms", P_INT, O(retry_backoff_ms), "100", 1, 600000, NULL, 0,
 	  "First retry delay of a failed record (doubles, with jitter)." },
 	{ "retry.backoff.max.ms", P_INT, O(retry_backoff_max_ms), "10000", 1, 3600000, NULL, 0,

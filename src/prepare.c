@@ -99,7 +99,8 @@ static void *lane_main(void *arg)
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
 {
 	struct ks_preparer *pp = calloc(1, sizeof(*pp));
-	int i, n = conf->decode_threads > 0 ? conf->decode_threads : 1;
+	/* Raw bytes have nothing to decode: handing them to a lane costs more than it saves. */
+	int i, n = conf->decode_threads > 0 && conf->input_format != KS_INPUT_RAW ? conf->decode_threads : 1;
 
 	if (!pp || !(pp->lanes = calloc((size_t)n, sizeof(*pp->lanes)))) {
 		free(pp);

@@ -28,7 +28,10 @@ typedef struct ks_prepared {
 
 typedef struct ks_preparer ks_preparer_t;
 
-/** @brief Start @p conf->decode_threads - 1 helper threads. NULL with @p err set on failure. */
+/**
+ * @brief Start @p conf->decode_threads - 1 helper threads (none for raw input). NULL with @p err
+ *        set on failure.
+ */
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err);
 
 /**
