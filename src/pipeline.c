@@ -36,8 +36,11 @@ typedef struct pipeline {
 	ks_creds_t *creds;
 	ks_kinesis_t *kin;
 	ks_preparer_t *prep;
-	ks_prepared *batch;           /* messages taken from the consumer, not yet handled */
+	ks_prepared *batch;           /* messages being taken from the consumer */
 	int nbatch;
+	ks_prepared *pend;            /* the batch taken before: on the lanes, then handled */
+	int npend;
+	size_t pend_bytes;
 	ks_dlq_t *dlq;
 	rd_kafka_t *rk;
 	int wake[2];
@@ -396,19 +399,75 @@ drop:
 		ks_record_destroy(it->recs[i]);
 }
 
-/* Decode and transform what was taken (on every lane), then handle it in order. */
+/* Wait for the batch on the lanes and handle it in order. */
+static void handle_pending(pipeline *p)
+{
+	int i;
+
+	ks_preparer_finish(p->prep);
+	for (i = 0; i < p->npend; i++) {
+		handle_prepared(p, &p->pend[i]);
+		rd_kafka_message_destroy(p->pend[i].msg);
+	}
+	p->npend = 0;
+	p->pend_bytes = 0;
+}
+
+/*
+ * The batch just taken goes to the lanes, and the one before it, finished first, is handled
+ * while they work on it: decoding overlaps with everything else the pipeline thread does.
+ */
+static void advance(pipeline *p)
+{
+	ks_prepared *t = p->pend;
+	int n = p->nbatch, npend = p->npend, i;
+	size_t bytes = 0;
+
+	ks_preparer_finish(p->prep);
+	for (i = 0; i < n; i++)
+		bytes += p->batch[i].msg->len + p->batch[i].msg->key_len;
+	if (n)
+		ks_preparer_start(p->prep, p->batch, n);
+	for (i = 0; i < npend; i++) {
+		handle_prepared(p, &t[i]);
+		rd_kafka_message_destroy(t[i].msg);
+	}
+	p->pend = p->batch;
+	p->npend = n;
+	p->pend_bytes = bytes;
+	p->batch = t;
+	p->nbatch = 0;
+}
+
+/* Handle everything taken so far, in order: the batch on the lanes, then the one being taken. */
 static void flush_batch(pipeline *p)
 {
-	int i, n = p->nbatch;
+	handle_pending(p);
+	if (p->nbatch) {
+		ks_prepared *t = p->pend;
 
-	if (!n)
-		return;
-	p->nbatch = 0;
-	ks_preparer_run(p->prep, p->batch, n);
-	for (i = 0; i < n; i++) {
-		handle_prepared(p, &p->batch[i]);
-		rd_kafka_message_destroy(p->batch[i].msg);
+		p->pend = p->batch;
+		p->npend = p->nbatch;
+		p->batch = t;
+		p->nbatch = 0;
+		ks_preparer_start(p->prep, p->pend, p->npend);
+		handle_pending(p);
 	}
+}
+
+/* After a fatal error: what is still on the lanes is dropped, its offsets never committed. */
+static void drop_pending(pipeline *p)
+{
+	int i, k;
+
+	ks_preparer_finish(p->prep);
+	for (i = 0; i < p->npend; i++) {
+		for (k = 0; k < p->pend[i].n; k++)
+			ks_record_destroy(p->pend[i].recs[k]);
+		rd_kafka_message_destroy(p->pend[i].msg);
+	}
+	p->npend = 0;
+	p->pend_bytes = 0;
 }
 
 /* ---- rebalances ---------------------------------------------------------------------------------- */
@@ -593,9 +652,20 @@ static void progress_line(pipeline *p, int64_t now)
  */
 #define BP_PAUSE_AFTER_MS 1000
 
+/* Held between Kafka and a Kinesis acknowledgement: in the writer, or on the lanes (as taken). */
+static size_t held_records(pipeline *p)
+{
+	return ks_kinesis_inflight_records(p->kin) + (size_t)p->npend;
+}
+
+static size_t held_bytes(pipeline *p)
+{
+	return ks_kinesis_inflight_bytes(p->kin) + p->pend_bytes;
+}
+
 static int backpressure(pipeline *p, int64_t now)
 {
-	size_t recs = ks_kinesis_inflight_records(p->kin), bytes = ks_kinesis_inflight_bytes(p->kin);
+	size_t recs = held_records(p), bytes = held_bytes(p);
 	size_t max_recs = (size_t)p->conf->max_inflight_records, max_bytes = (size_t)p->conf->max_inflight_bytes;
 
 	if (recs >= max_recs || bytes >= max_bytes) {
@@ -744,7 +814,7 @@ static int run_loop(pipeline *p)
 			return 1;
 		}
 		if (p->stopping) {
-			if (ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0)
+			if (ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0 && !p->npend)
 				return 0;
 			if (now >= p->stop_deadline) {
 				ks_err_log("pipeline", "shutdown.timeout.ms passed with %zu records unacknowledged: "
@@ -758,7 +828,7 @@ static int run_loop(pipeline *p)
 		hold = 0;
 		fetch_watch(p);
 		while (budget > 0 && !p->fatal) {
-			size_t recs = ks_kinesis_inflight_records(p->kin), bytes = ks_kinesis_inflight_bytes(p->kin);
+			size_t recs = held_records(p), bytes = held_bytes(p);
 			size_t room = (size_t)p->conf->max_inflight_records > recs ?
 					      (size_t)p->conf->max_inflight_records - recs : 1;
 			size_t room_bytes = (size_t)p->conf->max_inflight_bytes > bytes ?
@@ -766,8 +836,10 @@ static int run_loop(pipeline *p)
 			size_t taken = 0;
 			int empty = 0, n;
 
-			if (!p->stopping && (hold = backpressure(p, now)))
+			if (!p->stopping && (hold = backpressure(p, now))) {
+				advance(p); /* takes nothing, but what is on the lanes goes on to the writer */
 				break;
+			}
 			/* Up to the in-flight bounds, as if each message were checked on its own. */
 			while (p->nbatch < BATCH_MAX && p->nbatch < budget && (size_t)p->nbatch < room &&
 			       taken < room_bytes) {
@@ -782,14 +854,14 @@ static int run_loop(pipeline *p)
 				p->batch[p->nbatch++].msg = msg;
 			}
 			n = p->nbatch;
-			flush_batch(p);
+			advance(p);
 			budget -= n ? n : 1;
 			if (empty) {
 				soon = nudge_fetcher(p, now);
 				break;
 			}
 		}
-		more = budget == 0;
+		more = budget == 0 || p->npend > 0; /* a batch on the lanes: back soon to handle it */
 		ks_dlq_poll(p->dlq);
 		if (p->fatal) {
 			drain_after_fatal(p);
@@ -808,7 +880,7 @@ static int run_loop(pipeline *p)
 		}
 		if (p->conf->stats_interval_ms > 0 && now - p->last_stats_ms >= p->conf->stats_interval_ms)
 			progress_line(p, now);
-		if (p->conf->exit_at_eof && !p->stopping && all_at_eof(p) &&
+		if (p->conf->exit_at_eof && !p->stopping && all_at_eof(p) && !p->npend &&
 		    ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0) {
 			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting");
 			return 0;
@@ -844,7 +916,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &cbs, err)) ||
 	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
 		return 1;
-	if (!(p->batch = calloc(BATCH_MAX, sizeof(*p->batch)))) {
+	if (!(p->batch = calloc(BATCH_MAX, sizeof(*p->batch))) || !(p->pend = calloc(BATCH_MAX, sizeof(*p->pend)))) {
 		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 		return 1;
 	}
@@ -893,6 +965,8 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 		if (rc)
 			p.fatal = 1;
 	}
+	if (p.prep)
+		drop_pending(&p);
 
 	if (p.rk) {
 		/* What Kinesis acknowledged is committed whatever the reason for stopping. */
@@ -913,6 +987,7 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	free(p.retired);
 	ks_preparer_destroy(p.prep);
 	free(p.batch);
+	free(p.pend);
 	ks_creds_destroy(p.creds);
 	ks_metrics_server_destroy(p.msrv);
 	if (p.wake[0] >= 0) {

@@ -1,8 +1,11 @@
 /*
  * Decode and transform, the CPU-heavy middle of the pipeline, spread over a few threads.
  * Each lane (thread) owns a decoder and a transform, so nothing is shared but the metrics
- * (atomic). The pipeline thread hands over a batch, works its own slice, and waits for the
- * others: results are in message order and nothing after this stage needs a lock.
+ * (atomic). The pipeline thread starts a batch and goes on with its own work (handling the
+ * batch before, the writer, Kafka); the lanes take it in chunks of CHUNK messages, and when the
+ * pipeline thread finishes the batch it takes the chunks left itself, then waits for the ones
+ * taken. Results land in their message's slot: in message order, and nothing after this stage
+ * needs a lock.
  */
 #include "prepare.h"
 
@@ -14,6 +17,7 @@
 #include "log.h"
 
 #define MIN_SPLIT 32 /* below this many messages a batch is not worth a thread hand-off */
+#define CHUNK 16     /* messages a lane takes at a time */
 
 typedef struct lane {
 	struct ks_preparer *pp;
@@ -21,8 +25,6 @@ typedef struct lane {
 	int started;
 	ks_decoder_t *dec;
 	ks_transform_t *tr;
-	ks_prepared *items;
-	int n;
 } lane;
 
 struct ks_preparer {
@@ -30,9 +32,13 @@ struct ks_preparer {
 	lane *lanes;
 	pthread_mutex_t mu;
 	pthread_cond_t go, done;
-	uint64_t gen;
-	int pending;
+	uint32_t gen;       /* the batch started last */
+	ks_prepared *items; /* that batch, NULL once finished */
+	int n, done_n;
 	int quit;
+	/* Next message to take: the batch's generation above, its index below. A lane that woke
+	 * late for an older batch sees another generation and takes nothing. */
+	uint64_t claim;
 };
 
 static void prepare_one(lane *l, ks_prepared *it)
@@ -65,32 +71,50 @@ static void prepare_one(lane *l, ks_prepared *it)
 		it->n = n;
 }
 
-static void run_lane(lane *l)
+/* Take chunks of batch @p gen until none is left; what was done is counted towards the batch. */
+static void work(lane *l, uint32_t gen, ks_prepared *items, int n)
 {
-	int i;
+	struct ks_preparer *pp = l->pp;
+	uint64_t v = __atomic_load_n(&pp->claim, __ATOMIC_ACQUIRE);
+	int did = 0, i, lo;
 
-	for (i = 0; i < l->n; i++)
-		prepare_one(l, &l->items[i]);
+	while ((uint32_t)(v >> 32) == gen && (lo = (int)(v & 0xffffffffu)) < n) {
+		if (!__atomic_compare_exchange_n(&pp->claim, &v, v + CHUNK, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		for (i = lo; i < n && i < lo + CHUNK; i++, did++)
+			prepare_one(l, &items[i]);
+		v = __atomic_load_n(&pp->claim, __ATOMIC_ACQUIRE);
+	}
+	if (!did)
+		return;
+	pthread_mutex_lock(&pp->mu);
+	pp->done_n += did;
+	if (pp->done_n >= pp->n)
+		pthread_cond_broadcast(&pp->done);
+	pthread_mutex_unlock(&pp->mu);
 }
 
 static void *lane_main(void *arg)
 {
 	lane *l = arg;
 	struct ks_preparer *pp = l->pp;
-	uint64_t seen = 0;
+	uint32_t seen = 0;
 
 	pthread_mutex_lock(&pp->mu);
 	for (;;) {
-		while (!pp->quit && pp->gen == seen)
+		ks_prepared *items;
+		int n;
+
+		while (!pp->quit && (pp->gen == seen || !pp->items))
 			pthread_cond_wait(&pp->go, &pp->mu);
 		if (pp->quit)
 			break;
 		seen = pp->gen;
+		items = pp->items;
+		n = pp->n;
 		pthread_mutex_unlock(&pp->mu);
-		run_lane(l);
+		work(l, seen, items, n);
 		pthread_mutex_lock(&pp->mu);
-		if (--pp->pending == 0)
-			pthread_cond_signal(&pp->done);
 	}
 	pthread_mutex_unlock(&pp->mu);
 	return NULL;
@@ -133,35 +157,35 @@ fail:
 	return NULL;
 }
 
+void ks_preparer_start(ks_preparer_t *pp, ks_prepared *items, int n)
+{
+	pthread_mutex_lock(&pp->mu);
+	pp->items = items;
+	pp->n = n;
+	pp->done_n = 0;
+	pp->gen++;
+	__atomic_store_n(&pp->claim, (uint64_t)pp->gen << 32, __ATOMIC_RELEASE);
+	if (pp->nlanes > 1 && n >= MIN_SPLIT)
+		pthread_cond_broadcast(&pp->go);
+	pthread_mutex_unlock(&pp->mu);
+}
+
+void ks_preparer_finish(ks_preparer_t *pp)
+{
+	if (!pp->items)
+		return;
+	work(&pp->lanes[0], pp->gen, pp->items, pp->n);
+	pthread_mutex_lock(&pp->mu);
+	while (pp->done_n < pp->n)
+		pthread_cond_wait(&pp->done, &pp->mu);
+	pp->items = NULL;
+	pthread_mutex_unlock(&pp->mu);
+}
+
 void ks_preparer_run(ks_preparer_t *pp, ks_prepared *items, int n)
 {
-	int i, lanes = pp->nlanes, slice;
-
-	if (lanes == 1 || n < MIN_SPLIT) {
-		pp->lanes[0].items = items;
-		pp->lanes[0].n = n;
-		run_lane(&pp->lanes[0]);
-		return;
-	}
-	slice = (n + lanes - 1) / lanes;
-	pthread_mutex_lock(&pp->mu);
-	for (i = 0; i < lanes; i++) {
-		int lo = i * slice < n ? i * slice : n;
-
-		pp->lanes[i].items = items + lo;
-		pp->lanes[i].n = (lo + slice < n ? lo + slice : n) - lo;
-	}
-	pp->pending = lanes - 1;
-	pp->gen++;
-	pthread_cond_broadcast(&pp->go);
-	pthread_mutex_unlock(&pp->mu);
-
-	run_lane(&pp->lanes[0]);
-
-	pthread_mutex_lock(&pp->mu);
-	while (pp->pending > 0)
-		pthread_cond_wait(&pp->done, &pp->mu);
-	pthread_mutex_unlock(&pp->mu);
+	ks_preparer_start(pp, items, n);
+	ks_preparer_finish(pp);
 }
 
 void ks_preparer_destroy(ks_preparer_t *pp)

@@ -35,10 +35,21 @@ typedef struct ks_preparer ks_preparer_t;
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err);
 
 /**
- * @brief Fill in @p items[0..n) (their msg set by the caller): small batches on the calling
- *        thread alone, larger ones split in contiguous slices across the threads.
+ * @brief Hand @p items[0..n) (their msg set by the caller) to the helper threads and return at
+ *        once; small batches, or a single lane, wait for ks_preparer_finish. One batch at a time:
+ *        finish the one started before starting another. @p items must stay until finished.
  * @locality the pipeline thread
  */
+void ks_preparer_start(ks_preparer_t *pp, ks_prepared *items, int n);
+
+/**
+ * @brief Complete the batch started last, the calling thread taking the messages no helper took
+ *        yet; returns when every item is filled in. Nothing started: returns at once.
+ * @locality the pipeline thread
+ */
+void ks_preparer_finish(ks_preparer_t *pp);
+
+/** @brief ks_preparer_start and ks_preparer_finish in one. */
 void ks_preparer_run(ks_preparer_t *pp, ks_prepared *items, int n);
 
 /** @brief Stop the helpers and free everything; NULL is fine. */
