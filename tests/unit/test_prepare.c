@@ -19,14 +19,19 @@ static rd_kafka_topic_t *rkt;
 static rd_kafka_message_t msgs[NMSG];
 static char values[NMSG][96], keys[NMSG][32];
 
-static void setup_messages(void)
+/* A topic handle for the messages: an offline producer, never connected, quiet. */
+static int setup_messages(void)
 {
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char errstr[256];
 	int i;
 
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(rk);
-	rkt = rd_kafka_topic_new(rk, "shop.items", NULL);
+	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+	if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))) ||
+	    !(rkt = rd_kafka_topic_new(rk, "shop.items", NULL))) {
+		fprintf(stderr, "test_prepare: %s\n", errstr);
+		return -1;
+	}
 	for (i = 0; i < NMSG; i++) {
 		/* Every 97th message is not JSON: a bad record in its own slot, the rest unaffected. */
 		if (i % 97 == 13)
@@ -43,6 +48,7 @@ static void setup_messages(void)
 		msgs[i].key = keys[i];
 		msgs[i].key_len = strlen(keys[i]);
 	}
+	return 0;
 }
 
 /* Item @p it holds what message @p i must become; its records are freed. */
@@ -146,7 +152,8 @@ int main(void)
 	};
 	int rc;
 
-	setup_messages();
+	if (setup_messages())
+		return 1;
 	rc = tu_main("prepare", tests);
 	rd_kafka_topic_destroy(rkt);
 	rd_kafka_destroy(rk);
