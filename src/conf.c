@@ -112,7 +112,7 @@ static const prop props[] = {
 	{ "ordering", P_ENUM, O(ordering), "key", 0, 0, e_ordering, 0,
 	  "key: never two records of one partition key in flight (order kept per key); none: faster." },
 	{ "aggregation", P_ENUM, O(aggregation), "none", 0, 0, e_agg, 0,
-	  "kpl: pack records into KPL-aggregated Kinesis records." },
+	  "kpl: the records queued behind a key's record go with it in one KPL-aggregated Kinesis record (with ordering=key)." },
 	{ "debezium.tombstones", P_BOOL, O(debezium_tombstones), "true", 0, 0, NULL, 0,
 	  "type=debezium: emit an empty-data record after each delete." },
 	/* Delivery engine. */
@@ -988,6 +988,9 @@ int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 		add_err(errs, "%s: max.inflight.bytes (%lld) must be at least batch.max.bytes (%d)",
 			at_of(c, "max.inflight.bytes", at, sizeof(at)), (long long)c->max_inflight_bytes,
 			c->batch_max_bytes);
+	if (c->aggregation == KS_AGG_KPL && c->ordering != KS_ORDERING_KEY)
+		add_err(errs, "%s: aggregation=kpl packs the records of one key together in order: it needs ordering=key",
+			at_of(c, "aggregation", at, sizeof(at)));
 	if (c->metrics_listen && strcmp(c->metrics_listen, "off") != 0 && !strrchr(c->metrics_listen, ':'))
 		add_err(errs, "%s: metrics.listen must be host:port or off, got '%s'",
 			at_of(c, "metrics.listen", at, sizeof(at)), c->metrics_listen);

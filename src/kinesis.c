@@ -7,6 +7,11 @@
  * the one record that may be queued or in flight and a FIFO of the later records of that key.
  * A later record becomes ready only once the earlier one was acknowledged, so neither a partial
  * failure nor a retry can reorder a key.
+ *
+ * KPL aggregation (aggregation=kpl, with ordering=key): when a key's record is batched, the records
+ * waiting behind it join it (its `agg` chain), up to the 1 MiB record limit, and go as one
+ * aggregated Kinesis record. The aggregate is acknowledged, retried or failed as a whole, so the
+ * key's order holds; a record alone goes as it is.
  */
 #include "kinesis.h"
 
@@ -19,6 +24,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "kpl.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -99,6 +105,10 @@ struct ks_kinesis {
 	size_t held_bytes;
 	int flush;
 	uint64_t rng;
+
+	ks_buf kpl;            /* aggregation=kpl: one aggregate being encoded */
+	ks_record **kpl_recs;  /* its records */
+	size_t kpl_cap;
 
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
@@ -209,10 +219,6 @@ ks_kinesis_t *ks_kinesis_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics 
 	ks_kinesis_t *k;
 	int i;
 
-	if (conf->aggregation == KS_AGG_KPL) {
-		ks_errbuf_set(err, KS_ERR_CONFIG, "aggregation=kpl is not available in this version; use aggregation=none");
-		return NULL;
-	}
 	if (!(k = calloc(1, sizeof(*k))))
 		goto nomem;
 	k->conf = conf;
@@ -234,6 +240,7 @@ ks_kinesis_t *ks_kinesis_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics 
 			goto nomem;
 	if (key_grow(k))
 		goto nomem;
+	ks_buf_init(&k->kpl, KS_MAX_RECORD_BYTES);
 	return k;
 nomem:
 	ks_kinesis_destroy(k);
@@ -241,12 +248,23 @@ nomem:
 	return NULL;
 }
 
+/* A record and the records aggregated behind it. */
+static void destroy_group(ks_record *r)
+{
+	while (r) {
+		ks_record *next = r->agg;
+
+		ks_record_destroy(r);
+		r = next;
+	}
+}
+
 static void free_queue(rqueue *q)
 {
 	ks_record *r;
 
 	while ((r = rq_pop(q)))
-		ks_record_destroy(r);
+		destroy_group(r);
 }
 
 void ks_kinesis_destroy(ks_kinesis_t *k)
@@ -266,7 +284,7 @@ void ks_kinesis_destroy(ks_kinesis_t *k)
 		}
 		curl_slist_free_all(rq->headers);
 		for (i = 0; rq->busy && i < rq->n; i++)
-			ks_record_destroy(rq->recs[i]);
+			destroy_group(rq->recs[i]);
 		free(rq->recs);
 		ks_buf_clean(&rq->body);
 		ks_buf_clean(&rq->resp);
@@ -277,6 +295,8 @@ void ks_kinesis_destroy(ks_kinesis_t *k)
 	for (i = 0; i < k->keys_cap; i++)
 		free_queue(&k->keys[i].waiting);
 	free(k->keys);
+	ks_buf_clean(&k->kpl);
+	free(k->kpl_recs);
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
 	free(k->url);
@@ -348,6 +368,26 @@ static void set_fatal(ks_kinesis_t *k, const ks_errbuf *e)
 	KS_METRIC_SET(k->metrics, kinesis_reachable, 0);
 }
 
+/* The KPL aggregate of @p head and the records behind it, into k->kpl. */
+static int encode_aggregate(ks_kinesis_t *k, ks_record *head)
+{
+	size_t n = 0;
+	ks_record *r;
+
+	if (head->agg_n + 1 > k->kpl_cap) {
+		ks_record **nr = realloc(k->kpl_recs, (head->agg_n + 1) * sizeof(*nr));
+
+		if (!nr)
+			return KS_ERR_NOMEM;
+		k->kpl_recs = nr;
+		k->kpl_cap = head->agg_n + 1;
+	}
+	for (r = head; r; r = r->agg)
+		k->kpl_recs[n++] = r;
+	ks_buf_reset(&k->kpl);
+	return ks_kpl_encode(k->kpl_recs, n, &k->kpl);
+}
+
 static int build_body(ks_kinesis_t *k, request *rq)
 {
 	size_t i;
@@ -360,9 +400,17 @@ static int build_body(ks_kinesis_t *k, request *rq)
 		return r;
 	for (i = 0; i < rq->n; i++) {
 		ks_record *rec = rq->recs[i];
+		const void *data = rec->data;
+		size_t len = rec->data_len;
 
+		if (rec->agg) {
+			if ((r = encode_aggregate(k, rec)))
+				return r;
+			data = k->kpl.data;
+			len = k->kpl.len;
+		}
 		if ((r = ks_buf_puts(&rq->body, i ? ",{\"Data\":\"" : "{\"Data\":\"")) ||
-		    (r = ks_buf_base64(&rq->body, rec->data, rec->data_len)) ||
+		    (r = ks_buf_base64(&rq->body, data, len)) ||
 		    (r = ks_buf_puts(&rq->body, "\",\"PartitionKey\":")) ||
 		    (r = ks_buf_json_str(&rq->body, rec->pkey, rec->pkey_len)) ||
 		    (r = ks_buf_append(&rq->body, "}", 1)))
@@ -448,6 +496,42 @@ static int batch_due(const ks_kinesis_t *k, int64_t now)
 	       now - k->ready.head->not_before_ms >= k->conf->batch_linger_ms;
 }
 
+/* What an entry adds to a request: partition key and data, or the aggregate's bound. */
+static size_t entry_bytes(const ks_record *r)
+{
+	return r->pkey_len + (r->agg ? r->agg_cost : r->data_len);
+}
+
+/*
+ * The records waiting behind @p head (the active record of its key) join its aggregate while
+ * it stays a valid Kinesis record and the entry within @p room bytes. @returns the entry's bytes.
+ */
+static size_t gather(ks_kinesis_t *k, ks_record *head, size_t room)
+{
+	kslot *s = key_find(k, head);
+	ks_record *tail = head;
+	size_t cost = head->agg ? head->agg_cost : KS_KPL_OVERHEAD + head->pkey_len + 16 + ks_kpl_record_cost(head);
+
+	if (s->active != head)
+		return entry_bytes(head);
+	while (tail->agg)
+		tail = tail->agg;
+	while (s->waiting.head) {
+		size_t more = ks_kpl_record_cost(s->waiting.head);
+
+		if (head->pkey_len + cost + more > KS_MAX_RECORD_BYTES || head->pkey_len + cost + more > room)
+			break;
+		tail->agg = rq_pop(&s->waiting);
+		tail = tail->agg;
+		tail->agg = NULL;
+		cost += more;
+		head->agg_n++;
+	}
+	if (head->agg)
+		head->agg_cost = cost;
+	return entry_bytes(head);
+}
+
 static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
@@ -460,10 +544,12 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 			continue;
 		rq->n = 0;
 		while (k->ready.head && rq->n < (size_t)k->conf->batch_max_records) {
-			size_t sz = k->ready.head->pkey_len + k->ready.head->data_len;
+			size_t sz = entry_bytes(k->ready.head);
 
 			if (rq->n && bytes + sz > (size_t)k->conf->batch_max_bytes)
 				break;
+			if (k->conf->aggregation == KS_AGG_KPL)
+				sz = gather(k, k->ready.head, (size_t)k->conf->batch_max_bytes - (rq->n ? bytes : 0));
 			bytes += sz;
 			rq->recs[rq->n++] = rq_pop(&k->ready);
 		}
@@ -485,6 +571,17 @@ static uint64_t rnd(ks_kinesis_t *k)
 
 static void release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
+	ks_record *f = rec->agg;
+
+	/* The records aggregated behind it go with it, before its key's next record is let go. */
+	for (rec->agg = NULL; f; ) {
+		ks_record *next = f->agg;
+
+		k->held_records--;
+		k->held_bytes -= f->pkey_len + f->data_len;
+		ks_record_destroy(f);
+		f = next;
+	}
 	k->held_records--;
 	k->held_bytes -= rec->pkey_len + rec->data_len;
 	if (k->conf->ordering == KS_ORDERING_KEY) {
@@ -515,8 +612,12 @@ static void fail_record(ks_kinesis_t *k, ks_record *rec, const char *code, const
 		      (long long)(now - rec->first_try_ms), code, msg && *msg ? ": " : "", msg ? msg : "");
 	e.stage = KS_STAGE_PRODUCE;
 	ks_errbuf_reason(&e, "delivery_timeout");
-	if (k->cbs.failed)
-		k->cbs.failed(k->cbs.opaque, rec, &e);
+	if (k->cbs.failed) {
+		ks_record *r;
+
+		for (r = rec; r; r = r->agg)
+			k->cbs.failed(k->cbs.opaque, r, &e);
+	}
 	release(k, rec, now);
 }
 
@@ -540,11 +641,21 @@ static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const ch
 	rq_push(&k->retry, rec);
 }
 
+/* User records in a request (an aggregate counts its records). */
+static size_t records_in(const request *rq)
+{
+	size_t i, n = rq->n;
+
+	for (i = 0; i < rq->n; i++)
+		n += rq->recs[i]->agg_n;
+	return n;
+}
+
 static void retry_request(ks_kinesis_t *k, request *rq, int64_t now, const char *why, ks_put_code code)
 {
 	size_t i;
 
-	KS_METRIC_ADD(k->metrics, records_put_failed[code], rq->n);
+	KS_METRIC_ADD(k->metrics, records_put_failed[code], records_in(rq));
 	if (k->metrics && !k->metrics->retrying_since_ms)
 		KS_METRIC_SET(k->metrics, retrying_since_ms, now);
 	for (i = 0; i < rq->n; i++)
@@ -611,20 +722,27 @@ static void handle_ok(ks_kinesis_t *k, request *rq, int64_t now)
 			int thr = is_throttle(c);
 
 			failed++;
-			KS_METRIC_ADD(k->metrics, records_put_failed[thr ? KS_PUTERR_THROTTLED : KS_PUTERR_INTERNAL], 1);
+			KS_METRIC_ADD(k->metrics, records_put_failed[thr ? KS_PUTERR_THROTTLED : KS_PUTERR_INTERNAL],
+				      1 + rec->agg_n);
 			if (thr)
-				KS_METRIC_ADD(k->metrics, records_throttled, 1);
+				KS_METRIC_ADD(k->metrics, records_throttled, 1 + rec->agg_n);
 			ks_debug("kinesis", "entry failed: %s: %s", c,
 				 json_string_value(json_object_get(e, "ErrorMessage")) ?: "");
 			requeue_retry(k, rec, now, c);
 			continue;
 		}
-		ok++;
-		KS_METRIC_ADD(k->metrics, bytes_put, rec->pkey_len + rec->data_len);
-		if (k->cbs.acked)
-			k->cbs.acked(k->cbs.opaque, rec,
-				     json_string_value(json_object_get(e, "ShardId")) ?: "",
-				     json_string_value(json_object_get(e, "SequenceNumber")) ?: "");
+		{
+			const char *shard = json_string_value(json_object_get(e, "ShardId")) ?: "";
+			const char *seq = json_string_value(json_object_get(e, "SequenceNumber")) ?: "";
+			ks_record *r;
+
+			for (r = rec; r; r = r->agg) {
+				ok++;
+				KS_METRIC_ADD(k->metrics, bytes_put, r->pkey_len + r->data_len);
+				if (k->cbs.acked)
+					k->cbs.acked(k->cbs.opaque, r, shard, seq);
+			}
+		}
 		release(k, rec, now);
 	}
 	rq->n = 0;
@@ -662,7 +780,7 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, long status, int64
 			k->url, status, type, rq->request_id[0] ? rq->request_id : "none", rq->n);
 		retry_request(k, rq, now, "HTTP 5xx", KS_PUTERR_HTTP_5XX);
 	} else if (is_throttle(type)) {
-		KS_METRIC_ADD(k->metrics, records_throttled, rq->n);
+		KS_METRIC_ADD(k->metrics, records_throttled, records_in(rq));
 		retry_request(k, rq, now, type, KS_PUTERR_THROTTLED);
 	} else if (strcmp(type, "ExpiredTokenException") == 0 && !k->expired_retry) {
 		/* Refresh the credentials once; a second expiry in a row is fatal. */
@@ -671,7 +789,7 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, long status, int64
 		ks_creds_invalidate(k->creds);
 		retry_request(k, rq, now, type, KS_PUTERR_EXPIRED_TOKEN);
 	} else {
-		KS_METRIC_ADD(k->metrics, records_put_failed[KS_PUTERR_FATAL], rq->n);
+		KS_METRIC_ADD(k->metrics, records_put_failed[KS_PUTERR_FATAL], records_in(rq));
 		ks_errbuf_set(&e, KS_ERR_FATAL,
 			      "PutRecords to stream '%s' in region %s at %s failed: HTTP %ld %s: %s (AWS request id %s)",
 			      k->conf->stream, k->conf->aws_region, k->url, status, type[0] ? type : "error",

@@ -32,6 +32,9 @@ typedef struct ks_record {
 	void *origin;             /**< pipeline's per-partition tracker (borrowed) */
 	int64_t offset;           /**< Kafka offset of the message it came from */
 	/* Writer bookkeeping. */
+	struct ks_record *agg;    /**< aggregation=kpl: the next record sent in this one's aggregate */
+	size_t agg_n;             /**< on the first record of an aggregate: how many follow it */
+	size_t agg_cost;          /**< on the first record: bound of the aggregate's bytes */
 	int attempts;
 	int64_t first_try_ms;
 	int64_t not_before_ms;
