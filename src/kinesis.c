@@ -503,19 +503,19 @@ static size_t entry_bytes(const ks_record *r)
 }
 
 /*
- * The records waiting behind @p head (the active record of its key) join its aggregate while
- * it stays a valid Kinesis record and the entry within @p room bytes. @returns the entry's bytes.
+ * The records waiting behind @p head (the active record of its key, on its first try) join its
+ * aggregate while it stays a valid Kinesis record and the entry within @p room bytes.
+ * @returns the entry's bytes.
  */
 static size_t gather(ks_kinesis_t *k, ks_record *head, size_t room)
 {
 	kslot *s = key_find(k, head);
 	ks_record *tail = head;
-	size_t cost = head->agg ? head->agg_cost : KS_KPL_OVERHEAD + head->pkey_len + 16 + ks_kpl_record_cost(head);
+	size_t cost = KS_KPL_OVERHEAD + head->pkey_len + 16 + ks_kpl_record_cost(head);
 
-	if (s->active != head)
+	/* A retried aggregate goes again as it was: nobody joins late and shares its deadline. */
+	if (s->active != head || head->attempts)
 		return entry_bytes(head);
-	while (tail->agg)
-		tail = tail->agg;
 	while (s->waiting.head) {
 		size_t more = ks_kpl_record_cost(s->waiting.head);
 
