@@ -89,7 +89,7 @@ static const prop props[] = {
 	  "How long a batch may wait to fill before it is sent." },
 	{ "max.inflight.requests", P_INT, O(max_inflight_requests), "8", 1, 256, NULL, 0,
 	  "PutRecords requests in flight at once." },
-	{ "max.inflight.records", P_INT, O(max_inflight_records), "10000", 1, 10000000, NULL, 0,
+	{ "max.inflight.records", P_INT, O(max_inflight_records), "5000", 1, 10000000, NULL, 0,
 	  "Records held between Kafka and a Kinesis acknowledgement; past it partitions are paused." },
 	{ "max.inflight.bytes", P_INT64, O(max_inflight_bytes), "16777216", MIB, (int64_t)64 * 1024 * MIB, NULL, 0,
 	  "Bytes held between Kafka and a Kinesis acknowledgement; past it partitions are paused." },
