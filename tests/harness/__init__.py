@@ -273,11 +273,14 @@ class FakeKinesis(Peer):
         self.endpoint = "http://127.0.0.1:%d" % self.port
 
     def accepted(self):
-        """[(partition_key, data_bytes)] in the order the endpoint accepted them."""
+        """[(partition_key, data_bytes)] in the order the endpoint accepted them. Read while the
+        endpoint runs, the log may end in a line still being written: only whole lines count."""
         import base64
         out = []
         with open(self.accepted_log) as f:
             for line in f:
+                if not line.endswith("\n"):
+                    break
                 seq, key, data = line.rstrip("\n").split("\t")
                 out.append((key, base64.b64decode(data)))
         return out
