@@ -571,19 +571,15 @@ static uint64_t rnd(ks_kinesis_t *k)
 
 static void release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
-	ks_record *f = rec->agg;
+	ks_record *r;
 
 	/* The records aggregated behind it go with it, before its key's next record is let go. */
-	for (rec->agg = NULL; f; ) {
-		ks_record *next = f->agg;
-
+	for (r = rec; r; r = r->agg) {
 		k->held_records--;
-		k->held_bytes -= f->pkey_len + f->data_len;
-		ks_record_destroy(f);
-		f = next;
+		k->held_bytes -= r->pkey_len + r->data_len;
 	}
-	k->held_records--;
-	k->held_bytes -= rec->pkey_len + rec->data_len;
+	destroy_group(rec->agg);
+	rec->agg = NULL;
 	if (k->conf->ordering == KS_ORDERING_KEY) {
 		kslot *s = key_find(k, rec);
 

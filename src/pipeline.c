@@ -442,17 +442,8 @@ static void advance(pipeline *p)
 /* Handle everything taken so far, in order: the batch on the lanes, then the one being taken. */
 static void flush_batch(pipeline *p)
 {
+	advance(p);
 	handle_pending(p);
-	if (p->nbatch) {
-		ks_prepared *t = p->pend;
-
-		p->pend = p->batch;
-		p->npend = p->nbatch;
-		p->batch = t;
-		p->nbatch = 0;
-		ks_preparer_start(p->prep, p->pend, p->npend);
-		handle_pending(p);
-	}
 }
 
 /* After a fatal error: what is still on the lanes is dropped, its offsets never committed. */
@@ -814,7 +805,7 @@ static int run_loop(pipeline *p)
 			return 1;
 		}
 		if (p->stopping) {
-			if (ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0 && !p->npend)
+			if (held_records(p) == 0 && ks_dlq_pending(p->dlq) == 0)
 				return 0;
 			if (now >= p->stop_deadline) {
 				ks_err_log("pipeline", "shutdown.timeout.ms passed with %zu records unacknowledged: "
@@ -880,8 +871,8 @@ static int run_loop(pipeline *p)
 		}
 		if (p->conf->stats_interval_ms > 0 && now - p->last_stats_ms >= p->conf->stats_interval_ms)
 			progress_line(p, now);
-		if (p->conf->exit_at_eof && !p->stopping && all_at_eof(p) && !p->npend &&
-		    ks_kinesis_inflight_records(p->kin) == 0 && ks_dlq_pending(p->dlq) == 0) {
+		if (p->conf->exit_at_eof && !p->stopping && all_at_eof(p) && held_records(p) == 0 &&
+		    ks_dlq_pending(p->dlq) == 0) {
 			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting");
 			return 0;
 		}

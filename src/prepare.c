@@ -182,12 +182,6 @@ void ks_preparer_finish(ks_preparer_t *pp)
 	pthread_mutex_unlock(&pp->mu);
 }
 
-void ks_preparer_run(ks_preparer_t *pp, ks_prepared *items, int n)
-{
-	ks_preparer_start(pp, items, n);
-	ks_preparer_finish(pp);
-}
-
 void ks_preparer_destroy(ks_preparer_t *pp)
 {
 	int i;

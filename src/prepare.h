@@ -49,9 +49,6 @@ void ks_preparer_start(ks_preparer_t *pp, ks_prepared *items, int n);
  */
 void ks_preparer_finish(ks_preparer_t *pp);
 
-/** @brief ks_preparer_start and ks_preparer_finish in one. */
-void ks_preparer_run(ks_preparer_t *pp, ks_prepared *items, int n);
-
 /** @brief Stop the helpers and free everything; NULL is fine. */
 void ks_preparer_destroy(ks_preparer_t *pp);
 

@@ -119,9 +119,10 @@ static void run_lanes(int threads)
 	}
 	for (i = 0; i < nprev; i++)
 		check_item(&prev[i], (firstprev + i) % NMSG);
-	/* Finishing with nothing started returns at once. */
+	/* Finishing with nothing started returns at once; so does an empty batch. */
 	ks_preparer_finish(pp);
-	ks_preparer_run(pp, cur, 0);
+	ks_preparer_start(pp, cur, 0);
+	ks_preparer_finish(pp);
 	ks_preparer_destroy(pp);
 	ks_conf_errors_clean(&errs);
 	ks_conf_clean(&c);
