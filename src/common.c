@@ -21,8 +21,8 @@ const char *ks_err_str(int err)
 	case KS_ERR_NOTFOUND: return "not found";
 	case KS_ERR_TIMEOUT: return "timed out";
 	case KS_ERR_TOOBIG: return "size limit exceeded";
-	case KS_ERR_AGAIN: return "resource bound reached, try again";
 	case KS_ERR_AUTH: return "authentication failed";
+	case KS_ERR_ORDER: return "called out of order";
 	default: return "unknown error";
 	}
 }

@@ -22,8 +22,8 @@ typedef enum ks_err {
 	KS_ERR_NOTFOUND = -7,  /**< the thing asked for does not exist */
 	KS_ERR_TIMEOUT = -8,   /**< a deadline passed */
 	KS_ERR_TOOBIG = -9,    /**< a size limit was exceeded */
-	KS_ERR_AGAIN = -10,    /**< not now: would exceed a bound, call again later */
 	KS_ERR_AUTH = -11,     /**< credentials missing, expired or rejected */
+	KS_ERR_ORDER = -12,    /**< called out of order (e.g. an offset that does not grow): a bug */
 } ks_err;
 
 /** @brief Human text of a ks_err code (static string). @locality any thread */

@@ -12,6 +12,8 @@
 #include "common.h"
 #include "conf.h"
 #include "decode.h"
+#include "metrics.h"
+#include "offsets.h"
 
 /** Rebalance handler: assign or revoke @p parts (librdkafka's rebalance callback, forwarded). */
 typedef void (*ks_rebalance_fn)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -37,5 +39,63 @@ void ks_consumer_destroy(rd_kafka_t *rk);
 
 /** @brief The decoder's view of a Kafka message (pointers borrowed from @p m). */
 void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out);
+
+/*
+ * The consumer as the loop drives it: the group's rebalances (the assignment goes to the
+ * offsets registry), the pause of every partition under backpressure or at shutdown, and the
+ * restart of stalled fetches with librdkafka before 2.1.
+ */
+typedef struct ks_consumer ks_consumer_t;
+
+/** What the consumer asks of the loop, on the loop's thread (inside ks_consumer_poll). */
+typedef struct ks_consumer_cbs {
+	/** A rebalance begins: handle every message taken so far, as if one at a time. */
+	void (*flush)(void *opaque);
+	/** @p parts are revoked: let their records in flight finish, until @p deadline_ms at most. */
+	void (*drain)(void *opaque, const rd_kafka_topic_partition_list_t *parts, int64_t deadline_ms);
+	/** The worker cannot go on: @p msg says why. */
+	void (*fatal)(void *opaque, const char *msg);
+	void *opaque;
+} ks_consumer_cbs;
+
+/**
+ * @brief Create the consumer (ks_consumer_new) for the partitions tracked by @p offs, and
+ *        subscribe. @returns the handle (ks_consumer_close frees it) or NULL with @p err set.
+ * @locality the pipeline thread, as every ks_consumer_* below
+ */
+ks_consumer_t *ks_consumer_start(const ks_conf *conf, ks_offsets_t *offs, ks_metrics *m,
+				 const ks_consumer_cbs *cbs, int wake_fd, ks_errbuf *err);
+
+/** @brief The next message or consumer event, without waiting; NULL when none is queued. */
+rd_kafka_message_t *ks_consumer_poll(ks_consumer_t *c, int64_t now);
+
+/**
+ * @brief Past max.inflight.records / max.inflight.bytes (@p recs / @p bytes held now) the loop
+ *        takes no message; lasting over a second, every partition is paused; at 75 % they are
+ *        resumed. @returns 1 when no message may be taken now.
+ */
+int ks_consumer_backpressure(ks_consumer_t *c, size_t recs, size_t bytes, int64_t now);
+/** @brief 1 while partitions are paused by backpressure. */
+int ks_consumer_bp_paused(const ks_consumer_t *c);
+
+/** @brief Note how full the prefetch queue is (call before taking messages). */
+void ks_consumer_fetch_watch(ks_consumer_t *c);
+/**
+ * @brief The queue ran empty: restart the fetch of partitions with data left if it stalled.
+ * @returns 0, or the ms to wait before looking again (too early to tell).
+ */
+int ks_consumer_nudge(ks_consumer_t *c, int64_t now);
+
+/** @brief Stop taking data: every partition paused, now and at later assignments. */
+void ks_consumer_stop(ks_consumer_t *c);
+
+/**
+ * @brief A fatal consumer error (librdkafka's RD_KAFKA_RESP_ERR__FATAL, e.g. fenced by another
+ *        member with the same group.instance.id). @returns 1 with @p err set to the real reason.
+ */
+int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err);
+
+/** @brief Commit what was acknowledged, leave the group and free; NULL is fine. */
+void ks_consumer_close(ks_consumer_t *c);
 
 #endif

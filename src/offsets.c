@@ -2,11 +2,24 @@
  * Offsets: a ring of {offset, pending} entries per partition, in offset order. Acks decrement
  * an entry's pending count (found by binary search); done entries are popped from the front,
  * and the committable offset is the first entry still pending, or the last tracked offset + 1.
+ *
+ * The registry below keeps the trackers of the assigned partitions and commits what they
+ * acknowledged. Only the pipeline thread changes trackers; the metrics thread reads the values
+ * a tracker publishes with atomics (committable, last acked, committed, paused), never its
+ * ring, and the registry's lock only guards the array of trackers (assign, revoke).
  */
 #include "offsets.h"
 
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 typedef struct entry {
 	int64_t offset;
@@ -19,10 +32,15 @@ struct ks_ptrack {
 	entry *ring;
 	size_t cap, head, n;
 	int64_t last_tracked;  /* -1: none */
-	int64_t last_acked;
 	int64_t outstanding;   /* acks still expected over all entries */
 	int released;
-	ks_ptrack_state state;
+	int eof;               /* the consumer reached the partition's end */
+	int64_t commit_sent;   /* last offset sent in a commit (confirmed or not), -1 none */
+	/* Published for the metrics thread (atomics). */
+	int64_t committable;   /* -1: nothing done yet */
+	int64_t last_acked;
+	int64_t committed;     /* last offset Kafka confirmed committed, -1 none */
+	int paused;
 };
 
 ks_ptrack_t *ks_ptrack_new(const char *topic, int32_t partition)
@@ -36,8 +54,9 @@ ks_ptrack_t *ks_ptrack_new(const char *topic, int32_t partition)
 	p->partition = partition;
 	p->last_tracked = -1;
 	p->last_acked = -1;
-	p->state.committed = -1;
-	p->state.commit_sent = -1;
+	p->committable = -1;
+	p->committed = -1;
+	p->commit_sent = -1;
 	return p;
 }
 
@@ -66,21 +85,25 @@ static entry *at(const ks_ptrack_t *p, size_t i)
 	return &p->ring[(p->head + i) & (p->cap - 1)];
 }
 
+/* Done entries leave the front; what may be committed is published for the metrics thread. */
 static void pop_done(ks_ptrack_t *p)
 {
 	while (p->n && at(p, 0)->pending <= 0) {
 		p->head = (p->head + 1) & (p->cap - 1);
 		p->n--;
 	}
+	STORE(p->committable, p->n ? at(p, 0)->offset : p->last_tracked >= 0 ? p->last_tracked + 1 : -1);
 }
 
 int ks_ptrack_add(ks_ptrack_t *p, int64_t offset, int pending)
 {
 	if (offset <= p->last_tracked)
-		return KS_ERR_CONFIG;
+		return KS_ERR_ORDER;
 	p->last_tracked = offset;
-	if (pending <= 0 && p->n == 0)
-		return 0; /* done at once, nothing earlier pending: no entry needed */
+	if (pending <= 0 && p->n == 0) {
+		pop_done(p); /* done at once, nothing earlier pending: no entry needed */
+		return 0;
+	}
 	if (p->n == p->cap) {
 		size_t ncap = p->cap ? p->cap * 2 : 256, i;
 		entry *nr = malloc(ncap * sizeof(*nr));
@@ -97,6 +120,7 @@ int ks_ptrack_add(ks_ptrack_t *p, int64_t offset, int pending)
 	p->ring[(p->head + p->n) & (p->cap - 1)] = (entry){ offset, pending };
 	p->n++;
 	p->outstanding += pending > 0 ? pending : 0;
+	pop_done(p);
 	return 0;
 }
 
@@ -127,7 +151,7 @@ void ks_ptrack_ack(ks_ptrack_t *p, int64_t offset)
 	e->pending--;
 	p->outstanding--;
 	if (offset > p->last_acked)
-		p->last_acked = offset;
+		STORE(p->last_acked, offset);
 	pop_done(p);
 }
 
@@ -143,9 +167,7 @@ void ks_ptrack_drop(ks_ptrack_t *p, int64_t offset)
 
 int64_t ks_ptrack_committable(const ks_ptrack_t *p)
 {
-	if (p->n)
-		return at(p, 0)->offset;
-	return p->last_tracked >= 0 ? p->last_tracked + 1 : -1;
+	return LOAD(p->committable);
 }
 
 const char *ks_ptrack_topic(const ks_ptrack_t *p)
@@ -165,10 +187,294 @@ int ks_ptrack_released(const ks_ptrack_t *p)
 
 int64_t ks_ptrack_last_acked(const ks_ptrack_t *p)
 {
-	return p->last_acked;
+	return LOAD(p->last_acked);
 }
 
-ks_ptrack_state *ks_ptrack_state_of(ks_ptrack_t *p)
+void ks_ptrack_set_eof(ks_ptrack_t *p, int eof)
 {
-	return &p->state;
+	p->eof = eof;
+}
+
+/* ---- the registry ---------------------------------------------------------------------------- */
+
+/* After a commit failure that says the group is rebalancing, periodic commits wait for the next
+ * assignment, or COMMIT_HOLD_MAX_MS at most. */
+#define COMMIT_HOLD_MAX_MS 30000
+
+struct ks_offsets {
+	pthread_mutex_t lock;         /* parts[] (not the trackers) is read by the metrics thread */
+	ks_ptrack_t **parts;          /* assigned partitions */
+	int nparts, capparts;
+	ks_ptrack_t **retired;        /* revoked, waiting for their last acks */
+	int nretired, capretired;
+	ks_ptrack_t *last;            /* lookup cache */
+	rd_kafka_t *rk;
+	ks_metrics *m;
+	int64_t commit_hold_until;    /* a commit met a rebalance: wait for the next assignment */
+};
+
+ks_offsets_t *ks_offsets_new(ks_metrics *m)
+{
+	ks_offsets_t *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	pthread_mutex_init(&o->lock, NULL);
+	o->m = m;
+	return o;
+}
+
+void ks_offsets_destroy(ks_offsets_t *o)
+{
+	int i;
+
+	if (!o)
+		return;
+	for (i = 0; i < o->nparts; i++)
+		ks_ptrack_destroy(o->parts[i]);
+	for (i = 0; i < o->nretired; i++)
+		ks_ptrack_destroy(o->retired[i]);
+	free(o->parts);
+	free(o->retired);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+void ks_offsets_set_consumer(ks_offsets_t *o, rd_kafka_t *rk)
+{
+	pthread_mutex_lock(&o->lock);
+	o->rk = rk;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static int push_ptr(ks_ptrack_t ***arr, int *n, int *cap, ks_ptrack_t *p)
+{
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 16;
+		ks_ptrack_t **na = realloc(*arr, sizeof(*na) * (size_t)ncap);
+
+		if (!na)
+			return KS_ERR_NOMEM;
+		*arr = na;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = p;
+	return 0;
+}
+
+static int is(const ks_ptrack_t *t, const char *topic, int32_t partition)
+{
+	return t->partition == partition && strcmp(t->topic, topic) == 0;
+}
+
+ks_ptrack_t *ks_offsets_find(ks_offsets_t *o, const char *topic, int32_t partition)
+{
+	int i;
+
+	if (o->last && is(o->last, topic, partition))
+		return o->last;
+	for (i = 0; i < o->nparts; i++)
+		if (is(o->parts[i], topic, partition))
+			return o->last = o->parts[i];
+	return NULL;
+}
+
+int ks_offsets_count(const ks_offsets_t *o)
+{
+	return o->nparts;
+}
+
+rd_kafka_topic_partition_list_t *ks_offsets_list(const ks_offsets_t *o)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(o->nparts ? o->nparts : 1);
+	int i;
+
+	for (i = 0; l && i < o->nparts; i++)
+		rd_kafka_topic_partition_list_add(l, o->parts[i]->topic, o->parts[i]->partition);
+	return l;
+}
+
+void ks_offsets_set_paused(ks_offsets_t *o, int paused)
+{
+	int i;
+
+	for (i = 0; i < o->nparts; i++)
+		STORE(o->parts[i]->paused, paused);
+}
+
+int ks_offsets_all_at_eof(const ks_offsets_t *o)
+{
+	int i;
+
+	if (o->nparts == 0)
+		return 0;
+	for (i = 0; i < o->nparts; i++)
+		if (!o->parts[i]->eof)
+			return 0;
+	return 1;
+}
+
+int ks_offsets_pending(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
+{
+	int i;
+
+	for (i = 0; i < parts->cnt; i++) {
+		ks_ptrack_t *t = ks_offsets_find(o, parts->elems[i].topic, parts->elems[i].partition);
+
+		if (t && t->outstanding > 0)
+			return 1;
+	}
+	return 0;
+}
+
+int ks_offsets_assign(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
+{
+	int i, rc = 0;
+
+	o->commit_hold_until = 0;
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < parts->cnt; i++) {
+		ks_ptrack_t *t;
+
+		if (ks_offsets_find(o, parts->elems[i].topic, parts->elems[i].partition))
+			continue;
+		if (!(t = ks_ptrack_new(parts->elems[i].topic, parts->elems[i].partition)) ||
+		    push_ptr(&o->parts, &o->nparts, &o->capparts, t)) {
+			ks_ptrack_destroy(t);
+			rc = KS_ERR_NOMEM;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	KS_METRIC_SET(o->m, assigned_partitions, (int64_t)o->nparts);
+	return rc;
+}
+
+void ks_offsets_revoke(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
+{
+	int i, j;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < parts->cnt; i++) {
+		for (j = 0; j < o->nparts; j++) {
+			ks_ptrack_t *t = o->parts[j];
+
+			if (!is(t, parts->elems[i].topic, parts->elems[i].partition))
+				continue;
+			if (t->outstanding > 0)
+				ks_info("pipeline", "%s [%d] revoked with %lld records unacknowledged: the next owner reads them again",
+					t->topic, (int)t->partition, (long long)t->outstanding);
+			ks_ptrack_release(t);
+			if (push_ptr(&o->retired, &o->nretired, &o->capretired, t))
+				ks_ptrack_destroy(t); /* cannot happen with pending acks: they were 0 or memory is gone */
+			o->parts[j] = o->parts[--o->nparts];
+			break;
+		}
+	}
+	o->last = NULL;
+	pthread_mutex_unlock(&o->lock);
+	KS_METRIC_SET(o->m, assigned_partitions, (int64_t)o->nparts);
+	ks_offsets_sweep(o);
+}
+
+void ks_offsets_sweep(ks_offsets_t *o)
+{
+	int i, k = 0;
+
+	for (i = 0; i < o->nretired; i++) {
+		if (o->retired[i]->outstanding == 0)
+			ks_ptrack_destroy(o->retired[i]);
+		else
+			o->retired[k++] = o->retired[i];
+	}
+	o->nretired = k;
+}
+
+/* ---- commits ----------------------------------------------------------------------------------- */
+
+void ks_offsets_on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	ks_offsets_t *o = opaque;
+	int i;
+
+	for (i = 0; offsets && i < offsets->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+		ks_ptrack_t *t = ks_offsets_find(o, tp->topic, tp->partition);
+
+		if (!t || tp->offset < 0)
+			continue;
+		if (!err && !tp->err) {
+			if (tp->offset > t->committed)
+				STORE(t->committed, tp->offset);
+			ks_debug("offsets", "committed %s [%d] @%" PRId64, tp->topic, tp->partition, tp->offset);
+		} else if (t->commit_sent == tp->offset) {
+			rd_kafka_resp_err_t e = tp->err ? tp->err : err;
+
+			t->commit_sent = t->committed;
+			/* The group is rebalancing: a commit now would only fail again (and a stale
+			 * generation makes librdkafka give the assignment up); wait for its outcome. */
+			if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+			    e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID)
+				o->commit_hold_until = ks_now_ms() + COMMIT_HOLD_MAX_MS;
+			ks_debug("offsets", "commit of %s [%d] @%" PRId64 " failed (%s): sending it again", tp->topic,
+				 tp->partition, tp->offset, rd_kafka_err2str(e));
+		}
+	}
+}
+
+int ks_offsets_commit(ks_offsets_t *o, int sync, int force)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t e;
+	int i;
+
+	if (!o->rk || (!force && !sync && ks_now_ms() < o->commit_hold_until)) /* revoke and shutdown try anyway */
+		return 1;
+	l = rd_kafka_topic_partition_list_new(o->nparts ? o->nparts : 1);
+	for (i = 0; i < o->nparts; i++) {
+		ks_ptrack_t *t = o->parts[i];
+		int64_t off = ks_ptrack_committable(t);
+
+		if (off < 0 || (!force && off <= t->commit_sent))
+			continue;
+		rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset = off;
+		/* Sent, not yet committed: on_committed says, and a failure is sent again. */
+		t->commit_sent = off;
+	}
+	if (l->cnt > 0) {
+		e = rd_kafka_commit(o->rk, l, sync ? 0 : 1);
+		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			ks_warn("offsets", "commit failed: %s (the offsets will be committed again)", rd_kafka_err2str(e));
+		if (sync)
+			ks_offsets_on_committed(e, l, o);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	return 0;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------------ */
+
+int ks_offsets_partition_stats(void *opaque, ks_partition_stat *out, int max)
+{
+	ks_offsets_t *o = opaque;
+	int i, n = 0;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nparts && n < max; i++, n++) {
+		ks_ptrack_t *t = o->parts[i];
+		int64_t lo = -1, hi = -1, pos = ks_ptrack_committable(t), committed = LOAD(t->committed);
+
+		snprintf(out[n].topic, sizeof(out[n].topic), "%s", t->topic);
+		out[n].partition = t->partition;
+		out[n].committed = committed;
+		out[n].last_acked = ks_ptrack_last_acked(t);
+		out[n].paused = LOAD(t->paused);
+		if (o->rk)
+			rd_kafka_get_watermark_offsets(o->rk, t->topic, t->partition, &lo, &hi);
+		if (pos < 0)
+			pos = committed;
+		out[n].lag = hi >= 0 && pos >= 0 ? hi - pos : -1;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return n;
 }

@@ -10,7 +10,10 @@
 
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "common.h"
+#include "metrics.h"
 
 typedef struct ks_ptrack ks_ptrack_t;
 
@@ -34,7 +37,7 @@ int64_t ks_ptrack_pending_acks(const ks_ptrack_t *p);
 /**
  * @brief Start tracking message @p offset, which waits for @p pending acks (0: done already).
  *        Offsets must grow; gaps are fine.
- * @returns 0, KS_ERR_NOMEM, or KS_ERR_CONFIG when @p offset does not grow (a bug upstream).
+ * @returns 0, KS_ERR_NOMEM, or KS_ERR_ORDER when @p offset does not grow (a bug upstream).
  */
 int ks_ptrack_add(ks_ptrack_t *p, int64_t offset, int pending);
 
@@ -47,23 +50,80 @@ void ks_ptrack_ack(ks_ptrack_t *p, int64_t offset);
  */
 void ks_ptrack_drop(ks_ptrack_t *p, int64_t offset);
 
-/** @brief Offset to commit now (first offset not done), or -1 when nothing was done yet. */
+/** @brief Offset to commit now (first offset not done), or -1 when nothing was done yet.
+ *  @locality any thread */
 int64_t ks_ptrack_committable(const ks_ptrack_t *p);
 
-/** Accessors. */
+/** Accessors. topic and partition never change; the others may be read from any thread. */
 const char *ks_ptrack_topic(const ks_ptrack_t *p);
 int32_t ks_ptrack_partition(const ks_ptrack_t *p);
 int ks_ptrack_released(const ks_ptrack_t *p);
-/** @brief Highest offset acked so far (-1: none). */
+/** @brief Highest offset acked so far (-1: none). @locality any thread */
 int64_t ks_ptrack_last_acked(const ks_ptrack_t *p);
+/** @brief The consumer reached the partition's end (1) or gave a message since (0). */
+void ks_ptrack_set_eof(ks_ptrack_t *p, int eof);
 
-/** Commit bookkeeping (what was last sent to Kafka) and flags the pipeline keeps per partition. */
-typedef struct ks_ptrack_state {
-	int64_t committed;   /**< last offset Kafka confirmed committed, -1 none */
-	int64_t commit_sent; /**< last offset sent in a commit (confirmed or not), -1 none */
-	int eof;             /**< the consumer reached the partition's end */
-	int paused;
-} ks_ptrack_state;
-ks_ptrack_state *ks_ptrack_state_of(ks_ptrack_t *p);
+/*
+ * The registry of assigned partitions, with the commits of what they acknowledged. Called from
+ * the pipeline thread, except ks_offsets_partition_stats (the metrics thread): the registry's
+ * lock guards the list of trackers against assignment changes, and what the metrics thread
+ * reads of a tracker is published with atomics, so a tracker's ring grows without the lock.
+ */
+typedef struct ks_offsets ks_offsets_t;
+
+/** @brief An empty registry. @p m (may be NULL) gets the assigned_partitions gauge. NULL: no memory. */
+ks_offsets_t *ks_offsets_new(ks_metrics *m);
+/** @brief Free the registry and every tracker; NULL is fine. */
+void ks_offsets_destroy(ks_offsets_t *o);
+/**
+ * @brief The consumer that commits (and gives watermarks to the stats); NULL detaches it
+ *        before it is destroyed. @locality pipeline thread, before or after the metrics thread reads
+ */
+void ks_offsets_set_consumer(ks_offsets_t *o, rd_kafka_t *rk);
+
+/** @brief The tracker of an assigned partition, or NULL (borrowed). */
+ks_ptrack_t *ks_offsets_find(ks_offsets_t *o, const char *topic, int32_t partition);
+/** @brief Partitions assigned now. */
+int ks_offsets_count(const ks_offsets_t *o);
+/** @brief A new list of the assigned partitions (caller destroys); NULL: no memory. */
+rd_kafka_topic_partition_list_t *ks_offsets_list(const ks_offsets_t *o);
+/** @brief Mark every assigned partition paused (1) or fetching (0), for the stats. */
+void ks_offsets_set_paused(ks_offsets_t *o, int paused);
+/** @brief 1 when at least one partition is assigned and every one is at its end. */
+int ks_offsets_all_at_eof(const ks_offsets_t *o);
+/** @brief 1 when a partition of @p parts still waits for acks. */
+int ks_offsets_pending(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
+
+/**
+ * @brief Track the partitions of @p parts not tracked yet; a new assignment also ends the
+ *        hold a rebalance put on commits. @returns 0 or KS_ERR_NOMEM.
+ */
+int ks_offsets_assign(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
+/**
+ * @brief Stop tracking @p parts: their trackers are kept (retired) until the acks of their
+ *        records still in flight arrived, then freed by ks_offsets_sweep.
+ */
+void ks_offsets_revoke(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
+/** @brief Free the retired trackers no record points at any more. */
+void ks_offsets_sweep(ks_offsets_t *o);
+
+/**
+ * @brief Commit every partition whose committable offset moved (all of them with @p force);
+ *        @p sync waits for Kafka's answer. After a commit that met a rebalance, periodic
+ *        commits wait for the next assignment (30 s at most); sync ones are sent anyway.
+ * @returns 0, or 1 when held back (nothing sent).
+ */
+int ks_offsets_commit(ks_offsets_t *o, int sync, int force);
+/**
+ * @brief The outcome of a commit (ks_committed_fn, opaque is the registry): confirmed offsets
+ *        become committed, a failed one is sent again by the next commit.
+ */
+void ks_offsets_on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
+/**
+ * @brief Fill @p out with up to @p max partitions' lag and offsets (ks_partition_stats_fn,
+ *        opaque is the registry). @returns how many. @locality the metrics thread
+ */
+int ks_offsets_partition_stats(void *opaque, ks_partition_stat *out, int max);
 
 #endif

@@ -47,28 +47,38 @@ static void prepare_one(lane *l, ks_prepared *it)
 	ks_msg km;
 	int n;
 
-	it->rc = 0;
-	it->transformed = 0;
+	it->outcome = KS_PREP_EVENT;
 	it->op = KS_OP_NONE;
 	it->n = 0;
 	ks_errbuf_clear(&it->err);
 	if (it->msg->err)
 		return;
 	ks_consumer_msg(it->msg, &km);
-	if ((it->rc = ks_decoder_decode(l->dec, &km, &change, &it->err)))
+	if ((n = ks_decoder_decode(l->dec, &km, &change, &it->err))) {
+		it->outcome = n == KS_ERR_BADREC ? KS_PREP_BAD : KS_PREP_FATAL;
+		if (n != KS_ERR_BADREC && !it->err.text[0])
+			ks_errbuf_set(&it->err, n, "%s", ks_err_str(n));
+		it->err.stage = KS_STAGE_DECODE;
 		return;
+	}
 	it->op = change.op;
 	if (change.op == KS_OP_TOMBSTONE || change.op == KS_OP_TRUNCATE || change.op == KS_OP_MESSAGE) {
+		it->outcome = change.op == KS_OP_TOMBSTONE ? KS_PREP_SKIP_TOMBSTONE : KS_PREP_NON_ROW;
 		ks_change_clean(&change);
 		return;
 	}
-	it->transformed = 1;
 	n = ks_transform_apply(l->tr, &change, it->recs, &it->err);
 	ks_change_clean(&change);
-	if (n < 0)
-		it->rc = n;
-	else
+	if (n == KS_ERR_BADREC) {
+		it->outcome = KS_PREP_BAD;
+	} else if (n < 0) {
+		it->outcome = KS_PREP_FATAL;
+		ks_errbuf_set(&it->err, n, "transform failed: %s", ks_err_str(n));
+		it->err.stage = KS_STAGE_TRANSFORM;
+	} else {
+		it->outcome = KS_PREP_RECORDS;
 		it->n = n;
+	}
 }
 
 /* Take chunks of batch @p gen until none is left; what was done is counted towards the batch. */

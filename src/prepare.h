@@ -15,11 +15,20 @@
 #include "metrics.h"
 #include "transform.h"
 
+/** What decode and transform made of a message: what the pipeline does with it. */
+typedef enum ks_prep_outcome {
+	KS_PREP_EVENT = 0,       /**< a consumer event (msg->err), not a message: nothing was done */
+	KS_PREP_RECORDS,         /**< recs[0..n) to write (n may be 0: e.g. a delete append-only drops) */
+	KS_PREP_SKIP_TOMBSTONE,  /**< an input tombstone: nothing to write, done */
+	KS_PREP_NON_ROW,         /**< a Debezium truncate or message event (op says which): skipped */
+	KS_PREP_BAD,             /**< a bad record (err: stage, reason, text): errors.policy decides */
+	KS_PREP_FATAL,           /**< the worker cannot go on (err.text; err.stage: decode or transform) */
+} ks_prep_outcome;
+
 /** One message and what decode and transform made of it. */
 typedef struct ks_prepared {
 	rd_kafka_message_t *msg;  /**< in: the message (an error event is left alone) */
-	int rc;                   /**< 0, or the error of the stage that failed (KS_ERR_BADREC: see err) */
-	int transformed;          /**< 1 when the transform ran: rc is then the transform's */
+	ks_prep_outcome outcome;
 	ks_op op;                 /**< the decoded change's operation */
 	int n;                    /**< records made (0..2) */
 	ks_record *recs[2];       /**< owned by the caller once returned */

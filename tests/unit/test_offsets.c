@@ -60,7 +60,7 @@ static void test_done_messages_without_pending(void)
 	ks_ptrack_add(p, 0, 0);
 	ks_ptrack_add(p, 1, 0);
 	CU_ASSERT_EQUAL(ks_ptrack_committable(p), 2);
-	CU_ASSERT_EQUAL(ks_ptrack_add(p, 1, 1), KS_ERR_CONFIG); /* offsets must grow */
+	CU_ASSERT_EQUAL(ks_ptrack_add(p, 1, 1), KS_ERR_ORDER); /* offsets must grow */
 	ks_ptrack_destroy(p);
 }
 

@@ -58,12 +58,12 @@ static void check_item(ks_prepared *it, int i)
 
 	CU_ASSERT_PTR_EQUAL(it->msg, &msgs[i]);
 	if (i % 97 == 13) {
-		CU_ASSERT_EQUAL(it->rc, KS_ERR_BADREC);
+		CU_ASSERT_EQUAL(it->outcome, KS_PREP_BAD);
 		CU_ASSERT_EQUAL(it->n, 0);
 		CU_ASSERT_PTR_NOT_NULL(strstr(it->err.text, "shop.items"));
 		return;
 	}
-	CU_ASSERT_EQUAL(it->rc, 0);
+	CU_ASSERT_EQUAL(it->outcome, KS_PREP_RECORDS);
 	CU_ASSERT_EQUAL_FATAL(it->n, 1);
 	snprintf(want, sizeof(want), "{\"id\":%d,\"n\":\"m%d\"}", i, i);
 	CU_ASSERT_EQUAL(it->recs[0]->data_len, strlen(want));
