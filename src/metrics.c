@@ -4,6 +4,25 @@
 const double ks_latency_bounds_ms[KS_HIST_BUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
 const double ks_batch_bounds[KS_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 200, 300, 400, 450, 499, 500 };
 
+/* A double has no atomic add: compare-and-swap until no other thread came in between. */
+static void hist_add_sum(ks_hist *h, double v)
+{
+	double old, sum;
+
+	__atomic_load(&h->sum, &old, __ATOMIC_RELAXED);
+	do
+		sum = old + v;
+	while (!__atomic_compare_exchange(&h->sum, &old, &sum, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+static double hist_sum(const ks_hist *h)
+{
+	double sum;
+
+	__atomic_load(&h->sum, &sum, __ATOMIC_RELAXED);
+	return sum;
+}
+
 void ks_hist_observe(ks_hist *h, const double *bounds, double v)
 {
 	int i;
@@ -12,7 +31,7 @@ void ks_hist_observe(ks_hist *h, const double *bounds, double v)
 		;
 	__atomic_add_fetch(&h->bucket[i], 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&h->count, 1, __ATOMIC_RELAXED);
-	h->sum += v; /* written by the pipeline thread only */
+	hist_add_sum(h, v);
 }
 
 /* ---- Prometheus text ----------------------------------------------------------------------- */
@@ -57,7 +76,7 @@ static int hist(ks_buf *b, const char *name, const char *help, const ks_hist *h,
 	}
 	cum += LOAD(h->bucket[KS_HIST_BUCKETS]);
 	return ks_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
-			     (unsigned long long)cum, name, h->sum * scale, name, (unsigned long long)LOAD(h->count));
+			     (unsigned long long)cum, name, hist_sum(h) * scale, name, (unsigned long long)LOAD(h->count));
 }
 
 /* Label values escape backslash, quote and newline. */

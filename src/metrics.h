@@ -3,8 +3,9 @@
  * @brief Counters every stage updates, and the HTTP endpoint (libmicrohttpd) that serves
  *        them as Prometheus text on /metrics, plus /healthz and /readyz.
  *
- * Counters are updated by the pipeline thread with relaxed atomics and read by the HTTP
- * thread; a module that is given a NULL ks_metrics pointer simply counts nothing.
+ * Counters, gauges and histograms (their sums too) are updated with relaxed atomics, by the
+ * pipeline thread and the decode lanes, and read by the HTTP thread; a module that is given a
+ * NULL ks_metrics pointer simply counts nothing.
  */
 #ifndef KS_METRICS_H
 #define KS_METRICS_H
@@ -79,7 +80,7 @@ typedef struct ks_metrics {
 			__atomic_store_n(&(m)->field, (v), __ATOMIC_RELAXED);      \
 	} while (0)
 
-/** @brief Record @p v into histogram @p h (bounds @p bounds, KS_HIST_BUCKETS of them). */
+/** @brief Record @p v into histogram @p h (bounds @p bounds, KS_HIST_BUCKETS of them). @locality any thread */
 void ks_hist_observe(ks_hist *h, const double *bounds, double v);
 extern const double ks_latency_bounds_ms[KS_HIST_BUCKETS];
 extern const double ks_batch_bounds[KS_HIST_BUCKETS];
