@@ -1,14 +1,16 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: setup, a fresh build, every unit and integration test,
-# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the extra
-# suites in scripts/check.d/. Ends with one line "N passed, N failed".
+# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, the unit tests and
+# the integration tests that scrape /metrics (the metrics thread against the pipeline thread)
+# under ThreadSanitizer, and the extra suites in scripts/check.d/. Ends with one line
+# "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
 jobs=$(nproc)
 
 ./scripts/setup.sh || exit 1
-rm -rf build build-asan
+rm -rf build build-asan build-tsan
 ./autogen.sh >/dev/null 2>&1 || { echo "autogen failed"; exit 1; }
 
 status=0
@@ -24,6 +26,14 @@ unit=$(cd build-asan && find tests/unit -maxdepth 1 -type f -perm -u+x -name 'te
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	make -j"$jobs" check TESTS="$unit") || status=1
 
+echo "== unit tests and /metrics integration tests under ThreadSanitizer"
+./scripts/build.sh build-tsan --enable-tsan CC=gcc || exit 1
+# The peers are not under test: they run uninstrumented, from the plain build.
+cp build/tests/tools/mockcluster build/tests/tools/fakekinesis build-tsan/tests/tools/ || exit 1
+tsan_tests="$unit tests/integration/test_operability.py tests/integration/test_backpressure.py"
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$top/scripts/tsan.supp" \
+	make -j"$jobs" check TESTS="$tsan_tests") || status=1
+
 for s in scripts/check.d/*.sh; do
 	[ -e "$s" ] || continue
 	echo "== $s"
@@ -31,15 +41,15 @@ for s in scripts/check.d/*.sh; do
 done
 
 # Failing logs, so a red run says why.
-for trs in $(find build build-asan -name '*.trs' 2>/dev/null); do
+for trs in $(find build build-asan build-tsan -name '*.trs' 2>/dev/null); do
 	if grep -q '^:test-result: FAIL\|^:test-result: ERROR' "$trs"; then
 		echo "---- ${trs%.trs}.log"
 		tail -n 60 "${trs%.trs}.log"
 	fi
 done
-pass=$(cat $(find build build-asan -name '*.trs') /dev/null | grep -c '^:test-result: PASS')
-fail=$(cat $(find build build-asan -name '*.trs') /dev/null | grep -c '^:test-result: \(FAIL\|ERROR\|XPASS\)')
-skip=$(cat $(find build build-asan -name '*.trs') /dev/null | grep -c '^:test-result: SKIP')
+pass=$(cat $(find build build-asan build-tsan -name '*.trs') /dev/null | grep -c '^:test-result: PASS')
+fail=$(cat $(find build build-asan build-tsan -name '*.trs') /dev/null | grep -c '^:test-result: \(FAIL\|ERROR\|XPASS\)')
+skip=$(cat $(find build build-asan build-tsan -name '*.trs') /dev/null | grep -c '^:test-result: SKIP')
 if [ "$skip" -gt 0 ]; then
 	echo "$pass passed, $fail failed, $skip skipped"
 else

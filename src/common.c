@@ -291,3 +291,61 @@ void ks_url_redact(const char *url, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "%s", url);
 }
+
+#if defined(__SANITIZE_THREAD__)
+#include <errno.h>
+#include <pthread.h>
+#include <threads.h>
+
+/*
+ * ThreadSanitizer (gcc 12, clang 14) intercepts pthread_create but not C11's thrd_create, by
+ * which librdkafka starts its threads: those would run without TSan's per-thread state and
+ * crash in its allocator. In a --enable-tsan build only, thrd_create, thrd_join and
+ * thrd_detach are their pthread counterparts (glibc's own are, with the int result carried in
+ * the pointer), which TSan sees.
+ */
+typedef struct c11_start {
+	thrd_start_t fn;
+	void *arg;
+} c11_start;
+
+static void *c11_trampoline(void *p)
+{
+	c11_start s = *(c11_start *)p;
+
+	free(p);
+	return (void *)(intptr_t)s.fn(s.arg);
+}
+
+int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
+{
+	c11_start *s = malloc(sizeof(*s));
+	int e;
+
+	if (!s)
+		return thrd_nomem;
+	s->fn = fn;
+	s->arg = arg;
+	if ((e = pthread_create(thr, NULL, c11_trampoline, s))) {
+		free(s);
+		return e == ENOMEM ? thrd_nomem : thrd_error;
+	}
+	return thrd_success;
+}
+
+int thrd_join(thrd_t thr, int *res)
+{
+	void *r;
+
+	if (pthread_join(thr, &r))
+		return thrd_error;
+	if (res)
+		*res = (int)(intptr_t)r;
+	return thrd_success;
+}
+
+int thrd_detach(thrd_t thr)
+{
+	return pthread_detach(thr) ? thrd_error : thrd_success;
+}
+#endif

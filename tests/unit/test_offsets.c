@@ -2,6 +2,8 @@
 #include "offsets.h"
 #include "testutil.h"
 
+#include <pthread.h>
+
 static void test_in_order(void)
 {
 	ks_ptrack_t *p = ks_ptrack_new("t", 0);
@@ -108,6 +110,121 @@ static void test_ring_growth_with_random_acks(void)
 	ks_ptrack_destroy(p);
 }
 
+/*
+ * The metrics thread reads what a tracker publishes while the pipeline thread adds, acks and
+ * grows its ring (256 entries first, doubled as needed). Built with --enable-tsan this fails
+ * on a tracker whose readers look at the ring itself; in any build, the published committable
+ * offset and last acked offset never go backwards.
+ */
+enum { RACE_N = 20000 };
+
+typedef struct race {
+	ks_ptrack_t *t;
+	ks_offsets_t *o;
+	int started, done;
+	int backwards;    /* published values that went backwards */
+	long reads;
+} race;
+
+static void *read_tracker(void *arg)
+{
+	race *r = arg;
+	int64_t last_c = -1, last_a = -1;
+
+	__atomic_store_n(&r->started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		int64_t c = ks_ptrack_committable(r->t), a = ks_ptrack_last_acked(r->t);
+
+		r->backwards += c < last_c || a < last_a;
+		last_c = c;
+		last_a = a;
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void wait_started(race *r)
+{
+	while (!__atomic_load_n(&r->started, __ATOMIC_ACQUIRE))
+		;
+}
+
+/* Add RACE_N messages, acking each one 1000 behind, so the ring grows to hold 1000+. */
+static void add_and_ack(ks_ptrack_t *t)
+{
+	int64_t i;
+
+	for (i = 0; i < RACE_N; i++) {
+		CU_ASSERT_EQUAL_FATAL(ks_ptrack_add(t, i, 1), 0);
+		if (i >= 1000)
+			ks_ptrack_ack(t, i - 1000);
+	}
+	for (i = RACE_N - 1000; i < RACE_N; i++)
+		ks_ptrack_ack(t, i);
+}
+
+static void test_tracker_read_while_its_ring_grows(void)
+{
+	race r = { 0 };
+	pthread_t th;
+
+	r.t = ks_ptrack_new("t", 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, read_tracker, &r), 0);
+	wait_started(&r);
+	add_and_ack(r.t);
+	__atomic_store_n(&r.done, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(r.backwards, 0);
+	CU_ASSERT(r.reads > 0);
+	CU_ASSERT_EQUAL(ks_ptrack_committable(r.t), RACE_N);
+	CU_ASSERT_EQUAL(ks_ptrack_last_acked(r.t), RACE_N - 1);
+	ks_ptrack_destroy(r.t);
+}
+
+static void *scrape(void *arg)
+{
+	race *r = arg;
+	ks_partition_stat st[8];
+
+	__atomic_store_n(&r->started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		int n = ks_offsets_partition_stats(r->o, st, 8), i;
+
+		for (i = 0; i < n; i++)
+			r->backwards += st[i].last_acked < -1 || st[i].last_acked >= RACE_N ||
+					strcmp(st[i].topic, "t") != 0 || st[i].lag != -1;
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void test_registry_scraped_through_assign_growth_and_revoke(void)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+	race r = { 0 };
+	pthread_t th;
+	int round;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r.o = ks_offsets_new(NULL));
+	rd_kafka_topic_partition_list_add(l, "t", 0);
+	rd_kafka_topic_partition_list_add(l, "t", 1);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, scrape, &r), 0);
+	wait_started(&r);
+	for (round = 0; round < 3; round++) {
+		CU_ASSERT_EQUAL_FATAL(ks_offsets_assign(r.o, l), 0);
+		CU_ASSERT_EQUAL(ks_offsets_count(r.o), 2);
+		add_and_ack(ks_offsets_find(r.o, "t", round % 2));
+		ks_offsets_set_paused(r.o, round % 2);
+		ks_offsets_revoke(r.o, l); /* nothing pending: the trackers are freed at once */
+		CU_ASSERT_EQUAL(ks_offsets_count(r.o), 0);
+	}
+	__atomic_store_n(&r.done, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(r.backwards, 0);
+	rd_kafka_topic_partition_list_destroy(l);
+	ks_offsets_destroy(r.o);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -117,6 +234,8 @@ int main(void)
 		{ "done messages without pending records", test_done_messages_without_pending },
 		{ "drop keeps the offset uncommittable", test_drop_keeps_offset_uncommittable },
 		{ "ring growth with random acks", test_ring_growth_with_random_acks },
+		{ "tracker read while its ring grows", test_tracker_read_while_its_ring_grows },
+		{ "registry scraped through assign, growth and revoke", test_registry_scraped_through_assign_growth_and_revoke },
 		{ NULL, NULL },
 	};
 
