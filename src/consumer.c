@@ -420,6 +420,19 @@ int ks_consumer_nudge(ks_consumer_t *c, int64_t now)
 	return 0;
 }
 
+void ks_consumer_event(ks_consumer_t *c, const rd_kafka_message_t *msg)
+{
+	ks_ptrack_t *part;
+
+	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		if ((part = ks_offsets_find(c->offs, rd_kafka_topic_name(msg->rkt), msg->partition)))
+			ks_ptrack_set_eof(part, 1);
+		return;
+	}
+	ks_warn("consumer", "%s%s%s: %s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "", msg->rkt ? " " : "",
+		rd_kafka_err2name(msg->err), rd_kafka_message_errstr(msg));
+}
+
 void ks_consumer_stop(ks_consumer_t *c)
 {
 	c->stopping = 1;

@@ -86,6 +86,10 @@ void ks_consumer_fetch_watch(ks_consumer_t *c);
  */
 int ks_consumer_nudge(ks_consumer_t *c, int64_t now);
 
+/** @brief A consumer event instead of a message (msg->err): a partition's end is noted, an error
+ *  librdkafka reports is logged. */
+void ks_consumer_event(ks_consumer_t *c, const rd_kafka_message_t *msg);
+
 /** @brief Stop taking data: every partition paused, now and at later assignments. */
 void ks_consumer_stop(ks_consumer_t *c);
 

@@ -3,7 +3,8 @@
  * @brief Per-partition offset tracking: which Kafka offsets may be committed. A message's offset
  *        is done once every record made from it was acknowledged by Kinesis, or it was skipped or
  *        dead-lettered on purpose; the committable offset is the first offset not yet done (Kafka
- *        commits "the next offset to read"). Acks may arrive in any order.
+ *        commits "the next offset to read"). Acks may arrive in any order. The registry of the
+ *        assigned partitions commits them, and gives /metrics their stats.
  */
 #ifndef KS_OFFSETS_H
 #define KS_OFFSETS_H

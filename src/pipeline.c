@@ -27,7 +27,6 @@
 #include "prepare.h"
 
 #define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
-#define BATCH_MAX 500        /* messages decoded and transformed together */
 
 typedef struct pipeline {
 	const ks_conf *conf;
@@ -36,12 +35,7 @@ typedef struct pipeline {
 	ks_metrics_server_t *msrv;
 	ks_creds_t *creds;
 	ks_kinesis_t *kin;
-	ks_preparer_t *prep;
-	ks_prepared *batch;           /* messages being taken from the consumer */
-	int nbatch;
-	ks_prepared *pend;            /* the batch taken before: on the lanes, then handled */
-	int npend;
-	size_t pend_bytes;
+	ks_preparer_t *prep;          /* the decode lanes, with the batch on them and the one being taken */
 	ks_offsets_t *offs;
 	ks_consumer_t *cons;
 	ks_policy_t *pol;
@@ -71,11 +65,14 @@ static void set_fatal(pipeline *p, const char *fmt, ...)
 	p->fatal = 1;
 }
 
-/* Stop because of the input (bad record, registry): records already handed to Kinesis are
- * finished and committed first, so the restart re-reads as little as possible. */
-static void set_fatal_input(pipeline *p, const char *msg)
+/* The worker must stop. @p drain: because of the input (bad record, registry), so the records
+ * already handed to Kinesis are finished and committed first, and a restart re-reads little. */
+static void stop_on(void *opaque, int drain, const char *msg)
 {
-	p->fatal_drain = !p->fatal;
+	pipeline *p = opaque;
+
+	if (drain)
+		p->fatal_drain = !p->fatal;
 	set_fatal(p, "%s", msg);
 }
 
@@ -99,17 +96,9 @@ static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
 		  (long long)rec->offset, err->text);
 }
 
-static void on_policy_fatal(void *opaque, int drain, const char *msg)
-{
-	if (drain)
-		set_fatal_input(opaque, msg);
-	else
-		set_fatal(opaque, "%s", msg);
-}
-
 static void on_consumer_fatal(void *opaque, const char *msg)
 {
-	set_fatal(opaque, "%s", msg);
+	stop_on(opaque, 0, msg);
 }
 
 /* Revoked partitions: let their records in flight finish, up to @p deadline. */
@@ -129,20 +118,6 @@ static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts,
 }
 
 /* ---- messages ------------------------------------------------------------------------------------ */
-
-/* A consumer event instead of a message: a partition's end, or an error librdkafka reports. */
-static void consumer_event(pipeline *p, const rd_kafka_message_t *msg)
-{
-	ks_ptrack_t *part;
-
-	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-		if ((part = ks_offsets_find(p->offs, rd_kafka_topic_name(msg->rkt), msg->partition)))
-			ks_ptrack_set_eof(part, 1);
-		return;
-	}
-	ks_warn("consumer", "%s%s%s: %s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "", msg->rkt ? " " : "",
-		rd_kafka_err2name(msg->err), rd_kafka_message_errstr(msg));
-}
 
 /* The records of one message go to the writer; one Kinesis refuses is a bad record. */
 static void submit(pipeline *p, ks_ptrack_t *part, const rd_kafka_message_t *msg, ks_record **recs, int n)
@@ -170,14 +145,15 @@ static void submit(pipeline *p, ks_ptrack_t *part, const rd_kafka_message_t *msg
 
 /* What follows decode and transform, in message order on the pipeline thread: offsets
  * tracking, bad records by policy, and the hand-over to the writer. */
-static void handle_prepared(pipeline *p, ks_prepared *it)
+static void handle_prepared(void *opaque, ks_prepared *it)
 {
+	pipeline *p = opaque;
 	rd_kafka_message_t *msg = it->msg;
 	ks_ptrack_t *part;
 	int rc, i;
 
 	if (msg->err) {
-		consumer_event(p, msg);
+		ks_consumer_event(p->cons, msg);
 		return;
 	}
 	part = ks_offsets_find(p->offs, rd_kafka_topic_name(msg->rkt), msg->partition);
@@ -190,10 +166,7 @@ static void handle_prepared(pipeline *p, ks_prepared *it)
 	case KS_PREP_EVENT:
 		return;
 	case KS_PREP_FATAL:
-		if (it->err.stage == KS_STAGE_DECODE)
-			set_fatal_input(p, it->err.text);
-		else
-			set_fatal(p, "%s", it->err.text);
+		stop_on(p, it->err.stage == KS_STAGE_DECODE, it->err.text);
 		return;
 	case KS_PREP_BAD:
 		if (it->err.stage == KS_STAGE_TRANSFORM)
@@ -224,80 +197,31 @@ drop:
 		ks_record_destroy(it->recs[i]);
 }
 
-/*
- * The batch just taken goes to the lanes, and the one before it, finished first, is handled
- * while they work on it: decoding overlaps with everything else the pipeline thread does.
- */
-static void advance(pipeline *p)
-{
-	ks_prepared *t = p->pend;
-	int n = p->nbatch, npend = p->npend, i;
-	size_t bytes = 0;
-
-	ks_preparer_finish(p->prep);
-	for (i = 0; i < n; i++)
-		bytes += p->batch[i].msg->len + p->batch[i].msg->key_len;
-	if (n)
-		ks_preparer_start(p->prep, p->batch, n);
-	for (i = 0; i < npend; i++) {
-		handle_prepared(p, &t[i]);
-		rd_kafka_message_destroy(t[i].msg);
-	}
-	p->pend = p->batch;
-	p->npend = n;
-	p->pend_bytes = bytes;
-	p->batch = t;
-	p->nbatch = 0;
-}
-
-/* Wait for the batch on the lanes and handle it in order. */
-static void handle_pending(pipeline *p)
-{
-	int i;
-
-	ks_preparer_finish(p->prep);
-	for (i = 0; i < p->npend; i++) {
-		handle_prepared(p, &p->pend[i]);
-		rd_kafka_message_destroy(p->pend[i].msg);
-	}
-	p->npend = 0;
-	p->pend_bytes = 0;
-}
-
-/* Before a rebalance: everything taken so far, in order: the batch on the lanes, then the one
- * being taken. */
+/* Before a rebalance: everything taken so far is handled, as if one message at a time. */
 static void flush_batch(void *opaque)
 {
-	advance(opaque);
-	handle_pending(opaque);
+	pipeline *p = opaque;
+
+	ks_preparer_flush(p->prep, handle_prepared, p);
 }
 
-/* After a fatal error: what is still on the lanes is dropped, its offsets never committed. */
-static void drop_pending(pipeline *p)
+/* The batch just taken goes to the lanes, and the one before it is handled while they work on
+ * it: decoding overlaps with everything else the pipeline thread does. */
+static void advance(pipeline *p)
 {
-	int i, k;
-
-	ks_preparer_finish(p->prep);
-	for (i = 0; i < p->npend; i++) {
-		for (k = 0; k < p->pend[i].n; k++)
-			ks_record_destroy(p->pend[i].recs[k]);
-		rd_kafka_message_destroy(p->pend[i].msg);
-	}
-	p->npend = 0;
-	p->pend_bytes = 0;
+	ks_preparer_advance(p->prep, handle_prepared, p);
 }
 
 /* ---- the loop --------------------------------------------------------------------------------------- */
 
 /* Held between Kafka and a Kinesis acknowledgement: in the writer, or on the lanes (as taken). */
-static size_t held_records(pipeline *p)
+static size_t held(pipeline *p, size_t *bytes)
 {
-	return ks_kinesis_inflight_records(p->kin) + (size_t)p->npend;
-}
+	size_t n = (size_t)ks_preparer_held(p->prep, bytes);
 
-static size_t held_bytes(pipeline *p)
-{
-	return ks_kinesis_inflight_bytes(p->kin) + p->pend_bytes;
+	if (bytes)
+		*bytes += ks_kinesis_inflight_bytes(p->kin);
+	return n + ks_kinesis_inflight_records(p->kin);
 }
 
 static void progress_line(pipeline *p, int64_t now)
@@ -354,7 +278,7 @@ static int take_messages(pipeline *p, int64_t now, int *hold, int *soon)
 
 	ks_consumer_fetch_watch(p->cons);
 	while (budget > 0 && !p->fatal) {
-		size_t recs = held_records(p), bytes = held_bytes(p), taken = 0;
+		size_t bytes, recs = held(p, &bytes), taken = 0;
 		size_t max_recs = (size_t)p->conf->max_inflight_records, max_bytes = (size_t)p->conf->max_inflight_bytes;
 		size_t room = max_recs > recs ? max_recs - recs : 1, room_bytes = max_bytes > bytes ? max_bytes - bytes : 1;
 		rd_kafka_message_t *msg;
@@ -365,15 +289,16 @@ static int take_messages(pipeline *p, int64_t now, int *hold, int *soon)
 			break;
 		}
 		/* Up to the in-flight bounds, as if each message were checked on its own. */
-		while (p->nbatch < BATCH_MAX && p->nbatch < budget && (size_t)p->nbatch < room && taken < room_bytes) {
+		while ((n = ks_preparer_taking(p->prep)) < KS_PREP_BATCH_MAX && n < budget && (size_t)n < room &&
+		       taken < room_bytes) {
 			if (!(msg = ks_consumer_poll(p->cons, now))) {
 				empty = 1;
 				break;
 			}
 			taken += msg->len + msg->key_len;
-			p->batch[p->nbatch++].msg = msg;
+			ks_preparer_take(p->prep, msg);
 		}
-		n = p->nbatch;
+		n = ks_preparer_taking(p->prep);
 		advance(p);
 		budget -= n ? n : 1;
 		if (empty) {
@@ -410,7 +335,7 @@ static int run_loop(pipeline *p)
 			return 1;
 		}
 		if (p->stopping) {
-			if (held_records(p) == 0 && ks_policy_pending(p->pol) == 0)
+			if (held(p, NULL) == 0 && ks_policy_pending(p->pol) == 0)
 				return 0;
 			if (now >= p->stop_deadline) {
 				ks_err_log("pipeline", "shutdown.timeout.ms passed with %zu records unacknowledged: "
@@ -422,7 +347,7 @@ static int run_loop(pipeline *p)
 
 		drain_wake(p);
 		more = take_messages(p, now, &hold, &soon);
-		more |= p->npend > 0; /* a batch on the lanes: back soon to handle it */
+		more |= ks_preparer_held(p->prep, NULL) > 0; /* a batch on the lanes: back soon */
 		ks_policy_poll(p->pol);
 		if (p->fatal) {
 			drain_after_fatal(p);
@@ -442,7 +367,7 @@ static int run_loop(pipeline *p)
 		}
 		if (p->conf->stats_interval_ms > 0 && now - p->last_stats_ms >= p->conf->stats_interval_ms)
 			progress_line(p, now);
-		if (p->conf->exit_at_eof && !p->stopping && ks_offsets_all_at_eof(p->offs) && held_records(p) == 0 &&
+		if (p->conf->exit_at_eof && !p->stopping && ks_offsets_all_at_eof(p->offs) && held(p, NULL) == 0 &&
 		    ks_policy_pending(p->pol) == 0) {
 			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting");
 			return 0;
@@ -455,7 +380,7 @@ static int run_loop(pipeline *p)
 static int setup(pipeline *p, ks_errbuf *err)
 {
 	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
-	ks_policy_cbs pcbs = { on_policy_fatal, p };
+	ks_policy_cbs pcbs = { stop_on, p };
 	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_consumer_fatal, p };
 
 	if (pipe(p->wake)) {
@@ -476,10 +401,6 @@ static int setup(pipeline *p, ks_errbuf *err)
 	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
 	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
 		return 1;
-	if (!(p->batch = calloc(BATCH_MAX, sizeof(*p->batch))) || !(p->pend = calloc(BATCH_MAX, sizeof(*p->pend)))) {
-		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-		return 1;
-	}
 	if (ks_kinesis_check_stream(p->kin, err))
 		return 1;
 	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
@@ -510,7 +431,7 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 			p.fatal = 1;
 	}
 	if (p.prep)
-		drop_pending(&p);
+		ks_preparer_drop(p.prep); /* after a fatal error: never handled, never committed */
 	p.stopping = 1;
 	/* What Kinesis acknowledged is committed whatever the reason for stopping. */
 	ks_consumer_close(p.cons);
@@ -519,8 +440,6 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	ks_metrics_server_destroy(p.msrv);
 	ks_offsets_destroy(p.offs);
 	ks_preparer_destroy(p.prep);
-	free(p.batch);
-	free(p.pend);
 	ks_creds_destroy(p.creds);
 	if (p.wake[0] >= 0) {
 		close(p.wake[0]);

@@ -39,6 +39,12 @@ struct ks_preparer {
 	/* Next message to take: the batch's generation above, its index below. A lane that woke
 	 * late for an older batch sees another generation and takes nothing. */
 	uint64_t claim;
+	/* The loop's two batches. */
+	ks_prepared *batch;   /* being taken from the consumer */
+	int nbatch;
+	ks_prepared *pend;    /* taken before: on the lanes, then handled */
+	int npend;
+	size_t pend_bytes;
 };
 
 static void prepare_one(lane *l, ks_prepared *it)
@@ -142,6 +148,14 @@ ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errb
 		return NULL;
 	}
 	pp->nlanes = n;
+	if (!(pp->batch = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->batch))) ||
+	    !(pp->pend = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->pend)))) {
+		free(pp->batch);
+		free(pp->lanes);
+		free(pp);
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	pthread_mutex_init(&pp->mu, NULL);
 	pthread_cond_init(&pp->go, NULL);
 	pthread_cond_init(&pp->done, NULL);
@@ -198,6 +212,9 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 
 	if (!pp)
 		return;
+	ks_preparer_drop(pp); /* while the lanes still work: the batch on them is finished first */
+	for (i = 0; i < pp->nbatch; i++)
+		rd_kafka_message_destroy(pp->batch[i].msg);
 	pthread_mutex_lock(&pp->mu);
 	pp->quit = 1;
 	pthread_cond_broadcast(&pp->go);
@@ -211,6 +228,84 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 	pthread_mutex_destroy(&pp->mu);
 	pthread_cond_destroy(&pp->go);
 	pthread_cond_destroy(&pp->done);
+	free(pp->batch);
+	free(pp->pend);
 	free(pp->lanes);
 	free(pp);
+}
+
+/* ---- the loop's two batches --------------------------------------------------------------------- */
+
+void ks_preparer_take(ks_preparer_t *pp, rd_kafka_message_t *msg)
+{
+	pp->batch[pp->nbatch++].msg = msg;
+}
+
+int ks_preparer_taking(const ks_preparer_t *pp)
+{
+	return pp->nbatch;
+}
+
+int ks_preparer_held(const ks_preparer_t *pp, size_t *bytes)
+{
+	if (bytes)
+		*bytes = pp->pend_bytes;
+	return pp->npend;
+}
+
+static void handle(ks_prepared *items, int n, ks_prepared_fn fn, void *opaque)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		fn(opaque, &items[i]);
+		rd_kafka_message_destroy(items[i].msg);
+	}
+}
+
+void ks_preparer_advance(ks_preparer_t *pp, ks_prepared_fn fn, void *opaque)
+{
+	ks_prepared *t = pp->pend;
+	int n = pp->nbatch, npend = pp->npend, i;
+	size_t bytes = 0;
+
+	ks_preparer_finish(pp);
+	for (i = 0; i < n; i++)
+		bytes += pp->batch[i].msg->len + pp->batch[i].msg->key_len;
+	if (n)
+		ks_preparer_start(pp, pp->batch, n);
+	/* The lanes have the new batch in pp->batch: swap before handling, so that whatever the
+	 * handler does sees a consistent state. */
+	pp->pend = pp->batch;
+	pp->npend = n;
+	pp->pend_bytes = bytes;
+	pp->batch = t;
+	pp->nbatch = 0;
+	handle(t, npend, fn, opaque);
+}
+
+void ks_preparer_flush(ks_preparer_t *pp, ks_prepared_fn fn, void *opaque)
+{
+	int n;
+
+	ks_preparer_advance(pp, fn, opaque);
+	ks_preparer_finish(pp);
+	n = pp->npend;
+	pp->npend = 0;
+	pp->pend_bytes = 0;
+	handle(pp->pend, n, fn, opaque);
+}
+
+void ks_preparer_drop(ks_preparer_t *pp)
+{
+	int i, k;
+
+	ks_preparer_finish(pp);
+	for (i = 0; i < pp->npend; i++) {
+		for (k = 0; k < pp->pend[i].n; k++)
+			ks_record_destroy(pp->pend[i].recs[k]);
+		rd_kafka_message_destroy(pp->pend[i].msg);
+	}
+	pp->npend = 0;
+	pp->pend_bytes = 0;
 }

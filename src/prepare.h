@@ -58,7 +58,36 @@ void ks_preparer_start(ks_preparer_t *pp, ks_prepared *items, int n);
  */
 void ks_preparer_finish(ks_preparer_t *pp);
 
-/** @brief Stop the helpers and free everything; NULL is fine. */
+/** @brief Stop the helpers and free everything (messages still held too); NULL is fine. */
 void ks_preparer_destroy(ks_preparer_t *pp);
+
+/*
+ * Two batches for the loop: the one being taken from the consumer, and the one before it, on
+ * the lanes while the loop handles the batch before that and does its other work.
+ */
+
+/** Most messages in a batch. */
+#define KS_PREP_BATCH_MAX 500
+
+/** Handles one prepared message, in message order; the message is destroyed after the call. */
+typedef void (*ks_prepared_fn)(void *opaque, ks_prepared *it);
+
+/** @brief Add @p msg to the batch being taken (ks_preparer_taking() < KS_PREP_BATCH_MAX). */
+void ks_preparer_take(ks_preparer_t *pp, rd_kafka_message_t *msg);
+/** @brief Messages in the batch being taken. */
+int ks_preparer_taking(const ks_preparer_t *pp);
+/** @brief Messages on the lanes (taken, not yet handled); their bytes (key and value) in @p bytes
+ *  unless NULL. */
+int ks_preparer_held(const ks_preparer_t *pp, size_t *bytes);
+
+/**
+ * @brief Wait for the batch on the lanes, start the batch taken (if any) on them, and hand each
+ *        message of the finished one to @p fn. @locality the pipeline thread
+ */
+void ks_preparer_advance(ks_preparer_t *pp, ks_prepared_fn fn, void *opaque);
+/** @brief Hand everything taken so far to @p fn, in order (before a rebalance). */
+void ks_preparer_flush(ks_preparer_t *pp, ks_prepared_fn fn, void *opaque);
+/** @brief Drop the batch on the lanes unhandled (after a fatal error: never committed). */
+void ks_preparer_drop(ks_preparer_t *pp);
 
 #endif
