@@ -46,8 +46,9 @@ const char *ks_stage_str(ks_stage stage);
  */
 typedef struct ks_errbuf {
 	int code;       /**< ks_err */
-	int retriable;  /**< 1: the same operation may succeed later */
-	int fatal;      /**< 1: the process must stop */
+	int retriable;  /**< 1: the same operation may succeed later: the caller tries again
+			     (the dead-letter producer's full queue) instead of reading the code */
+	int fatal;      /**< 1: the process must stop (KS_ERR_FATAL, KS_ERR_AUTH) */
 	ks_stage stage; /**< where a bad record was found */
 	char reason[48];/**< short machine-readable reason ("not_json", "too_large", ...) */
 	char text[768]; /**< full message */

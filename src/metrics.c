@@ -290,11 +290,6 @@ ks_metrics_server_t *ks_metrics_server_new(const char *listen, ks_metrics *m, ks
 	return s;
 }
 
-int ks_metrics_server_port(const ks_metrics_server_t *s)
-{
-	return s ? s->port : 0;
-}
-
 void ks_metrics_server_destroy(ks_metrics_server_t *s)
 {
 	if (!s)

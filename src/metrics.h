@@ -111,8 +111,6 @@ typedef struct ks_metrics_server ks_metrics_server_t;
 ks_metrics_server_t *ks_metrics_server_new(const char *listen, ks_metrics *m,
 					   ks_partition_stats_fn stats, void *opaque,
 					   int64_t delivery_timeout_ms, ks_errbuf *err);
-/** @brief Port actually bound (useful with port 0). */
-int ks_metrics_server_port(const ks_metrics_server_t *s);
 /** @brief Stop and free; NULL is fine. */
 void ks_metrics_server_destroy(ks_metrics_server_t *s);
 

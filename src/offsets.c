@@ -33,7 +33,6 @@ struct ks_ptrack {
 	size_t cap, head, n;
 	int64_t last_tracked;  /* -1: none */
 	int64_t outstanding;   /* acks still expected over all entries */
-	int released;
 	int eof;               /* the consumer reached the partition's end */
 	int64_t commit_sent;   /* last offset sent in a commit (confirmed or not), -1 none */
 	/* Published for the metrics thread (atomics). */
@@ -67,12 +66,6 @@ void ks_ptrack_destroy(ks_ptrack_t *p)
 	free(p->ring);
 	free(p->topic);
 	free(p);
-}
-
-void ks_ptrack_release(ks_ptrack_t *p)
-{
-	if (p)
-		p->released = 1;
 }
 
 int64_t ks_ptrack_pending_acks(const ks_ptrack_t *p)
@@ -178,11 +171,6 @@ const char *ks_ptrack_topic(const ks_ptrack_t *p)
 int32_t ks_ptrack_partition(const ks_ptrack_t *p)
 {
 	return p->partition;
-}
-
-int ks_ptrack_released(const ks_ptrack_t *p)
-{
-	return p->released;
 }
 
 int64_t ks_ptrack_last_acked(const ks_ptrack_t *p)
@@ -364,7 +352,6 @@ void ks_offsets_revoke(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *p
 			if (t->outstanding > 0)
 				ks_info("pipeline", "%s [%d] revoked with %lld records unacknowledged: the next owner reads them again",
 					t->topic, (int)t->partition, (long long)t->outstanding);
-			ks_ptrack_release(t);
 			if (push_ptr(&o->retired, &o->nretired, &o->capretired, t))
 				ks_ptrack_destroy(t); /* cannot happen with pending acks: they were 0 or memory is gone */
 			o->parts[j] = o->parts[--o->nparts];

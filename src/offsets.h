@@ -19,17 +19,11 @@
 typedef struct ks_ptrack ks_ptrack_t;
 
 /**
- * @brief Track a newly assigned partition (caller: ks_ptrack_release when revoked).
- * @returns tracker or NULL on allocation failure. @locality pipeline thread
+ * @brief Track a newly assigned partition. @returns tracker or NULL on allocation failure.
+ * @locality pipeline thread
  */
 ks_ptrack_t *ks_ptrack_new(const char *topic, int32_t partition);
 
-/**
- * @brief The assignment is gone (revoke, shutdown): nothing of it is committed any more. Acks
- *        of its records still in flight remain safe; the owner destroys the tracker once
- *        ks_ptrack_pending_acks is 0 (or at exit).
- */
-void ks_ptrack_release(ks_ptrack_t *p);
 /** @brief Free the tracker; NULL is fine. */
 void ks_ptrack_destroy(ks_ptrack_t *p);
 /** @brief Acks still expected (records in flight, dead-letters unconfirmed). */
@@ -58,7 +52,6 @@ int64_t ks_ptrack_committable(const ks_ptrack_t *p);
 /** Accessors. topic and partition never change; the others may be read from any thread. */
 const char *ks_ptrack_topic(const ks_ptrack_t *p);
 int32_t ks_ptrack_partition(const ks_ptrack_t *p);
-int ks_ptrack_released(const ks_ptrack_t *p);
 /** @brief Highest offset acked so far (-1: none). @locality any thread */
 int64_t ks_ptrack_last_acked(const ks_ptrack_t *p);
 /** @brief The consumer reached the partition's end (1) or gave a message since (0). */
