@@ -2,7 +2,8 @@
  * @file consumer.h
  * @brief The Kafka side: a librdkafka high-level consumer in a group, configured so that no
  *        offset is stored or committed behind kinesink's back, its log routed into ours, and its
- *        queue able to wake the pipeline's poll through a pipe.
+ *        queue able to wake the pipeline's poll through a pipe; and, as the loop drives it, the
+ *        group's rebalances, pausing under backpressure, fetch restarts and fatal errors.
  */
 #ifndef KS_CONSUMER_H
 #define KS_CONSUMER_H
