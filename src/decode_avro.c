@@ -3,15 +3,45 @@
  * Avro C decodes the binary body with one reusable generic value per schema; logical types
  * (decimal) and Debezium's connect.* attributes are read from the schema's JSON, which Avro C
  * does not keep, by walking it alongside the value.
+ *
+ * The registry's entries are shared by every lane and never change; everything built from a
+ * schema here (Avro C schema, value class and value, the compiled plan, the named types, the
+ * Kafka Connect form) is one decoder's, kept per schema id, so a lane needs no lock once it has
+ * seen a schema.
  */
+#include "decode_avro.h"
+
+#include <avro.h>
+#include <errno.h>
 #include <math.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry.h"
+struct plan;
+
+/* What one decoder built from one schema. */
+typedef struct schema_state {
+	int32_t id;
+	const ks_schema_entry *entry; /* borrowed from the registry */
+	avro_schema_t schema;
+	avro_value_iface_t *iface;    /* generic value class for this schema */
+	avro_value_t value;           /* one reusable value, reset between messages */
+	int value_ready;
+	struct plan *plan;            /* the schema compiled for decoding */
+	json_t *names;                /* named types of the schema JSON by full and short name (built lazily) */
+	json_t *connect_schema;       /* the Kafka Connect JSON form (built lazily) */
+	char *invalid;                /* the schema is not valid Avro: why, for each message using it */
+} schema_state;
+
+struct ks_avro_decoder {
+	ks_registry_t *registry;
+	schema_state **states;
+	size_t n, cap;
+};
 
 static const char *const primitives[] = { "null", "boolean", "int", "long", "float", "double", "bytes", "string", NULL };
 
@@ -78,11 +108,11 @@ static void collect_names(json_t *names, json_t *node, const char *ns)
 }
 
 /* A type reference by name becomes its definition; {"type":"string"} style wrappers stay. */
-static json_t *resolve(ks_schema_entry *e, json_t *t)
+static json_t *resolve(schema_state *e, json_t *t)
 {
 	if (!e->names) {
 		e->names = json_object();
-		collect_names(e->names, e->json, NULL);
+		collect_names(e->names, e->entry->json, NULL);
 	}
 	if (json_is_string(t) && !is_primitive(json_string_value(t))) {
 		json_t *d = json_object_get(e->names, json_string_value(t));
@@ -133,12 +163,12 @@ typedef struct node {
 	struct node *next;   /* every node of the plan, for freeing */
 } node;
 
-struct ks_avro_plan {
+struct plan {
 	node *root;
 	node *all;
 };
 
-void ks_avro_plan_free(struct ks_avro_plan *p)
+static void plan_free(struct plan *p)
 {
 	node *n, *next;
 
@@ -152,9 +182,9 @@ void ks_avro_plan_free(struct ks_avro_plan *p)
 	free(p);
 }
 
-static node *compile(ks_schema_entry *e, struct ks_avro_plan *p, json_t *t, int depth);
+static node *compile(schema_state *e, struct plan *p, json_t *t, int depth);
 
-static node *new_node(struct ks_avro_plan *p, node_kind kind, size_t nsub, const json_t *src)
+static node *new_node(struct plan *p, node_kind kind, size_t nsub, const json_t *src)
 {
 	node *n = calloc(1, sizeof(*n));
 
@@ -174,7 +204,7 @@ static node *new_node(struct ks_avro_plan *p, node_kind kind, size_t nsub, const
 }
 
 /* Compile each child of @p n from @p list (an array of types, or of fields with their "type"). */
-static int compile_children(ks_schema_entry *e, struct ks_avro_plan *p, node *n, json_t *list, int fields,
+static int compile_children(schema_state *e, struct plan *p, node *n, json_t *list, int fields,
 			    int depth)
 {
 	size_t i;
@@ -188,7 +218,7 @@ static int compile_children(ks_schema_entry *e, struct ks_avro_plan *p, node *n,
 	return 0;
 }
 
-static node *compile(ks_schema_entry *e, struct ks_avro_plan *p, json_t *t, int depth)
+static node *compile(schema_state *e, struct plan *p, json_t *t, int depth)
 {
 	static const struct { const char *name; node_kind kind; } kinds[] = {
 		{ "null", N_NULL }, { "boolean", N_BOOLEAN }, { "int", N_INT }, { "long", N_LONG },
@@ -497,6 +527,8 @@ typedef struct cursor {
 	const unsigned char *p;
 	size_t n, pos;
 	size_t items;   /* elements of zero-size types seen: bounded too */
+	const char *fields[16]; /* on failure: the record fields it was in, innermost first */
+	int nfields;
 } cursor;
 
 static int read_long(cursor *c, int64_t *out)
@@ -559,8 +591,13 @@ static int check_body(const node *t, cursor *c, int depth)
 		return skip(c, t->size);
 	case N_RECORD:
 		for (i = 0; i < t->n; i++)
-			if (check_body(t->sub[i], c, depth + 1))
+			if (check_body(t->sub[i], c, depth + 1)) {
+				const json_t *f = json_array_get(json_object_get(t->src, "fields"), i);
+
+				if (c->nfields < (int)(sizeof(c->fields) / sizeof(c->fields[0])))
+					c->fields[c->nfields++] = json_string_value(json_object_get(f, "name"));
 				return -1;
+			}
 		return ++c->items > 1000000 ? -1 : 0;
 	case N_ARRAY:
 	case N_MAP:
@@ -598,7 +635,7 @@ static int check_body(const node *t, cursor *c, int depth)
 
 /* ---- Kafka Connect schema (the "schema" of the debezium output) ----------------------------- */
 
-static json_t *connect_type(ks_schema_entry *e, json_t *t, const char *field, int optional, int depth)
+static json_t *connect_type(schema_state *e, json_t *t, const char *field, int optional, int depth)
 {
 	static const char *const map[][2] = {
 		{ "int", "int32" }, { "long", "int64" }, { "float", "float" }, { "double", "float64" },
@@ -676,6 +713,130 @@ static json_t *connect_type(ks_schema_entry *e, json_t *t, const char *field, in
 	return o;
 }
 
+/* ---- one decoder's schemas --------------------------------------------------------------------- */
+
+/*
+ * Avro C keeps the text of its last error in one process-wide buffer (Debian's libavro 1.11
+ * builds it without thread-local storage), so a lane reading it while another lane's failing
+ * call writes it would get garbled text or a data race. The calls whose message is read here
+ * (building a schema, once per schema id and decoder) run under this lock, and the text is
+ * copied before it is released. The per-message read of a body does not take it: its messages
+ * are built from what kinesink knows (schema id, size, field, byte position), never from
+ * avro_strerror.
+ */
+static pthread_mutex_t avro_error_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void state_free(schema_state *st)
+{
+	if (!st)
+		return;
+	if (st->value_ready)
+		avro_value_decref(&st->value);
+	if (st->iface)
+		avro_value_iface_decref(st->iface);
+	if (st->schema)
+		avro_schema_decref(st->schema);
+	plan_free(st->plan);
+	json_decref(st->connect_schema);
+	json_decref(st->names);
+	free(st->invalid);
+	free(st);
+}
+
+ks_avro_decoder_t *ks_avro_decoder_new(ks_registry_t *registry, ks_errbuf *err)
+{
+	ks_avro_decoder_t *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory creating the Avro decoder");
+		return NULL;
+	}
+	a->registry = registry;
+	return a;
+}
+
+void ks_avro_decoder_destroy(ks_avro_decoder_t *a)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < a->n; i++)
+		state_free(a->states[i]);
+	free(a->states);
+	free(a);
+}
+
+/* Avro C's schema, value class and value for @p st; an invalid schema is noted in st->invalid. */
+static int build_avro(schema_state *st, ks_errbuf *err)
+{
+	const char *text = st->entry->text;
+	char why[512] = "";
+	int rc = 0;
+
+	pthread_mutex_lock(&avro_error_mu);
+	if (avro_schema_from_json_length(text, strlen(text), &st->schema)) {
+		st->schema = NULL;
+		snprintf(why, sizeof(why), "schema id %d is not a valid Avro schema: %s", (int)st->id, avro_strerror());
+	} else if (!(st->iface = avro_generic_class_from_schema(st->schema))) {
+		snprintf(why, sizeof(why), "schema id %d: %s", (int)st->id, avro_strerror());
+	} else if (avro_generic_value_new(st->iface, &st->value)) {
+		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "schema id %d: %s", (int)st->id, avro_strerror());
+	} else {
+		st->value_ready = 1;
+	}
+	pthread_mutex_unlock(&avro_error_mu);
+	if (why[0] && !(st->invalid = strdup(why)))
+		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	return rc;
+}
+
+/* This decoder's state for schema @p id, built on first use (the schema asked of the registry). */
+static int state_get(ks_avro_decoder_t *a, int32_t id, schema_state **out, ks_errbuf *err)
+{
+	schema_state *st;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < a->n; i++)
+		if (a->states[i]->id == id) {
+			*out = a->states[i];
+			return 0;
+		}
+	if (!(st = calloc(1, sizeof(*st))))
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	st->id = id;
+	if ((rc = ks_registry_get(a->registry, id, &st->entry, err))) {
+		free(st);
+		return rc;
+	}
+	if ((rc = build_avro(st, err)))
+		goto fail;
+	if (!st->invalid) {
+		if (!(st->plan = calloc(1, sizeof(*st->plan))) || !(st->plan->root = compile(st, st->plan, st->entry->json, 0))) {
+			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory compiling schema id %d", (int)id);
+			goto fail;
+		}
+	}
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 8;
+		schema_state **ns = realloc(a->states, ncap * sizeof(*ns));
+
+		if (!ns) {
+			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		a->states = ns;
+		a->cap = ncap;
+	}
+	a->states[a->n++] = st;
+	*out = st;
+	return 0;
+fail:
+	state_free(st);
+	return rc;
+}
+
 /* ---- the wire format -------------------------------------------------------------------------- */
 
 static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -692,12 +853,25 @@ static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...)
 	return KS_ERR_BADREC;
 }
 
-int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out, json_t **connect_schema,
+/* The bounds check of the body failed: say in which field and at which byte. */
+static int bad_body(ks_errbuf *err, int32_t id, const cursor *c)
+{
+	char where[256] = "";
+	size_t len = 0;
+	int i;
+
+	for (i = c->nfields - 1; i >= 0 && len < sizeof(where); i--)
+		len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%s", len ? "." : " in field ",
+					c->fields[i] ? c->fields[i] : "?");
+	return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): a length or count runs "
+		   "past the end of the message%s, at byte %zu of the body", (int)id, c->n, where, c->pos);
+}
+
+int ks_avro_decode(ks_avro_decoder_t *a, const void *p, size_t n, json_t **out, json_t **connect_schema,
 		   ks_errbuf *err)
 {
 	const unsigned char *b = p;
-	const ks_schema_entry *ce;
-	ks_schema_entry *e;
+	schema_state *st = NULL;
 	avro_reader_t reader;
 	int32_t id;
 	int rc;
@@ -711,42 +885,36 @@ int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out, json
 	if (b[0] != 0)
 		return bad(err, "bad_magic", "magic byte is 0x%02x, expected 0x00: not in the Confluent wire format", b[0]);
 	id = (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4]);
-	if ((rc = ks_registry_get(r, id, &ce, err)))
+	if ((rc = state_get(a, id, &st, err)))
 		return rc;
-	e = (ks_schema_entry *)ce;
-	if (!e->plan) {
-		struct ks_avro_plan *plan = calloc(1, sizeof(*plan));
-
-		if (!plan || !(plan->root = compile(e, plan, e->json, 0))) {
-			ks_avro_plan_free(plan);
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory compiling schema id %d", (int)id);
-		}
-		e->plan = plan;
-	}
+	if (st->invalid)
+		return bad(err, "bad_schema", "%s", st->invalid);
 	{
-		cursor c = { b + 5, n - 5, 0, 0 };
+		cursor c = { b + 5, n - 5, 0, 0, { NULL }, 0 };
 
-		if (check_body(e->plan->root, &c, 0))
-			return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): a length or "
-				   "count runs past the end of the message", (int)id, n - 5);
+		if (check_body(st->plan->root, &c, 0))
+			return bad_body(err, id, &c);
 	}
-	avro_value_reset(&e->value);
+	avro_value_reset(&st->value);
 	if (!(reader = avro_reader_memory((const char *)b + 5, (int64_t)(n - 5))))
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	rc = avro_value_read(reader, &e->value);
+	rc = avro_value_read(reader, &st->value);
 	avro_reader_free(reader);
+	if (rc == ENOMEM)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory reading an Avro body of %zu bytes (schema id %d)",
+				     n - 5, (int)id);
 	if (rc)
-		return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): %s", (int)id, n - 5,
-			   avro_strerror());
-	if (to_json(e->plan->root, &e->value, out, 0)) {
+		return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): Avro C cannot read "
+			   "it (error %d) although every length and count in it fits", (int)id, n - 5, rc);
+	if (to_json(st->plan->root, &st->value, out, 0)) {
 		json_decref(*out);
 		*out = NULL;
 		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON", (int)id);
 	}
 	if (connect_schema) {
-		if (!e->connect_schema)
-			e->connect_schema = connect_type(e, e->json, NULL, 0, 0);
-		*connect_schema = json_incref(e->connect_schema);
+		if (!st->connect_schema)
+			st->connect_schema = connect_type(st, st->entry->json, NULL, 0, 0);
+		*connect_schema = json_incref(st->connect_schema);
 	}
 	return 0;
 }
