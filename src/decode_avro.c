@@ -32,7 +32,9 @@ typedef struct schema_state {
 	avro_value_t value;           /* one reusable value, reset between messages */
 	int value_ready;
 	struct plan *plan;            /* the schema compiled for decoding */
-	json_t *names;                /* named types of the schema JSON by full and short name (built lazily) */
+	struct named *names;          /* named types of the schema JSON by full and short name (built lazily) */
+	size_t nnames;
+	int names_ready;
 	json_t *connect_schema;       /* the Kafka Connect JSON form (built lazily) */
 	char *invalid;                /* the schema is not valid Avro: why, for each message using it */
 } schema_state;
@@ -55,8 +57,35 @@ static int is_primitive(const char *s)
 	return 0;
 }
 
+/*
+ * A named type and its definition in the registry's schema JSON. Not a JSON object of the
+ * definitions: that would take references to nodes every lane shares, and jansson's
+ * json_incref reads the count unlocked before its atomic add.
+ */
+typedef struct named {
+	char *name;
+	json_t *def;
+} named;
+
+static void set_name(schema_state *st, const char *name, json_t *def)
+{
+	named *nn;
+	size_t i;
+
+	for (i = 0; i < st->nnames; i++)
+		if (!strcmp(st->names[i].name, name)) {
+			st->names[i].def = def;
+			return;
+		}
+	if (!(nn = realloc(st->names, (st->nnames + 1) * sizeof(*nn))))
+		return;
+	st->names = nn;
+	if ((nn[st->nnames].name = strdup(name)))
+		nn[st->nnames++].def = def;
+}
+
 /* Record every named type (record, enum, fixed) by full name and by short name. */
-static void collect_names(json_t *names, json_t *node, const char *ns)
+static void collect_names(schema_state *names, json_t *node, const char *ns)
 {
 	size_t i;
 	json_t *v;
@@ -81,8 +110,8 @@ static void collect_names(json_t *names, json_t *node, const char *ns)
 				snprintf(full, sizeof(full), "%s", name);
 			else
 				snprintf(full, sizeof(full), "%s.%s", nns, name);
-			json_object_set(names, full, node);
-			json_object_set(names, strrchr(full, '.') ? strrchr(full, '.') + 1 : full, node);
+			set_name(names, full, node);
+			set_name(names, strrchr(full, '.') ? strrchr(full, '.') + 1 : full, node);
 			if (strrchr(full, '.'))
 				nns = NULL; /* children resolve against this record's namespace below */
 		}
@@ -110,15 +139,16 @@ static void collect_names(json_t *names, json_t *node, const char *ns)
 /* A type reference by name becomes its definition; {"type":"string"} style wrappers stay. */
 static json_t *resolve(schema_state *e, json_t *t)
 {
-	if (!e->names) {
-		e->names = json_object();
-		collect_names(e->names, e->entry->json, NULL);
-	}
-	if (json_is_string(t) && !is_primitive(json_string_value(t))) {
-		json_t *d = json_object_get(e->names, json_string_value(t));
+	size_t i;
 
-		return d ? d : t;
+	if (!e->names_ready) {
+		e->names_ready = 1;
+		collect_names(e, e->entry->json, NULL);
 	}
+	if (json_is_string(t) && !is_primitive(json_string_value(t)))
+		for (i = 0; i < e->nnames; i++)
+			if (!strcmp(e->names[i].name, json_string_value(t)))
+				return e->names[i].def;
 	return t;
 }
 
@@ -738,7 +768,9 @@ static void state_free(schema_state *st)
 		avro_schema_decref(st->schema);
 	plan_free(st->plan);
 	json_decref(st->connect_schema);
-	json_decref(st->names);
+	while (st->nnames)
+		free(st->names[--st->nnames].name);
+	free(st->names);
 	free(st->invalid);
 	free(st);
 }

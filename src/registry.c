@@ -135,15 +135,18 @@ static void drop(ks_registry_t *r, slot *s)
 		}
 }
 
-/* Fill @p s (not shared yet) with @p text, taken over, and its parse. */
-static int fill(slot *s, int32_t id, char *text, ks_errbuf *err)
+/*
+ * Fill pending or new slot @p s (its id set) with @p text, taken over, and its parse. Without the
+ * lock: nobody reads more than the id of a pending slot.
+ */
+static int fill(slot *s, char *text, ks_errbuf *err)
 {
 	json_error_t jerr;
+	int id = (int)s->e.id;
 
-	s->e.id = id;
 	s->e.text = text;
 	if (!(s->e.json = json_loads(text, JSON_DECODE_ANY, &jerr)))
-		return ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d is not JSON: %s", (int)id, jerr.text);
+		return ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d is not JSON: %s", id, jerr.text);
 	return 0;
 }
 
@@ -158,7 +161,8 @@ int ks_registry_put(ks_registry_t *r, int32_t id, const char *schema_json, ks_er
 		free(text);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = fill(s, id, text, err))) {
+	s->e.id = id;
+	if ((rc = fill(s, text, err))) {
 		slot_free(s);
 		return rc;
 	}
@@ -302,7 +306,7 @@ int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, k
 	ks_errbuf_clear(&ferr);
 	rc = fetch_retrying(r, id, &text, &ferr);
 	if (rc == 0) {
-		rc = fill(s, id, text, &ferr); /* takes text over */
+		rc = fill(s, text, &ferr); /* takes text over */
 		if (rc == KS_ERR_BADREC)
 			ks_errbuf_reason(&ferr, "bad_schema");
 	} else if (rc == KS_ERR_NOTFOUND) {

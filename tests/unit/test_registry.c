@@ -6,6 +6,11 @@
  * answer to the first request for an id until a second request for that id comes (the lanes
  * fetching on their own) or HOLD_MS passed, so lanes asking while the first fetch is under way
  * are seen asking.
+ *
+ * The first test goes through the preparer, as the pipeline does; the others run decoders on
+ * their own threads, without librdkafka, so that they also run under ThreadSanitizer (whose
+ * runtime here does not follow librdkafka's C11 threads): `test_registry decoders` runs only
+ * the tests whose name contains "decoders".
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -18,13 +23,16 @@
 #include <time.h>
 
 #include "conf.h"
+#include "decode.h"
 #include "prepare.h"
+#include "registry.h"
 #include "testutil.h"
 
 #define NMSG 480       /* 30 chunks of 16: every lane takes some */
 #define MAXID 16
 #define HOLD_MS 300
 #define BAD_SCHEMA_ID 10
+#define NTHREADS 4
 
 static struct {
 	struct MHD_Daemon *d;
@@ -38,7 +46,7 @@ static struct {
 static rd_kafka_t *rk;
 static rd_kafka_topic_t *rkt;
 static rd_kafka_message_t msgs[NMSG];
-static char *insert_key, *insert_value, *bad_value, *short_value;
+static char *insert_key, *insert_value, *bad_value;
 static size_t insert_key_len, insert_value_len;
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -95,24 +103,35 @@ static int start_registry(void)
 
 static int setup(void)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char dir[4096], errstr[256];
+	char dir[4096];
 
 	tu_data_dir("avro/schemas", dir, sizeof(dir));
 	reg.schemas[7] = tu_read_in(dir, "7.json", NULL);
 	reg.schemas[8] = tu_read_in(dir, "8.json", NULL);
+	/* The same schemas under other ids, for the tests after the first. */
+	reg.schemas[11] = tu_read_in(dir, "7.json", NULL);
+	reg.schemas[12] = tu_read_in(dir, "8.json", NULL);
 	/* JSON, but not Avro: the field's type names nothing. */
 	reg.schemas[BAD_SCHEMA_ID] = strdup("{\"type\":\"record\",\"name\":\"Bad\",\"fields\":"
 					    "[{\"name\":\"a\",\"type\":\"no.such.Type\"}]}");
 	tu_data_dir("avro/insert", dir, sizeof(dir));
 	insert_key = tu_read_in(dir, "key.bin", &insert_key_len);
 	insert_value = tu_read_in(dir, "value.bin", &insert_value_len);
-	if (!reg.schemas[7] || !reg.schemas[8] || !insert_key || !insert_value || start_registry())
+	if (!reg.schemas[7] || !reg.schemas[8] || !reg.schemas[11] || !reg.schemas[12] || !insert_key ||
+	    !insert_value || start_registry())
 		return -1;
 	bad_value = malloc(insert_value_len);
 	memcpy(bad_value, insert_value, insert_value_len);
 	bad_value[4] = BAD_SCHEMA_ID;
-	short_value = insert_value; /* its first half: truncated in the middle of the row */
+	return 0;
+}
+
+/* A topic handle for the preparer's messages: an offline producer, never connected, quiet. */
+static int setup_kafka(void)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[256];
+
 	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
 	if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))) ||
 	    !(rkt = rd_kafka_topic_new(rk, "shop.public.orders", NULL))) {
@@ -122,12 +141,10 @@ static int setup(void)
 	return 0;
 }
 
-static ks_preparer_t *lanes(ks_conf *c, int threads)
+static void conf_for(ks_conf *c, int threads)
 {
 	ks_conf_errors errs = { 0 };
-	ks_preparer_t *pp;
 	char url[64], t[8];
-	ks_errbuf err;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", reg.port);
 	snprintf(t, sizeof(t), "%d", threads);
@@ -141,6 +158,14 @@ static ks_preparer_t *lanes(ks_conf *c, int threads)
 	ks_conf_set(c, "decode.threads", t, "test", 0, &errs);
 	CU_ASSERT_EQUAL_FATAL(ks_conf_finalize(c, &errs), 0);
 	ks_conf_errors_clean(&errs);
+}
+
+static ks_preparer_t *lanes(ks_conf *c, int threads)
+{
+	ks_preparer_t *pp;
+	ks_errbuf err;
+
+	conf_for(c, threads);
 	pp = ks_preparer_new(c, NULL, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(pp);
 	return pp;
@@ -187,6 +212,7 @@ static void test_one_fetch_per_schema(void)
 	int round, i, ok = 0;
 	ks_conf c;
 
+	CU_ASSERT_EQUAL_FATAL(setup_kafka(), 0);
 	for (i = 0; i < NMSG; i++)
 		set_msg(i, insert_key, insert_key_len, insert_value, insert_value_len);
 	pp = lanes(&c, 4);
@@ -210,68 +236,159 @@ static void test_one_fetch_per_schema(void)
 	ks_conf_clean(&c);
 }
 
-/*
- * Four lanes meet a schema that is not Avro and bodies cut short, at the same time: each message
- * gets its own complete error (Avro C's text for the schema, kinesink's for the body), the same
- * for every message of a kind; the schema is fetched once. Under ThreadSanitizer this is where
- * lanes reading Avro C's one error buffer while another lane writes it would show.
- */
-static void test_errors_on_every_lane(void)
+/* What one decoder thread decodes, and what became of it. */
+typedef struct job {
+	ks_registry_t *registry;
+	const ks_conf *conf;
+	pthread_barrier_t *go;
+	int errors; /* 1: alternate invalid-schema and cut messages; 0: good ones on ids 11, 12 */
+	int ok;     /* messages that came out as they should */
+	char schema_error[768], body_error[768];
+} job;
+
+static char *with_id(const char *p, size_t n, int id)
 {
-	static ks_prepared items[NMSG];
-	const char *first_schema = NULL, *first_body = NULL;
-	ks_preparer_t *pp;
+	char *c = malloc(n);
+
+	memcpy(c, p, n);
+	c[4] = (char)id;
+	return c;
+}
+
+/* The text of @p err from "schema id" on (the coordinates before it differ per message). */
+static int same_error(char *first, const ks_errbuf *err, const char *want)
+{
+	const char *t = strstr(err->text, "schema id");
+
+	if (!t || !strstr(t, want))
+		return 0;
+	if (!first[0])
+		snprintf(first, 768, "%s", t);
+	return strcmp(first, t) == 0;
+}
+
+static void *decode_thread(void *arg)
+{
+	job *j = arg;
+	char *key = with_id(insert_key, insert_key_len, 12), *value = with_id(insert_value, insert_value_len, 11);
+	ks_decoder_t *d;
+	ks_errbuf err;
+	int i;
+
+	d = ks_decoder_new_shared(j->conf, NULL, j->registry, &err);
+	pthread_barrier_wait(j->go);
+	for (i = 0; d && i < NMSG / NTHREADS; i++) {
+		ks_msg m = { "shop.public.orders", 0, i, key, insert_key_len, value, insert_value_len };
+		ks_change ch;
+		int rc;
+
+		if (j->errors) {
+			m.key = NULL;
+			m.key_len = 0;
+			m.value = i % 2 ? bad_value : value;
+			m.value_len = i % 2 ? insert_value_len : insert_value_len / 2;
+		}
+		rc = ks_decoder_decode(d, &m, &ch, &err);
+		if (!j->errors)
+			j->ok += rc == 0 && ch.after && ch.key;
+		else if (i % 2)
+			j->ok += rc == KS_ERR_BADREC && !strcmp(err.reason, "bad_schema") &&
+				 same_error(j->schema_error, &err, "schema id 10 is not a valid Avro schema: ");
+		else
+			j->ok += rc == KS_ERR_BADREC && !strcmp(err.reason, "bad_avro") &&
+				 same_error(j->body_error, &err, "schema id 11: invalid or truncated Avro body");
+		if (!rc)
+			ks_change_clean(&ch);
+	}
+	ks_decoder_destroy(d);
+	free(key);
+	free(value);
+	return NULL;
+}
+
+/* NTHREADS decoders on their own threads share one registry client, started together. */
+static void run_decoders(int errors, job *jobs)
+{
+	pthread_t th[NTHREADS];
+	pthread_barrier_t go;
+	ks_registry_t *r;
+	ks_errbuf err;
 	ks_conf c;
 	int i;
 
-	for (i = 0; i < NMSG; i++) {
-		if (i % 2)
-			set_msg(i, NULL, 0, bad_value, insert_value_len);
-		else
-			set_msg(i, NULL, 0, short_value, insert_value_len / 2);
+	conf_for(&c, NTHREADS);
+	r = ks_registry_new(&c, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	pthread_barrier_init(&go, NULL, NTHREADS);
+	for (i = 0; i < NTHREADS; i++) {
+		jobs[i] = (job){ .registry = r, .conf = &c, .go = &go, .errors = errors };
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, decode_thread, &jobs[i]), 0);
 	}
-	pp = lanes(&c, 4);
-	run(pp, items);
-	for (i = 0; i < NMSG; i++) {
-		const char *text = strstr(items[i].err.text, "schema id");
-
-		CU_ASSERT_EQUAL(items[i].rc, KS_ERR_BADREC);
-		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-		if (i % 2) {
-			CU_ASSERT_STRING_EQUAL(items[i].err.reason, "bad_schema");
-			CU_ASSERT_PTR_NOT_NULL(strstr(text, "schema id 10 is not a valid Avro schema: "));
-			if (!first_schema)
-				first_schema = text;
-			CU_ASSERT_STRING_EQUAL(text, first_schema);
-		} else {
-			CU_ASSERT_STRING_EQUAL(items[i].err.reason, "bad_avro");
-			CU_ASSERT_PTR_NOT_NULL(strstr(text, "schema id 7: invalid or truncated Avro body"));
-			if (!first_body)
-				first_body = text;
-			CU_ASSERT_STRING_EQUAL(text, first_body);
-		}
-	}
-	CU_ASSERT_EQUAL(requests(BAD_SCHEMA_ID), 1);
-	ks_preparer_destroy(pp);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	ks_registry_destroy(r);
 	ks_conf_clean(&c);
 }
 
-int main(void)
+/* Decoders on four threads asking for schemas 11 and 12 at the same time: one GET each. */
+static void test_decoders_fetch_once(void)
 {
-	static const tu_test tests[] = {
-		{ "four lanes: each schema fetched once per process", test_one_fetch_per_schema },
-		{ "four lanes: invalid schema and cut bodies, the same whole error on each", test_errors_on_every_lane },
+	job jobs[NTHREADS];
+	int i;
+
+	run_decoders(0, jobs);
+	for (i = 0; i < NTHREADS; i++)
+		CU_ASSERT_EQUAL(jobs[i].ok, NMSG / NTHREADS);
+	CU_ASSERT_EQUAL(requests(11), 1);
+	CU_ASSERT_EQUAL(requests(12), 1);
+}
+
+/*
+ * Decoders on four threads meet a schema that is not Avro and bodies cut short, at the same
+ * time: each message gets its own whole error (Avro C's text for the schema, kinesink's for the
+ * body), the same on every thread; the schema is fetched once. Avro C keeps its error text in
+ * one process-wide buffer: read by lanes while another lane writes it, the texts would differ
+ * (and ThreadSanitizer would report the race).
+ */
+static void test_decoders_errors(void)
+{
+	job jobs[NTHREADS];
+	int i;
+
+	run_decoders(1, jobs);
+	for (i = 0; i < NTHREADS; i++) {
+		CU_ASSERT_EQUAL(jobs[i].ok, NMSG / NTHREADS);
+		CU_ASSERT_STRING_EQUAL(jobs[i].schema_error, jobs[0].schema_error);
+		CU_ASSERT_STRING_EQUAL(jobs[i].body_error, jobs[0].body_error);
+	}
+	CU_ASSERT_EQUAL(requests(BAD_SCHEMA_ID), 1);
+}
+
+int main(int argc, char **argv)
+{
+	static const tu_test all[] = {
+		{ "lanes of the preparer: each schema fetched once per process", test_one_fetch_per_schema },
+		{ "decoders on four threads: one fetch for all", test_decoders_fetch_once },
+		{ "decoders on four threads: invalid schema and cut bodies, the same whole error", test_decoders_errors },
 		{ NULL, NULL },
 	};
-	int rc, i;
+	tu_test tests[sizeof(all) / sizeof(all[0])];
+	int rc, i, n = 0;
 
+	for (i = 0; all[i].name; i++)
+		if (argc < 2 || strstr(all[i].name, argv[1]))
+			tests[n++] = all[i];
+	tests[n] = all[i];
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (setup())
 		return 1;
 	rc = tu_main("registry", tests);
 	MHD_stop_daemon(reg.d);
-	rd_kafka_topic_destroy(rkt);
-	rd_kafka_destroy(rk);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	if (rk)
+		rd_kafka_destroy(rk);
 	for (i = 0; i < MAXID; i++)
 		free(reg.schemas[i]);
 	free(insert_key);
