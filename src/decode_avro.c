@@ -294,7 +294,9 @@ static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
  * (building a schema, once per schema id and decoder) run under this lock, and the text is
  * copied before it is released. The per-message read of a body does not take it: its messages
  * are built from what kinesink knows (schema id, size, field, byte position), never from
- * avro_strerror.
+ * avro_strerror. Such a read failing still writes Avro C's buffer without the lock; past the
+ * bounds check that takes running out of memory, and at worst garbles (within the buffer) a
+ * schema error being copied at that moment.
  */
 static pthread_mutex_t avro_error_mu = PTHREAD_MUTEX_INITIALIZER;
 
