@@ -1,6 +1,6 @@
 /*
  * Decode: one Kafka message into a change. Debezium JSON (envelope with schema, or the bare
- * payload), Debezium Avro (through registry.c / decode_avro.c), plain JSON, raw bytes.
+ * payload), Debezium Avro (through decode_avro.c, schemas from registry.c), plain JSON, raw bytes.
  * The value is parsed once; the change holds references into that one tree.
  */
 #include "decode.h"
@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decode_avro.h"
 #include "registry.h"
 
 struct ks_decoder {
 	ks_input_format format;
-	ks_registry_t *registry; /* debezium-avro only */
+	ks_registry_t *registry; /* debezium-avro only: the schemas (shared, or owned when own_registry) */
+	int own_registry;
+	ks_avro_decoder_t *avro; /* debezium-avro only: this decoder's Avro state */
 	ks_metrics *metrics;
 };
 
@@ -33,7 +36,8 @@ void ks_change_clean(ks_change *c)
 	memset(c, 0, sizeof(*c));
 }
 
-ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
+ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, ks_registry_t *registry,
+				    ks_errbuf *err)
 {
 	ks_decoder_t *d = calloc(1, sizeof(*d));
 
@@ -43,11 +47,24 @@ ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf
 	}
 	d->format = conf->input_format;
 	d->metrics = metrics;
-	if (d->format == KS_INPUT_DEBEZIUM_AVRO && !(d->registry = ks_registry_new(conf, err))) {
-		free(d);
-		return NULL;
+	if (d->format != KS_INPUT_DEBEZIUM_AVRO)
+		return d;
+	if (!(d->registry = registry)) {
+		if (!(d->registry = ks_registry_new(conf, err)))
+			goto fail;
+		d->own_registry = 1;
 	}
+	if (!(d->avro = ks_avro_decoder_new(d->registry, err)))
+		goto fail;
 	return d;
+fail:
+	ks_decoder_destroy(d);
+	return NULL;
+}
+
+ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
+{
+	return ks_decoder_new_shared(conf, metrics, NULL, err);
 }
 
 struct ks_registry *ks_decoder_registry(ks_decoder_t *d)
@@ -59,7 +76,9 @@ void ks_decoder_destroy(ks_decoder_t *d)
 {
 	if (!d)
 		return;
-	ks_registry_destroy(d->registry);
+	ks_avro_decoder_destroy(d->avro);
+	if (d->own_registry)
+		ks_registry_destroy(d->registry);
 	free(d);
 }
 
@@ -206,7 +225,7 @@ static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errb
 	json_t *payload = NULL, *schema = NULL;
 	int rc;
 
-	rc = ks_avro_decode(d->registry, m->value, m->value_len, &payload, &schema, err);
+	rc = ks_avro_decode(d->avro, m->value, m->value_len, &payload, &schema, err);
 	if (rc) {
 		/* ks_errbuf_badrec copies reason and text before rewriting err. */
 		if (rc == KS_ERR_BADREC)
@@ -232,7 +251,7 @@ static json_t *decode_avro_key(ks_decoder_t *d, const ks_msg *m, ks_errbuf *err,
 	*fatal = 0;
 	if (!m->key || m->key_len < 5 || ((const unsigned char *)m->key)[0] != 0)
 		return NULL;
-	rc = ks_avro_decode(d->registry, m->key, m->key_len, &key, NULL, err);
+	rc = ks_avro_decode(d->avro, m->key, m->key_len, &key, NULL, err);
 	if (rc == KS_ERR_FATAL) {
 		*fatal = 1;
 		return NULL;

@@ -66,6 +66,7 @@ typedef struct ks_change {
 void ks_change_clean(ks_change *c);
 
 typedef struct ks_decoder ks_decoder_t;
+struct ks_registry;
 
 /**
  * @brief Create a decoder for @p conf's `input.format` (the registry client too, for Avro).
@@ -73,6 +74,17 @@ typedef struct ks_decoder ks_decoder_t;
  * @locality pipeline thread
  */
 ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err);
+
+/**
+ * @brief As ks_decoder_new, with the Schema Registry client @p registry (borrowed: it must
+ *        outlive the decoder) shared with other decoders, so each schema is fetched once per
+ *        process; NULL: the decoder makes its own. Ignored for formats other than debezium-avro.
+ * @returns decoder (caller destroys) or NULL with @p err set.
+ * @locality any thread; the decoder is then used by one thread at a time
+ */
+ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, struct ks_registry *registry,
+				    ks_errbuf *err);
+
 /** @brief The Schema Registry client of a debezium-avro decoder (borrowed; NULL for other formats). */
 struct ks_registry *ks_decoder_registry(ks_decoder_t *d);
 

@@ -1,7 +1,7 @@
 /*
  * Decode and transform, the CPU-heavy middle of the pipeline, spread over a few threads.
  * Each lane (thread) owns a decoder and a transform, so nothing is shared but the metrics
- * (atomic). The pipeline thread starts a batch and goes on with its own work (handling the
+ * (atomic) and the Schema Registry cache (locked, consulted once per schema and lane). The pipeline thread starts a batch and goes on with its own work (handling the
  * batch before, the writer, Kafka); the lanes take it in chunks of CHUNK messages, and when the
  * pipeline thread finishes the batch it takes the chunks left itself, then waits for the ones
  * taken. Results land in their message's slot: in message order, and nothing after this stage
@@ -15,6 +15,7 @@
 
 #include "consumer.h"
 #include "log.h"
+#include "registry.h"
 
 #define MIN_SPLIT 32 /* below this many messages a batch is not worth a thread hand-off */
 #define CHUNK 16     /* messages a lane takes at a time */
@@ -30,6 +31,7 @@ typedef struct lane {
 struct ks_preparer {
 	int nlanes; /* lanes[0] is the caller's */
 	lane *lanes;
+	ks_registry_t *registry; /* debezium-avro: the lanes' one schema cache */
 	pthread_mutex_t mu;
 	pthread_cond_t go, done;
 	uint32_t gen;       /* the batch started last */
@@ -159,11 +161,13 @@ ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errb
 	pthread_mutex_init(&pp->mu, NULL);
 	pthread_cond_init(&pp->go, NULL);
 	pthread_cond_init(&pp->done, NULL);
+	if (conf->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry = ks_registry_new(conf, err)))
+		goto fail;
 	for (i = 0; i < n; i++) {
 		lane *l = &pp->lanes[i];
 
 		l->pp = pp;
-		if (!(l->dec = ks_decoder_new(conf, metrics, err)) || !(l->tr = ks_transform_new(conf, err)))
+		if (!(l->dec = ks_decoder_new_shared(conf, metrics, pp->registry, err)) || !(l->tr = ks_transform_new(conf, err)))
 			goto fail;
 		if (i > 0) {
 			int e = pthread_create(&l->th, NULL, lane_main, l);
@@ -225,6 +229,7 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 		ks_transform_destroy(pp->lanes[i].tr);
 		ks_decoder_destroy(pp->lanes[i].dec);
 	}
+	ks_registry_destroy(pp->registry);
 	pthread_mutex_destroy(&pp->mu);
 	pthread_cond_destroy(&pp->go);
 	pthread_cond_destroy(&pp->done);

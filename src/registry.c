@@ -1,9 +1,14 @@
 /*
  * Schema Registry client: GET {url}/schemas/ids/{id}, basic auth, retries on 5xx and network
- * errors within schema.registry.timeout.ms, schemas parsed by Avro C and cached by id.
+ * errors within schema.registry.timeout.ms, schemas cached by id as their JSON text and tree.
+ * One client is shared by the decode lanes: the cache is behind a mutex, and an id being fetched
+ * has a pending slot, so a second lane asking for it waits for that fetch instead of sending its
+ * own. Entries never change once filled in and live as long as the client, so the pointers
+ * handed out need no lock to read.
  */
 #include "registry.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,27 +17,31 @@
 #include "http.h"
 #include "log.h"
 
+typedef struct slot {
+	ks_schema_entry e;  /* filled in before pending drops to 0, then never changed */
+	int pending;        /* 1 while one caller fetches it: the others wait on `fetched` */
+	int waiters;        /* callers waiting for this fetch */
+	int rc;             /* the fetch failed: its error, for the waiters (the slot left the cache) */
+	ks_errbuf err;
+} slot;
+
 struct ks_registry {
 	char *url;
 	char *userpwd;        /* "user:password" or NULL */
 	int timeout_ms;
-	ks_schema_entry **entries;
+	pthread_mutex_t mu;   /* guards slots, n, cap and each slot's pending */
+	pthread_cond_t fetched;
+	slot **slots;
 	size_t n, cap;
 };
 
-/* Frees what an entry holds (its decoding state is filled by decode_avro.c). */
-static void ks_avro_entry_free(ks_schema_entry *e)
+static void slot_free(slot *s)
 {
-	if (e->value_ready)
-		avro_value_decref(&e->value);
-	if (e->iface)
-		avro_value_iface_decref(e->iface);
-	if (e->schema)
-		avro_schema_decref(e->schema);
-	json_decref(e->connect_schema);
-	ks_avro_plan_free(e->plan);
-	json_decref(e->names);
-	json_decref(e->json);
+	if (!s)
+		return;
+	json_decref(s->e.json);
+	free((char *)s->e.text);
+	free(s);
 }
 
 ks_registry_t *ks_registry_new(const ks_conf *conf, ks_errbuf *err)
@@ -42,6 +51,8 @@ ks_registry_t *ks_registry_new(const ks_conf *conf, ks_errbuf *err)
 
 	if (!r)
 		goto nomem;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->fetched, NULL);
 	if (!(r->url = strdup(conf->registry_url ? conf->registry_url : "")))
 		goto nomem;
 	len = strlen(r->url);
@@ -70,75 +81,98 @@ void ks_registry_destroy(ks_registry_t *r)
 
 	if (!r)
 		return;
-	for (i = 0; i < r->n; i++) {
-		ks_avro_entry_free(r->entries[i]);
-		free(r->entries[i]);
-	}
-	free(r->entries);
+	for (i = 0; i < r->n; i++)
+		slot_free(r->slots[i]);
+	free(r->slots);
 	free(r->url);
 	if (r->userpwd) {
 		memset(r->userpwd, 0, strlen(r->userpwd));
 		free(r->userpwd);
 	}
+	pthread_cond_destroy(&r->fetched);
+	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
-static ks_schema_entry *lookup(ks_registry_t *r, int32_t id)
+/* With r->mu held. */
+static slot *lookup(ks_registry_t *r, int32_t id)
 {
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		if (r->entries[i]->id == id)
-			return r->entries[i];
+		if (r->slots[i]->e.id == id)
+			return r->slots[i];
 	return NULL;
+}
+
+/* With r->mu held: @p s joins the cache (it is freed when that fails). */
+static int add(ks_registry_t *r, slot *s, ks_errbuf *err)
+{
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 16;
+		slot **ns = realloc(r->slots, ncap * sizeof(*ns));
+
+		if (!ns) {
+			slot_free(s);
+			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory caching a schema");
+		}
+		r->slots = ns;
+		r->cap = ncap;
+	}
+	r->slots[r->n++] = s;
+	return 0;
+}
+
+/* With r->mu held: take @p s out of the cache (a pending slot whose fetch failed). */
+static void drop(ks_registry_t *r, slot *s)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->slots[i] == s) {
+			r->slots[i] = r->slots[--r->n];
+			break;
+		}
+}
+
+/*
+ * Fill pending or new slot @p s (its id set) with @p text, taken over, and its parse. Without the
+ * lock: nobody reads more than the id of a pending slot.
+ */
+static int fill(slot *s, char *text, ks_errbuf *err)
+{
+	json_error_t jerr;
+	int id = (int)s->e.id;
+
+	s->e.text = text;
+	if (!(s->e.json = json_loads(text, JSON_DECODE_ANY, &jerr)))
+		return ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d is not JSON: %s", id, jerr.text);
+	return 0;
 }
 
 int ks_registry_put(ks_registry_t *r, int32_t id, const char *schema_json, ks_errbuf *err)
 {
-	ks_schema_entry *e, **ne;
-	json_error_t jerr;
+	slot *s = calloc(1, sizeof(*s));
+	char *text = strdup(schema_json);
+	int rc;
 
-	if (lookup(r, id))
-		return 0;
-	if (!(e = calloc(1, sizeof(*e))))
+	if (!s || !text) {
+		free(s);
+		free(text);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	e->id = id;
-	if (!(e->json = json_loads(schema_json, JSON_DECODE_ANY, &jerr))) {
-		free(e);
-		return ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d is not JSON: %s", (int)id, jerr.text);
 	}
-	if (avro_schema_from_json_length(schema_json, strlen(schema_json), &e->schema)) {
-		ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d is not a valid Avro schema: %s", (int)id, avro_strerror());
-		json_decref(e->json);
-		free(e);
-		return KS_ERR_BADREC;
+	s->e.id = id;
+	if ((rc = fill(s, text, err))) {
+		slot_free(s);
+		return rc;
 	}
-	if (!(e->iface = avro_generic_class_from_schema(e->schema))) {
-		ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d: %s", (int)id, avro_strerror());
-		ks_avro_entry_free(e);
-		free(e);
-		return KS_ERR_BADREC;
-	}
-	if (avro_generic_value_new(e->iface, &e->value)) {
-		ks_errbuf_set(err, KS_ERR_NOMEM, "schema id %d: %s", (int)id, avro_strerror());
-		ks_avro_entry_free(e);
-		free(e);
-		return KS_ERR_NOMEM;
-	}
-	e->value_ready = 1;
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 16;
-
-		if (!(ne = realloc(r->entries, ncap * sizeof(*ne)))) {
-			ks_avro_entry_free(e);
-			free(e);
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-		}
-		r->entries = ne;
-		r->cap = ncap;
-	}
-	r->entries[r->n++] = e;
-	return 0;
+	pthread_mutex_lock(&r->mu);
+	if (lookup(r, id))
+		slot_free(s);
+	else
+		rc = add(r, s, err);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
 }
 
 /* One GET; 0 with the schema text (caller frees), or an error code with @p err. */
@@ -191,46 +225,110 @@ static int fetch(ks_registry_t *r, int32_t id, char **schema_out, ks_errbuf *err
 	return rc;
 }
 
-int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err)
+/* GET with retries until schema.registry.timeout.ms: 0 and the text (caller frees), or an error. */
+static int fetch_retrying(ks_registry_t *r, int32_t id, char **text, ks_errbuf *err)
 {
 	int64_t deadline = ks_now_ms() + r->timeout_ms, backoff = 100;
-	char *text = NULL;
 	int rc, retriable, attempt = 0;
 
-	if ((*out = lookup(r, id)))
-		return 0;
 	for (;;) {
 		attempt++;
-		rc = fetch(r, id, &text, err, &retriable);
+		rc = fetch(r, id, text, err, &retriable);
 		if (rc == 0 || !retriable)
-			break;
+			return rc;
 		if (ks_now_ms() + backoff >= deadline) {
 			char last[sizeof(err->text)];
 
 			snprintf(last, sizeof(last), "%s", err ? err->text : "");
-			ks_errbuf_set(err, KS_ERR_FATAL,
-				      "Schema Registry %s unreachable: %d attempts over schema.registry.timeout.ms (%d ms) failed to fetch schema id %d; last error: %s",
-				      r->url, attempt, r->timeout_ms, (int)id, last);
-			return KS_ERR_FATAL;
+			return ks_errbuf_set(err, KS_ERR_FATAL,
+					     "Schema Registry %s unreachable: %d attempts over schema.registry.timeout.ms (%d ms) failed to fetch schema id %d; last error: %s",
+					     r->url, attempt, r->timeout_ms, (int)id, last);
 		}
 		ks_warn("registry", "fetching schema id %d failed (%s), retrying in %lld ms", (int)id,
 			err ? err->text : "", (long long)backoff);
 		usleep((useconds_t)backoff * 1000);
 		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
 	}
-	if (rc == KS_ERR_NOTFOUND) {
-		ks_errbuf_reason(err, "unknown_schema");
-		if (err)
-			err->code = KS_ERR_BADREC;
-		return KS_ERR_BADREC;
+}
+
+/* With r->mu held: wait for the fetch of @p s by another caller and take its outcome. */
+static int wait_fetch(ks_registry_t *r, slot *s, const ks_schema_entry **out, ks_errbuf *err)
+{
+	int rc;
+
+	s->waiters++;
+	while (s->pending)
+		pthread_cond_wait(&r->fetched, &r->mu);
+	s->waiters--;
+	if (!(rc = s->rc)) {
+		*out = &s->e;
+		return 0;
 	}
-	if (rc)
+	if (err)
+		*err = s->err;
+	if (!s->waiters)
+		slot_free(s); /* out of the cache already; the last waiter frees it */
+	return rc;
+}
+
+int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err)
+{
+	char *text = NULL;
+	ks_errbuf ferr;
+	slot *s;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&r->mu);
+	if ((s = lookup(r, id))) {
+		if (s->pending) {
+			rc = wait_fetch(r, s, out, err);
+		} else {
+			*out = &s->e;
+			rc = 0;
+		}
+		pthread_mutex_unlock(&r->mu);
 		return rc;
-	rc = ks_registry_put(r, id, text, err);
-	free(text);
-	if (rc == KS_ERR_BADREC)
-		ks_errbuf_reason(err, "bad_schema");
-	if (rc == 0)
-		*out = lookup(r, id);
+	}
+	/* Not cached and nobody fetching it: this caller fetches, the others wait for it. */
+	if (!(s = calloc(1, sizeof(*s)))) {
+		pthread_mutex_unlock(&r->mu);
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	}
+	s->e.id = id;
+	s->pending = 1;
+	if ((rc = add(r, s, err))) {
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
+	pthread_mutex_unlock(&r->mu);
+
+	ks_errbuf_clear(&ferr);
+	rc = fetch_retrying(r, id, &text, &ferr);
+	if (rc == 0) {
+		rc = fill(s, text, &ferr); /* takes text over */
+		if (rc == KS_ERR_BADREC)
+			ks_errbuf_reason(&ferr, "bad_schema");
+	} else if (rc == KS_ERR_NOTFOUND) {
+		ks_errbuf_reason(&ferr, "unknown_schema");
+		ferr.code = rc = KS_ERR_BADREC;
+	}
+
+	pthread_mutex_lock(&r->mu);
+	s->pending = 0;
+	if (rc) {
+		/* Nothing cached: the waiters get this error, the next message with this id asks again. */
+		drop(r, s);
+		s->rc = rc;
+		s->err = ferr;
+		if (err)
+			*err = ferr;
+	} else {
+		*out = &s->e;
+	}
+	pthread_cond_broadcast(&r->fetched);
+	if (rc && !s->waiters)
+		slot_free(s);
+	pthread_mutex_unlock(&r->mu);
 	return rc;
 }

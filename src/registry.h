@@ -1,12 +1,14 @@
 /**
  * @file registry.h
  * @brief Confluent Schema Registry client: `GET /schemas/ids/{id}` over libcurl with basic
- *        auth, retries on 5xx and timeouts, results cached by id for the process lifetime.
+ *        auth, retries on 5xx and timeouts, results cached by id for the client's lifetime.
+ *        One client serves every decode lane: lookups are thread-safe and a schema is fetched
+ *        once even when several lanes ask for it at the same time. What a decoder builds from
+ *        a schema (Avro C values, compiled plans) is the decoder's, not the cache's.
  */
 #ifndef KS_REGISTRY_H
 #define KS_REGISTRY_H
 
-#include <avro.h>
 #include <jansson.h>
 #include <stdint.h>
 
@@ -15,46 +17,44 @@
 
 typedef struct ks_registry ks_registry_t;
 
-/** A cached schema: parsed by Avro C, its JSON (for logicalType / connect.* attributes). Borrowed. */
+/**
+ * A cached schema, immutable once returned and valid until ks_registry_destroy. Shared by every
+ * thread: read it, never change it. jansson counts references atomically
+ * (JSON_HAVE_ATOMIC_BUILTINS), so taking and dropping references to nodes of @c json from
+ * several threads is safe; setting or deleting members is not.
+ */
 typedef struct ks_schema_entry {
 	int32_t id;
-	avro_schema_t schema;
-	json_t *json;               /**< the schema's JSON text, parsed */
-	avro_value_iface_t *iface;  /**< generic value class for this schema */
-	json_t *connect_schema;     /**< the Kafka Connect JSON form (built lazily, may be NULL) */
-	json_t *names;              /**< named types of the schema JSON by full and short name (borrowed refs) */
-	struct ks_avro_plan *plan;  /**< the schema compiled for decoding (built lazily, decode_avro.c) */
-	avro_value_t value;         /**< one reusable value, reset between messages */
-	int value_ready;
+	const char *text;  /**< the schema's JSON text, as the registry sent it */
+	json_t *json;      /**< the same, parsed (read-only) */
 } ks_schema_entry;
 
+/**
+ * @brief Create a client for @p conf's schema.registry.* settings.
+ * @returns client (caller destroys, after every thread using it is done) or NULL with @p err set.
+ * @locality any thread
+ */
 ks_registry_t *ks_registry_new(const ks_conf *conf, ks_errbuf *err);
+
+/** @brief Free the client and every entry it returned; NULL is fine. */
 void ks_registry_destroy(ks_registry_t *r);
 
 /**
- * @brief Look up schema @p id (from cache or the registry).
- * @returns 0 and a borrowed entry; KS_ERR_NOTFOUND when the registry answered 404 (a bad
- *          record); KS_ERR_FATAL when the registry stayed unreachable or failing after retries.
+ * @brief Look up schema @p id: from the cache, or fetched from the registry (one fetch for all
+ *        callers: a caller asking while another fetches the same id waits for its answer).
+ * @returns 0 and a borrowed entry; KS_ERR_BADREC when the registry answered 404 (reason
+ *          unknown_schema), the schema is not Avro or not JSON (reason bad_schema): a bad record;
+ *          KS_ERR_FATAL when the registry stayed unreachable or failing after retries.
+ * @locality any thread
  */
 int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err);
 
-/** @brief Free an entry's compiled plan (decode_avro.c). */
-void ks_avro_plan_free(struct ks_avro_plan *p);
-
 /**
  * @brief Put schema @p id with JSON text @p schema_json into the cache without asking the
- *        registry (tests, fuzzing). @returns 0 or KS_ERR_BADREC when the schema does not parse.
+ *        registry (tests, fuzzing); an id already cached keeps its schema.
+ * @returns 0 or KS_ERR_BADREC when the text is not JSON.
+ * @locality any thread
  */
 int ks_registry_put(ks_registry_t *r, int32_t id, const char *schema_json, ks_errbuf *err);
-
-/**
- * @brief Decode one Confluent-framed Avro message (magic byte, schema id, body) into the JSON
- *        a Debezium JSON converter would have produced. @p connect_schema (may be NULL) gets a
- *        new reference to the value schema in Kafka Connect JSON form.
- * @returns 0; KS_ERR_BADREC (err->text says what: too short, bad magic, unknown schema id,
- *          invalid body); KS_ERR_FATAL when the registry is unreachable.
- */
-int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out,
-		   json_t **connect_schema, ks_errbuf *err);
 
 #endif

@@ -10,7 +10,7 @@ out=build/fuzz
 mkdir -p "$out"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -I$top/src -I$top/build"
 libs="$(pkg-config --cflags --libs rdkafka libcurl libcrypto avro-c jansson libmicrohttpd) -lpthread -lm"
-srcs="src/decode.c src/decode_avro.c src/registry.c src/transform.c src/conf.c src/common.c src/log.c src/http.c"
+srcs="src/decode.c src/decode_avro.c src/avro_plan.c src/registry.c src/transform.c src/conf.c src/common.c src/log.c src/http.c"
 # Avro C leaks small allocations on some of its own error paths (not reachable once kinesink's
 # bounds check passed and the body is well formed); those leaks are inside libavro, not ours.
 printf 'leak:libavro.so\n' > "$out/lsan.supp"

@@ -126,6 +126,10 @@ static void test_errors(void)
 	value = tu_read_in(dir, "value.bin", &vlen);
 	expect_error(d, value, vlen / 2, KS_ERR_BADREC, "bad_avro",
 		     "shop.public.orders [1] @42: schema id 7: invalid or truncated Avro body");
+	/* Where it stopped: the field, and the byte of the body (after the 5-byte header). */
+	expect_error(d, value, vlen / 2, KS_ERR_BADREC, "bad_avro",
+		     "schema id 7: invalid or truncated Avro body (60 bytes): a length or count runs past the end of "
+		     "the message in field source.connector, at byte 60 of the body");
 	/* A string length of about 2^34 in a 12-byte message: refused before Avro C allocates it. */
 	expect_error(d, "\x00\x00\x00\x00\x07\x02\x02\xfe\xff\xff\xff\x7f\x00", 13, KS_ERR_BADREC, "bad_avro",
 		     "a length or count runs past the end of the message");
