@@ -4,6 +4,7 @@
 - KinesisMock: the kinesis-mock emulator (npm kinesis-local, pinned in tests/node), bound to 127.0.0.1.
 - FakeKinesis: the tests' own fault-injecting PutRecords endpoint (tests/tools/fakekinesis).
 - Kinesink: the real binary, with a config written to a temp dir.
+- Standin: a Python stand-in of tests/tools (Schema Registry, STS/IMDS, proxy/TLS) on a free port.
 
 Every peer runs on a free port, is waited for by condition with a deadline (never a bare
 sleep), and is killed when the test ends, even when it fails.
@@ -116,6 +117,24 @@ class Peer:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def wait_port(self, port_file, what):
+        """The port a peer wrote to port_file once listening; fails if the peer exited first."""
+        port = wait_for(lambda: _read_int(port_file) or (not self.alive() and -1), 20, what + " to listen")
+        if port < 0:
+            raise AssertionError("%s exited: %s" % (what, self.log()))
+        return port
+
+
+class Standin(Peer):
+    """A stand-in server of tests/tools (a Python script) that writes its port to a file."""
+
+    def __init__(self, tmp, script, name, *args):
+        port_file = tmp.file(name + ".port")
+        super().__init__(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "tools", script)] + list(args)
+                         + ["--port-file", port_file], tmp.file(name + ".log"))
+        self.port = self.wait_port(port_file, name + " stand-in")
+        self.url = "http://127.0.0.1:%d" % self.port
 
 
 class MockCluster(Peer):
@@ -267,9 +286,7 @@ class FakeKinesis(Peer):
         port_file = tmp.file("fakekinesis.port")
         super().__init__([FAKEKINESIS, "--port-file", port_file, "--log", self.accepted_log] + list(args),
                          tmp.file("fakekinesis.log"))
-        self.port = wait_for(lambda: _read_int(port_file) or (not self.alive() and -1), 20, "fakekinesis to listen")
-        if self.port < 0:
-            raise AssertionError("fakekinesis exited: " + self.log())
+        self.port = self.wait_port(port_file, "fakekinesis")
         self.endpoint = "http://127.0.0.1:%d" % self.port
 
     def accepted(self):
@@ -286,17 +303,11 @@ class FakeKinesis(Peer):
         return out
 
 
-class Registry(Peer):
+class Registry(Standin):
     """The Schema Registry stand-in (tests/tools/registry_standin.py) serving a folder of schemas."""
 
     def __init__(self, tmp, schema_dir, *args):
-        port_file = tmp.file("registry.port")
-        super().__init__(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "tools", "registry_standin.py"),
-                          "--dir", schema_dir, "--port-file", port_file] + list(args), tmp.file("registry.log"))
-        self.port = wait_for(lambda: _read_int(port_file) or (not self.alive() and -1), 20, "the registry stand-in")
-        if self.port < 0:
-            raise AssertionError("registry stand-in exited: " + self.log())
-        self.url = "http://127.0.0.1:%d" % self.port
+        super().__init__(tmp, "registry_standin.py", "registry", "--dir", schema_dir, *args)
 
     def requests(self):
         import urllib.request
@@ -365,6 +376,65 @@ def debezium_event(op, before, after, table="customers", ts=1700000000000, schem
         return json.dumps({"schema": {"type": "struct", "name": "inventory.%s.Envelope" % table, "fields": []},
                            "payload": payload})
     return json.dumps(payload)
+
+
+def http_get(url):
+    """(status, body) of a GET; (0, "") while nothing answers (not listening yet, or gone)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def metrics(text):
+    """{name (with its labels): integer value} of a Prometheus text exposition."""
+    import re
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+) (-?\d+)$", text, re.M)}
+
+
+def keyed_updates(n, keys, parts):
+    """n Debezium updates over `keys` rows, as (key, value, partition); the row's version counts
+    up per key and the key's partition is its id modulo parts."""
+    version = {}
+    out = []
+    for i in range(n):
+        k = i % keys
+        version[k] = version.get(k, 0) + 1
+        row = {"id": k, "v": version[k]}
+        out.append((json.dumps({"id": k}, separators=(",", ":")), debezium_event("u", {"id": k, "v": version[k] - 1}, row),
+                    k % parts))
+    return out
+
+
+def per_partition(msgs, parts):
+    """{partition: number of messages} of (key, value, partition) messages: the offsets to commit."""
+    return {p: sum(1 for m in msgs if m[2] == p) for p in range(parts)}
+
+
+def check_stream(accepted, produced, exactly_once=True):
+    """Every produced update arrived; per key in Kafka order; each exactly once when asked."""
+    got = {}
+    for key, data in accepted:
+        got.setdefault(key, []).append(json.loads(data)["v"])
+    want = {}
+    for k, v, _ in produced:
+        want.setdefault(k, []).append(json.loads(v)["after"]["v"])
+    for k, versions in want.items():
+        seen = got.get(k, [])
+        if exactly_once:
+            assert seen == versions, "key %s: got %s, want %s" % (k, seen[:20], versions[:20])
+        else:
+            # At least once: duplicates only replay a suffix, order never goes back except at a replay.
+            assert set(seen) >= set(versions), "key %s lost versions %s" % (k, sorted(set(versions) - set(seen))[:10])
+            last = 0
+            for v in seen:
+                assert v == last + 1 or v <= last, "key %s: %s after %s (reordered)" % (k, v, last)
+                last = max(last, v)
 
 
 def main(tests):

@@ -10,23 +10,17 @@ import os
 import re
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import FakeKinesis, Kinesink, MockCluster, base_config, free_port, main, wait_for  # noqa: E402
-from test_delivery import check_stream  # noqa: E402
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, check_stream, free_port, http_get,  # noqa: E402
+                     main, metrics, per_partition, wait_for)
 
 PARTS = 4
 MAX_POLL_MS = 3000
 
 
 def scrape(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(kinesink_[a-z_]+) (-?\d+)$", text, re.M)}
+    return metrics(http_get("http://127.0.0.1:%d/metrics" % port)[1])
 
 
 def updates(n, keys, pad):
@@ -89,7 +83,7 @@ def held_then_released(tmp, msgs, bound_metric, bound, slack, **props):
     accepted = fk.accepted()
     assert len(accepted) == len(msgs), (len(accepted), len(msgs))
     check_stream(accepted, msgs, exactly_once=True)
-    assert cluster.committed("kinesink", "t", PARTS) == {p: sum(1 for m in msgs if m[2] == p) for p in range(PARTS)}
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 
 def test_records_bound(tmp):
@@ -124,7 +118,7 @@ def test_full_prefetch_queue_restarts_the_fetch_without_loss(tmp):
     accepted = fk.accepted()
     assert len(accepted) == len(msgs), (len(accepted), len(msgs))
     check_stream(accepted, msgs, exactly_once=True)
-    assert cluster.committed("kinesink", "t", PARTS) == {p: sum(1 for m in msgs if m[2] == p) for p in range(PARTS)}
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 
 if __name__ == "__main__":

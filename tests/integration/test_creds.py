@@ -8,18 +8,16 @@ import sys
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import BUILDDIR, SRCDIR, Peer, _read_int, main, wait_for  # noqa: E402
+from harness import BUILDDIR, Standin, main  # noqa: E402
 
 CREDS_GET = os.path.join(BUILDDIR, "tests", "tools", "creds_get")
 
 
-class Standin(Peer):
+class AwsStandin(Standin):
+    """STS, IMDSv2 and the container endpoint (tests/tools/aws_standin.py)."""
+
     def __init__(self, tmp, *args):
-        pf = tmp.file("standin.port")
-        super().__init__(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "tools", "aws_standin.py"),
-                          "--port-file", pf] + list(args), tmp.file("standin.log"))
-        self.port = wait_for(lambda: _read_int(pf), 20, "the AWS stand-in")
-        self.url = "http://127.0.0.1:%d" % self.port
+        super().__init__(tmp, "aws_standin.py", "standin", *args)
 
     def requests(self):
         with urllib.request.urlopen(self.url + "/_requests") as r:
@@ -64,7 +62,7 @@ def test_profile_files(tmp):
 
 
 def test_web_identity(tmp):
-    sts = Standin(tmp)
+    sts = AwsStandin(tmp)
     token = tmp.file("token", "eyJhbGciOiJSUzI1NiJ9.service-account-token\n")
     out = creds(clean_env(tmp, AWS_WEB_IDENTITY_TOKEN_FILE=token, AWS_ROLE_ARN="arn:aws:iam::123456789012:role/k",
                           AWS_ENDPOINT_URL_STS=sts.url))
@@ -74,14 +72,14 @@ def test_web_identity(tmp):
 
 
 def test_container_credentials(tmp):
-    sts = Standin(tmp, "--container-token", "Bearer c0ntainer")
+    sts = AwsStandin(tmp, "--container-token", "Bearer c0ntainer")
     out = creds(clean_env(tmp, AWS_CONTAINER_CREDENTIALS_FULL_URI=sts.url + "/container/creds",
                           AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer c0ntainer"))
     assert out[0].startswith("source=container akid=ASIASTANDIN0001"), out
 
 
 def test_imds_v2(tmp):
-    imds = Standin(tmp)
+    imds = AwsStandin(tmp)
     env = clean_env(tmp, AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
     del env["AWS_EC2_METADATA_DISABLED"]
     out = creds(env)
@@ -92,7 +90,7 @@ def test_imds_v2(tmp):
 
 
 def test_assume_role_signed_with_external_id(tmp):
-    sts = Standin(tmp)
+    sts = AwsStandin(tmp)
     out = creds(clean_env(tmp, AWS_ACCESS_KEY_ID="AKIDBASE", AWS_SECRET_ACCESS_KEY="basesecret",
                           AWS_ENDPOINT_URL_STS=sts.url),
                 "-X", "aws.credentials.role.arn=arn:aws:iam::123456789012:role/writer",
@@ -105,7 +103,7 @@ def test_assume_role_signed_with_external_id(tmp):
 
 
 def test_refreshed_before_expiry(tmp):
-    sts = Standin(tmp, "--ttl", "900")
+    sts = AwsStandin(tmp, "--ttl", "900")
     out = creds(clean_env(tmp, AWS_ACCESS_KEY_ID="AKIDBASE", AWS_SECRET_ACCESS_KEY="basesecret",
                           AWS_ENDPOINT_URL_STS=sts.url),
                 "-X", "aws.credentials.role.arn=arn:aws:iam::123456789012:role/writer",

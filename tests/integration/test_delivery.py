@@ -8,43 +8,15 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, main,  # noqa: E402
-                     run_kinesink, wait_for)
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, check_stream, main,  # noqa: E402
+                     per_partition, run_kinesink, wait_for)
+from harness import keyed_updates as harness_keyed_updates  # noqa: E402
 
 PARTS = 4
 
 
 def keyed_updates(n, keys):
-    """n Debezium updates over `keys` rows; the row's version counts up per key."""
-    version = {}
-    out = []
-    for i in range(n):
-        k = i % keys
-        version[k] = version.get(k, 0) + 1
-        row = {"id": k, "v": version[k]}
-        out.append((json.dumps({"id": k}, separators=(",", ":")), debezium_event("u", {"id": k, "v": version[k] - 1}, row), k % PARTS))
-    return out
-
-
-def check_stream(accepted, produced, exactly_once=True):
-    """Every produced update arrived; per key in Kafka order; each exactly once when asked."""
-    got = {}
-    for key, data in accepted:
-        got.setdefault(key, []).append(json.loads(data)["v"])
-    want = {}
-    for k, v, _ in produced:
-        want.setdefault(k, []).append(json.loads(v)["after"]["v"])
-    for k, versions in want.items():
-        seen = got.get(k, [])
-        if exactly_once:
-            assert seen == versions, "key %s: got %s, want %s" % (k, seen[:20], versions[:20])
-        else:
-            # At least once: duplicates only replay a suffix, order never goes back except at a replay.
-            assert set(seen) >= set(versions), "key %s lost versions %s" % (k, sorted(set(versions) - set(seen))[:10])
-            last = 0
-            for v in seen:
-                assert v == last + 1 or v <= last, "key %s: %s after %s (reordered)" % (k, v, last)
-                last = max(last, v)
+    return harness_keyed_updates(n, keys, PARTS)
 
 
 def test_faults_nothing_lost_order_kept(tmp):
@@ -60,7 +32,7 @@ def test_faults_nothing_lost_order_kept(tmp):
     accepted = fk.accepted()
     check_stream(accepted, msgs, exactly_once=True)
     assert len(accepted) == len(msgs), (len(accepted), len(msgs))
-    assert cluster.committed("kinesink", "t", PARTS) == {p: sum(1 for m in msgs if m[2] == p) for p in range(PARTS)}
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 
 def test_ordering_none_still_delivers_everything(tmp):

@@ -8,8 +8,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (FakeKinesis, KinesisMock, MockCluster, base_config, debezium_event, main,  # noqa: E402
-                     run_kinesink)
+from harness import FakeKinesis, KinesisMock, MockCluster, base_config, main, per_partition, run_kinesink  # noqa: E402
+from harness import keyed_updates as harness_keyed_updates  # noqa: E402
 
 PARTS = 4
 MAGIC = b"\xf3\x89\x9a\xc2"
@@ -64,14 +64,7 @@ def deaggregate(pkey, data):
 
 
 def keyed_updates(n, keys):
-    version, out = {}, []
-    for i in range(n):
-        k = i % keys
-        version[k] = version.get(k, 0) + 1
-        row = {"id": k, "v": version[k]}
-        out.append((json.dumps({"id": k}, separators=(",", ":")), debezium_event("u", {"id": k, "v": version[k] - 1}, row),
-                    k % PARTS))
-    return out
+    return harness_keyed_updates(n, keys, PARTS)
 
 
 def check_once_in_order(user_records, produced):
@@ -99,7 +92,7 @@ def test_aggregated_records_read_back_from_kinesis_mock(tmp):
     aggregates = sum(1 for _, d in stored if d.startswith(MAGIC))
     assert aggregates > 0 and len(stored) < len(user), "nothing was aggregated: %d records" % len(stored)
     check_once_in_order(user, msgs)
-    assert cluster.committed("kinesink", "t", PARTS) == {p: sum(1 for m in msgs if m[2] == p) for p in range(PARTS)}
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 
 def test_aggregates_under_faults_once_and_in_order(tmp):
@@ -115,7 +108,7 @@ def test_aggregates_under_faults_once_and_in_order(tmp):
     user = [r for k, d in accepted for r in deaggregate(k, d)]
     assert len(accepted) < len(user), "nothing was aggregated"
     check_once_in_order(user, msgs)
-    assert cluster.committed("kinesink", "t", PARTS) == {p: sum(1 for m in msgs if m[2] == p) for p in range(PARTS)}
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 
 def test_records_past_the_aggregate_limit_go_in_several(tmp):

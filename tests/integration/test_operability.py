@@ -5,27 +5,14 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (KINESINK, FakeKinesis, Kinesink, MockCluster, base_config, debezium_event,  # noqa: E402
-                     free_port, main, wait_for)
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except urllib.error.URLError:
-        return 0, ""  # not listening (yet)
+                     free_port, http_get as get, main, metrics, wait_for)
 
 
 def metric(text, name):
-    m = re.search(r"^%s (-?\d+)$" % re.escape(name), text, re.M)
-    return int(m.group(1)) if m else None
+    return metrics(text).get(name)
 
 
 def test_metrics_health_and_readiness_during_a_run(tmp):

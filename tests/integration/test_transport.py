@@ -9,24 +9,19 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (SRCDIR, KinesisMock, MockCluster, Peer, _read_int, base_config, free_port, main,  # noqa: E402
-                     run_kinesink, wait_for)
+from harness import KinesisMock, MockCluster, Standin, base_config, free_port, main, run_kinesink  # noqa: E402
 
-STANDIN = os.path.join(SRCDIR, "tests", "tools", "transport_standin.py")
 TOPIC = "inventory.customers"
 PARTS = 2
 N = 40
 
 
-class StandIn(Peer):
+class StandIn(Standin):
+    """The proxy or the TLS terminator of tests/tools/transport_standin.py, logging what it relayed."""
+
     def __init__(self, tmp, mode, *args):
-        port_file = tmp.file(mode + ".port")
         self.requests_log = tmp.file(mode + ".requests")
-        super().__init__(["/usr/bin/python3", STANDIN, mode, "--port-file", port_file,
-                          "--log", self.requests_log] + list(args), tmp.file(mode + ".log"))
-        self.port = wait_for(lambda: _read_int(port_file) or (not self.alive() and -1), 20, mode + " stand-in")
-        if self.port < 0:
-            raise AssertionError("%s stand-in exited: %s" % (mode, self.log()))
+        super().__init__(tmp, "transport_standin.py", mode, mode, "--log", self.requests_log, *args)
 
     def requests(self):
         with open(self.requests_log) as f:

@@ -11,7 +11,7 @@
 static void run_case(const char *dir, const char *name)
 {
 	ks_conf_errors errs = { 0 };
-	char cwd[4096], *expected, *set, *out = NULL, *line, *save = NULL;
+	char cwd[4096], *expected, *set, *out = NULL;
 	size_t outlen = 0;
 	FILE *mem;
 	ks_conf c;
@@ -23,13 +23,7 @@ static void run_case(const char *dir, const char *name)
 	rc = ks_conf_load_file(&c, access("input.sql", F_OK) == 0 ? "input.sql" : "input.conf", &errs);
 	syntax_error = rc == KS_ERR_FATAL;
 	if ((set = tu_read("set", NULL))) {
-		for (line = strtok_r(set, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			char *eq = strchr(line, '=');
-
-			CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
-			*eq = '\0';
-			rc |= ks_conf_set(&c, line, eq + 1, "-X", 0, &errs);
-		}
+		rc |= tu_conf_lines(&c, set, "-X", &errs);
 		free(set);
 	}
 	if (!syntax_error)

@@ -18,7 +18,7 @@ static void run_case(const char *dir, const char *name)
 {
 	size_t vlen = 0, klen = 0;
 	char *value = tu_read_in(dir, "value", &vlen), *key = tu_read_in(dir, "key", &klen);
-	char *config = tu_read_in(dir, "config", NULL), *expected, *line, *save = NULL;
+	char *config = tu_read_in(dir, "config", NULL), *expected;
 	ks_msg msg = { "dbserver1.inventory.customers", 1, 77, key, klen, value, vlen };
 	ks_decoder_t *d;
 	ks_change ch;
@@ -28,12 +28,7 @@ static void run_case(const char *dir, const char *name)
 	int rc;
 
 	ks_conf_init(&c);
-	for (line = config ? strtok_r(config, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-
-		*eq = '\0';
-		CU_ASSERT_EQUAL(ks_conf_set(&c, line, eq + 1, "config", 0, NULL), 0);
-	}
+	CU_ASSERT_EQUAL(tu_conf_lines(&c, config, "config", NULL), 0);
 	if (!value)
 		msg.value = NULL;
 	ks_errbuf_clear(&err);

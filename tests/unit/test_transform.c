@@ -12,7 +12,7 @@
 
 static void run_case(const char *dir, const char *name)
 {
-	char *config = tu_read_in(dir, "config", NULL), *line, *save = NULL, *expected, *out = NULL;
+	char *config = tu_read_in(dir, "config", NULL), *expected, *out = NULL;
 	size_t vlen = 0, klen = 0, outlen = 0;
 	char *value = tu_read_in(dir, "value", &vlen), *key = tu_read_in(dir, "key", &klen);
 	ks_msg msg = { "shop.public.items", 2, 1043, key, klen, value, vlen };
@@ -28,13 +28,7 @@ static void run_case(const char *dir, const char *name)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(config);
 	ks_conf_init(&c);
-	for (line = strtok_r(config, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-
-		CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
-		*eq = '\0';
-		CU_ASSERT_EQUAL(ks_conf_set(&c, line, eq + 1, "config", 0, &errs), 0);
-	}
+	CU_ASSERT_EQUAL(tu_conf_lines(&c, config, "config", &errs), 0);
 	ks_conf_set(&c, "stream", "s", "t", 0, &errs);
 	ks_conf_set(&c, "aws.region", "r", "t", 0, &errs);
 	ks_conf_set(&c, "topic", "t", "t", 0, &errs);

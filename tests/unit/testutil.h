@@ -2,12 +2,18 @@
 #ifndef KS_TESTUTIL_H
 #define KS_TESTUTIL_H
 
+#ifdef KS_NO_CUNIT
+#error "CUnit was not found when configure ran: install libcunit1-dev (apt-get install libcunit1-dev), then run configure again"
+#endif
+
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "conf.h"
 
 /* Whole file as a NUL-terminated string (NULL if missing); *len gets its size. */
 static inline char *tu_read(const char *path, size_t *len)
@@ -93,6 +99,26 @@ static inline void tu_chomp(char *s)
 
 	if (n && s[n - 1] == '\n')
 		s[n - 1] = '\0';
+}
+
+/*
+ * Apply the `key=value` lines of text (a case's `config` or `set` file; modified in place) to c
+ * with ks_conf_set from `origin`; a line without '=' fails the test. Returns the bitwise OR of
+ * ks_conf_set's return codes: 0 when every line was accepted.
+ */
+static inline int tu_conf_lines(ks_conf *c, char *text, const char *origin, ks_conf_errors *errs)
+{
+	char *line, *save = NULL;
+	int rc = 0;
+
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
+		*eq = '\0';
+		rc |= ks_conf_set(c, line, eq + 1, origin, 0, errs);
+	}
+	return rc;
 }
 
 /* Compare and, on mismatch, show both, naming the case. */
