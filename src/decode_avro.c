@@ -309,12 +309,8 @@ static json_t *base64_string(const void *p, size_t n)
 
 static json_t *real(double d)
 {
-	/* JSON has no NaN or infinity; the JSON converter writes them as strings. */
-	if (isnan(d))
-		return json_string("NaN");
-	if (isinf(d))
-		return json_string(d > 0 ? "Infinity" : "-Infinity");
-	return json_real(d);
+	/* JSON has no NaN or infinity: RisingWave's encoder (serde_json) writes them as null. */
+	return isfinite(d) ? json_real(d) : json_null();
 }
 
 static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth);
