@@ -187,26 +187,46 @@ unknown:
 		   quoted(q, sizeof(q), ops, json_string_length(op)));
 }
 
+/* jansson's text quotes the bytes near the error: control and non-ASCII ones become \xNN. */
+static const char *safe_text(char *out, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f)
+			out[n++] = (char)c;
+		else
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x", c);
+	}
+	out[n] = '\0';
+	return out;
+}
+
 /* Why jansson refused the value, with where. */
 static int not_json(const ks_msg *m, const json_error_t *jerr, ks_errbuf *err)
 {
+	char text[JSON_ERROR_TEXT_LENGTH * 4 + 1];
+
+	safe_text(text, sizeof(text), jerr->text);
 	if (!m->value_len)
 		return bad(err, m, "not_json", "value is empty (0 bytes), not JSON");
 	switch (json_error_code(jerr)) {
 	case json_error_numeric_overflow:
 		return bad(err, m, "unsupported_json",
 			   "value has a number out of range at line %d column %d: %s (integers must fit in 64 bits, "
-			   "reals in a double)", jerr->line, jerr->column, jerr->text);
+			   "reals in a double)", jerr->line, jerr->column, text);
 	case json_error_invalid_utf8:
 		return bad(err, m, "not_json", "value is not UTF-8 at line %d column %d: %s", jerr->line, jerr->column,
-			   jerr->text);
+			   text);
 	case json_error_null_byte_in_key:
 		return bad(err, m, "unsupported_json",
 			   "value has a member name with a \\u0000 escape at line %d column %d, which cannot be held (%s)",
-			   jerr->line, jerr->column, jerr->text);
+			   jerr->line, jerr->column, text);
 	default:
 		return bad(err, m, "not_json", "value is not JSON: line %d column %d: %s", jerr->line, jerr->column,
-			   jerr->text);
+			   text);
 	}
 }
 
