@@ -71,23 +71,36 @@ uint64_t ks_key_hash(const char *p, size_t n)
  * widened to a double, so a double is all there is to write.
  */
 typedef struct decimal {
-	unsigned long long m; /* the digits as an integer */
-	int n;                /* how many */
-	int e;                /* decimal exponent of the first digit */
+	char d[20]; /* the significant digits, no trailing zeros */
+	int n;      /* how many */
+	int e;      /* decimal exponent of the first */
 } decimal;
 
-/* @p v > 0 correctly rounded to @p n significant digits into @p d: does that text read back as v? */
+/*
+ * @p v > 0 correctly rounded to @p n significant digits into @p d: does that text read back as
+ * v? ("%g" is cheaper than "%e" in glibc and drops the trailing zeros itself.)
+ */
 static int round_to(double v, int n, decimal *d)
 {
-	char s[40], *p;
+	char s[40];
+	const char *p;
+	int point = 0, seen_point = 0;
 
-	snprintf(s, sizeof(s), "%.*e", n - 1, v);
-	d->m = 0;
-	d->n = n;
-	for (p = s; *p != 'e'; p++)
-		if (*p != '.')
-			d->m = d->m * 10 + (unsigned long long)(*p - '0');
-	d->e = atoi(p + 1);
+	snprintf(s, sizeof(s), "%.*g", n, v);
+	d->n = 0;
+	for (p = s; *p && *p != 'e'; p++) {
+		if (*p == '.') {
+			seen_point = 1;
+		} else if (d->n || *p != '0') {
+			d->d[d->n++] = *p;
+			point += !seen_point;
+		} else if (seen_point) {
+			point--; /* a leading zero after the point: 0.00x */
+		}
+	}
+	d->e = point - 1 + (*p ? atoi(p + 1) : 0);
+	while (d->n > 1 && d->d[d->n - 1] == '0')
+		d->n--;
 	return strtod(s, NULL) == v;
 }
 
@@ -97,24 +110,29 @@ static int round_to(double v, int n, decimal *d)
  */
 static int neighbour_reads_back(double v, decimal *d)
 {
+	unsigned long long m = 0;
 	char s[40];
 	int i;
 
+	for (i = 0; i < 16; i++)
+		m = m * 10 + (unsigned long long)(i < d->n ? d->d[i] - '0' : 0);
 	for (i = 0; i < 2; i++) {
-		unsigned long long c = i ? d->m + 1 : d->m - 1;
+		unsigned long long c = i ? m + 1 : m - 1;
 
 		if (c < 1000000000000000ULL || c > 9999999999999999ULL)
 			continue; /* a carry or borrow: fewer digits, already tried */
 		snprintf(s, sizeof(s), "%llue%d", c, d->e - 15);
 		if (strtod(s, NULL) == v) {
-			d->m = c;
+			d->n = snprintf(d->d, sizeof(d->d), "%llu", c);
+			while (d->n > 1 && d->d[d->n - 1] == '0')
+				d->n--;
 			return 1;
 		}
 	}
 	return 0;
 }
 
-/* The shortest round-trip digits of finite @p v > 0, trailing zeros removed. */
+/* The shortest round-trip digits of finite @p v > 0. */
 static void shortest_digits(double v, decimal *d)
 {
 	int n;
@@ -130,10 +148,6 @@ static void shortest_digits(double v, decimal *d)
 		 */
 		round_to(v, 17, d);
 	}
-	while (d->n > 1 && d->m % 10 == 0) {
-		d->m /= 10;
-		d->n--;
-	}
 }
 
 /*
@@ -143,8 +157,9 @@ static void shortest_digits(double v, decimal *d)
  */
 static int write_real(ks_buf *b, double v)
 {
-	char out[48], digits[24];
+	char out[48];
 	decimal d;
+	const char *digits = d.d;
 	int len = 0, kk, i;
 
 	if (!isfinite(v))
@@ -156,7 +171,6 @@ static int write_real(ks_buf *b, double v)
 		return ks_buf_append(b, out, (size_t)len + 3);
 	}
 	shortest_digits(fabs(v), &d);
-	snprintf(digits, sizeof(digits), "%llu", d.m);
 	kk = d.e + 1;
 	if (kk >= d.n && kk <= 16) {
 		memcpy(out + len, digits, (size_t)d.n);

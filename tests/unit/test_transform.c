@@ -178,6 +178,41 @@ static void test_reals_as_ryu_writes_them(void)
 	ks_buf_clean(&b);
 }
 
+/* tests/data/transform/reals-table.txt (tests/fixtures/make_reals_table.py): bits, then the text. */
+static void test_reals_table(void)
+{
+	char dir[4096], *table, *line, *save = NULL;
+	int n = 0, bad = 0;
+	ks_buf b;
+
+	tu_data_dir("transform", dir, sizeof(dir));
+	table = tu_read_in(dir, "reals-table.txt", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(table);
+	ks_buf_init(&b, 0);
+	for (line = strtok_r(table, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *want = strchr(line, ' ');
+		uint64_t bits = strtoull(line, NULL, 16);
+		json_t *j;
+		double v;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+		want++;
+		memcpy(&v, &bits, sizeof(v));
+		j = json_real(v);
+		ks_buf_reset(&b);
+		CU_ASSERT_EQUAL_FATAL(ks_json_write(&b, j), 0);
+		CU_ASSERT_EQUAL_FATAL(ks_buf_append(&b, "", 1), 0);
+		if (strcmp(b.data, want) != 0 && bad++ < 10)
+			fprintf(stderr, "real %016llx: got %s, want %s\n", (unsigned long long)bits, b.data, want);
+		json_decref(j);
+		n++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT(n > 4000);
+	ks_buf_clean(&b);
+	free(table);
+}
+
 /* A row whose data is over what any stream takes is a bad record (too_large), not a stop. */
 static void test_oversized_row_is_a_bad_record(void)
 {
@@ -225,6 +260,7 @@ int main(void)
 		{ "golden cases (tests/data/transform)", test_cases },
 		{ "JSON writer is deterministic", test_json_writer_is_deterministic },
 		{ "reals as RisingWave (serde_json, ryu) writes them", test_reals_as_ryu_writes_them },
+		{ "reals table (Python's shortest digits, ryu's layout)", test_reals_table },
 		{ "a row over the largest record is a bad record", test_oversized_row_is_a_bad_record },
 		{ NULL, NULL },
 	};
