@@ -132,7 +132,11 @@ static int neighbour_reads_back(double v, decimal *d)
 	return 0;
 }
 
-/* The shortest round-trip digits of finite @p v > 0. */
+/*
+ * The shortest round-trip digits of finite @p v > 0. A decimal of up to 15 digits survives a
+ * trip through a normal double (DBL_DIG), so one that reads back as v is v's 15-digit rounding
+ * less its trailing zeros; past that, 16 digits (the nearest, or its neighbour), else 17.
+ */
 static void shortest_digits(double v, decimal *d)
 {
 	int n;
@@ -142,10 +146,6 @@ static void shortest_digits(double v, decimal *d)
 		for (n = 1; !round_to(v, n, d); n++)
 			;
 	} else if (!round_to(v, 15, d) && !round_to(v, 16, d) && !neighbour_reads_back(v, d)) {
-		/*
-		 * (A decimal of up to 15 digits survives a trip through a normal double (DBL_DIG), so one
-		 * that reads back as v is v's 15-digit rounding less its trailing zeros.)
-		 */
 		round_to(v, 17, d);
 	}
 }
@@ -159,7 +159,7 @@ static int write_real(ks_buf *b, double v)
 {
 	char out[48];
 	decimal d;
-	const char *digits = d.d;
+	const char *digits;
 	int len = 0, kk, i;
 
 	if (!isfinite(v))
@@ -171,6 +171,7 @@ static int write_real(ks_buf *b, double v)
 		return ks_buf_append(b, out, (size_t)len + 3);
 	}
 	shortest_digits(fabs(v), &d);
+	digits = d.d;
 	kk = d.e + 1;
 	if (kk >= d.n && kk <= 16) {
 		memcpy(out + len, digits, (size_t)d.n);
