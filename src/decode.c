@@ -230,6 +230,56 @@ static int not_json(const ks_msg *m, const json_error_t *jerr, ks_errbuf *err)
 	}
 }
 
+/* @p v, a JSON number of a float32 column, as the f32 it was, widened back to a double. */
+static void widen(json_t *holder, const char *name, size_t index, json_t *v)
+{
+	json_t *w;
+
+	if (!json_is_number(v) || !(w = json_real((double)(float)json_number_value(v))))
+		return;
+	if (name)
+		json_object_set_new(holder, name, w);
+	else
+		json_array_set_new(holder, index, w);
+}
+
+/*
+ * A float32 column (Connect type "float") reaches RisingWave's encoder as an f32, which it
+ * writes widened to a double: 0.1 becomes 0.10000000149011612. The envelope's schema says which
+ * columns of before and after are float32 (and arrays of them); their values are made so here.
+ */
+static void widen_floats(const json_t *schema, ks_change *out)
+{
+	const json_t *part, *col;
+	size_t i, j, k;
+
+	json_array_foreach(json_object_get(schema, "fields"), i, part) {
+		const char *which = json_string_value(json_object_get(part, "field"));
+		json_t *row = NULL;
+
+		if (which && !strcmp(which, "before"))
+			row = out->before;
+		else if (which && !strcmp(which, "after"))
+			row = out->after;
+		if (!row)
+			continue;
+		json_array_foreach(json_object_get(part, "fields"), j, col) {
+			const char *name = json_string_value(json_object_get(col, "field"));
+			const char *type = json_string_value(json_object_get(col, "type"));
+			const char *items = json_string_value(json_object_get(json_object_get(col, "items"), "type"));
+			json_t *v = name ? json_object_get(row, name) : NULL, *e;
+
+			if (!v || !type)
+				continue;
+			if (!strcmp(type, "float"))
+				widen(row, name, 0, v);
+			else if (!strcmp(type, "array") && items && !strcmp(items, "float") && json_is_array(v))
+				json_array_foreach(v, k, e)
+					widen(v, NULL, k, e);
+		}
+	}
+}
+
 static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 {
 	json_error_t jerr;
@@ -264,6 +314,8 @@ static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 		payload = root;
 	}
 	rc = extract_debezium(m, payload, schema, out, err);
+	if (!rc && schema && memmem(m->value, m->value_len, "\"float\"", 7))
+		widen_floats(schema, out);
 	json_decref(root);
 	return rc;
 }
