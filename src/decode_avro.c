@@ -399,7 +399,8 @@ static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
 
 		if (avro_value_get_string(v, &s, &n))
 			return -1;
-		*out = json_stringn(s, n ? n - 1 : 0); /* the size counts the NUL */
+		if (!(*out = json_stringn(s, n ? n - 1 : 0))) /* the size counts the NUL */
+			return -1; /* not UTF-8: an error, not a silently missing field */
 		break;
 	}
 	case AVRO_BYTES:
@@ -737,7 +738,8 @@ int ks_avro_decode(ks_registry_t *r, const void *p, size_t n, json_t **out, json
 	if (to_json(e->plan->root, &e->value, out, 0)) {
 		json_decref(*out);
 		*out = NULL;
-		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON", (int)id);
+		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON (a string that "
+			   "is not UTF-8, or nesting deeper than 64)", (int)id);
 	}
 	if (connect_schema) {
 		if (!e->connect_schema)
