@@ -5,6 +5,7 @@
  */
 #include "decode.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,10 +234,11 @@ static int not_json(const ks_msg *m, const json_error_t *jerr, ks_errbuf *err)
 /* @p v, a JSON number of a float32 column, as the f32 it was, widened back to a double. */
 static void widen(json_t *holder, const char *name, size_t index, json_t *v)
 {
+	double d = json_number_value(v);
 	json_t *w;
 
-	if (!json_is_number(v) || !(w = json_real((double)(float)json_number_value(v))))
-		return;
+	if (!json_is_number(v) || !(d >= -FLT_MAX && d <= FLT_MAX) || !(w = json_real((double)(float)d)))
+		return; /* not a number, or none an f32 holds: left as it is */
 	if (name)
 		json_object_set_new(holder, name, w);
 	else
