@@ -5,6 +5,7 @@
  */
 #include "decode.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,8 +83,10 @@ void ks_decoder_destroy(ks_decoder_t *d)
 	free(d);
 }
 
-static const char *json_type_name(const json_t *j)
+const char *ks_json_type_name(const json_t *j)
 {
+	if (!j)
+		return "nothing";
 	switch (json_typeof(j)) {
 	case JSON_OBJECT: return "object";
 	case JSON_ARRAY: return "array";
@@ -113,7 +116,7 @@ static json_t *decode_json_key(const ks_msg *m)
 
 	if (!m->key || !m->key_len)
 		return NULL;
-	if (!(root = json_loadb(m->key, m->key_len, JSON_DECODE_ANY, NULL)))
+	if (!(root = json_loadb(m->key, m->key_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)))
 		return NULL;
 	payload = json_object_get(root, "payload");
 	if (json_is_object(payload) && json_object_get(root, "schema"))
@@ -122,6 +125,24 @@ static json_t *decode_json_key(const ks_msg *m)
 		key = json_incref(root);
 	json_decref(root);
 	return key;
+}
+
+/* @p s (@p n bytes, at most its first 20) as a JSON string into @p out: safe to log. */
+static const char *quoted(char *out, size_t size, const char *s, size_t n)
+{
+	size_t cut = n;
+	ks_buf b;
+
+	if (cut > 20)
+		for (cut = 20; cut > 0 && (s[cut] & 0xc0) == 0x80; cut--)
+			; /* not inside a UTF-8 sequence */
+	ks_buf_init(&b, 0);
+	if (ks_buf_json_str(&b, s, cut))
+		snprintf(out, size, "(unprintable)");
+	else
+		snprintf(out, size, "%.*s%s", (int)b.len, b.data, cut < n ? "..." : "");
+	ks_buf_clean(&b);
+	return out;
 }
 
 /*
@@ -133,11 +154,13 @@ static int extract_debezium(const ks_msg *m, json_t *payload, json_t *schema, ks
 {
 	json_t *op = json_object_get(payload, "op"), *j;
 	const char *ops;
+	char q[100];
 
 	if (!op)
-		return bad(err, m, "missing_op", "payload.op: missing (not a Debezium change event)");
+		return bad(err, m, "missing_op",
+			   "payload.op: missing: not a Debezium change event (for plain JSON rows set input.format = 'json')");
 	if (!json_is_string(op))
-		return bad(err, m, "bad_op", "payload.op: expected a string, got %s", json_type_name(op));
+		return bad(err, m, "bad_op", "payload.op: expected a string, got %s", ks_json_type_name(op));
 	ops = json_string_value(op);
 	if (json_string_length(op) != 1)
 		goto unknown;
@@ -153,33 +176,129 @@ static int extract_debezium(const ks_msg *m, json_t *payload, json_t *schema, ks
 	j = json_object_get(payload, "before");
 	if (j && !json_is_null(j) && !json_is_object(j))
 		return bad(err, m, "bad_before", "payload.before: expected an object or null, got %s",
-			   json_type_name(j));
+			   ks_json_type_name(j));
 	out->before = own(j);
 	j = json_object_get(payload, "after");
 	if (j && !json_is_null(j) && !json_is_object(j))
 		return bad(err, m, "bad_after", "payload.after: expected an object or null, got %s",
-			   json_type_name(j));
+			   ks_json_type_name(j));
 	out->after = own(j);
 	if ((out->op == KS_OP_CREATE || out->op == KS_OP_READ || out->op == KS_OP_UPDATE) && !out->after)
-		return bad(err, m, "missing_after", "payload.after: missing for op '%c'", ops[0]);
+		return bad(err, m, "missing_after", "payload.after: missing or null, but op '%c' needs the row", ops[0]);
 	if (out->op == KS_OP_DELETE && !out->before && !out->key)
 		return bad(err, m, "missing_before",
 			   "payload.before: missing for op 'd' and the message has no key to identify the row");
 	j = json_object_get(payload, "source");
 	if (j && !json_is_null(j) && !json_is_object(j))
-		return bad(err, m, "bad_source", "payload.source: expected an object, got %s", json_type_name(j));
+		return bad(err, m, "bad_source", "payload.source: expected an object or null, got %s",
+			   ks_json_type_name(j));
 	out->source = own(j);
 	j = json_object_get(payload, "ts_ms");
 	if (json_is_integer(j)) {
 		out->ts_ms = json_integer_value(j);
 		out->has_ts_ms = 1;
 	} else if (j && !json_is_null(j)) {
-		return bad(err, m, "bad_ts_ms", "payload.ts_ms: expected an integer, got %s", json_type_name(j));
+		return bad(err, m, "bad_ts_ms", "payload.ts_ms: expected an integer, got %s", ks_json_type_name(j));
 	}
 	out->schema = own(schema);
 	return 0;
 unknown:
-	return bad(err, m, "unknown_op", "payload.op: unknown op '%.20s' (expected c, r, u, d, t or m)", ops);
+	return bad(err, m, "unknown_op", "payload.op: unknown op %s (expected c, r, u, d, t or m)",
+		   quoted(q, sizeof(q), ops, json_string_length(op)));
+}
+
+/* jansson's text quotes the bytes near the error: control and non-ASCII ones become \xNN. */
+static const char *safe_text(char *out, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f)
+			out[n++] = (char)c;
+		else
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x", c);
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Why jansson refused the value, with where. */
+static int not_json(const ks_msg *m, const json_error_t *jerr, ks_errbuf *err)
+{
+	char text[JSON_ERROR_TEXT_LENGTH * 4 + 1];
+
+	safe_text(text, sizeof(text), jerr->text);
+	if (!m->value_len)
+		return bad(err, m, "not_json", "value is empty (0 bytes), not JSON");
+	switch (json_error_code(jerr)) {
+	case json_error_numeric_overflow:
+		return bad(err, m, "unsupported_json",
+			   "value has a number out of range at line %d column %d: %s (integers must fit in 64 bits, "
+			   "reals in a double)", jerr->line, jerr->column, text);
+	case json_error_invalid_utf8:
+		return bad(err, m, "not_json", "value is not UTF-8 at line %d column %d: %s", jerr->line, jerr->column,
+			   text);
+	case json_error_null_byte_in_key:
+		return bad(err, m, "unsupported_json",
+			   "value has a member name with a \\u0000 escape at line %d column %d, which cannot be held (%s)",
+			   jerr->line, jerr->column, text);
+	default:
+		return bad(err, m, "not_json", "value is not JSON: line %d column %d: %s", jerr->line, jerr->column,
+			   text);
+	}
+}
+
+/* @p v, a JSON number of a float32 column, as the f32 it was, widened back to a double. */
+static void widen(json_t *holder, const char *name, size_t index, json_t *v)
+{
+	double d = json_number_value(v);
+	json_t *w;
+
+	if (!json_is_number(v) || !(d >= -FLT_MAX && d <= FLT_MAX) || !(w = json_real((double)(float)d)))
+		return; /* not a number, or none an f32 holds: left as it is */
+	if (name)
+		json_object_set_new(holder, name, w);
+	else
+		json_array_set_new(holder, index, w);
+}
+
+/*
+ * A float32 column (Connect type "float") reaches RisingWave's encoder as an f32, which it
+ * writes widened to a double: 0.1 becomes 0.10000000149011612. The envelope's schema says which
+ * columns of before and after are float32 (and arrays of them); their values are made so here.
+ */
+static void widen_floats(const json_t *schema, ks_change *out)
+{
+	const json_t *part, *col;
+	size_t i, j, k;
+
+	json_array_foreach(json_object_get(schema, "fields"), i, part) {
+		const char *which = json_string_value(json_object_get(part, "field"));
+		json_t *row = NULL;
+
+		if (which && !strcmp(which, "before"))
+			row = out->before;
+		else if (which && !strcmp(which, "after"))
+			row = out->after;
+		if (!row)
+			continue;
+		json_array_foreach(json_object_get(part, "fields"), j, col) {
+			const char *name = json_string_value(json_object_get(col, "field"));
+			const char *type = json_string_value(json_object_get(col, "type"));
+			const char *items = json_string_value(json_object_get(json_object_get(col, "items"), "type"));
+			json_t *v = name ? json_object_get(row, name) : NULL, *e;
+
+			if (!v || !type)
+				continue;
+			if (!strcmp(type, "float"))
+				widen(row, name, 0, v);
+			else if (!strcmp(type, "array") && items && !strcmp(items, "float") && json_is_array(v))
+				json_array_foreach(v, k, e)
+					widen(v, NULL, k, e);
+		}
+	}
 }
 
 static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
@@ -188,12 +307,11 @@ static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 	json_t *root, *payload, *schema = NULL;
 	int rc;
 
-	if (!(root = json_loadb(m->value, m->value_len, JSON_DECODE_ANY, &jerr)))
-		return bad(err, m, "not_json", "value is not JSON: line %d column %d: %s", jerr.line,
-			   jerr.column, jerr.text);
+	if (!(root = json_loadb(m->value, m->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
+		return not_json(m, &jerr, err);
 	if (!json_is_object(root)) {
 		rc = bad(err, m, "not_object", "value: expected a Debezium envelope object, got %s",
-			 json_type_name(root));
+			 ks_json_type_name(root));
 		json_decref(root);
 		return rc;
 	}
@@ -204,8 +322,9 @@ static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 		if (json_is_null(schema))
 			schema = NULL;
 		if (!json_is_object(payload)) {
-			rc = json_is_null(payload) ? 0 : bad(err, m, "bad_payload", "payload: expected an object, got %s",
-							   json_type_name(payload));
+			rc = json_is_null(payload) ? 0 :
+				bad(err, m, "bad_payload", "payload: expected an object or null, got %s",
+				    ks_json_type_name(payload));
 			/* {"schema":…,"payload":null} is the JSON converter's tombstone. */
 			if (!rc)
 				out->op = KS_OP_TOMBSTONE;
@@ -216,6 +335,8 @@ static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 		payload = root;
 	}
 	rc = extract_debezium(m, payload, schema, out, err);
+	if (!rc && schema && memmem(m->value, m->value_len, "\"float\"", 7))
+		widen_floats(schema, out);
 	json_decref(root);
 	return rc;
 }
@@ -233,7 +354,7 @@ static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errb
 		return rc;
 	}
 	if (!json_is_object(payload)) {
-		rc = bad(err, m, "not_object", "Avro value: expected a record, got %s", json_type_name(payload));
+		rc = bad(err, m, "not_object", "Avro value: expected a record, got %s", ks_json_type_name(payload));
 	} else {
 		rc = extract_debezium(m, payload, schema, out, err);
 	}
@@ -286,9 +407,8 @@ int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbu
 		out->raw_len = m->value_len;
 		return 0;
 	case KS_INPUT_JSON:
-		if (!(out->after = json_loadb(m->value, m->value_len, JSON_DECODE_ANY, &jerr)))
-			return bad(err, m, "not_json", "value is not JSON: line %d column %d: %s", jerr.line,
-				   jerr.column, jerr.text);
+		if (!(out->after = json_loadb(m->value, m->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
+			return not_json(m, &jerr, err);
 		out->op = KS_OP_CREATE;
 		return 0;
 	case KS_INPUT_DEBEZIUM_JSON:

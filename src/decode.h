@@ -29,6 +29,9 @@ typedef enum ks_op {
 /** @brief Debezium letter of an op ('c','r','u','d','t','m'; '-' for none/tombstone). */
 char ks_op_char(ks_op op);
 
+/** @brief "object", "array", "string", "integer", "number", "boolean" or "null" ("nothing" for NULL). */
+const char *ks_json_type_name(const json_t *j);
+
 /** A Kafka message as the decoder sees it (all pointers borrowed). */
 typedef struct ks_msg {
 	const char *topic;

@@ -107,12 +107,8 @@ static json_t *base64_string(const void *p, size_t n)
 
 static json_t *real(double d)
 {
-	/* JSON has no NaN or infinity; the JSON converter writes them as strings. */
-	if (isnan(d))
-		return json_string("NaN");
-	if (isinf(d))
-		return json_string(d > 0 ? "Infinity" : "-Infinity");
-	return json_real(d);
+	/* JSON has no NaN or infinity: RisingWave's encoder (serde_json) writes them as null. */
+	return isfinite(d) ? json_real(d) : json_null();
 }
 
 static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth);
@@ -201,7 +197,8 @@ static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
 
 		if (avro_value_get_string(v, &s, &n))
 			return -1;
-		*out = json_stringn(s, n ? n - 1 : 0); /* the size counts the NUL */
+		if (!(*out = json_stringn(s, n ? n - 1 : 0))) /* the size counts the NUL */
+			return -1; /* not UTF-8: an error, not a silently missing field */
 		break;
 	}
 	case AVRO_BYTES:
@@ -482,7 +479,8 @@ int ks_avro_decode(ks_avro_decoder_t *a, const void *p, size_t n, json_t **out, 
 	if (to_json(ks_avro_plan_root(st->plan), &st->value, out, 0)) {
 		json_decref(*out);
 		*out = NULL;
-		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON", (int)id);
+		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON (a string that "
+			   "is not UTF-8, or nesting deeper than 64)", (int)id);
 	}
 	if (connect_schema) {
 		if (!st->connect_schema)

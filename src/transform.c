@@ -5,6 +5,8 @@
  */
 #include "transform.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,28 +62,150 @@ uint64_t ks_key_hash(const char *p, size_t n)
 	return h ^ (h >> 32);
 }
 
-/* ---- deterministic JSON ------------------------------------------------------------------ */
+/* ---- reals as RisingWave writes them ------------------------------------------------------ */
 
-static int cmp_keys(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+/*
+ * RisingWave's JSON encoder is serde_json, whose numbers are written by the ryu crate: the
+ * shortest digits that read back as the same double (among those, the nearest to the exact
+ * value), laid out as ryu's format64 does (write_real). A float32 column reaches serde_json
+ * widened to a double, so a double is all there is to write.
+ */
+typedef struct decimal {
+	char d[20]; /* the significant digits, no trailing zeros */
+	int n;      /* how many */
+	int e;      /* decimal exponent of the first */
+} decimal;
 
-/* The shortest text that reads back as the same double, always marked as a real. */
-static int write_real(ks_buf *b, double v)
+/*
+ * @p v > 0 correctly rounded to @p n significant digits into @p d: does that text read back as
+ * v? ("%g" is cheaper than "%e" in glibc and drops the trailing zeros itself.)
+ */
+static int round_to(double v, int n, decimal *d)
 {
 	char s[40];
-	int prec;
+	const char *p;
+	int point = 0, seen_point = 0;
 
-	for (prec = 15; prec <= 17; prec++) {
-		snprintf(s, sizeof(s), "%.*g", prec, v);
-		if (strtod(s, NULL) == v)
-			break;
+	snprintf(s, sizeof(s), "%.*g", n, v);
+	d->n = 0;
+	for (p = s; *p && *p != 'e'; p++) {
+		if (*p == '.') {
+			seen_point = 1;
+		} else if (d->n || *p != '0') {
+			d->d[d->n++] = *p;
+			point += !seen_point;
+		} else if (seen_point) {
+			point--; /* a leading zero after the point: 0.00x */
+		}
 	}
-	if (!strpbrk(s, ".eEn")) /* "n": nan/inf never reach here (jansson refuses them) */
-		strcat(s, ".0");
-	return ks_buf_puts(b, s);
+	d->e = point - 1 + (*p ? atoi(p + 1) : 0);
+	while (d->n > 1 && d->d[d->n - 1] == '0')
+		d->n--;
+	return strtod(s, NULL) == v;
 }
+
+/*
+ * At a power of two the doubles below are twice as close as those above, so the nearest
+ * 16-digit decimal (in @p d) may miss v while its neighbour on the far side still reads back.
+ */
+static int neighbour_reads_back(double v, decimal *d)
+{
+	unsigned long long m = 0;
+	char s[40];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		m = m * 10 + (unsigned long long)(i < d->n ? d->d[i] - '0' : 0);
+	for (i = 0; i < 2; i++) {
+		unsigned long long c = i ? m + 1 : m - 1;
+
+		if (c < 1000000000000000ULL || c > 9999999999999999ULL)
+			continue; /* a carry or borrow: fewer digits, already tried */
+		snprintf(s, sizeof(s), "%llue%d", c, d->e - 15);
+		if (strtod(s, NULL) == v) {
+			d->n = snprintf(d->d, sizeof(d->d), "%llu", c);
+			while (d->n > 1 && d->d[d->n - 1] == '0')
+				d->n--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The shortest round-trip digits of finite @p v > 0. A decimal of up to 15 digits survives a
+ * trip through a normal double (DBL_DIG), so one that reads back as v is v's 15-digit rounding
+ * less its trailing zeros; past that, 16 digits (the nearest, or its neighbour), else 17.
+ */
+static void shortest_digits(double v, decimal *d)
+{
+	int n;
+
+	if (v < DBL_MIN) {
+		/* Subnormals carry fewer digits: try each length (their neighbours are evenly spaced). */
+		for (n = 1; !round_to(v, n, d); n++)
+			;
+	} else if (!round_to(v, 15, d) && !round_to(v, 16, d) && !neighbour_reads_back(v, d)) {
+		round_to(v, 17, d);
+	}
+}
+
+/*
+ * ryu's layout, with kk the position of the decimal point (10^(kk-1) <= |v| < 10^kk): integers of
+ * up to 16 digits as "1234000.0", other values with kk in 1..16 as "12.34", kk in -4..0 as
+ * "0.001234", everything else in exponent form without '+' or padding: "1e16", "1.5e-7", "5e-324".
+ */
+static int write_real(ks_buf *b, double v)
+{
+	char out[48];
+	decimal d;
+	const char *digits;
+	int len = 0, kk, i;
+
+	if (!isfinite(v))
+		return ks_buf_append(b, "null", 4); /* what serde_json writes (jansson never holds one) */
+	if (signbit(v))
+		out[len++] = '-';
+	if (v == 0) {
+		memcpy(out + len, "0.0", 3);
+		return ks_buf_append(b, out, (size_t)len + 3);
+	}
+	shortest_digits(fabs(v), &d);
+	digits = d.d;
+	kk = d.e + 1;
+	if (kk >= d.n && kk <= 16) {
+		memcpy(out + len, digits, (size_t)d.n);
+		len += d.n;
+		for (i = d.n; i < kk; i++)
+			out[len++] = '0';
+		out[len++] = '.';
+		out[len++] = '0';
+	} else if (kk > 0 && kk <= 16) {
+		memcpy(out + len, digits, (size_t)kk);
+		len += kk;
+		out[len++] = '.';
+		memcpy(out + len, digits + kk, (size_t)(d.n - kk));
+		len += d.n - kk;
+	} else if (kk > -5 && kk <= 0) {
+		out[len++] = '0';
+		out[len++] = '.';
+		for (i = kk; i < 0; i++)
+			out[len++] = '0';
+		memcpy(out + len, digits, (size_t)d.n);
+		len += d.n;
+	} else {
+		out[len++] = digits[0];
+		if (d.n > 1) {
+			out[len++] = '.';
+			memcpy(out + len, digits + 1, (size_t)(d.n - 1));
+			len += d.n - 1;
+		}
+		len += snprintf(out + len, sizeof(out) - (size_t)len, "e%d", kk - 1);
+	}
+	return ks_buf_append(b, out, (size_t)len);
+}
+
+/* ---- deterministic JSON ------------------------------------------------------------------ */
 
 /* Object members in key order: insertion sort for the usual few, qsort for many. */
 typedef struct member {
@@ -138,13 +262,14 @@ int ks_json_write(ks_buf *b, const json_t *j)
 		member stack[32], *m = stack;
 		size_t n = json_object_size(j), i = 0;
 		const char *k;
+		size_t klen;
 		json_t *v;
 
 		if (n > sizeof(stack) / sizeof(stack[0]) && !(m = malloc(n * sizeof(*m))))
 			return KS_ERR_NOMEM;
-		json_object_foreach((json_t *)j, k, v) {
+		json_object_keylen_foreach((json_t *)j, k, klen, v) {
 			m[i].key = k;
-			m[i].len = strlen(k);
+			m[i].len = klen;
 			m[i++].value = v;
 		}
 		sort_members(m, n);
@@ -195,6 +320,11 @@ static int write_or_null(ks_buf *b, const json_t *j)
 
 /* ---- transform -------------------------------------------------------------------------- */
 
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 ks_transform_t *ks_transform_new(const ks_conf *conf, ks_errbuf *err)
 {
 	ks_transform_t *t = calloc(1, sizeof(*t));
@@ -218,8 +348,9 @@ ks_transform_t *ks_transform_new(const ks_conf *conf, ks_errbuf *err)
 		memcpy(t->pk_cols, conf->pk_cols, sizeof(*t->pk_cols) * (size_t)t->n_pk_cols);
 		qsort(t->pk_cols, (size_t)t->n_pk_cols, sizeof(*t->pk_cols), cmp_keys);
 	}
-	ks_buf_init(&t->data, KS_MAX_RECORD_BYTES * 4);
-	ks_buf_init(&t->key, 64 * 1024);
+	/* Whatever the stream's own limit, no Kinesis record is larger than this: the writer checks. */
+	ks_buf_init(&t->data, KS_MAX_DATA_BYTES);
+	ks_buf_init(&t->key, KS_MAX_DATA_BYTES);
 	return t;
 }
 
@@ -270,12 +401,32 @@ static int printable_utf8(const unsigned char *p, size_t n)
 	return 1;
 }
 
+/*
+ * A partition key's length as Kinesis counts it: in characters, and the service's strings are
+ * UTF-16, so a character outside the Basic Multilingual Plane (4 bytes in UTF-8) counts as two.
+ * Counting so never goes over the limit, whichever way the service counts such characters.
+ */
+static size_t key_chars(const unsigned char *p, size_t n)
+{
+	size_t i, chars = 0;
+
+	for (i = 0; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			chars += p[i] >= 0xf0 ? 2 : 1;
+	return chars;
+}
+
+static int key_fits(const void *p, size_t n)
+{
+	return n > 0 && (n <= KS_MAX_PKEY_LEN || key_chars(p, n) <= KS_MAX_PKEY_LEN);
+}
+
 /* Partition keys longer than Kinesis allows become their SHA-256: same key, same shard. */
 static int finish_key(ks_buf *k)
 {
 	char hex[65];
 
-	if (k->len <= KS_MAX_PKEY_LEN && k->len > 0)
+	if (key_fits(k->data, k->len))
 		return 0;
 	ks_sha256_hex(k->data ? k->data : "", k->len, hex);
 	ks_buf_reset(k);
@@ -294,7 +445,20 @@ static int coordinate_key(ks_buf *k, const ks_change *c)
 	return ks_buf_append(k, hex, 64);
 }
 
-/* The JSON object of the key columns, taken from @p row (after, or before for deletes). */
+/* What the key columns are read from, for messages. */
+static const char *row_name(const ks_transform_t *t, const ks_change *c)
+{
+	if (t->input == KS_INPUT_JSON)
+		return "the value";
+	if (c->op == KS_OP_DELETE)
+		return c->before ? "before" : "the message key";
+	return "after";
+}
+
+/*
+ * The JSON object of the primary-key columns, taken from @p row (after; before for deletes, or
+ * the key message when a delete has no before), else the key message's fields.
+ */
 static int build_key(ks_transform_t *t, const ks_change *c, const json_t *row, ks_errbuf *err)
 {
 	ks_buf *k = &t->key;
@@ -304,17 +468,17 @@ static int build_key(ks_transform_t *t, const ks_change *c, const json_t *row, k
 	if (t->n_pk_cols > 0) {
 		const char **cols = t->pk_cols;
 
+		if (!json_is_object(row))
+			return bad(err, c, "missing_key_column",
+				   "%s is a JSON %s, not an object: primary key column '%s' cannot be read from it",
+				   row_name(t, c), ks_json_type_name(row), cols[0]);
 		r = ks_buf_append(k, "{", 1);
 		for (i = 0; i < t->n_pk_cols && !r; i++) {
-			const json_t *v = json_is_object(row) ? json_object_get(row, cols[i]) : NULL;
+			const json_t *v = json_object_get(row, cols[i]);
 
-			if (!v && c->key)
-				v = json_object_get(c->key, cols[i]);
-			if (!v) {
-				r = bad(err, c, "missing_key_column", "primary key column '%s' is missing from %s",
-					cols[i], c->op == KS_OP_DELETE ? "before" : "after");
-				break;
-			}
+			if (!v)
+				return bad(err, c, "missing_key_column", "primary key column '%s' is missing from %s",
+					   cols[i], row_name(t, c));
 			if ((i && (r = ks_buf_append(k, ",", 1))) ||
 			    (r = ks_buf_json_str(k, cols[i], strlen(cols[i]))) || (r = ks_buf_append(k, ":", 1)) ||
 			    (r = ks_json_write(k, v)))
@@ -331,6 +495,10 @@ static int build_key(ks_transform_t *t, const ks_change *c, const json_t *row, k
 	}
 	if (t->type == KS_TYPE_APPEND_ONLY)
 		return coordinate_key(k, c);
+	if (c->kafka_key && c->kafka_key_len)
+		return bad(err, c, "no_key",
+			   "no key to partition by: primary_key is not set and the message key (%zu bytes) is not a "
+			   "Debezium key (a record of the key columns): set primary_key = 'col,...'", c->kafka_key_len);
 	return bad(err, c, "no_key",
 		   "no key to partition by: the message has no key and primary_key is not set (set primary_key = 'col,...')");
 }
@@ -380,7 +548,7 @@ static int apply_raw(ks_transform_t *t, const ks_change *c, ks_record *out[2])
 	ks_buf_reset(k);
 	if (!c->kafka_key || !c->kafka_key_len) {
 		r = coordinate_key(k, c);
-	} else if (c->kafka_key_len <= KS_MAX_PKEY_LEN && printable_utf8(c->kafka_key, c->kafka_key_len)) {
+	} else if (printable_utf8(c->kafka_key, c->kafka_key_len) && key_fits(c->kafka_key, c->kafka_key_len)) {
 		r = ks_buf_append(k, c->kafka_key, c->kafka_key_len);
 	} else {
 		/* Too long, or bytes that are not a Unicode string: the key's hash, stable per key. */
@@ -392,7 +560,7 @@ static int apply_raw(ks_transform_t *t, const ks_change *c, ks_record *out[2])
 	return emit(t, out, 0, c->raw, c->raw_len);
 }
 
-int ks_transform_apply(ks_transform_t *t, const ks_change *c, ks_record *out[2], ks_errbuf *err)
+static int apply(ks_transform_t *t, const ks_change *c, ks_record *out[2], ks_errbuf *err)
 {
 	const json_t *row;
 	int r, n;
@@ -453,4 +621,15 @@ int ks_transform_apply(ks_transform_t *t, const ks_change *c, ks_record *out[2],
 	}
 	}
 	return bad(err, c, "bad_type", "unknown output type");
+}
+
+int ks_transform_apply(ks_transform_t *t, const ks_change *c, ks_record *out[2], ks_errbuf *err)
+{
+	int n = apply(t, c, out, err);
+
+	if (n == KS_ERR_TOOBIG)
+		return bad(err, c, "too_large",
+			   "the output record is over %d MiB, more than any Kinesis stream takes in one record",
+			   KS_MAX_DATA_BYTES >> 20);
+	return n;
 }

@@ -16,6 +16,7 @@
 /** Kinesis limits. */
 #define KS_MAX_PKEY_LEN 256
 #define KS_MAX_RECORD_BYTES (1024 * 1024)   /**< data plus partition key */
+#define KS_MAX_DATA_BYTES (10 * 1024 * 1024) /**< the largest record any stream takes (MaxRecordSizeInKiB) */
 
 /**
  * One output record: partition key and data, both stored inline after the struct (one
@@ -24,7 +25,7 @@
  */
 typedef struct ks_record {
 	struct ks_record *next;   /**< queue link: used by whichever stage holds the record */
-	char *pkey;               /**< NUL-terminated, 1..256 bytes */
+	char *pkey;               /**< NUL-terminated, 1..256 characters (UTF-16 code units, as Kinesis counts) */
 	size_t pkey_len;
 	unsigned char *data;      /**< 0..1 MiB; may be empty (a tombstone) */
 	size_t data_len;
@@ -49,7 +50,8 @@ uint64_t ks_key_hash(const char *p, size_t n);
 
 /**
  * @brief Append @p j to @p b as compact JSON with object keys sorted (byte for byte
- *        deterministic; reals in their shortest round-trip form, always with '.' or 'e').
+ *        deterministic; reals as RisingWave's serde_json/ryu writes them: the shortest digits
+ *        that read back the same, "100.0", "0.0001", "1e16", "1.5e-7", "5e-324").
  * @returns 0, KS_ERR_TOOBIG, KS_ERR_NOMEM.
  */
 int ks_json_write(ks_buf *b, const json_t *j);
@@ -68,7 +70,8 @@ void ks_transform_destroy(ks_transform_t *t);
  *        Tombstones (null values) give 0 records; truncate/message events are KS_ERR_BADREC
  *        with reason "non_row_event" (the pipeline skips them before calling this).
  * @returns the number of records (0, 1 or 2), or KS_ERR_BADREC with @p err naming the
- *          topic/partition/offset and the column (stage=transform), or KS_ERR_NOMEM.
+ *          topic/partition/offset and the column (stage=transform; reason "too_large" for a
+ *          record over KS_MAX_DATA_BYTES), or KS_ERR_NOMEM.
  * @locality pipeline thread
  */
 int ks_transform_apply(ks_transform_t *t, const ks_change *c, ks_record *out[2], ks_errbuf *err);

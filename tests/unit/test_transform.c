@@ -104,11 +104,158 @@ static void test_json_writer_is_deterministic(void)
 	json_decref(b);
 }
 
+/*
+ * Reals against RisingWave's encoder (serde_json, which writes floats with the ryu crate): the
+ * expectations are ryu's own test values and Python's repr digits (the shortest round trip, an
+ * independent implementation) laid out by ryu's format64 rules.
+ */
+static void test_reals_as_ryu_writes_them(void)
+{
+	static const struct {
+		double v;
+		const char *want;
+	} cases[] = {
+		{ 0.0, "0.0" }, { -0.0, "-0.0" }, { 1.0, "1.0" }, { -1.0, "-1.0" }, { 0.1, "0.1" },
+		{ 0.3, "0.3" }, { 2.5, "2.5" }, { 100.0, "100.0" }, { 123.456, "123.456" },
+		{ 1.0 / 3, "0.3333333333333333" }, { 2.0 / 3, "0.6666666666666666" },
+		{ 2.718281828459045, "2.718281828459045" }, { 1.2345678901234567, "1.2345678901234567" },
+		{ 1.234567895, "1.234567895" }, { 4.294967296, "4.294967296" },
+		/* the fixed/exponent switch above: up to 16 integer digits are written out */
+		{ 1e15, "1000000000000000.0" }, { 1.234e15, "1234000000000000.0" },
+		{ 9999999999999998.0, "9999999999999998.0" }, { 9.0608011534336e15, "9060801153433600.0" },
+		{ 9007199254740992.0, "9007199254740992.0" }, { 1e16, "1e16" }, { 1.5e16, "1.5e16" },
+		{ 1.234e16, "1.234e16" }, { -2.109808898695963e16, "-2.109808898695963e16" },
+		{ 18014398509481984.0, "1.8014398509481984e16" }, { 3.6028797018963964e16, "3.6028797018963964e16" },
+		{ 1e17, "1e17" }, { 1e20, "1e20" }, { 1e21, "1e21" }, { 1e22, "1e22" }, { 1e23, "1e23" },
+		{ 4.708356024711512e18, "4.708356024711512e18" }, { 9.409340012568248e18, "9.409340012568248e18" },
+		{ 1e100, "1e100" }, { 1.1e128, "1.1e128" }, { 5.764607523034235e39, "5.764607523034235e39" },
+		{ 1.152921504606847e40, "1.152921504606847e40" }, { 2.305843009213694e40, "2.305843009213694e40" },
+		/* and below: 0.0000x is written out, 0.00000x is not */
+		{ 0.01, "0.01" }, { 0.001, "0.001" }, { 1e-4, "0.0001" }, { 1e-5, "0.00001" },
+		{ 1.5e-5, "0.000015" }, { 1.234e-5, "0.00001234" }, { 9.9999e-6, "9.9999e-6" }, { 1e-6, "1e-6" },
+		{ 1.234e-6, "1.234e-6" }, { 1e-7, "1e-7" }, { 1.5e-7, "1.5e-7" }, { -1e-5, "-0.00001" },
+		{ 2.9802322387695312e-8, "2.9802322387695312e-8" }, { 1.1e-64, "1.1e-64" },
+		{ 3.196104012172126e-27, "3.196104012172126e-27" }, { 2.220446049250313e-16, "2.220446049250313e-16" },
+		/* extremes and subnormals */
+		{ 1.7976931348623157e308, "1.7976931348623157e308" }, { -1.7976931348623157e308, "-1.7976931348623157e308" },
+		{ 2.2250738585072014e-308, "2.2250738585072014e-308" }, { 2.225073858507201e-308, "2.225073858507201e-308" },
+		{ 4.9406564584124654e-324, "5e-324" }, { -4.9406564584124654e-324, "-5e-324" }, { 1e-323, "1e-323" },
+		{ 4.940656e-318, "4.940656e-318" }, { 1.18575755e-316, "1.18575755e-316" },
+		{ 2.989102097996e-312, "2.989102097996e-312" }, { 1.7800590868057611e-307, "1.7800590868057611e-307" },
+		{ 2.8480945388892175e-306, "2.8480945388892175e-306" }, { 2.446494580089078e-296, "2.446494580089078e-296" },
+		{ 4.8929891601781557e-296, "4.8929891601781557e-296" }, { 2.900835519859558e-216, "2.900835519859558e-216" },
+		/* powers of two whose nearest 16-digit decimal misses: the next one up is the shortest */
+		{ 7.120236347223045e-307, "7.120236347223045e-307" }, { 5.858190679279809e-244, "5.858190679279809e-244" },
+		/* a float32 column reaches serde_json widened to f64 */
+		{ (double)0.1f, "0.10000000149011612" }, { (double)16777216.0f, "16777216.0" },
+	};
+	double sum = 0.1;
+	ks_buf b;
+	size_t i;
+
+	ks_buf_init(&b, 0);
+	sum += 0.2;
+	for (i = 0; i <= sizeof(cases) / sizeof(cases[0]); i++) {
+		double v = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].v : sum;
+		const char *want = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].want : "0.30000000000000004";
+		json_t *j = json_real(v);
+
+		ks_buf_reset(&b);
+		CU_ASSERT_EQUAL_FATAL(ks_json_write(&b, j), 0);
+		CU_ASSERT_EQUAL_FATAL(ks_buf_append(&b, "", 1), 0);
+		if (strcmp(b.data, want) != 0)
+			fprintf(stderr, "real %.17g: got %s, want %s\n", v, b.data, want);
+		CU_ASSERT_STRING_EQUAL(b.data, want);
+		CU_ASSERT_EQUAL(strtod(b.data, NULL), v);
+		json_decref(j);
+	}
+	ks_buf_clean(&b);
+}
+
+/* tests/data/transform/reals-table.txt (tests/fixtures/make_reals_table.py): bits, then the text. */
+static void test_reals_table(void)
+{
+	char dir[4096], *table, *line, *save = NULL;
+	int n = 0, bad = 0;
+	ks_buf b;
+
+	tu_data_dir("transform", dir, sizeof(dir));
+	table = tu_read_in(dir, "reals-table.txt", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(table);
+	ks_buf_init(&b, 0);
+	for (line = strtok_r(table, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *want = strchr(line, ' ');
+		uint64_t bits = strtoull(line, NULL, 16);
+		json_t *j;
+		double v;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+		want++;
+		memcpy(&v, &bits, sizeof(v));
+		j = json_real(v);
+		ks_buf_reset(&b);
+		CU_ASSERT_EQUAL_FATAL(ks_json_write(&b, j), 0);
+		CU_ASSERT_EQUAL_FATAL(ks_buf_append(&b, "", 1), 0);
+		if (strcmp(b.data, want) != 0 && bad++ < 10)
+			fprintf(stderr, "real %016llx: got %s, want %s\n", (unsigned long long)bits, b.data, want);
+		json_decref(j);
+		n++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT(n > 4000);
+	ks_buf_clean(&b);
+	free(table);
+}
+
+/* A row whose data is over what any stream takes is a bad record (too_large), not a stop. */
+static void test_oversized_row_is_a_bad_record(void)
+{
+	size_t n = KS_MAX_DATA_BYTES + 1;
+	char *big = malloc(n + 1);
+	ks_conf_errors errs = { 0 };
+	ks_record *recs[2] = { 0 };
+	ks_transform_t *t;
+	ks_change ch = { 0 };
+	ks_errbuf err;
+	ks_conf c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	ks_conf_init(&c);
+	ks_conf_set(&c, "type", "upsert", "t", 0, &errs);
+	ks_conf_set(&c, "primary_key", "id", "t", 0, &errs);
+	ks_conf_set(&c, "stream", "s", "t", 0, &errs);
+	ks_conf_set(&c, "aws.region", "r", "t", 0, &errs);
+	ks_conf_set(&c, "topic", "t", "t", 0, &errs);
+	CU_ASSERT_EQUAL_FATAL(ks_conf_finalize(&c, &errs), 0);
+	t = ks_transform_new(&c, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	ch.op = KS_OP_CREATE;
+	ch.topic = "shop.public.items";
+	ch.partition = 2;
+	ch.offset = 1043;
+	ch.after = json_pack("{s:i,s:s}", "id", 1, "blob", big);
+	CU_ASSERT_EQUAL(ks_transform_apply(t, &ch, recs, &err), KS_ERR_BADREC);
+	CU_ASSERT_STRING_EQUAL(err.reason, "too_large");
+	CU_ASSERT_EQUAL(err.stage, KS_STAGE_TRANSFORM);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "shop.public.items [2] @1043: "));
+	CU_ASSERT_PTR_NULL(recs[0]);
+	ks_change_clean(&ch);
+	ks_transform_destroy(t);
+	ks_conf_errors_clean(&errs);
+	ks_conf_clean(&c);
+	free(big);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
 		{ "golden cases (tests/data/transform)", test_cases },
 		{ "JSON writer is deterministic", test_json_writer_is_deterministic },
+		{ "reals as RisingWave (serde_json, ryu) writes them", test_reals_as_ryu_writes_them },
+		{ "reals table (Python's shortest digits, ryu's layout)", test_reals_table },
+		{ "a row over the largest record is a bad record", test_oversized_row_is_a_bad_record },
 		{ NULL, NULL },
 	};
 
