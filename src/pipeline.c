@@ -916,6 +916,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
 	if (p->conf->errors_policy == KS_POLICY_DLQ && !(p->dlq = ks_dlq_new(p->conf, on_dlq_done, p, err)))
 		return 1;
+	ks_dlq_set_metrics(p->dlq, &p->m);
 	if (!(p->rk = ks_consumer_new(p->conf, on_rebalance, on_committed, p, p->wake[1], err)))
 		return 1;
 	/* No fetch.queue.backoff.ms in this librdkafka (before 2.1): restart stalled fetches. */

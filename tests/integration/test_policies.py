@@ -74,6 +74,69 @@ def test_oversized_record_is_a_bad_record(tmp):
     assert cluster.committed("kinesink", "t", 1) == {0: 5}
 
 
+# Over Kinesis' 1 MiB and three times librdkafka's default message.max.bytes (the mock cluster
+# keeps 5 MiB a partition: no bigger).
+BIG = (json.dumps({"id": 1}), debezium_event("c", None, {"id": 1, "blob": "x" * (3 * 1024 * 1024)}), 0)
+
+
+def big_record_dlq(tmp, push_err=None, record=BIG):
+    cluster = MockCluster(tmp, topics={"t": 1, "dlq": 1})
+    fk = FakeKinesis(tmp)
+    cluster.produce("t", rows(2) + [record] + rows(2, start=2))
+    if push_err is not None:
+        # The next ProduceRequest the cluster sees is the dead letter's.
+        cluster.command("push_err 0 %d" % push_err)
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "errors.policy": "dlq", "errors.dlq.topic": "dlq"}))
+    return cluster, fk, rc, log
+
+
+def assert_dead_letter_of_big(m):
+    h = {k: v.decode() for k, v in m.headers()}
+    assert h["kinesink.error.reason"] == "too_large" and h["kinesink.error.stage"] == "produce", h
+    assert h["kinesink.original.topic"] == "t" and h["kinesink.original.partition"] == "0", h
+    assert h["kinesink.original.offset"] == "2", h
+    return h
+
+
+def test_big_record_dead_lettered_at_default_settings(tmp):
+    cluster, fk, rc, log = big_record_dlq(tmp)
+    assert rc == 0, log[-2000:]
+    assert sorted(k for k, _ in fk.accepted()) == sorted(k for k, _, _ in rows(4)), fk.accepted()
+    assert cluster.committed("kinesink", "t", 1) == {0: 5}
+    dead = cluster.consume_all("dlq", 1)[0]
+    assert len(dead) == 1
+    assert dead[0].value() == BIG[1].encode() and dead[0].key() == BIG[0].encode()
+    h = assert_dead_letter_of_big(dead[0])
+    assert "kinesink.truncated.reason" not in h, h
+
+
+def test_big_record_refused_by_the_dlq_topic_goes_as_a_reference(tmp):
+    cluster, fk, rc, log = big_record_dlq(tmp, push_err=10)  # MESSAGE_TOO_LARGE
+    assert rc == 0, log[-2000:]
+    assert "t [0] @2: the dead letter (%d bytes of value) was refused by size (Broker: Message size too large); " \
+           "writing a reference record" % len(BIG[1]) in log, log[-2000:]
+    assert len(fk.accepted()) == 4
+    assert cluster.committed("kinesink", "t", 1) == {0: 5}
+    dead = cluster.consume_all("dlq", 1)[0]
+    assert len(dead) == 1
+    assert dead[0].value() == BIG[1].encode()[:1024] and dead[0].key() == BIG[0].encode()
+    h = assert_dead_letter_of_big(dead[0])
+    assert h["kinesink.original.size"] == str(len(BIG[1])), h
+    assert h["kinesink.truncated.reason"] == "Broker: Message size too large", h
+
+
+def test_dlq_producer_fatal_error_stops_before_the_record(tmp):
+    # A sequence error on the head request: the idempotent producer can no longer vouch for
+    # order or once-ness and raises a fatal error.
+    cluster, fk, rc, log = big_record_dlq(tmp, push_err=45, record=POISON)  # OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert rc == 1, log[-2000:]
+    assert "cannot dead-letter t [0] @2 to dlq: the dead-letter producer failed for good: ProduceRequest " \
+           "for dlq [0] with 1 message(s) failed due to sequence desynchronization" in log, log[-3000:]
+    assert cluster.committed("kinesink", "t", 1) == {0: 2}
+    assert cluster.consume_all("dlq", 1, timeout=5)[0] == []
+
+
 def fleet_one_killed_one_added(tmp, strategy):
     parts = 6
     cluster = MockCluster(tmp, topics={"t": parts})
