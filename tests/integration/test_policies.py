@@ -2,12 +2,14 @@
 down and coming back — all through the real binary against the mock cluster over TCP."""
 import json
 import os
+import re
 import signal
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, main,  # noqa: E402
-                     run_kinesink, wait_for)
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, free_port,  # noqa: E402
+                     main, run_kinesink, wait_for)
 
 
 def rows(n, start=0, part=0):
@@ -79,16 +81,32 @@ def test_oversized_record_is_a_bad_record(tmp):
 BIG = (json.dumps({"id": 1}), debezium_event("c", None, {"id": 1, "blob": "x" * (3 * 1024 * 1024)}), 0)
 
 
-def big_record_dlq(tmp, push_err=None, record=BIG):
+def big_record_dlq(tmp, push_err=None, record=BIG, metrics=None):
     cluster = MockCluster(tmp, topics={"t": 1, "dlq": 1})
     fk = FakeKinesis(tmp)
     cluster.produce("t", rows(2) + [record] + rows(2, start=2))
     if push_err is not None:
         # The next ProduceRequest the cluster sees is the dead letter's.
         cluster.command("push_err 0 %d" % push_err)
-    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
-        "errors.policy": "dlq", "errors.dlq.topic": "dlq"}))
-    return cluster, fk, rc, log
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "errors.policy": "dlq", "errors.dlq.topic": "dlq"})
+    if metrics is None:
+        rc, log = run_kinesink(tmp, conf)
+        return cluster, fk, rc, log
+    # Running on (no --exit-at-eof) until /metrics shows what @p metrics expects.
+    port = free_port()
+    conf["metrics.listen"] = "127.0.0.1:%d" % port
+    k = Kinesink(tmp, conf)
+
+    def scraped():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            return False
+        return all(re.search(r"^%s %d$" % (re.escape(n), v), text, re.M) for n, v in metrics.items())
+    wait_for(scraped, 60, "%s on /metrics" % metrics)
+    return cluster, fk, k.stop(signal.SIGTERM, timeout=30), k.log()
 
 
 def assert_dead_letter_of_big(m):
@@ -112,7 +130,9 @@ def test_big_record_dead_lettered_at_default_settings(tmp):
 
 
 def test_big_record_refused_by_the_dlq_topic_goes_as_a_reference(tmp):
-    cluster, fk, rc, log = big_record_dlq(tmp, push_err=10)  # MESSAGE_TOO_LARGE
+    cluster, fk, rc, log = big_record_dlq(tmp, push_err=10, metrics={  # MESSAGE_TOO_LARGE
+        "kinesink_records_dead_lettered_total": 1, "kinesink_records_dead_lettered_truncated_total": 1,
+        "kinesink_records_put_total": 4})
     assert rc == 0, log[-2000:]
     assert "t [0] @2: the dead letter (%d bytes of value) was refused by size (Broker: Message size too large); " \
            "writing a reference record" % len(BIG[1]) in log, log[-2000:]
