@@ -65,6 +65,10 @@ static void prepare_one(lane *l, ks_prepared *it)
 	it->transformed = 1;
 	n = ks_transform_apply(l->tr, &change, it->recs, &it->err);
 	ks_change_clean(&change);
+	if (n == KS_ERR_TOOBIG) /* over the output buffer, so far over Kinesis' limit: a bad record */
+		n = ks_errbuf_badrec(&it->err, KS_STAGE_TRANSFORM, "too_large", km.topic, km.partition, km.offset,
+				     "record too large: its output is over %d bytes, beyond Kinesis' 1 MiB (%d bytes) per record",
+				     4 * KS_MAX_RECORD_BYTES, KS_MAX_RECORD_BYTES);
 	if (n < 0)
 		it->rc = n;
 	else

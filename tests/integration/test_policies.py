@@ -76,9 +76,11 @@ def test_oversized_record_is_a_bad_record(tmp):
     assert cluster.committed("kinesink", "t", 1) == {0: 5}
 
 
-# Over Kinesis' 1 MiB and three times librdkafka's default message.max.bytes (the mock cluster
-# keeps 5 MiB a partition: no bigger).
+# Over Kinesis' 1 MiB and three times librdkafka's default message.max.bytes.
 BIG = (json.dumps({"id": 1}), debezium_event("c", None, {"id": 1, "blob": "x" * (3 * 1024 * 1024)}), 0)
+# Over the consumer's fetch.max.bytes (4 MiB) and the transform's output buffer (the mock cluster
+# keeps 5 MiB a partition: no bigger).
+HUGE = (json.dumps({"id": 1}), debezium_event("c", None, {"id": 1, "blob": "x" * (4608 * 1024)}), 0)
 
 
 def big_record_dlq(tmp, push_err=None, record=BIG, metrics=None):
@@ -109,24 +111,34 @@ def big_record_dlq(tmp, push_err=None, record=BIG, metrics=None):
     return cluster, fk, k.stop(signal.SIGTERM, timeout=30), k.log()
 
 
-def assert_dead_letter_of_big(m):
+def assert_dead_letter_of_big(m, stage="produce"):
     h = {k: v.decode() for k, v in m.headers()}
-    assert h["kinesink.error.reason"] == "too_large" and h["kinesink.error.stage"] == "produce", h
+    assert h["kinesink.error.reason"] == "too_large" and h["kinesink.error.stage"] == stage, h
     assert h["kinesink.original.topic"] == "t" and h["kinesink.original.partition"] == "0", h
     assert h["kinesink.original.offset"] == "2", h
     return h
 
 
-def test_big_record_dead_lettered_at_default_settings(tmp):
-    cluster, fk, rc, log = big_record_dlq(tmp)
+def big_record_dead_lettered_whole(tmp, record, stage):
+    cluster, fk, rc, log = big_record_dlq(tmp, record=record)
     assert rc == 0, log[-2000:]
     assert sorted(k for k, _ in fk.accepted()) == sorted(k for k, _, _ in rows(4)), fk.accepted()
     assert cluster.committed("kinesink", "t", 1) == {0: 5}
     dead = cluster.consume_all("dlq", 1)[0]
     assert len(dead) == 1
-    assert dead[0].value() == BIG[1].encode() and dead[0].key() == BIG[0].encode()
-    h = assert_dead_letter_of_big(dead[0])
+    assert dead[0].value() == record[1].encode() and dead[0].key() == record[0].encode()
+    h = assert_dead_letter_of_big(dead[0], stage)
     assert "kinesink.truncated.reason" not in h, h
+    return log
+
+
+def test_big_record_dead_lettered_at_default_settings(tmp):
+    big_record_dead_lettered_whole(tmp, BIG, "produce")
+
+
+def test_huge_record_dead_lettered_at_default_settings(tmp):
+    log = big_record_dead_lettered_whole(tmp, HUGE, "transform")
+    assert "t [0] @2: record too large: its output is over 4194304 bytes" in log, log[-2000:]
 
 
 def test_big_record_refused_by_the_dlq_topic_goes_as_a_reference(tmp):
