@@ -288,7 +288,8 @@ int ks_dlq_send(ks_dlq_t *d, const rd_kafka_message_t *msg, const ks_errbuf *why
 			      RD_KAFKA_V_VALUE(msg->payload, msg->len),
 			      RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(l), RD_KAFKA_V_END);
 	if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-		/* Over the producer's own cap (a kafka.* setting lowered it): a reference goes instead. */
+		/* Over the producer's own cap, sized so that a record the consumer received fits: should
+		 * it not, a reference is still better than stopping. */
 		e = produce_reference(d, h, msg->key, msg->key_len, msg->payload, msg->len, rd_kafka_err2str(e), l);
 		rd_kafka_headers_destroy(h);
 		h = NULL;
