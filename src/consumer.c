@@ -119,6 +119,7 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	rd_kafka_conf_set_opaque(kc, ctx);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(kc); /* librdkafka takes it only on success */
 		free(ctx);
 		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
 		return NULL;
