@@ -162,7 +162,8 @@ static rd_kafka_conf_t *dlq_conf_new(const ks_conf *conf, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc, *cc;
 	long receivable, cap;
-	char num[32];
+	char num[32], brokers[4096];
+	size_t n = sizeof(brokers);
 	int i;
 
 	if (!(cc = ks_consumer_conf_new(conf, err)))
@@ -170,9 +171,11 @@ static rd_kafka_conf_t *dlq_conf_new(const ks_conf *conf, ks_errbuf *err)
 	receivable = conf_long(cc, "receive.message.max.bytes");
 	if (conf_long(cc, "fetch.max.bytes") + 512 > receivable)
 		receivable = conf_long(cc, "fetch.max.bytes") + 512;
-	rd_kafka_conf_destroy(cc);
-
 	kc = rd_kafka_conf_new();
+	/* The consumer's brokers, whether set or its default. */
+	if (rd_kafka_conf_get(cc, "bootstrap.servers", brokers, &n) == RD_KAFKA_CONF_OK && brokers[0])
+		rd_kafka_conf_set(kc, "bootstrap.servers", brokers, NULL, 0);
+	rd_kafka_conf_destroy(cc);
 	for (i = 0; i < conf->n_kafka; i++) {
 		const char *k = conf->kafka[i].key;
 
