@@ -62,15 +62,10 @@ static int has_key(const ks_conf *c, const char *key)
 	return 0;
 }
 
-rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
-			    void *opaque, int wake_fd, ks_errbuf *err)
+rd_kafka_conf_t *ks_consumer_conf_new(const ks_conf *conf, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	rd_kafka_topic_partition_list_t *topics;
-	rebalance_ctx *ctx;
-	char errstr[512], *list, *tok, *save = NULL;
-	rd_kafka_resp_err_t e;
-	rd_kafka_t *rk;
+	char errstr[512];
 	int i;
 
 	/* Defaults first, so that any kafka.* setting overrides them. */
@@ -95,11 +90,26 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 		}
 	}
 	/* The delivery contract: offsets move only when kinesink says so. */
+	rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+	rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+	return kc;
+}
+
+rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
+			    void *opaque, int wake_fd, ks_errbuf *err)
+{
+	rd_kafka_conf_t *kc;
+	rd_kafka_topic_partition_list_t *topics;
+	rebalance_ctx *ctx;
+	char errstr[512], *list, *tok, *save = NULL;
+	rd_kafka_resp_err_t e;
+	rd_kafka_t *rk;
+
+	if (!(kc = ks_consumer_conf_new(conf, err)))
+		return NULL;
 	if (has_key(conf, "enable.auto.offset.store") || has_key(conf, "enable.auto.commit"))
 		ks_warn("consumer", "kafka.enable.auto.offset.store / kafka.enable.auto.commit are ignored: "
 				    "kinesink commits only offsets Kinesis acknowledged");
-	rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
-	rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
 	if (!(ctx = calloc(1, sizeof(*ctx)))) {
 		rd_kafka_conf_destroy(kc);
 		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
@@ -114,6 +124,7 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	rd_kafka_conf_set_opaque(kc, ctx);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(kc); /* librdkafka takes it only on success */
 		free(ctx);
 		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
 		return NULL;
@@ -469,4 +480,58 @@ void ks_consumer_close(ks_consumer_t *c)
 		rd_kafka_queue_destroy(c->cq);
 	ks_consumer_destroy(c->rk);
 	free(c);
+}
+/* Under a check, librdkafka says nothing: the check reports only what rd_kafka_new rejects. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+static void no_token(rd_kafka_t *rk, const char *oauthbearer_config, void *opaque)
+{
+	(void)rk;
+	(void)oauthbearer_config;
+	(void)opaque;
+}
+
+static int conf_is(rd_kafka_conf_t *kc, const char *key, const char *value)
+{
+	char v[64];
+	size_t n = sizeof(v);
+
+	return rd_kafka_conf_get(kc, key, v, &n) == RD_KAFKA_CONF_OK && strcmp(v, value) == 0;
+}
+
+int ks_consumer_try_offline(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *errstr, size_t size)
+{
+	rd_kafka_t *rk;
+
+	/* No broker to talk to, and none of the side doors that open a connection at creation:
+	 * the built-in OIDC token fetch and the Kerberos kinit. */
+	rd_kafka_conf_set(kc, "bootstrap.servers", "", NULL, 0);
+	rd_kafka_conf_set(kc, "sasl.kerberos.min.time.before.relogin", "0", NULL, 0);
+	if (conf_is(kc, "sasl.oauthbearer.method", "oidc") && !conf_is(kc, "enable.sasl.oauthbearer.unsecure.jwt", "true"))
+		rd_kafka_conf_set_oauthbearer_token_refresh_cb(kc, no_token);
+	rd_kafka_conf_set_log_cb(kc, quiet_log);
+	if (!(rk = rd_kafka_new(type, kc, errstr, size))) {
+		rd_kafka_conf_destroy(kc);
+		return KS_ERR_CONFIG;
+	}
+	rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	return 0;
+}
+
+int ks_consumer_check(const ks_conf *conf, ks_errbuf *err)
+{
+	rd_kafka_conf_t *kc = ks_consumer_conf_new(conf, err);
+	char errstr[512];
+
+	if (!kc)
+		return err->code;
+	if (ks_consumer_try_offline(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))
+		return ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+	return 0;
 }

@@ -35,6 +35,27 @@ typedef void (*ks_committed_fn)(rd_kafka_resp_err_t err, rd_kafka_topic_partitio
 rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
 			    void *opaque, int wake_fd, ks_errbuf *err);
 
+/**
+ * @brief The consumer's librdkafka configuration exactly as ks_consumer_new builds it (defaults,
+ *        kafka.* settings, the offset keys forced off), without callbacks.
+ * @returns a configuration the caller owns, or NULL with @p err set.
+ */
+rd_kafka_conf_t *ks_consumer_conf_new(const ks_conf *conf, ks_errbuf *err);
+
+/**
+ * @brief Run librdkafka's own checks on @p kc (the cross-property rules of rd_kafka_new) without
+ *        touching the network: the handle is made with no broker and destroyed at once.
+ *        Consumes @p kc.
+ * @returns 0, or KS_ERR_CONFIG with librdkafka's reason in @p errstr.
+ */
+int ks_consumer_try_offline(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *errstr, size_t size);
+
+/**
+ * @brief Reject, offline, what ks_consumer_new would reject at start, with the same message.
+ * @returns 0 or KS_ERR_CONFIG with @p err set.
+ */
+int ks_consumer_check(const ks_conf *conf, ks_errbuf *err);
+
 /** @brief Destroy a consumer made by ks_consumer_new (after rd_kafka_consumer_close); NULL is fine. */
 void ks_consumer_destroy(rd_kafka_t *rk);
 

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "conf.h"
+#include "metrics.h"
 
 typedef struct ks_dlq ks_dlq_t;
 
@@ -19,6 +20,14 @@ typedef void (*ks_dlq_done_fn)(void *opaque, void *cookie, const char *err);
 
 /** @brief Create the producer (acks=all, idempotent) from conf's kafka.* settings. */
 ks_dlq_t *ks_dlq_new(const ks_conf *conf, ks_dlq_done_fn done, void *opaque, ks_errbuf *err);
+/**
+ * @brief Reject, offline, what ks_dlq_new would reject at start (librdkafka's cross-property
+ *        rules for the producer), with the same message.
+ * @returns 0 or KS_ERR_CONFIG with @p err set.
+ */
+int ks_dlq_check(const ks_conf *conf, ks_errbuf *err);
+/** @brief Count into @p m (records_dead_lettered_truncated); NULL counts nothing. */
+void ks_dlq_set_metrics(ks_dlq_t *d, ks_metrics *m);
 /** @brief Flush (bounded by @p timeout_ms) and free; NULL is fine. */
 void ks_dlq_destroy(ks_dlq_t *d, int timeout_ms);
 

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "conf.h"
+#include "consumer.h"
+#include "dlq.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -49,6 +51,30 @@ static void print_errors(const ks_conf_errors *e)
 
 	for (i = 0; i < e->n; i++)
 		fprintf(stderr, "kinesink: %s\n", e->msgs[i]);
+}
+
+/*
+ * --check: what librdkafka would refuse at start (its cross-property rules run in rd_kafka_new),
+ * for the consumer and the dead-letter producer, offline and in start-up's words.
+ */
+static int check_kafka(const ks_conf *conf)
+{
+	ks_errbuf e;
+	int n = 0;
+
+	ks_errbuf_clear(&e);
+	if (ks_consumer_check(conf, &e)) {
+		fprintf(stderr, "kinesink: %s\n", e.text);
+		n++;
+	}
+	ks_errbuf_clear(&e);
+	if (conf->errors_policy == KS_POLICY_DLQ && ks_dlq_check(conf, &e)) {
+		fprintf(stderr, "kinesink: %s\n", e.text);
+		n++;
+	}
+	if (n)
+		fprintf(stderr, "kinesink: configuration invalid (%d error%s)\n", n, n == 1 ? "" : "s");
+	return n;
 }
 
 enum { OPT_CHECK = 256, OPT_EXIT_AT_EOF, OPT_VERSION, OPT_HELP_CONFIG, OPT_MAN };
@@ -148,6 +174,10 @@ int main(int argc, char **argv)
 	}
 	ks_conf_errors_clean(&errs);
 	if (check) {
+		if (check_kafka(&conf)) {
+			ks_conf_clean(&conf);
+			return 2;
+		}
 		ks_conf_dump(&conf, stdout);
 		ks_conf_clean(&conf);
 		return 0;

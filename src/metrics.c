@@ -130,6 +130,7 @@ int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int n
 	r |= counter(b, "kinesink_records_retried_total", "Records scheduled for another attempt.", LOAD(m->records_retried));
 	r |= counter(b, "kinesink_records_throttled_total", "Records Kinesis throttled.", LOAD(m->records_throttled));
 	r |= counter(b, "kinesink_records_dead_lettered_total", "Bad records written to the dead-letter topic.", LOAD(m->records_dead_lettered));
+	r |= counter(b, "kinesink_records_dead_lettered_truncated_total", "Of those, records the dead-letter topic refused by size, written as a reference record (headers and a prefix).", LOAD(m->records_dead_lettered_truncated));
 	r |= counter(b, "kinesink_records_skipped_total", "Bad records skipped by errors.policy=skip.", LOAD(m->records_skipped));
 	r |= counter(b, "kinesink_bytes_put_total", "Bytes (partition keys plus data) Kinesis accepted.", LOAD(m->bytes_put));
 	r |= counter(b, "kinesink_requests_total", "PutRecords requests sent.", LOAD(m->requests_sent));

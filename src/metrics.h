@@ -53,6 +53,7 @@ typedef struct ks_metrics {
 	uint64_t records_retried;
 	uint64_t records_throttled;
 	uint64_t records_dead_lettered;
+	uint64_t records_dead_lettered_truncated; /**< as a reference record: the topic refused the whole */
 	uint64_t records_skipped;
 	uint64_t bytes_put;
 	uint64_t requests_sent;

@@ -1,10 +1,11 @@
 """The command line through the real binary: exit codes, --check, --help-config, -X, secrets."""
 import os
+import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import KINESINK, SRCDIR, main  # noqa: E402
+from harness import KINESINK, SRCDIR, FakeKinesis, config_text, main  # noqa: E402
 
 REFERENCE = os.path.join(SRCDIR, "tests", "data", "conf", "reference-example", "input.sql")
 
@@ -88,6 +89,70 @@ def test_unreachable_kinesis_is_a_runtime_failure(tmp):
     assert rc == 1, err
     assert "cannot reach Kinesis for stream 's' in region us-east-1" in err, err
     assert "SECRETVALUE" not in err
+
+
+def kafka_conf(endpoint, **extra):
+    conf = {"topic": "t", "stream": "s1", "aws.region": "us-east-1", "type": "upsert", "endpoint": endpoint,
+            "aws.credentials.access_key_id": "AKIDTEST", "aws.credentials.secret_access_key": "SECRETVALUE",
+            "metrics.listen": "off", "kafka.bootstrap.servers": "127.0.0.1:9"}
+    conf.update({k.replace("__", "."): v for k, v in extra.items()})
+    return conf
+
+
+def check_then_start(tmp, conf):
+    """--check's message for conf, and that start-up (up to the Kafka clients) gives the same one."""
+    path = tmp.file("k.conf", config_text(conf))
+    rc, out, err = run("-c", path, "--check")
+    assert rc == 2, (out, err)
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[1] == "kinesink: configuration invalid (1 error)", err
+    assert lines[0].startswith("kinesink: "), err
+    msg = lines[0][len("kinesink: "):]
+    rc, out, started = run("-c", path)
+    assert rc == 1, started
+    assert "ERROR [pipeline] " + msg + "\n" in started, (msg, started)
+    assert "SECRETVALUE" not in err + started
+    return msg
+
+
+def test_check_sees_the_consumer_cross_property_rules(tmp):
+    fk = FakeKinesis(tmp)
+    msg = check_then_start(tmp, kafka_conf(fk.endpoint, kafka__message__max__bytes="5000000"))
+    assert msg == "cannot create the Kafka consumer: `fetch.max.bytes` must be >= `message.max.bytes`", msg
+
+
+def test_check_sees_the_dead_letter_producer_cross_property_rules(tmp):
+    fk = FakeKinesis(tmp)
+    msg = check_then_start(tmp, kafka_conf(fk.endpoint, errors__policy="dlq", errors__dlq__topic="dlq",
+                                           kafka__max__in__flight="10"))
+    assert msg == "cannot create the dead-letter producer for topic dlq: `max.in.flight` must be set <= 5 " \
+                  "when `enable.idempotence` is true", msg
+    # The consumer alone takes it: without a dead-letter producer the same setting passes.
+    rc, out, err = run("-c", tmp.file("ok.conf", config_text(kafka_conf(fk.endpoint, kafka__max__in__flight="10"))),
+                       "--check")
+    assert rc == 0, err
+
+
+def test_check_connects_nowhere(tmp):
+    # A broker (and Kinesis endpoint) that would see any connection --check made.
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    lsn.settimeout(0.5)
+    addr = "127.0.0.1:%d" % lsn.getsockname()[1]
+    conf = kafka_conf("http://" + addr, errors__policy="dlq", errors__dlq__topic="dlq",
+                      kafka__bootstrap__servers=addr)
+    try:
+        for _ in range(3):
+            rc, out, err = run("-c", tmp.file("k.conf", config_text(conf)), "--check")
+            assert rc == 0, err
+        try:
+            lsn.accept()
+            raise AssertionError("--check connected to %s" % addr)
+        except socket.timeout:
+            pass
+    finally:
+        lsn.close()
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 down and coming back — all through the real binary against the mock cluster over TCP."""
 import json
 import os
+import re
 import signal
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, main,  # noqa: E402
-                     run_kinesink, wait_for)
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, free_port,  # noqa: E402
+                     main, run_kinesink, wait_for)
 
 
 def rows(n, start=0, part=0):
@@ -72,6 +74,99 @@ def test_oversized_record_is_a_bad_record(tmp):
     assert "t [0] @2: record too large:" in log and "exceed Kinesis' 1 MiB" in log, log[-2000:]
     assert len(fk.accepted()) == 4
     assert cluster.committed("kinesink", "t", 1) == {0: 5}
+
+
+# Over Kinesis' 1 MiB and three times librdkafka's default message.max.bytes.
+BIG = (json.dumps({"id": 1}), debezium_event("c", None, {"id": 1, "blob": "x" * (3 * 1024 * 1024)}), 0)
+# Over the consumer's fetch.max.bytes (4 MiB) and the transform's output buffer (the mock cluster
+# keeps 5 MiB a partition: no bigger).
+HUGE = (json.dumps({"id": 1}), debezium_event("c", None, {"id": 1, "blob": "x" * (4608 * 1024)}), 0)
+
+
+def big_record_dlq(tmp, push_err=None, record=BIG, metrics=None):
+    cluster = MockCluster(tmp, topics={"t": 1, "dlq": 1})
+    fk = FakeKinesis(tmp)
+    cluster.produce("t", rows(2) + [record] + rows(2, start=2))
+    if push_err is not None:
+        # The next ProduceRequest the cluster sees is the dead letter's.
+        cluster.command("push_err 0 %d" % push_err)
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "errors.policy": "dlq", "errors.dlq.topic": "dlq"})
+    if metrics is None:
+        rc, log = run_kinesink(tmp, conf)
+        return cluster, fk, rc, log
+    # Running on (no --exit-at-eof) until /metrics shows what @p metrics expects.
+    port = free_port()
+    conf["metrics.listen"] = "127.0.0.1:%d" % port
+    k = Kinesink(tmp, conf)
+
+    def scraped():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            return False
+        return all(re.search(r"^%s %d$" % (re.escape(n), v), text, re.M) for n, v in metrics.items())
+    wait_for(scraped, 60, "%s on /metrics" % metrics)
+    return cluster, fk, k.stop(signal.SIGTERM, timeout=30), k.log()
+
+
+def assert_dead_letter_of_big(m, stage="produce"):
+    h = {k: v.decode() for k, v in m.headers()}
+    assert h["kinesink.error.reason"] == "too_large" and h["kinesink.error.stage"] == stage, h
+    assert h["kinesink.original.topic"] == "t" and h["kinesink.original.partition"] == "0", h
+    assert h["kinesink.original.offset"] == "2", h
+    return h
+
+
+def big_record_dead_lettered_whole(tmp, record, stage):
+    cluster, fk, rc, log = big_record_dlq(tmp, record=record)
+    assert rc == 0, log[-2000:]
+    assert sorted(k for k, _ in fk.accepted()) == sorted(k for k, _, _ in rows(4)), fk.accepted()
+    assert cluster.committed("kinesink", "t", 1) == {0: 5}
+    dead = cluster.consume_all("dlq", 1)[0]
+    assert len(dead) == 1
+    assert dead[0].value() == record[1].encode() and dead[0].key() == record[0].encode()
+    h = assert_dead_letter_of_big(dead[0], stage)
+    assert "kinesink.truncated.reason" not in h, h
+    return log
+
+
+def test_big_record_dead_lettered_at_default_settings(tmp):
+    big_record_dead_lettered_whole(tmp, BIG, "produce")
+
+
+def test_huge_record_dead_lettered_at_default_settings(tmp):
+    log = big_record_dead_lettered_whole(tmp, HUGE, "transform")
+    assert "t [0] @2: record too large: its output is over 4194304 bytes" in log, log[-2000:]
+
+
+def test_big_record_refused_by_the_dlq_topic_goes_as_a_reference(tmp):
+    cluster, fk, rc, log = big_record_dlq(tmp, push_err=10, metrics={  # MESSAGE_TOO_LARGE
+        "kinesink_records_dead_lettered_total": 1, "kinesink_records_dead_lettered_truncated_total": 1,
+        "kinesink_records_put_total": 4})
+    assert rc == 0, log[-2000:]
+    assert "t [0] @2: the dead letter (%d bytes of value) was refused by size (Broker: Message size too large); " \
+           "writing a reference record" % len(BIG[1]) in log, log[-2000:]
+    assert len(fk.accepted()) == 4
+    assert cluster.committed("kinesink", "t", 1) == {0: 5}
+    dead = cluster.consume_all("dlq", 1)[0]
+    assert len(dead) == 1
+    assert dead[0].value() == BIG[1].encode()[:1024] and dead[0].key() == BIG[0].encode()
+    h = assert_dead_letter_of_big(dead[0])
+    assert h["kinesink.original.size"] == str(len(BIG[1])), h
+    assert h["kinesink.truncated.reason"] == "Broker: Message size too large", h
+
+
+def test_dlq_producer_fatal_error_stops_before_the_record(tmp):
+    # A sequence error on the head request: the idempotent producer can no longer vouch for
+    # order or once-ness and raises a fatal error.
+    cluster, fk, rc, log = big_record_dlq(tmp, push_err=45, record=POISON)  # OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert rc == 1, log[-2000:]
+    assert "cannot dead-letter t [0] @2 to dlq: the dead-letter producer failed for good: ProduceRequest " \
+           "for dlq [0] with 1 message(s) failed due to sequence desynchronization" in log, log[-3000:]
+    assert cluster.committed("kinesink", "t", 1) == {0: 2}
+    assert cluster.consume_all("dlq", 1, timeout=5)[0] == []
 
 
 def fleet_one_killed_one_added(tmp, strategy):
