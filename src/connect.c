@@ -90,7 +90,7 @@ static void check_kafka(checks *c, const ks_conf *conf)
 	int brokers = 0, i, j, n;
 
 	ks_errbuf_clear(&err);
-	if (!(rk = ks_preview_client(conf, 0, &err))) {
+	if (!(rk = ks_preview_client(conf, 0, 1, &err))) {
 		line(c, "FAIL", "kafka", "%s -> fix the kafka.* property named", err.text);
 		return;
 	}
@@ -153,8 +153,8 @@ static void check_registry(checks *c, const ks_conf *conf)
 	req.max_response = 1 << 20;
 	ks_errbuf_clear(&err);
 	if (ks_http_perform(&req, &resp, &err)) {
-		line(c, "FAIL", "schema registry", "cannot reach %s: %s -> check schema.registry.url and the network",
-		     shown, err.text);
+		line(c, "FAIL", "schema registry", "cannot reach the registry: %s -> check schema.registry.url and the network",
+		     err.text);
 	} else if (resp.status == 401 || resp.status == 403) {
 		line(c, "FAIL", "schema registry", "%s answered HTTP %ld: the credentials were %s -> check "
 		     "schema.registry.username and schema.registry.password", shown, resp.status,

@@ -33,7 +33,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 	ks_log(ks_log_level_from_syslog(level), "kafka", "%s: %s", fac, buf);
 }
 
-rd_kafka_t *ks_preview_client(const ks_conf *conf, int eof, ks_errbuf *err)
+rd_kafka_t *ks_preview_client(const ks_conf *conf, int eof, int quiet, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
 	char errstr[512];
@@ -55,6 +55,8 @@ rd_kafka_t *ks_preview_client(const ks_conf *conf, int eof, ks_errbuf *err)
 	rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
 	rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
 	rd_kafka_conf_set_log_cb(kc, on_log);
+	if (quiet) /* librdkafka's own log off: the caller reports the outcome itself */
+		rd_kafka_conf_set(kc, "log_level", "0", NULL, 0);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
 		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
 		return NULL;
@@ -81,11 +83,11 @@ static int add_topic(rd_kafka_topic_partition_list_t *list, const rd_kafka_metad
 
 	if (t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
 		return ks_errbuf_set(err, KS_ERR_AUTH,
-				     "topic '%s' on %s: not authorized to describe it: grant the principal of kafka.sasl.* "
+				     "topic '%s' on %s: not authorized to describe it -> grant the principal of kafka.sasl.* "
 				     "Describe and Read on the topic", t->topic, bootstrap);
 	if (t->err || t->partition_cnt == 0)
 		return ks_errbuf_set(err, KS_ERR_NOTFOUND,
-				     "topic '%s' does not exist on the cluster at %s (%s): create it, or fix the "
+				     "topic '%s' does not exist on the cluster at %s (%s) -> create it, or fix the "
 				     "'topic' property", t->topic, bootstrap,
 				     t->err ? rd_kafka_err2str(t->err) : "no partitions");
 	for (i = 0; i < t->partition_cnt; i++)
@@ -112,7 +114,7 @@ static int match_regex(rd_kafka_topic_partition_list_t *list, const struct rd_ka
 	regfree(&re);
 	if (!rc && list->cnt == 0)
 		rc = ks_errbuf_set(err, KS_ERR_NOTFOUND,
-				   "no topic on the cluster at %s matches '%s': create one, or fix the 'topic' property",
+				   "no topic on the cluster at %s matches '%s' -> create one, or fix the 'topic' property",
 				   bootstrap, pattern);
 	return rc;
 }
@@ -134,7 +136,7 @@ int ks_preview_partitions(rd_kafka_t *rk, const ks_conf *conf, int timeout_ms, i
 		timeout_ms = DEFAULT_METADATA_TIMEOUT_MS;
 	if ((e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms)))
 		return ks_errbuf_set(err, KS_ERR_IO,
-				     "cannot reach the Kafka brokers at %s within %d s: %s: check "
+				     "cannot reach the Kafka brokers at %s within %d s: %s -> check "
 				     "kafka.bootstrap.servers, the network, and kafka.security.protocol / kafka.sasl.*",
 				     bootstrap, (timeout_ms + 999) / 1000, rd_kafka_err2str(e));
 	if (brokers)
@@ -157,7 +159,7 @@ int ks_preview_partitions(rd_kafka_t *rk, const ks_conf *conf, int timeout_ms, i
 				rc = add_topic(list, t, bootstrap, err);
 			else
 				rc = ks_errbuf_set(err, KS_ERR_NOTFOUND,
-						   "topic '%s' does not exist on the cluster at %s: create it, or fix "
+						   "topic '%s' does not exist on the cluster at %s -> create it, or fix "
 						   "the 'topic' property", tok, bootstrap);
 		}
 		free(names);
@@ -386,7 +388,7 @@ static int start_offsets(rd_kafka_t *rk, const ks_conf *conf, rd_kafka_topic_par
 	if (from_beginning)
 		return 0;
 	if ((e = rd_kafka_committed(rk, parts, timeout_ms)))
-		return ks_errbuf_set(err, KS_ERR_IO, "cannot read the committed offsets of group '%s': %s: "
+		return ks_errbuf_set(err, KS_ERR_IO, "cannot read the committed offsets of group '%s': %s -> "
 				     "check kafka.group.id, or use --from-beginning",
 				     ks_preview_kafka_value(conf, "group.id"), rd_kafka_err2str(e));
 	for (i = 0; i < parts->cnt; i++) {
@@ -420,7 +422,7 @@ static int consume(preview *pv, rd_kafka_t *rk, ks_preparer_t *pp, rd_kafka_topi
 				n_end++;
 			}
 		} else if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || m->err == RD_KAFKA_RESP_ERR__FATAL) {
-			rc = ks_errbuf_set(err, KS_ERR_IO, "Kafka: %s: check kafka.bootstrap.servers and the network",
+			rc = ks_errbuf_set(err, KS_ERR_IO, "Kafka: %s -> check kafka.bootstrap.servers and the network",
 					   rd_kafka_message_errstr(m));
 		} else if (m->err) {
 			ks_warn("preview", "%s%s%s: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? " " : "",
@@ -456,7 +458,7 @@ int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, vol
 	rd_kafka_t *rk;
 	int rc;
 
-	if (!(rk = ks_preview_client(conf, 1, err)))
+	if (!(rk = ks_preview_client(conf, 1, 0, err)))
 		return err->code;
 	if ((rc = ks_preview_partitions(rk, conf, timeout, NULL, &parts, err)) ||
 	    (rc = start_offsets(rk, conf, parts, o->from_beginning, timeout, err)))
