@@ -108,8 +108,9 @@ static int match_regex(rd_kafka_topic_partition_list_t *list, const struct rd_ka
 		return ks_errbuf_set(err, KS_ERR_CONFIG, "topic: '%s' is not a valid regular expression: %s",
 				     pattern, msg);
 	}
+	/* Kafka's internal topics (__consumer_offsets, __transaction_state) are never data. */
 	for (i = 0; i < md->topic_cnt && !rc; i++)
-		if (regexec(&re, md->topics[i].topic, 0, NULL, 0) == 0 && md->topics[i].topic[0] != '_')
+		if (regexec(&re, md->topics[i].topic, 0, NULL, 0) == 0 && strncmp(md->topics[i].topic, "__", 2) != 0)
 			rc = add_topic(list, &md->topics[i], bootstrap, err);
 	regfree(&re);
 	if (!rc && list->cnt == 0)

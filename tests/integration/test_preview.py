@@ -141,6 +141,19 @@ def test_preview_does_not_rebalance_a_running_member(tmp):
     assert k.stop() == 0
 
 
+def test_regex_topics(tmp):
+    cluster = MockCluster(tmp, topics={"orders-a": 1, "orders-b": 2, "other": 1})
+    for t in ("orders-a", "orders-b", "other"):
+        cluster.produce(t, [(json.dumps({"id": 1}), debezium_event("c", None, {"id": 1}), 0)])
+    conf = base_config(cluster, "http://127.0.0.1:9", type="upsert", topic="^orders-.*")
+    rc, out, err = preview(tmp, conf, "--preview", "10", "--preview-format", "json")
+    assert rc == 0, err
+    assert sorted(json.loads(l)["topic"] for l in out.splitlines()) == ["orders-a", "orders-b"], out
+    assert "2 messages from 3 partitions" in err, err
+    rc, out, err = preview(tmp, dict(conf, topic="^nothing-.*"), "--preview", "10")
+    assert rc == 1 and "no topic on the cluster at %s matches '^nothing-.*'" % cluster.bootstrap in err, err
+
+
 def test_missing_topic_and_usage_errors(tmp):
     cluster = MockCluster(tmp, topics={"t": 1})
     conf = base_config(cluster, "http://127.0.0.1:9", type="upsert", topic="t, nope")
