@@ -1115,7 +1115,9 @@ void ks_conf_man(FILE *out)
 
 	fputs(".TH KINESINK 1 \"\" \"kinesink " PACKAGE_VERSION "\" \"User Commands\"\n"
 	      ".SH NAME\nkinesink \\- move Kafka change streams into AWS Kinesis Data Streams\n"
-	      ".SH SYNOPSIS\n.B kinesink\n\\-c \\fIFILE\\fR [\\-X \\fIkey=value\\fR]... [\\-\\-check] [\\-\\-exit\\-at\\-eof] [\\-v|\\-q]\n.br\n"
+	      ".SH SYNOPSIS\n.B kinesink\n\\-c \\fIFILE\\fR [\\-X \\fIkey=value\\fR]... [\\-\\-check [\\-\\-connect]] [\\-\\-exit\\-at\\-eof] [\\-v|\\-q]\n.br\n"
+	      ".B kinesink\n\\-c \\fIFILE\\fR [\\-X \\fIkey=value\\fR]... \\-\\-preview \\fIN\\fR [\\-\\-from\\-beginning] "
+	      "[\\-\\-preview\\-format text|json]\n.br\n"
 	      ".B kinesink\n\\-e \\(dqCREATE SINK ... WITH (...)\\(dq [\\-X \\fIkey=value\\fR]...\n.br\n"
 	      ".B kinesink\n\\-\\-version | \\-\\-help | \\-\\-help\\-config\n"
 	      ".SH DESCRIPTION\nkinesink consumes Kafka topics as a consumer group, decodes Debezium JSON or Avro change events, "

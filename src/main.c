@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "conf.h"
+#include "connect.h"
 #include "consumer.h"
 #include "dlq.h"
 #include "log.h"
 #include "pipeline.h"
+#include "preview.h"
 
 /* The only state a signal handler touches. */
 static volatile sig_atomic_t stop_requested;
@@ -26,7 +28,8 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-	fputs("Usage: kinesink -c FILE [-X key=value]... [--check] [--exit-at-eof] [-v|-q]\n"
+	fputs("Usage: kinesink -c FILE [-X key=value]... [--check [--connect]] [--exit-at-eof] [-v|-q]\n"
+	      "       kinesink -c FILE [-X key=value]... --preview N [--from-beginning] [--preview-format text|json]\n"
 	      "       kinesink -e \"CREATE SINK name FROM topic WITH (...)\" [-X key=value]...\n"
 	      "       kinesink --version | --help | --help-config\n"
 	      "\n"
@@ -36,7 +39,16 @@ static void usage(FILE *out)
 	      "  -e, --execute SQL   a CREATE SINK ... WITH (...) statement\n"
 	      "  -X key=value        set a property (later ones win; kafka.* goes to librdkafka)\n"
 	      "      --check         validate, print the configuration (secrets redacted), exit\n"
+	      "      --connect       with --check: also reach every peer once (credentials and their source,\n"
+	      "                      Kafka brokers and topic partitions, Schema Registry, the stream), one\n"
+	      "                      line per check; exit 1 when one fails\n"
 	      "      --exit-at-eof   exit 0 once every partition is at its end, acknowledged and committed\n"
+	      "      --preview N     decode and transform up to N messages as a run would and print each\n"
+	      "                      record's partition key and data (or what errors.policy would do with a\n"
+	      "                      bad one); sends nothing to Kinesis, commits nothing, joins no group\n"
+	      "                      (reads the group's committed offsets); stops at the partitions' end\n"
+	      "      --from-beginning   with --preview: start at the first offset, not the committed one\n"
+	      "      --preview-format text|json   one line per record (default), or one JSON object\n"
 	      "  -v, --verbose       more logging (repeatable);  -q, --quiet: errors only\n"
 	      "      --help-config   list every configuration property\n"
 	      "      --version       print the version\n"
@@ -77,7 +89,20 @@ static int check_kafka(const ks_conf *conf)
 	return n;
 }
 
-enum { OPT_CHECK = 256, OPT_EXIT_AT_EOF, OPT_VERSION, OPT_HELP_CONFIG, OPT_MAN };
+enum { OPT_CHECK = 256, OPT_EXIT_AT_EOF, OPT_VERSION, OPT_HELP_CONFIG, OPT_MAN, OPT_CONNECT, OPT_PREVIEW,
+       OPT_FROM_BEGINNING, OPT_PREVIEW_FORMAT };
+
+/* --preview N: a positive count. @returns 0 or -1. */
+static int parse_count(const char *s, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || *end || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -92,11 +117,17 @@ int main(int argc, char **argv)
 		{ "help-config", no_argument, NULL, OPT_HELP_CONFIG },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "man", no_argument, NULL, OPT_MAN },
+		{ "connect", no_argument, NULL, OPT_CONNECT },
+		{ "preview", required_argument, NULL, OPT_PREVIEW },
+		{ "from-beginning", no_argument, NULL, OPT_FROM_BEGINNING },
+		{ "preview-format", required_argument, NULL, OPT_PREVIEW_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = NULL, *sql = NULL;
 	char **xs = NULL;
 	int nx = 0, check = 0, exit_at_eof = 0, verbosity = 0, quiet = 0, opt, i, rc;
+	int connect = 0, from_beginning = 0, preview_json = 0;
+	long preview = 0;
 	ks_conf_errors errs = { 0 };
 	struct sigaction sa;
 	ks_conf conf;
@@ -118,6 +149,23 @@ int main(int argc, char **argv)
 		}
 		case OPT_CHECK: check = 1; break;
 		case OPT_EXIT_AT_EOF: exit_at_eof = 1; break;
+		case OPT_CONNECT: connect = 1; break;
+		case OPT_FROM_BEGINNING: from_beginning = 1; break;
+		case OPT_PREVIEW:
+			if (parse_count(optarg, &preview)) {
+				fprintf(stderr, "kinesink: --preview expects a number of messages > 0, got '%s'\n", optarg);
+				free(xs);
+				return 2;
+			}
+			break;
+		case OPT_PREVIEW_FORMAT:
+			if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+				fprintf(stderr, "kinesink: --preview-format is text or json, got '%s'\n", optarg);
+				free(xs);
+				return 2;
+			}
+			preview_json = strcmp(optarg, "json") == 0;
+			break;
 		case 'v': verbosity++; break;
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); free(xs); return 0;
@@ -136,6 +184,14 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "kinesink: unexpected argument '%s'; try 'kinesink --help'\n", argv[optind]);
+		free(xs);
+		return 2;
+	}
+	if ((connect && !check) || ((from_beginning || preview_json) && !preview) || (preview && (check || exit_at_eof))) {
+		fprintf(stderr, "kinesink: %s; try 'kinesink --help'\n",
+			connect && !check ? "--connect goes with --check"
+			: !preview ? "--from-beginning and --preview-format go with --preview"
+				   : "--preview does not go with --check or --exit-at-eof");
 		free(xs);
 		return 2;
 	}
@@ -179,8 +235,15 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		ks_conf_dump(&conf, stdout);
+		if (connect) {
+			/* Beyond the offline validation: each peer tried once, one line per check. */
+			curl_global_init(CURL_GLOBAL_DEFAULT);
+			fputs("\n", stdout);
+			rc = ks_connect_run(&conf, stdout) ? 1 : 0;
+			curl_global_cleanup();
+		}
 		ks_conf_clean(&conf);
-		return 0;
+		return rc;
 	}
 
 	ks_log_setup(quiet ? KS_LOG_ERROR : conf.log_level + verbosity, conf.log_format == KS_LOGFMT_JSON);
@@ -192,7 +255,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
-	rc = ks_pipeline_run(&conf, &stop_requested);
+	if (preview) {
+		ks_preview_opts po = { preview, from_beginning, preview_json ? KS_PREVIEW_JSON : KS_PREVIEW_TEXT, 0 };
+		ks_errbuf err;
+
+		ks_errbuf_clear(&err);
+		if ((rc = ks_preview_run(&conf, &po, stdout, &stop_requested, &err))) {
+			fprintf(stderr, "kinesink: preview: %s\n", err.text);
+			rc = 1;
+		}
+	} else {
+		rc = ks_pipeline_run(&conf, &stop_requested);
+	}
 
 	curl_global_cleanup();
 	ks_conf_clean(&conf);

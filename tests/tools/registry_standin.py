@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """A Schema Registry stand-in for tests (the real one is a Java service): serves
-GET /schemas/ids/{id} from a folder of <id>.json files, with optional basic auth.
+GET /schemas/ids/{id} from a folder of <id>.json files, with optional basic auth, and
+GET /subjects (the ids of that folder as subject names).
 
   registry_standin.py --dir DIR [--port-file F] [--user U:P] [--fail-first N] [--status CODE]
 
@@ -38,6 +39,9 @@ class Handler(BaseHTTPRequestHandler):
             want = "Basic " + base64.b64encode(args.user.encode()).decode()
             if self.headers.get("Authorization") != want:
                 return self.send(401, json.dumps({"error_code": 401, "message": "Unauthorized"}))
+        if self.path == "/subjects":
+            names = sorted(f[:-5] for f in os.listdir(args.dir) if f.endswith(".json"))
+            return self.send(200, json.dumps(names))
         parts = self.path.strip("/").split("/")
         if len(parts) != 3 or parts[:2] != ["schemas", "ids"] or not parts[2].isdigit():
             return self.send(404, json.dumps({"error_code": 404, "message": "HTTP 404 Not Found"}))

@@ -1,0 +1,487 @@
+/*
+ * --preview N: a few messages through decode and transform (the preparer a run uses), shown
+ * instead of sent. Reads by assignment, not subscription, so that a running fleet in the same
+ * group is not rebalanced (see preview.h), and commits nothing.
+ */
+#include "preview.h"
+
+#include <jansson.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinesis.h"
+#include "log.h"
+#include "prepare.h"
+
+#define DEFAULT_METADATA_TIMEOUT_MS 10000
+
+const char *ks_preview_kafka_value(const ks_conf *conf, const char *key)
+{
+	const char *v = NULL;
+	int i;
+
+	for (i = 0; i < conf->n_kafka; i++) /* the last setting wins, as in librdkafka */
+		if (strcmp(conf->kafka[i].key, key) == 0)
+			v = conf->kafka[i].value;
+	return v;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	ks_log(ks_log_level_from_syslog(level), "kafka", "%s: %s", fac, buf);
+}
+
+rd_kafka_t *ks_preview_client(const ks_conf *conf, int eof, int quiet, ks_errbuf *err)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	char errstr[512];
+	rd_kafka_t *rk;
+	int i;
+
+	/* The consumer's defaults (consumer.c), so that "no committed offset" starts where a run would. */
+	rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
+	if (eof)
+		rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
+	for (i = 0; i < conf->n_kafka; i++) {
+		if (rd_kafka_conf_set(kc, conf->kafka[i].key, conf->kafka[i].value, errstr, sizeof(errstr))) {
+			ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.%s: %s", conf->kafka[i].key, errstr);
+			rd_kafka_conf_destroy(kc);
+			return NULL;
+		}
+	}
+	/* Look, don't touch: no offset is stored or committed, whatever kafka.* says. */
+	rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+	rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+	rd_kafka_conf_set_log_cb(kc, on_log);
+	if (quiet) /* librdkafka's own log off: the caller reports the outcome itself */
+		rd_kafka_conf_set(kc, "log_level", "0", NULL, 0);
+	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+}
+
+static const rd_kafka_metadata_topic_t *find_topic(const struct rd_kafka_metadata *md, const char *name)
+{
+	int i;
+
+	for (i = 0; i < md->topic_cnt; i++)
+		if (strcmp(md->topics[i].topic, name) == 0)
+			return &md->topics[i];
+	return NULL;
+}
+
+/* Add @p t's partitions to @p list, or say why it has none. */
+static int add_topic(rd_kafka_topic_partition_list_t *list, const rd_kafka_metadata_topic_t *t,
+		     const char *bootstrap, ks_errbuf *err)
+{
+	int i;
+
+	if (t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+		return ks_errbuf_set(err, KS_ERR_AUTH,
+				     "topic '%s' on %s: not authorized to describe it -> grant the principal of kafka.sasl.* "
+				     "Describe and Read on the topic", t->topic, bootstrap);
+	if (t->err || t->partition_cnt == 0)
+		return ks_errbuf_set(err, KS_ERR_NOTFOUND,
+				     "topic '%s' does not exist on the cluster at %s (%s) -> create it, or fix the "
+				     "'topic' property", t->topic, bootstrap,
+				     t->err ? rd_kafka_err2str(t->err) : "no partitions");
+	for (i = 0; i < t->partition_cnt; i++)
+		rd_kafka_topic_partition_list_add(list, t->topic, t->partitions[i].id);
+	return 0;
+}
+
+static int match_regex(rd_kafka_topic_partition_list_t *list, const struct rd_kafka_metadata *md,
+		       const char *pattern, const char *bootstrap, ks_errbuf *err)
+{
+	regex_t re;
+	int i, rc = 0, e;
+
+	if ((e = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))) {
+		char msg[256];
+
+		regerror(e, &re, msg, sizeof(msg));
+		return ks_errbuf_set(err, KS_ERR_CONFIG, "topic: '%s' is not a valid regular expression: %s",
+				     pattern, msg);
+	}
+	/* Kafka's internal topics (__consumer_offsets, __transaction_state) are never data. */
+	for (i = 0; i < md->topic_cnt && !rc; i++)
+		if (regexec(&re, md->topics[i].topic, 0, NULL, 0) == 0 && strncmp(md->topics[i].topic, "__", 2) != 0)
+			rc = add_topic(list, &md->topics[i], bootstrap, err);
+	regfree(&re);
+	if (!rc && list->cnt == 0)
+		rc = ks_errbuf_set(err, KS_ERR_NOTFOUND,
+				   "no topic on the cluster at %s matches '%s' -> create one, or fix the 'topic' property",
+				   bootstrap, pattern);
+	return rc;
+}
+
+int ks_preview_partitions(rd_kafka_t *rk, const ks_conf *conf, int timeout_ms, int *brokers,
+			  rd_kafka_topic_partition_list_t **out, ks_errbuf *err)
+{
+	const char *bootstrap = ks_preview_kafka_value(conf, "bootstrap.servers");
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_partition_list_t *list;
+	char *names, *tok, *save = NULL;
+	rd_kafka_resp_err_t e;
+	int rc = 0;
+
+	*out = NULL;
+	if (!bootstrap)
+		bootstrap = "(kafka.bootstrap.servers unset)";
+	if (timeout_ms <= 0)
+		timeout_ms = DEFAULT_METADATA_TIMEOUT_MS;
+	if ((e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms)))
+		return ks_errbuf_set(err, KS_ERR_IO,
+				     "cannot reach the Kafka brokers at %s within %d s: %s -> check "
+				     "kafka.bootstrap.servers, the network, and kafka.security.protocol / kafka.sasl.*",
+				     bootstrap, (timeout_ms + 999) / 1000, rd_kafka_err2str(e));
+	if (brokers)
+		*brokers = md->broker_cnt;
+	list = rd_kafka_topic_partition_list_new(16);
+	if (conf->topic[0] == '^') {
+		rc = match_regex(list, md, conf->topic, bootstrap, err);
+	} else if (!(names = strdup(conf->topic))) {
+		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	} else {
+		for (tok = strtok_r(names, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+			const rd_kafka_metadata_topic_t *t;
+
+			while (*tok == ' ')
+				tok++;
+			tok[strcspn(tok, " ")] = '\0';
+			if (!*tok)
+				continue;
+			if ((t = find_topic(md, tok)))
+				rc = add_topic(list, t, bootstrap, err);
+			else
+				rc = ks_errbuf_set(err, KS_ERR_NOTFOUND,
+						   "topic '%s' does not exist on the cluster at %s -> create it, or fix "
+						   "the 'topic' property", tok, bootstrap);
+		}
+		free(names);
+	}
+	rd_kafka_metadata_destroy(md);
+	if (rc) {
+		rd_kafka_topic_partition_list_destroy(list);
+		return rc;
+	}
+	*out = list;
+	return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------------ */
+
+typedef struct preview {
+	const ks_conf *conf;
+	const ks_preview_opts *o;
+	FILE *out;
+	long messages, records, bad, no_record;
+} preview;
+
+/* Text that is valid UTF-8 without control characters is shown as it is, anything else in base64. */
+static int printable(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	if (!(j = json_stringn((const char *)p, n))) /* jansson rejects invalid UTF-8 */
+		return 0;
+	json_decref(j);
+	return 1;
+}
+
+static void text_bytes(FILE *out, const void *p, size_t n)
+{
+	ks_buf b;
+
+	if (printable(p, n)) {
+		fwrite(p, 1, n, out);
+		return;
+	}
+	ks_buf_init(&b, 0);
+	if (ks_buf_base64(&b, p, n) == 0 && b.data)
+		fprintf(out, "base64:%s", b.data);
+	ks_buf_clean(&b);
+}
+
+/* Set @p name to @p p as a string when it is valid UTF-8, else to its base64 with name_base64: true. */
+static void json_bytes(json_t *o, const char *name, const void *p, size_t n)
+{
+	json_t *s = json_stringn((const char *)p, n);
+	char flag[64];
+	ks_buf b;
+
+	if (s) {
+		json_object_set_new(o, name, s);
+		return;
+	}
+	ks_buf_init(&b, 0);
+	if (ks_buf_base64(&b, p, n) == 0)
+		json_object_set_new(o, name, json_string(b.data ? b.data : ""));
+	ks_buf_clean(&b);
+	snprintf(flag, sizeof(flag), "%s_base64", name);
+	json_object_set_new(o, flag, json_true());
+}
+
+static json_t *json_coords(const rd_kafka_message_t *m, ks_op op)
+{
+	char opc[2] = { ks_op_char(op), '\0' };
+
+	return json_pack("{s:s, s:i, s:I, s:s}", "topic", rd_kafka_topic_name(m->rkt), "partition",
+			 (int)m->partition, "offset", (json_int_t)m->offset, "op", opc);
+}
+
+static void json_emit(preview *pv, json_t *o)
+{
+	if (o) {
+		json_dumpf(o, pv->out, JSON_COMPACT);
+		fputc('\n', pv->out);
+	}
+	json_decref(o);
+}
+
+static void show_record(preview *pv, const rd_kafka_message_t *m, ks_op op, const ks_record *r)
+{
+	json_t *o;
+
+	pv->records++;
+	if (pv->o->format == KS_PREVIEW_TEXT) {
+		fprintf(pv->out, "%s [%d] @%lld %c key=", rd_kafka_topic_name(m->rkt), (int)m->partition,
+			(long long)m->offset, ks_op_char(op));
+		text_bytes(pv->out, r->pkey, r->pkey_len);
+		fputs(" data=", pv->out);
+		text_bytes(pv->out, r->data, r->data_len);
+		fputc('\n', pv->out);
+		return;
+	}
+	if ((o = json_coords(m, op))) {
+		json_bytes(o, "partition_key", r->pkey, r->pkey_len);
+		json_bytes(o, "data", r->data, r->data_len);
+	}
+	json_emit(pv, o);
+}
+
+/* A message that makes no record, and never would (tombstones, Debezium 't'/'m' events). */
+static void show_none(preview *pv, const rd_kafka_message_t *m, ks_op op, const char *reason, const char *why)
+{
+	json_t *o;
+
+	pv->no_record++;
+	if (pv->o->format == KS_PREVIEW_TEXT) {
+		fprintf(pv->out, "%s [%d] @%lld %c no record: %s\n", rd_kafka_topic_name(m->rkt), (int)m->partition,
+			(long long)m->offset, ks_op_char(op), why);
+		return;
+	}
+	if ((o = json_coords(m, op))) {
+		json_object_set_new(o, "verdict", json_string("no_record"));
+		json_object_set_new(o, "reason", json_string(reason));
+	}
+	json_emit(pv, o);
+}
+
+/* What errors.policy would do with a bad record, in the words of the pipeline's bad_record. */
+static void show_bad(preview *pv, const rd_kafka_message_t *m, ks_op op, const ks_errbuf *e)
+{
+	static const char *const verdicts[] = { "fail", "skip", "dlq" };
+	const ks_conf *c = pv->conf;
+	char what[320];
+	json_t *o;
+
+	pv->bad++;
+	switch (c->errors_policy) {
+	case KS_POLICY_SKIP:
+		snprintf(what, sizeof(what), "would be skipped (errors.policy=skip)");
+		break;
+	case KS_POLICY_DLQ:
+		snprintf(what, sizeof(what), "would be dead-lettered to %s (errors.policy=dlq)", c->errors_dlq_topic);
+		break;
+	case KS_POLICY_FAIL:
+	default:
+		snprintf(what, sizeof(what), "would stop the worker (errors.policy=fail)");
+		break;
+	}
+	if (pv->o->format == KS_PREVIEW_TEXT) {
+		fprintf(pv->out, "bad record (%s): %s -> %s\n", ks_stage_str(e->stage), e->text, what);
+		return;
+	}
+	if ((o = json_coords(m, op))) {
+		json_object_set_new(o, "stage", json_string(ks_stage_str(e->stage)));
+		json_object_set_new(o, "reason", json_string(e->reason));
+		json_object_set_new(o, "error", json_string(e->text));
+		json_object_set_new(o, "verdict", json_string(verdicts[c->errors_policy]));
+		if (c->errors_policy == KS_POLICY_DLQ)
+			json_object_set_new(o, "dlq_topic", json_string(c->errors_dlq_topic));
+	}
+	json_emit(pv, o);
+}
+
+/*
+ * One prepared message, judged as the pipeline's handle_prepared does: a bad record by decode
+ * or transform, a message that makes no record, or records that must still pass the writer's
+ * per-record check (ks_kinesis_validate) before they would be sent. @returns 0 or a fatal error.
+ */
+static int show(preview *pv, ks_prepared *it, ks_errbuf *err)
+{
+	const rd_kafka_message_t *m = it->msg;
+	int i, rc = 0;
+
+	if (it->rc == KS_ERR_BADREC) {
+		show_bad(pv, m, it->op, &it->err);
+	} else if (it->rc) {
+		rc = ks_errbuf_set(err, it->rc == KS_ERR_NOMEM ? KS_ERR_NOMEM : KS_ERR_FATAL, "%s",
+				   it->err.text[0] ? it->err.text : ks_err_str(it->rc));
+	} else if (it->op == KS_OP_TOMBSTONE) {
+		show_none(pv, m, it->op, "tombstone", "tombstone (null value), nothing to send");
+	} else if (it->op == KS_OP_TRUNCATE || it->op == KS_OP_MESSAGE) {
+		show_none(pv, m, it->op, "non_row_event", "not a row change, skipped whatever errors.policy says");
+	} else if (it->n == 0) {
+		show_none(pv, m, it->op, "no_output", "the transform makes no record of it");
+	}
+	for (i = 0; i < it->n; i++) {
+		ks_errbuf e;
+
+		ks_errbuf_clear(&e);
+		if (!rc && ks_kinesis_validate(it->recs[i], &e) == KS_ERR_BADREC) {
+			e.stage = KS_STAGE_PRODUCE;
+			ks_errbuf_prefix(&e, "%s [%d] @%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
+					 (long long)m->offset);
+			show_bad(pv, m, it->op, &e);
+		} else if (!rc) {
+			show_record(pv, m, it->op, it->recs[i]);
+		}
+		ks_record_destroy(it->recs[i]);
+	}
+	fflush(pv->out);
+	return rc;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------------- */
+
+static int part_index(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_message_t *m)
+{
+	const char *t = rd_kafka_topic_name(m->rkt);
+	int i;
+
+	for (i = 0; i < parts->cnt; i++)
+		if (parts->elems[i].partition == m->partition && strcmp(parts->elems[i].topic, t) == 0)
+			return i;
+	return -1;
+}
+
+/* Start offsets: the beginning, or the group's committed offsets (else auto.offset.reset). */
+static int start_offsets(rd_kafka_t *rk, const ks_conf *conf, rd_kafka_topic_partition_list_t *parts,
+			 int from_beginning, int timeout_ms, ks_errbuf *err)
+{
+	rd_kafka_resp_err_t e;
+	int i;
+
+	for (i = 0; i < parts->cnt; i++)
+		parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+	if (from_beginning)
+		return 0;
+	if ((e = rd_kafka_committed(rk, parts, timeout_ms)))
+		return ks_errbuf_set(err, KS_ERR_IO, "cannot read the committed offsets of group '%s': %s -> "
+				     "check kafka.group.id, or use --from-beginning",
+				     ks_preview_kafka_value(conf, "group.id"), rd_kafka_err2str(e));
+	for (i = 0; i < parts->cnt; i++) {
+		rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+		ks_debug("preview", "%s [%d]: committed offset %lld", p->topic, (int)p->partition, (long long)p->offset);
+		if (p->offset < 0) /* nothing committed: where a run would start (auto.offset.reset) */
+			p->offset = RD_KAFKA_OFFSET_STORED;
+	}
+	return 0;
+}
+
+static int consume(preview *pv, rd_kafka_t *rk, ks_preparer_t *pp, rd_kafka_topic_partition_list_t *parts,
+		   volatile sig_atomic_t *stop, ks_errbuf *err)
+{
+	char *at_end = calloc((size_t)parts->cnt, 1);
+	int n_end = 0, rc = 0;
+
+	if (!at_end)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	while (!rc && pv->messages < pv->o->max_messages && n_end < parts->cnt && !*stop && !ferror(pv->out)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+		int i;
+
+		if (!m)
+			continue;
+		i = m->rkt ? part_index(parts, m) : -1;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if (i >= 0 && !at_end[i]) {
+				at_end[i] = 1;
+				n_end++;
+			}
+		} else if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || m->err == RD_KAFKA_RESP_ERR__FATAL) {
+			rc = ks_errbuf_set(err, KS_ERR_IO, "Kafka: %s -> check kafka.bootstrap.servers and the network",
+					   rd_kafka_message_errstr(m));
+		} else if (m->err) {
+			ks_warn("preview", "%s%s%s: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? " " : "",
+				rd_kafka_err2name(m->err), rd_kafka_message_errstr(m));
+		} else {
+			ks_prepared it;
+
+			if (i >= 0 && at_end[i]) { /* more arrived after the end was seen */
+				at_end[i] = 0;
+				n_end--;
+			}
+			memset(&it, 0, sizeof(it));
+			it.msg = m;
+			ks_preparer_start(pp, &it, 1);
+			ks_preparer_finish(pp);
+			pv->messages++;
+			rc = show(pv, &it, err);
+		}
+		rd_kafka_message_destroy(m);
+	}
+	free(at_end);
+	return rc;
+}
+
+int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, volatile sig_atomic_t *stop,
+		   ks_errbuf *err)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	int timeout = o->metadata_timeout_ms > 0 ? o->metadata_timeout_ms : DEFAULT_METADATA_TIMEOUT_MS;
+	preview pv = { conf, o, out, 0, 0, 0, 0 };
+	ks_preparer_t *pp = NULL;
+	rd_kafka_resp_err_t e;
+	rd_kafka_t *rk;
+	int rc;
+
+	if (!(rk = ks_preview_client(conf, 1, 0, err)))
+		return err->code;
+	if ((rc = ks_preview_partitions(rk, conf, timeout, NULL, &parts, err)) ||
+	    (rc = start_offsets(rk, conf, parts, o->from_beginning, timeout, err)))
+		goto done;
+	if ((e = rd_kafka_assign(rk, parts))) {
+		rc = ks_errbuf_set(err, KS_ERR_IO, "cannot assign the partitions of '%s': %s", conf->topic,
+				   rd_kafka_err2str(e));
+		goto done;
+	}
+	if (!(pp = ks_preparer_new(conf, NULL, err))) {
+		rc = err->code;
+		goto done;
+	}
+	rc = consume(&pv, rk, pp, parts, stop, err);
+	fprintf(stderr, "kinesink: preview: %ld message%s from %d partition%s: %ld record%s, %ld bad, %ld without "
+		"a record; nothing was sent to Kinesis or committed\n", pv.messages, pv.messages == 1 ? "" : "s",
+		parts->cnt, parts->cnt == 1 ? "" : "s", pv.records, pv.records == 1 ? "" : "s", pv.bad, pv.no_record);
+done:
+	ks_preparer_destroy(pp);
+	if (parts)
+		rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return rc;
+}
