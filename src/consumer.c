@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "log.h"
+#include "msk_iam.h"
 
 typedef struct rebalance_ctx {
 	ks_rebalance_fn fn;
 	ks_committed_fn committed;
 	void *opaque;
+	ks_msk_iam_t *iam;  /* kafka.sasl.mechanism = AWS_MSK_IAM, else NULL */
 } rebalance_ctx;
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -42,7 +44,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	(void)rk;
-	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && opaque)
+		ks_msk_iam_auth_error(((rebalance_ctx *)opaque)->iam, reason);
 	/* librdkafka retries transient errors itself; the fatal ones are handled by the pipeline. */
 	ks_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -103,14 +106,24 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 	ctx->fn = rebalance;
 	ctx->committed = committed;
 	ctx->opaque = opaque;
+	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
+		free(ctx);
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
 	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
 	rd_kafka_conf_set_log_cb(kc, on_log);
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	rd_kafka_conf_set_opaque(kc, ctx);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		ks_msk_iam_destroy(ctx->iam);
 		free(ctx);
 		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+		return NULL;
+	}
+	if (ks_msk_iam_start(ctx->iam, rk, err)) {
+		ks_consumer_destroy(rk);
 		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
@@ -153,6 +166,7 @@ void ks_consumer_destroy(rd_kafka_t *rk)
 	if (!rk)
 		return;
 	ctx = rd_kafka_opaque(rk);
+	ks_msk_iam_destroy(((rebalance_ctx *)ctx)->iam);
 	rd_kafka_destroy(rk);
 	free(ctx);
 }
@@ -166,4 +180,11 @@ void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out)
 	out->key_len = m->key_len;
 	out->value = m->payload;
 	out->value_len = m->len;
+}
+
+int ks_consumer_auth_failed(rd_kafka_t *rk, ks_errbuf *err)
+{
+	rebalance_ctx *ctx = rk ? rd_kafka_opaque(rk) : NULL;
+
+	return ctx ? ks_msk_iam_failed(ctx->iam, err) : 0;
 }

@@ -38,4 +38,12 @@ void ks_consumer_destroy(rd_kafka_t *rk);
 /** @brief The decoder's view of a Kafka message (pointers borrowed from @p m). */
 void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out);
 
+/**
+ * @brief Whether a broker refused the consumer's AWS MSK IAM authentication (a failure the
+ *        worker cannot get past by retrying with the same credentials; librdkafka would retry
+ *        forever). @returns 0, or KS_ERR_AUTH with the reason and what to check in @p err.
+ * @locality any thread
+ */
+int ks_consumer_auth_failed(rd_kafka_t *rk, ks_errbuf *err);
+
 #endif

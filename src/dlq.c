@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "msk_iam.h"
 
 struct ks_dlq {
 	rd_kafka_t *rk;
@@ -13,6 +14,7 @@ struct ks_dlq {
 	ks_dlq_done_fn done;
 	void *opaque;
 	int pending;
+	ks_msk_iam_t *iam;  /* kafka.sasl.mechanism = AWS_MSK_IAM, else NULL */
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -64,9 +66,24 @@ ks_dlq_t *ks_dlq_new(const ks_conf *conf, ks_dlq_done_fn done, void *opaque, ks_
 	rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
 	rd_kafka_conf_set_log_cb(kc, on_log);
 	rd_kafka_conf_set_opaque(kc, d);
+	if (ks_msk_iam_setup(kc, conf, &d->iam, err)) {
+		rd_kafka_conf_destroy(kc);
+		free(d->topic);
+		free(d);
+		return NULL;
+	}
 	if (!(d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))) {
 		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the dead-letter producer for topic %s: %s",
 			      d->topic, errstr);
+		ks_msk_iam_destroy(d->iam);
+		free(d->topic);
+		free(d);
+		return NULL;
+	}
+	if (ks_msk_iam_start(d->iam, d->rk, err)) {
+		ks_errbuf_prefix(err, "dead-letter producer for topic %s", d->topic);
+		ks_msk_iam_destroy(d->iam);
+		rd_kafka_destroy(d->rk);
 		free(d->topic);
 		free(d);
 		return NULL;
@@ -79,6 +96,7 @@ void ks_dlq_destroy(ks_dlq_t *d, int timeout_ms)
 	if (!d)
 		return;
 	rd_kafka_flush(d->rk, timeout_ms);
+	ks_msk_iam_destroy(d->iam);
 	rd_kafka_destroy(d->rk);
 	free(d->topic);
 	free(d);

@@ -800,6 +800,8 @@ static int run_loop(pipeline *p)
 			pause_list(p, 1);
 			ks_kinesis_flush(p->kin);
 		}
+		if (!p->fatal && ks_consumer_auth_failed(p->rk, &err))
+			set_fatal(p, "%s", err.text);
 		if (p->fatal) {
 			drain_after_fatal(p);
 			return 1;
