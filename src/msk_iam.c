@@ -2,9 +2,9 @@
  * Amazon MSK IAM authentication: the token (a presigned kafka-cluster:Connect request) and its
  * delivery to librdkafka's SASL/OAUTHBEARER, refreshed when librdkafka asks.
  */
+#include "config.h"
 #include "msk_iam.h"
 
-#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -14,10 +14,6 @@
 
 #include "log.h"
 #include "sigv4.h"
-
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0"
-#endif
 
 /* After a failed refresh while the token in use is still good: try again this much later. */
 #define RETRY_S 10
