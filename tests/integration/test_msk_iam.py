@@ -78,7 +78,7 @@ class MskStandin(Peer):
 
 
 def setup(tmp, region="eu-west-1", standin_args=(), messages=40, **conf):
-    cluster = MockCluster(tmp, brokers=2, topics={TOPIC: 4})
+    cluster = MockCluster(tmp, brokers=2, topics={TOPIC: 4, "dead": 1})
     kinesis = KinesisMock(tmp, {"s1": 2})
     standin = MskStandin(tmp, cluster, region, *standin_args)
     cluster.produce(TOPIC, [("k%d" % i, json.dumps({"id": i}), i % 4) for i in range(messages)])
@@ -118,6 +118,20 @@ def test_region_from_broker_names(tmp):
     assert rc == 0, log[-3000:]
     assert kinesis.count("s1") == 8
     assert "region ap-south-2 (from bootstrap.servers)" in log, log[-2000:]
+
+
+def test_dead_letter_producer(tmp):
+    """The dead-letter producer authenticates the same way (the brokers are reachable only
+    through the stand-in)."""
+    cluster, kinesis, standin, c = setup(tmp, standin_args=("--key", "AKIDTEST:testsecret"), messages=8,
+                                         **{"errors.policy": "dlq", "errors.dlq.topic": "dead"})
+    cluster.produce(TOPIC, [("bad", "not json {", 0)])
+    rc, log = run_kinesink(tmp, c, timeout=120)
+    assert rc == 0, log[-3000:]
+    assert kinesis.count("s1") == 8
+    dead = cluster.consume_all("dead", 1)[0]
+    assert [m.value() for m in dead] == [b"not json {"], dead
+    assert all(e["ok"] for e in standin.events())
 
 
 def test_refused_token_exits_1(tmp):
