@@ -200,8 +200,9 @@ int ks_msk_iam_setup(rd_kafka_conf_t *kc, const ks_conf *conf, ks_msk_iam_t **ou
 		ks_msk_iam_destroy(m);
 		return ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.sasl.mechanism=AWS_MSK_IAM: %s", errstr);
 	}
-	/* The refresh requests go to a queue of their own that this module serves: librdkafka's
-	 * refresh callback would get the client's opaque, which belongs to its owner. */
+	/* The refresh requests go to a queue of their own that this module serves, as events:
+	 * librdkafka's refresh callback would get the client's opaque, which belongs to its owner
+	 * (the consumer's and the producer's enable no other event, which this would replace). */
 	rd_kafka_conf_enable_sasl_queue(kc, 1);
 	rd_kafka_conf_set_events(kc, RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH);
 	ks_info("kafka", "MSK IAM authentication: tokens signed for region %s (from %s)", m->region, m->region_from);
@@ -305,8 +306,8 @@ int ks_msk_iam_failed(ks_msk_iam_t *m, ks_errbuf *err)
 	if (m->failed)
 		r = ks_errbuf_set(err, KS_ERR_AUTH,
 				  "Kafka SASL authentication with AWS MSK IAM failed: %s. Check that the AWS credentials "
-				  "are valid and allowed kafka-cluster:Connect on the cluster, and that region %s (from %s) "
-				  "is the cluster's (kafka.aws.region sets it)",
+				  "are valid and allowed kafka-cluster:Connect on the cluster, and that the cluster is in "
+				  "region %s (taken from %s; kafka.aws.region sets it)",
 				  m->why, m->region, m->region_from);
 	pthread_mutex_unlock(&m->lock);
 	return r;

@@ -134,6 +134,33 @@ def test_dead_letter_producer(tmp):
     assert all(e["ok"] for e in standin.events())
 
 
+def test_kafka_role(tmp):
+    """kafka.aws.credentials.role.arn: the tokens are signed with the role's credentials (STS
+    AssumeRole on the stand-in, with the external id), the Kinesis side keeps its own keys."""
+    aws = Peer(["/usr/bin/python3", AWS_STANDIN, "--port-file", tmp.file("aws.port")], tmp.file("aws-standin.log"))
+    port = wait_for(lambda: _read_int(tmp.file("aws.port")), 20, "the AWS stand-in")
+    cluster, kinesis, standin, c = setup(tmp, standin_args=("--accept-standin-keys",), messages=8,
+                                         **{"kafka.aws.credentials.role.arn": "arn:aws:iam::123456789012:role/msk",
+                                            "kafka.aws.credentials.role.external_id": "ext-7"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"HOME": tmp.path, "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:%d" % port})
+    k = Kinesink(tmp, c, args=("--exit-at-eof",), env=env)
+    try:
+        rc = k.wait(120)
+    finally:
+        with urllib.request.urlopen("http://127.0.0.1:%d/_requests" % port) as r:
+            requests = json.loads(r.read())
+        aws.stop()
+    assert rc == 0, k.log()[-3000:]
+    assert kinesis.count("s1") == 8
+    ev = standin.events()
+    assert ev and all(e["ok"] and e["akid"].startswith("ASIASTANDIN") for e in ev), ev
+    bodies = [r["body"] for r in requests if r["method"] == "POST"]
+    assert bodies and all("Action=AssumeRole" in b and "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fmsk" in b
+                          and "ExternalId=ext-7" in b for b in bodies), bodies
+
+
 def test_refused_token_exits_1(tmp):
     cluster, kinesis, standin, c = setup(tmp, standin_args=("--key", "AKIDTEST:the-right-secret"), messages=4)
     rc, log = run_kinesink(tmp, c, timeout=90)
