@@ -61,6 +61,12 @@ static const prop props[] = {
 	  "Role to assume with STS AssumeRole on top of the base credentials." },
 	{ "aws.credentials.role.external_id", P_STR, O(role_external_id), NULL, 0, 0, NULL, 1,
 	  "External id passed to STS AssumeRole." },
+	{ "kafka.aws.region", P_STR, O(kafka_aws_region), NULL, 0, 0, NULL, 0,
+	  "kafka.sasl.mechanism=AWS_MSK_IAM: region of the MSK cluster; default: from the broker host names, else aws.region." },
+	{ "kafka.aws.credentials.role.arn", P_STR, O(kafka_role_arn), NULL, 0, 0, NULL, 0,
+	  "kafka.sasl.mechanism=AWS_MSK_IAM: role to assume for Kafka instead of aws.credentials.role.arn." },
+	{ "kafka.aws.credentials.role.external_id", P_STR, O(kafka_role_external_id), NULL, 0, 0, NULL, 1,
+	  "External id passed to STS AssumeRole for kafka.aws.credentials.role.arn." },
 	{ "type", P_ENUM, O(type), NULL, 0, 0, e_type, 0,
 	  "Required. Output type: append-only, debezium or upsert (FORMAT PLAIN/DEBEZIUM/UPSERT in CREATE SINK)." },
 	{ "force_append_only", P_BOOL, O(force_append_only), "false", 0, 0, NULL, 0,
@@ -422,7 +428,7 @@ int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *orig
 	int r;
 
 	where_str(at, sizeof(at), origin, line);
-	if (strncmp(key, "kafka.", 6) == 0)
+	if (strncmp(key, "kafka.", 6) == 0 && strncmp(key, "kafka.aws.", 10) != 0) /* kafka.aws.*: ours */
 		return set_kafka(c, key + 6, value, at, line, errs);
 	if (!(p = find_prop(key))) {
 		const char *s = suggest(key);
@@ -923,6 +929,28 @@ int ks_conf_input_is_cdc(const ks_conf *c)
 	return c->input_format == KS_INPUT_DEBEZIUM_JSON || c->input_format == KS_INPUT_DEBEZIUM_AVRO;
 }
 
+/* kafka.aws.* only mean something with kafka.sasl.mechanism = AWS_MSK_IAM. */
+static void check_msk_iam(const ks_conf *c, ks_conf_errors *errs)
+{
+	static const char *const keys[] = { "kafka.aws.region", "kafka.aws.credentials.role.arn",
+					     "kafka.aws.credentials.role.external_id" };
+	const char *mech = NULL;
+	char at[256];
+	size_t k;
+	int i;
+
+	for (i = 0; i < c->n_kafka; i++)
+		if (!strcmp(c->kafka[i].key, "sasl.mechanism") || !strcmp(c->kafka[i].key, "sasl.mechanisms"))
+			mech = c->kafka[i].value;
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		if (is_set(c, keys[k]) && (!mech || strcasecmp(mech, "AWS_MSK_IAM") != 0))
+			add_err(errs, "%s: %s is for Amazon MSK IAM authentication: it needs kafka.sasl.mechanism = AWS_MSK_IAM",
+				at_of(c, keys[k], at, sizeof(at)), keys[k]);
+	if (c->kafka_role_external_id && !c->kafka_role_arn)
+		add_err(errs, "%s: kafka.aws.credentials.role.external_id needs kafka.aws.credentials.role.arn",
+			at_of(c, "kafka.aws.credentials.role.external_id", at, sizeof(at)));
+}
+
 int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 {
 	int before = errs ? errs->n : 0;
@@ -994,6 +1022,8 @@ int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 	if (c->metrics_listen && strcmp(c->metrics_listen, "off") != 0 && !strrchr(c->metrics_listen, ':'))
 		add_err(errs, "%s: metrics.listen must be host:port or off, got '%s'",
 			at_of(c, "metrics.listen", at, sizeof(at)), c->metrics_listen);
+
+	check_msk_iam(c, errs);
 
 	/* Kafka defaults the user did not override. */
 	{

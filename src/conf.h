@@ -103,6 +103,11 @@ typedef struct ks_conf {
 	ks_kv *kafka;
 	int n_kafka;
 
+	/* kafka.aws.*: Amazon MSK IAM authentication (kafka.sasl.mechanism = AWS_MSK_IAM); not librdkafka's. */
+	char *kafka_aws_region;          /**< the cluster's region (default: from the broker host names, else aws.region) */
+	char *kafka_role_arn;            /**< role for the Kafka side (default: aws.credentials.role.arn) */
+	char *kafka_role_external_id;    /**< secret */
+
 	/* Command-line switches (not properties). */
 	int exit_at_eof;
 

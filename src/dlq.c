@@ -7,6 +7,7 @@
 
 #include "consumer.h"
 #include "log.h"
+#include "msk_iam.h"
 
 /* Room for the headers a dead letter adds to the record: names, reason, stage, the error text
  * (at most sizeof(ks_errbuf.text)), topic name (at most 249) and the numbers. */
@@ -25,6 +26,7 @@ struct ks_dlq {
 	ks_metrics *m;
 	char fatal[512]; /* the producer's fatal error, once librdkafka raised one */
 	int purged;
+	ks_msk_iam_t *iam;  /* kafka.sasl.mechanism = AWS_MSK_IAM, else NULL */
 };
 
 /* One dead letter in flight: the caller's cookie, and whether it is already the reference. */
@@ -221,10 +223,25 @@ ks_dlq_t *ks_dlq_new(const ks_conf *conf, ks_dlq_done_fn done, void *opaque, ks_
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	rd_kafka_conf_set_log_cb(kc, on_log);
 	rd_kafka_conf_set_opaque(kc, d);
+	if (ks_msk_iam_setup(kc, conf, &d->iam, err)) {
+		rd_kafka_conf_destroy(kc);
+		free(d->topic);
+		free(d);
+		return NULL;
+	}
 	if (!(d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))) {
 		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the dead-letter producer for topic %s: %s",
 			      d->topic, errstr);
 		rd_kafka_conf_destroy(kc);
+		ks_msk_iam_destroy(d->iam);
+		free(d->topic);
+		free(d);
+		return NULL;
+	}
+	if (ks_msk_iam_start(d->iam, d->rk, err)) {
+		ks_errbuf_prefix(err, "dead-letter producer for topic %s", d->topic);
+		ks_msk_iam_destroy(d->iam);
+		rd_kafka_destroy(d->rk);
 		free(d->topic);
 		free(d);
 		return NULL;
@@ -256,6 +273,7 @@ void ks_dlq_destroy(ks_dlq_t *d, int timeout_ms)
 	if (!d)
 		return;
 	rd_kafka_flush(d->rk, timeout_ms);
+	ks_msk_iam_destroy(d->iam);
 	rd_kafka_destroy(d->rk);
 	free(d->topic);
 	free(d);

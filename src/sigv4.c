@@ -307,5 +307,179 @@ void ks_sigv4_result_clean(ks_sigv4_result *r)
 	free(r->authorization);
 	free(r->canonical_request);
 	free(r->string_to_sign);
-	r->authorization = r->canonical_request = r->string_to_sign = NULL;
+	if (r->url) {
+		OPENSSL_cleanse(r->url, strlen(r->url));
+		free(r->url);
+	}
+	r->authorization = r->canonical_request = r->string_to_sign = r->url = NULL;
+}
+
+/* ---- query signing (presigned URLs) ----------------------------------------------------- */
+
+/* Re-encode a raw query in its own order (decode each part, encode it once), as botocore
+ * does with the operation parameters of a presigned URL. */
+static int reencode_query(ks_buf *out, const char *q)
+{
+	const char *p = q;
+	int r = 0;
+
+	while (q && *p && !r) {
+		const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		char *k, *v;
+
+		if (end > p) {
+			k = uri_decode(p, (size_t)((eq ? eq : end) - p));
+			v = eq ? uri_decode(eq + 1, (size_t)(end - eq - 1)) : strdup("");
+			if (!k || !v)
+				r = KS_ERR_NOMEM;
+			if (!r && out->len)
+				r = ks_buf_append(out, "&", 1);
+			if (!r)
+				r = uri_encode(out, k, strlen(k), 0);
+			if (!r)
+				r = ks_buf_append(out, "=", 1);
+			if (!r)
+				r = uri_encode(out, v, strlen(v), 0);
+			free(k);
+			free(v);
+		}
+		p = amp ? amp + 1 : end;
+	}
+	return r;
+}
+
+static int add_param(ks_buf *q, const char *k, const char *v)
+{
+	if (q->len && ks_buf_append(q, "&", 1))
+		return KS_ERR_NOMEM;
+	if (ks_buf_printf(q, "%s=", k) || uri_encode(q, v, strlen(v), 0))
+		return KS_ERR_NOMEM;
+	return 0;
+}
+
+/* Hex HMAC-SHA256 signature of @p sts with the key derived from @p secret. */
+static int derive_signature(const char *secret, const char *date, const char *region, const char *service,
+			    const ks_buf *sts, char sighex[65])
+{
+	unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];
+	ks_buf key;
+
+	ks_buf_init(&key, 0);
+	if (ks_buf_printf(&key, "AWS4%s", secret)) {
+		ks_buf_clean(&key);
+		return KS_ERR_NOMEM;
+	}
+	hmac(key.data, key.len, date, 8, k1);
+	hmac(k1, 32, region, strlen(region), k2);
+	hmac(k2, 32, service, strlen(service), k3);
+	hmac(k3, 32, "aws4_request", 12, k4);
+	hmac(k4, 32, sts->data, sts->len, sig);
+	hex(sig, 32, sighex);
+	OPENSSL_cleanse(key.data, key.len);
+	OPENSSL_cleanse(k1, sizeof(k1));
+	OPENSSL_cleanse(k2, sizeof(k2));
+	OPENSSL_cleanse(k3, sizeof(k3));
+	OPENSSL_cleanse(k4, sizeof(k4));
+	ks_buf_clean(&key);
+	return 0;
+}
+
+int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t now, int expires,
+		     ks_sigv4_result *out)
+{
+	unsigned char digest[32];
+	char date[9], sighex[65], creqhash[65], num[16];
+	const char *path = req->path && *req->path ? req->path : "/";
+	ks_buf query, creq, sts, url, signed_hdrs, scope;
+	hdr *h = NULL;
+	int n = 0, i, r = KS_ERR_NOMEM;
+	struct tm tm;
+
+	memset(out, 0, sizeof(*out));
+	if (expires < 1 || expires > 604800 || req->payload_len)
+		return KS_ERR_CONFIG;
+	gmtime_r(&now, &tm);
+	strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm);
+	memcpy(date, out->amz_date, 8);
+	date[8] = '\0';
+	SHA256((const unsigned char *)"", 0, digest);
+	hex(digest, 32, out->payload_hash);
+	ks_buf_init(&query, 0);
+	ks_buf_init(&creq, 0);
+	ks_buf_init(&sts, 0);
+	ks_buf_init(&url, 0);
+	ks_buf_init(&signed_hdrs, 0);
+	ks_buf_init(&scope, 0);
+
+	/* Signed headers: host and the caller's (no x-amz-date: the date is a parameter). */
+	if (!(h = calloc((size_t)req->n_headers + 1, sizeof(*h))))
+		goto out;
+	for (i = 0; i < req->n_headers; i++, n++)
+		if (!(h[n].name = lower_dup(req->headers[i].name)) || !(h[n].value = fold_dup(req->headers[i].value)))
+			goto out;
+	if (!(h[n].name = strdup("host")) || !(h[n].value = fold_dup(req->host)))
+		goto out;
+	n++;
+	qsort(h, (size_t)n, sizeof(*h), cmp_hdr);
+	for (i = 0; i < n; i++)
+		if ((!i || strcmp(h[i].name, h[i - 1].name)) &&
+		    ks_buf_printf(&signed_hdrs, "%s%s", signed_hdrs.len ? ";" : "", h[i].name))
+			goto out;
+
+	/* The query: the caller's parameters, then the authentication parameters. */
+	snprintf(num, sizeof(num), "%d", expires);
+	if (reencode_query(&query, req->query) ||
+	    ks_buf_printf(&scope, "%s/%s/%s/%s/aws4_request", keys->access_key_id, date, req->region, req->service) ||
+	    add_param(&query, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") || add_param(&query, "X-Amz-Credential", scope.data) ||
+	    add_param(&query, "X-Amz-Date", out->amz_date) || add_param(&query, "X-Amz-Expires", num) ||
+	    add_param(&query, "X-Amz-SignedHeaders", signed_hdrs.data) ||
+	    (keys->session_token && *keys->session_token &&
+	     add_param(&query, "X-Amz-Security-Token", keys->session_token)))
+		goto out;
+
+	/* Canonical request and string to sign. */
+	if (ks_buf_printf(&creq, "%s\n", req->method) || uri_encode(&creq, path, strlen(path), 1) ||
+	    ks_buf_append(&creq, "\n", 1) || canonical_query(&creq, query.data) || ks_buf_append(&creq, "\n", 1))
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (i && strcmp(h[i].name, h[i - 1].name) == 0) {
+			creq.len--; /* repeated names join their values with commas */
+			if (ks_buf_printf(&creq, ",%s\n", h[i].value))
+				goto out;
+		} else if (ks_buf_printf(&creq, "%s:%s\n", h[i].name, h[i].value)) {
+			goto out;
+		}
+	}
+	if (ks_buf_printf(&creq, "\n%s\n%s", signed_hdrs.data, out->payload_hash))
+		goto out;
+	SHA256((const unsigned char *)creq.data, creq.len, digest);
+	hex(digest, 32, creqhash);
+	if (ks_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
+			  req->region, req->service, creqhash) ||
+	    derive_signature(keys->secret_access_key, date, req->region, req->service, &sts, sighex))
+		goto out;
+
+	if (ks_buf_printf(&url, "https://%s%s?%s&X-Amz-Signature=%s", req->host, path, query.data, sighex))
+		goto out;
+	out->url = url.data;
+	out->canonical_request = creq.data;
+	out->string_to_sign = sts.data;
+	url.data = creq.data = sts.data = NULL;
+	r = 0;
+out:
+	for (i = 0; h && i < req->n_headers + 1; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+	if (query.data)
+		OPENSSL_cleanse(query.data, query.len);
+	ks_buf_clean(&query);
+	ks_buf_clean(&creq);
+	ks_buf_clean(&sts);
+	ks_buf_clean(&url);
+	ks_buf_clean(&signed_hdrs);
+	ks_buf_clean(&scope);
+	return r;
 }

@@ -45,6 +45,7 @@ typedef struct ks_sigv4_result {
 	char *authorization;         /**< value of the Authorization header */
 	char *canonical_request;     /**< for tests and debug logs (contains no secret) */
 	char *string_to_sign;
+	char *url;                   /**< ks_sigv4_presign only: the presigned https:// URL */
 } ks_sigv4_result;
 
 /**
@@ -57,5 +58,20 @@ typedef struct ks_sigv4_result {
 int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t now,
 		  ks_sigv4_result *out);
 void ks_sigv4_result_clean(ks_sigv4_result *r);
+
+/**
+ * @brief Presign @p req at time @p now (SigV4 query signing, as botocore's SigV4QueryAuth):
+ *        the signature goes in the query string, valid @p expires seconds. The signed headers
+ *        are host and @p req's headers; the payload must be empty. @p out->url is
+ *        `https://<host><path>?<req's query>&X-Amz-Algorithm=...&X-Amz-Credential=...&X-Amz-Date=...
+ *        &X-Amz-Expires=...&X-Amz-SignedHeaders=...[&X-Amz-Security-Token=...]&X-Amz-Signature=...`
+ *        (the query's parameters re-encoded in their order, the others in this order).
+ *        @p out->authorization is NULL. The URL carries the session token: never log it.
+ * @returns 0, KS_ERR_NOMEM, or KS_ERR_CONFIG when @p expires is outside 1..604800 or a
+ *          payload is given.
+ * @locality any thread
+ */
+int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t now, int expires,
+		     ks_sigv4_result *out);
 
 #endif

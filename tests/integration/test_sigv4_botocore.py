@@ -1,6 +1,7 @@
 """kinesink's SigV4 signer against botocore's, byte for byte: canonical request, string to sign
 and Authorization, for Kinesis and STS requests with varied bodies, hosts with ports, session
-tokens and regions."""
+tokens and regions; and the query signer (presigned URLs) against botocore's SigV4QueryAuth:
+canonical request, string to sign and the whole URL."""
 import base64
 import json
 import os
@@ -22,7 +23,9 @@ def sign(cmd, spec):
 def compare(spec):
     ours = sign([OURS], spec).split("\n----\n")
     boto = sign(["/usr/bin/python3", BOTO], spec).split("\n----\n")
-    for part, a, b in zip(("canonical request", "string to sign", "Authorization"), ours, boto):
+    assert len(ours) == 3 and len(boto) == 3, (ours, boto)
+    third = "presigned URL" if "expires" in spec else "Authorization"
+    for part, a, b in zip(("canonical request", "string to sign", third), ours, boto):
         assert a.strip("\n") == b.strip("\n"), "%s differs for %s:\n--- kinesink\n%s\n--- botocore\n%s" % (
             part, json.dumps(spec)[:200], a, b)
 
@@ -69,6 +72,38 @@ def test_sts_query_requests(tmp):
                  headers={"Content-Type": "application/x-www-form-urlencoded"}))
     compare(spec("https://example.amazonaws.com/?Param2=value2&Param1=value1&Param1=Value0&e=%2F%20x",
                  method="GET", headers={}, service="service"))
+
+
+def presign(url, token=None, region="us-east-1", service="kafka-cluster", expires=900, headers=None,
+            time=1795000000, akid="AKIDEXAMPLE", secret="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"):
+    s = spec(url, headers=headers or {}, token=token, region=region, service=service, method="GET", time=time)
+    s.update(expires=expires, akid=akid, secret=secret)
+    return s
+
+
+def test_presigned_msk_connect(tmp):
+    """The request MSK IAM tokens are made of, in several regions, with and without a session token."""
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1"):
+        url = "https://kafka.%s.amazonaws.com/?Action=kafka-cluster%%3AConnect" % region
+        compare(presign(url, region=region))
+        compare(presign(url, region=region, token="IQoJb3JpZ2luX2VjEXAMPLE//token+with/chars=="))
+
+
+def test_presigned_unusual_characters(tmp):
+    """Session tokens, keys and query values with characters that must be percent-encoded once."""
+    compare(presign("https://kafka.us-east-1.amazonaws.com/?Action=kafka-cluster%3AConnect",
+                    token="a b+c/d=e&f?g%h~i_j.k-l\u00e9"))
+    compare(presign("https://kafka.us-east-1.amazonaws.com/?Action=kafka-cluster%3AConnect",
+                    akid="ASIA/+=EXAMPLE", secret="s/+= ecret"))
+    compare(presign("https://example.amazonaws.com/a%20b/c?z=1&a=%2F%20x&m=%7E~&e=", service="service"))
+    compare(presign("https://example.amazonaws.com/?Action=List&Version=2020-01-01&Name=caf%C3%A9",
+                    service="service", headers={"X-Amz-Meta": "  a   b "}))
+
+
+def test_presigned_expiries_and_times(tmp):
+    url = "https://kafka.us-west-2.amazonaws.com/?Action=kafka-cluster%3AConnect"
+    for expires, t in ((1, 0), (900, 1700000000), (3600, 1795000000), (604800, 2000000000)):
+        compare(presign(url, region="us-west-2", expires=expires, time=t))
 
 
 if __name__ == "__main__":

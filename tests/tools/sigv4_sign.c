@@ -1,7 +1,8 @@
 /*
  * sigv4_sign: kinesink's signer on the command line, for comparisons with botocore. Reads the
  * same JSON spec as botocore_sign.py on stdin and prints the canonical request, the string to
- * sign and the Authorization header, separated by lines of "----".
+ * sign and the Authorization header, separated by lines of "----". With "expires" in the spec
+ * the request is presigned and the third part is the presigned URL.
  */
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -60,9 +61,15 @@ int main(void)
 	keys = (ks_sigv4_keys){ json_string_value(json_object_get(spec, "akid")),
 				json_string_value(json_object_get(spec, "secret")),
 				json_string_value(json_object_get(spec, "token")) };
-	if (ks_sigv4_sign(&req, &keys, (time_t)json_integer_value(json_object_get(spec, "time")), &res))
+	if (json_object_get(spec, "expires")) {
+		if (ks_sigv4_presign(&req, &keys, (time_t)json_integer_value(json_object_get(spec, "time")),
+				     (int)json_integer_value(json_object_get(spec, "expires")), &res))
+			return 1;
+	} else if (ks_sigv4_sign(&req, &keys, (time_t)json_integer_value(json_object_get(spec, "time")), &res)) {
 		return 1;
-	printf("%s\n----\n%s\n----\n%s\n", res.canonical_request, res.string_to_sign, res.authorization);
+	}
+	printf("%s\n----\n%s\n----\n%s\n", res.canonical_request, res.string_to_sign,
+	       res.url ? res.url : res.authorization);
 	ks_sigv4_result_clean(&res);
 	free(body);
 	json_decref(spec);
