@@ -281,7 +281,7 @@ class FakeKinesis(Peer):
             for line in f:
                 if not line.endswith("\n"):
                     break
-                seq, key, data = line.rstrip("\n").split("\t")
+                seq, key, data = line.rstrip("\n").split("\t")[:3]
                 out.append((key, base64.b64decode(data)))
         return out
 
