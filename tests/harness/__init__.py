@@ -279,6 +279,8 @@ class FakeKinesis(Peer):
     def __init__(self, tmp, *args):
         self.accepted_log = tmp.file("fakekinesis.accepted")
         port_file = tmp.file("fakekinesis.port")
+        if os.path.exists(port_file):  # left by an earlier endpoint in the same folder
+            os.remove(port_file)
         super().__init__([FAKEKINESIS, "--port-file", port_file, "--log", self.accepted_log] + list(args),
                          tmp.file("fakekinesis.log"))
         self.port = wait_for(lambda: _read_int(port_file) or (not self.alive() and -1), 20, "fakekinesis to listen")
