@@ -274,6 +274,20 @@ class KinesisMock(Peer):
             out[sh["ShardId"]] = recs
         return out
 
+    def read_records(self, stream):
+        """Every record of every shard, as deaggregate() takes them: dicts with the shard, its
+        hash-key range, sequence number, partition key and data (base64)."""
+        import base64
+        k = self.client()
+        ranges = {sh["ShardId"]: sh["HashKeyRange"] for sh in k.list_shards(StreamName=stream)["Shards"]}
+        out = []
+        for shard, recs in self.read_all(stream).items():
+            for key, data, seq in recs:
+                out.append({"shard": shard, "start": ranges[shard]["StartingHashKey"],
+                            "end": ranges[shard]["EndingHashKey"], "seq": seq, "partitionKey": key,
+                            "data": base64.b64encode(data).decode()})
+        return out
+
     def count(self, stream):
         return sum(len(v) for v in self.read_all(stream).values())
 
@@ -284,6 +298,8 @@ class FakeKinesis(Peer):
     def __init__(self, tmp, *args):
         self.accepted_log = tmp.file("fakekinesis.accepted")
         port_file = tmp.file("fakekinesis.port")
+        if os.path.exists(port_file):  # left by an earlier endpoint in the same folder
+            os.remove(port_file)
         super().__init__([FAKEKINESIS, "--port-file", port_file, "--log", self.accepted_log] + list(args),
                          tmp.file("fakekinesis.log"))
         self.port = self.wait_port(port_file, "fakekinesis")
@@ -298,7 +314,7 @@ class FakeKinesis(Peer):
             for line in f:
                 if not line.endswith("\n"):
                     break
-                seq, key, data = line.rstrip("\n").split("\t")
+                seq, key, data = line.rstrip("\n").split("\t")[:3]
                 out.append((key, base64.b64decode(data)))
         return out
 
@@ -462,3 +478,27 @@ def main(tests):
             _cleanup()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
+
+
+def deaggregate(records):
+    """User records of Kinesis records (dicts as KinesisMock.read_records gives them), taken apart
+    by the awslabs deaggregator (npm aws-kinesis-agg, tests/node/deagg.js, checksums checked):
+    dicts with shard, seq, sub, partitionKey, data (bytes), hash, and dropped: whether a KCL
+    consumer drops it (an aggregate's user record hashing outside the shard it was read from)."""
+    import base64
+    script = os.path.join(NODE_DIR, "deagg.js")
+    if not os.path.exists(os.path.join(NODE_DIR, "node_modules", "aws-kinesis-agg")):
+        raise AssertionError("aws-kinesis-agg is not installed: run scripts/setup.sh (npm ci in tests/node)")
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    p = subprocess.run(["node", script], input=text.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    if p.returncode != 0:
+        raise AssertionError("deagg.js failed: " + p.stderr.decode("utf-8", "replace"))
+    out = []
+    for line in p.stdout.decode().splitlines():
+        r = json.loads(line)
+        if "error" in r:
+            raise AssertionError("the deaggregator rejected record %s of %s: %s" % (r["seq"], r["shard"], r["error"]))
+        r["data"] = base64.b64decode(r["data"])
+        out.append(r)
+    return out

@@ -1,66 +1,35 @@
 """KPL aggregation (aggregation=kpl) end to end: the records queued behind a key's record travel
-with it in one aggregated Kinesis record. Read back from kinesis-mock and taken apart here by an
-independent reader of the KPL format (magic F3 89 9A C2, protobuf AggregatedRecord, MD5), then
-under faults against the tests' own endpoint: every record once, in key order, all committed."""
-import hashlib
+with it in one aggregated Kinesis record. Read back from kinesis-mock and taken apart by the awslabs
+deaggregator (npm aws-kinesis-agg, with the KCL's rule that drops a user record hashing outside its
+shard), then under faults against the tests' own endpoint: every record once, in key order, none
+dropped, all committed."""
+import base64
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import FakeKinesis, KinesisMock, MockCluster, base_config, main, per_partition, run_kinesink  # noqa: E402
+from harness import (FakeKinesis, KinesisMock, MockCluster, base_config, deaggregate, main,  # noqa: E402
+                     per_partition, run_kinesink)
 from harness import keyed_updates as harness_keyed_updates  # noqa: E402
 
 PARTS = 4
 MAGIC = b"\xf3\x89\x9a\xc2"
+ALL = {"shard": "shardId-000000000000", "start": "0", "end": str(2 ** 128 - 1)}
 
 
-def varint(b, i):
-    v = shift = 0
-    while True:
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << shift
-        if not c & 0x80:
-            return v, i
-        shift += 7
+def user_records(records):
+    """(partition_key, data) of every user record, in order; none may be one a KCL consumer drops."""
+    user = deaggregate(records)
+    dropped = [(r["shard"], r["partitionKey"]) for r in user if r["dropped"]]
+    assert not dropped, "user records a KCL consumer drops: %s" % dropped[:5]
+    return [(r["partitionKey"], r["data"]) for r in user]
 
 
-def fields(b):
-    """(field number, wire type, value) of a protobuf message: varints as ints, the rest as bytes."""
-    i = 0
-    while i < len(b):
-        tag, i = varint(b, i)
-        num, wt = tag >> 3, tag & 7
-        if wt == 0:
-            v, i = varint(b, i)
-        elif wt == 2:
-            n, i = varint(b, i)
-            v, i = b[i:i + n], i + n
-        elif wt == 1:
-            v, i = b[i:i + 8], i + 8
-        elif wt == 5:
-            v, i = b[i:i + 4], i + 4
-        else:
-            raise AssertionError("wire type %d" % wt)
-        yield num, wt, v
-
-
-def deaggregate(pkey, data):
-    """[(partition_key, data)] of one Kinesis record: an aggregate's records, or the record itself."""
-    if not data.startswith(MAGIC):
-        return [(pkey, data)]
-    body, digest = data[4:-16], data[-16:]
-    assert hashlib.md5(body).digest() == digest, "aggregate of key %s: MD5 does not match" % pkey
-    keys, out = [], []
-    for num, _, v in fields(body):
-        if num == 1:
-            keys.append(v.decode())
-        elif num == 3:
-            rec = dict((n, v2) for n, _, v2 in fields(v))
-            out.append((rec[1], rec.get(3, b"")))
-    assert keys == [pkey], "aggregate under key %s holds keys %s" % (pkey, keys)
-    return [(keys[idx], d) for idx, d in out]
+def accepted_records(fk):
+    """What the single-shard fake endpoint accepted, as deaggregate() takes it."""
+    return [dict(ALL, seq=str(i), partitionKey=k, data=base64.b64encode(d).decode())
+            for i, (k, d) in enumerate(fk.accepted())]
 
 
 def keyed_updates(n, keys):
@@ -87,9 +56,9 @@ def test_aggregated_records_read_back_from_kinesis_mock(tmp):
                        **{"batch.linger.ms": "50"})
     rc, log = run_kinesink(tmp, conf, timeout=180)
     assert rc == 0, log[-3000:]
-    stored = [(k, d) for recs in km.read_all("s1").values() for k, d, _ in recs]
-    user = [r for k, d in stored for r in deaggregate(k, d)]
-    aggregates = sum(1 for _, d in stored if d.startswith(MAGIC))
+    stored = km.read_records("s1")
+    user = user_records(stored)
+    aggregates = sum(1 for r in stored if base64.b64decode(r["data"]).startswith(MAGIC))
     assert aggregates > 0 and len(stored) < len(user), "nothing was aggregated: %d records" % len(stored)
     check_once_in_order(user, msgs)
     assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
@@ -105,7 +74,7 @@ def test_aggregates_under_faults_once_and_in_order(tmp):
     rc, log = run_kinesink(tmp, conf, timeout=180)
     assert rc == 0, log[-3000:]
     accepted = fk.accepted()
-    user = [r for k, d in accepted for r in deaggregate(k, d)]
+    user = user_records(accepted_records(fk))
     assert len(accepted) < len(user), "nothing was aggregated"
     check_once_in_order(user, msgs)
     assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
@@ -129,7 +98,7 @@ def test_records_past_the_aggregate_limit_go_in_several(tmp):
     accepted = fk.accepted()
     for k, d in accepted:
         assert len(k) + len(d) <= 1 << 20, "a Kinesis record of %d bytes" % (len(k) + len(d))
-    user = [r for k, d in accepted for r in deaggregate(k, d)]
+    user = user_records(accepted_records(fk))
     assert [json.loads(d)["v"] for _, d in user] == list(range(1, 13))
     assert len(accepted) >= 4
     assert cluster.committed("kinesink", "t", 1) == {0: 12}

@@ -7,7 +7,8 @@
  *   fakekinesis [--port N] [--port-file F] [--log F] [--seed N]
  *               [--fail-rate R] [--http500-rate R] [--drop-rate R] [--throttle-rate R]
  *               [--expired-token N] [--verify-sigv4 AKID:SECRET] [--count-only] [--stream NAME]
- *               [--hold-file F]
+ *               [--hold-file F] [--shards N] [--shard-limits] [--shard-records-per-sec N]
+ *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N]
  *
  * Rates are probabilities in 0..1: --fail-rate fails single entries with
  * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
@@ -16,6 +17,18 @@
  * ExpiredTokenException. --hold-file F throttles every PutRecords while the file F exists, so a
  * test can hold the writer back for as long as it needs and then let it go. --count-only skips decoding (benchmarks): entries are counted from
  * the JSON text. SIGTERM/SIGINT print the counters and exit.
+ *
+ * Shards (fakeshards.c): the stream has --shards N open shards splitting the hash-key space as
+ * CreateStream does; each entry goes to the open shard holding MD5(PartitionKey) or its
+ * ExplicitHashKey, and its answer names that shard. --shard-limits enforces the per-shard write
+ * limits (1,000 records/s and 1 MiB/s, or the --shard-*-per-sec values) as token buckets holding
+ * one second: entries over them fail with ProvisionedThroughputExceededException. ListShards
+ * (paginated: NextToken, MaxResults, at most --list-page shards a page; ShardFilter AT_LATEST),
+ * SplitShard, MergeShards and UpdateShardCount reshard the stream while it is written to, as the
+ * service does; DescribeStreamSummary says OpenShardCount and MaxRecordSizeInKiB (--max-record-kib,
+ * 1024 to 10240: records up to that size, requests up to 10 MiB once it is over 1024). Requests may
+ * name the stream by StreamName or StreamARN. The accepted log has one line per entry:
+ * sequence, partition key, data (base64), shard id, hash key (decimal).
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -31,17 +44,21 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "fakeshards.h"
 #include "sigv4.h"
 
 #define MAX_RECORDS 500
 #define MAX_REQUEST_BYTES (5 * 1024 * 1024)
-#define MAX_RECORD_BYTES (1024 * 1024)
+#define MAX_LARGE_REQUEST_BYTES (10 * 1024 * 1024)
+#define ACCOUNT "123456789012"
 
 static struct {
 	double fail_rate, http500_rate, drop_rate, throttle_rate;
 	int expired_token;
 	const char *akid, *secret, *stream, *hold_file;
 	int count_only;
+	int max_record_kib, list_page;
+	fk_stream st;
 	FILE *log;
 	pthread_mutex_t lock;
 	uint64_t rng, seq;
@@ -178,6 +195,57 @@ static enum MHD_Result put_records_count_only(struct MHD_Connection *c, conn *cn
 	return ret;
 }
 
+/* The stream a request names by StreamName or StreamARN: 0 when it is ours (any, without --stream). */
+static int stream_ok(json_t *root)
+{
+	const char *name = json_string_value(json_object_get(root, "StreamName"));
+	const char *arn = json_string_value(json_object_get(root, "StreamARN"));
+	const char *slash;
+
+	if (arn) {
+		/* arn:aws:kinesis:REGION:ACCOUNT:stream/NAME */
+		if (strncmp(arn, "arn:", 4) != 0 || !strstr(arn, ":kinesis:") || !(slash = strstr(arn, ":stream/")))
+			return -1;
+		if (name && strcmp(name, slash + 8) != 0)
+			return -1;
+		name = slash + 8;
+	}
+	if (!name)
+		return -1;
+	return g.stream && strcmp(name, g.stream) != 0 ? -1 : 0;
+}
+
+static size_t max_record_bytes(void)
+{
+	return (size_t)g.max_record_kib * 1024;
+}
+
+static size_t max_request_bytes(void)
+{
+	return g.max_record_kib > 1024 ? MAX_LARGE_REQUEST_BYTES : MAX_REQUEST_BYTES;
+}
+
+/* An entry's hash key: its ExplicitHashKey, or MD5 of its partition key. -1: a bad ExplicitHashKey. */
+static int entry_hash(json_t *e, const char *key, fk_u128 *h)
+{
+	json_t *ehk = json_object_get(e, "ExplicitHashKey");
+
+	if (ehk && !json_is_null(ehk))
+		return json_is_string(ehk) ? fk_u128_parse(json_string_value(ehk), h) : -1;
+	*h = fk_hash_key(key, strlen(key));
+	return 0;
+}
+
+/* Characters of a UTF-8 string, as Kinesis counts a partition key's length. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 {
 	json_error_t jerr;
@@ -186,12 +254,13 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 	ks_buf out;
 	enum MHD_Result ret;
 	int failed = 0;
+	int64_t now = ks_now_ms();
 	char msg[256];
 
 	if (!root)
 		return error(c, 400, "SerializationException", jerr.text);
 	recs = json_object_get(root, "Records");
-	if (g.stream && strcmp(json_string_value(json_object_get(root, "StreamName")) ?: "", g.stream) != 0) {
+	if (stream_ok(root)) {
 		json_decref(root);
 		return error(c, 400, "ResourceNotFoundException", "Stream not found");
 	}
@@ -206,41 +275,53 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 		const char *data = json_string_value(json_object_get(e, "Data"));
 		const char *key = json_string_value(json_object_get(e, "PartitionKey"));
 		size_t dl = data ? b64_decoded_len(data, strlen(data)) : (size_t)-1, kl = key ? strlen(key) : 0;
+		size_t kc = key ? utf8_chars(key) : 0;
+		fk_u128 h;
 
-		if (dl == (size_t)-1 || kl < 1 || kl > 256 || dl + kl > MAX_RECORD_BYTES) {
+		if (dl == (size_t)-1 || kc < 1 || kc > 256 || dl + kl > max_record_bytes() || entry_hash(e, key, &h)) {
 			json_decref(root);
 			__atomic_add_fetch(&g.rejected, 1, __ATOMIC_RELAXED);
-			snprintf(msg, sizeof(msg), "entry %zu: bad Data or PartitionKey (key %zu chars, data %zu bytes)", i, kl, dl);
+			snprintf(msg, sizeof(msg), "entry %zu: bad Data, PartitionKey or ExplicitHashKey (key %zu chars, data %zu bytes, record limit %zu)",
+				 i, kc, dl, max_record_bytes());
 			return error(c, 400, "ValidationException", msg);
 		}
 		total += dl + kl;
 	}
-	if (total > MAX_REQUEST_BYTES) {
+	if (total > max_request_bytes()) {
 		json_decref(root);
 		__atomic_add_fetch(&g.rejected, 1, __ATOMIC_RELAXED);
-		snprintf(msg, sizeof(msg), "request of %zu bytes exceeds 5 MiB", total);
+		snprintf(msg, sizeof(msg), "request of %zu bytes exceeds %zu", total, max_request_bytes());
 		return error(c, 400, "ValidationException", msg);
 	}
 	ks_buf_init(&out, 0);
 	ks_buf_puts(&out, "{\"FailedRecordCount\":%FAILED%,\"Records\":[");
 	pthread_mutex_lock(&g.lock);
 	json_array_foreach(recs, i, e) {
+		const char *key = json_string_value(json_object_get(e, "PartitionKey"));
+		const char *data = json_string_value(json_object_get(e, "Data"));
+		size_t bytes = b64_decoded_len(data, strlen(data)) + strlen(key);
+		fk_u128 h = 0;
+		int sh;
+		char hs[40];
+
+		entry_hash(e, key, &h);
+		sh = fk_route(&g.st, h);
 		if (i)
 			ks_buf_append(&out, ",", 1);
-		if (g.fail_rate > 0 && chance() < g.fail_rate) {
+		if ((g.fail_rate > 0 && chance() < g.fail_rate) || !fk_admit(&g.st, sh, bytes, now)) {
 			failed++;
 			g.failed_entries++;
-			ks_buf_puts(&out, "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded for shard shardId-000000000000\"}");
+			ks_buf_printf(&out, "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded for shard %s in stream %s under account %s.\"}",
+				      g.st.shards[sh].id, g.stream ? g.stream : "s", ACCOUNT);
 			continue;
 		}
 		g.seq++;
 		g.accepted++;
+		fk_u128_str(h, hs);
 		if (g.log)
-			fprintf(g.log, "%llu\t%s\t%s\n", (unsigned long long)g.seq,
-				json_string_value(json_object_get(e, "PartitionKey")),
-				json_string_value(json_object_get(e, "Data")));
-		ks_buf_printf(&out, "{\"SequenceNumber\":\"%llu\",\"ShardId\":\"shardId-000000000000\"}",
-			      (unsigned long long)g.seq);
+			fprintf(g.log, "%llu\t%s\t%s\t%s\t%s\n", (unsigned long long)g.seq, key, data, g.st.shards[sh].id, hs);
+		ks_buf_printf(&out, "{\"SequenceNumber\":\"%020llu\",\"ShardId\":\"%s\"}", (unsigned long long)g.seq,
+			      g.st.shards[sh].id);
 	}
 	if (g.log)
 		fflush(g.log);
@@ -263,6 +344,131 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 	ks_buf_clean(&out);
 	json_decref(root);
 	return ret;
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+	enum MHD_Result ret = respond(c, 200, text ? text : "{}");
+
+	free(text);
+	json_decref(o);
+	return ret;
+}
+
+static enum MHD_Result describe_summary(struct MHD_Connection *c)
+{
+	const char *name = g.stream ? g.stream : "s";
+	char arn[256];
+	json_t *sum;
+
+	snprintf(arn, sizeof(arn), "arn:aws:kinesis:us-east-1:%s:stream/%s", ACCOUNT, name);
+	pthread_mutex_lock(&g.lock);
+	sum = json_pack("{s:{s:s,s:s,s:s,s:i,s:i,s:i,s:{s:s}}}", "StreamDescriptionSummary", "StreamName", name,
+			"StreamARN", arn, "StreamStatus", "ACTIVE", "OpenShardCount", fk_open_count(&g.st),
+			"MaxRecordSizeInKiB", g.max_record_kib, "RetentionPeriodHours", 24, "StreamModeDetails",
+			"StreamMode", "PROVISIONED");
+	pthread_mutex_unlock(&g.lock);
+	return respond_json(c, sum);
+}
+
+/* ListShards: a page of shards after NextToken or ExclusiveStartShardId. As the service does, a
+ * NextToken carries the stream and may not come with StreamName / StreamARN. */
+static enum MHD_Result list_shards(struct MHD_Connection *c, json_t *root)
+{
+	const char *token = json_string_value(json_object_get(root, "NextToken"));
+	const char *after = json_string_value(json_object_get(root, "ExclusiveStartShardId"));
+	const char *filter = json_string_value(json_object_get(json_object_get(root, "ShardFilter"), "Type"));
+	json_int_t max = json_integer_value(json_object_get(root, "MaxResults"));
+	int from = 0, i, latest = filter && strcmp(filter, "AT_LATEST") == 0, taken = 0;
+	json_t *shards = json_array(), *o;
+
+	if (token && (json_object_get(root, "StreamName") || json_object_get(root, "StreamARN"))) {
+		json_decref(shards);
+		return error(c, 400, "InvalidArgumentException", "NextToken and StreamName cannot be provided together.");
+	}
+	if (!token && stream_ok(root)) {
+		json_decref(shards);
+		return error(c, 400, "ResourceNotFoundException", "Stream not found");
+	}
+	if (token && sscanf(token, "fk-%d", &from) != 1) {
+		json_decref(shards);
+		return error(c, 400, "InvalidArgumentException", "Invalid NextToken.");
+	}
+	if (max <= 0 || max > 10000)
+		max = 1000;
+	if (g.list_page > 0 && max > g.list_page)
+		max = g.list_page;
+	pthread_mutex_lock(&g.lock);
+	if (after)
+		from = fk_find(&g.st, after) + 1;
+	for (i = from; i < g.st.n && taken < max; i++) {
+		if (latest && !g.st.shards[i].open)
+			continue;
+		json_array_append_new(shards, fk_shard_json(&g.st, i));
+		taken++;
+	}
+	o = json_pack("{s:o}", "Shards", shards);
+	if (i < g.st.n) {
+		char next[32];
+
+		snprintf(next, sizeof(next), "fk-%d", i);
+		json_object_set_new(o, "NextToken", json_string(next));
+	}
+	pthread_mutex_unlock(&g.lock);
+	return respond_json(c, o);
+}
+
+static enum MHD_Result reshard(struct MHD_Connection *c, const char *op, json_t *root)
+{
+	const char *type = NULL;
+	char msg[256];
+	int rc;
+
+	if (stream_ok(root))
+		return error(c, 400, "ResourceNotFoundException", "Stream not found");
+	pthread_mutex_lock(&g.lock);
+	if (strcmp(op, "SplitShard") == 0)
+		rc = fk_split(&g.st, json_string_value(json_object_get(root, "ShardToSplit")),
+			      json_string_value(json_object_get(root, "NewStartingHashKey")), &type, msg, sizeof(msg));
+	else if (strcmp(op, "MergeShards") == 0)
+		rc = fk_merge(&g.st, json_string_value(json_object_get(root, "ShardToMerge")),
+			      json_string_value(json_object_get(root, "AdjacentShardToMerge")), &type, msg, sizeof(msg));
+	else
+		rc = fk_update_count(&g.st, (int)json_integer_value(json_object_get(root, "TargetShardCount")), &type, msg,
+				     sizeof(msg));
+	pthread_mutex_unlock(&g.lock);
+	if (rc)
+		return error(c, 400, type, msg);
+	if (strcmp(op, "UpdateShardCount") == 0)
+		return respond_json(c, json_pack("{s:I}", "TargetShardCount",
+						 json_integer_value(json_object_get(root, "TargetShardCount"))));
+	return respond(c, 200, "");
+}
+
+/* The control-plane calls: 0 when @target is not one of them. */
+static int control_call(struct MHD_Connection *c, conn *cn, const char *target, enum MHD_Result *ret)
+{
+	static const char pre[] = "Kinesis_20131202.";
+	const char *op;
+	json_t *root;
+
+	if (!target || strncmp(target, pre, sizeof(pre) - 1) != 0)
+		return 0;
+	op = target + sizeof(pre) - 1;
+	if (strcmp(op, "DescribeStreamSummary") && strcmp(op, "ListShards") && strcmp(op, "SplitShard") &&
+	    strcmp(op, "MergeShards") && strcmp(op, "UpdateShardCount"))
+		return 0;
+	if (!(root = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, 0, NULL))) {
+		*ret = error(c, 400, "SerializationException", "body is not JSON");
+		return 1;
+	}
+	if (strcmp(op, "DescribeStreamSummary") == 0)
+		*ret = stream_ok(root) ? error(c, 400, "ResourceNotFoundException", "Stream not found") : describe_summary(c);
+	else
+		*ret = strcmp(op, "ListShards") == 0 ? list_shards(c, root) : reshard(c, op, root);
+	json_decref(root);
+	return 1;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -298,8 +504,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	__atomic_add_fetch(&g.requests, 1, __ATOMIC_RELAXED);
 	if (g.akid && check_sigv4(c, cn, why, sizeof(why)))
 		return error(c, 403, "InvalidSignatureException", why);
-	if (target && strcmp(target, "Kinesis_20131202.DescribeStreamSummary") == 0)
-		return respond(c, 200, "{\"StreamDescriptionSummary\":{\"StreamName\":\"s\",\"StreamStatus\":\"ACTIVE\",\"OpenShardCount\":1}}");
+	if (control_call(c, cn, target, &ret))
+		return ret;
 	if (!target || strcmp(target, "Kinesis_20131202.PutRecords") != 0)
 		return error(c, 400, "UnknownOperationException", target ? target : "missing X-Amz-Target");
 
@@ -353,15 +559,22 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa;
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
-	int port = 0, i;
+	int port = 0, i, nshards = 1;
 	struct sigaction act;
 
 	g.rng = 88172645463325252ULL;
+	g.max_record_kib = 1024;
+	g.st.rec_limit = 1000;
+	g.st.byte_limit = 1024 * 1024;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(a, "--count-only")) {
 			g.count_only = 1;
+			continue;
+		}
+		if (!strcmp(a, "--shard-limits")) {
+			g.st.limits = 1;
 			continue;
 		}
 		if (!v) {
@@ -380,6 +593,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--expired-token")) g.expired_token = atoi(v);
 		else if (!strcmp(a, "--stream")) g.stream = v;
 		else if (!strcmp(a, "--hold-file")) g.hold_file = v;
+		else if (!strcmp(a, "--shards")) nshards = atoi(v);
+		else if (!strcmp(a, "--shard-records-per-sec")) g.st.rec_limit = atof(v);
+		else if (!strcmp(a, "--shard-bytes-per-sec")) g.st.byte_limit = atof(v);
+		else if (!strcmp(a, "--max-record-kib")) g.max_record_kib = atoi(v);
+		else if (!strcmp(a, "--list-page")) g.list_page = atoi(v);
 		else if (!strcmp(a, "--verify-sigv4")) {
 			char *colon = strchr(v, ':');
 
@@ -393,6 +611,15 @@ int main(int argc, char **argv)
 			fprintf(stderr, "fakekinesis: unknown option %s\n", a);
 			return 2;
 		}
+	}
+	if (nshards < 1 || g.max_record_kib < 1024 || g.max_record_kib > 10240 || g.st.rec_limit <= 0 ||
+	    g.st.byte_limit <= 0) {
+		fprintf(stderr, "fakekinesis: --shards >= 1, --max-record-kib 1024..10240, positive limits\n");
+		return 2;
+	}
+	if (fk_stream_init(&g.st, nshards, &g.seq)) {
+		fprintf(stderr, "fakekinesis: out of memory\n");
+		return 1;
 	}
 	if (log_path && !(g.log = fopen(log_path, "w"))) {
 		perror(log_path);
@@ -437,6 +664,12 @@ int main(int argc, char **argv)
 		(unsigned long long)g.requests, (unsigned long long)g.accepted, (unsigned long long)g.failed_entries,
 		(unsigned long long)g.http500, (unsigned long long)g.dropped, (unsigned long long)g.throttled,
 		(unsigned long long)g.rejected, (unsigned long long)g.bytes);
+	for (i = 0; i < g.st.n; i++)
+		fprintf(stderr, "shard %s %s accepted %llu bytes %llu units %llu throttled %llu\n", g.st.shards[i].id,
+			g.st.shards[i].open ? "open" : "closed", (unsigned long long)g.st.shards[i].accepted,
+			(unsigned long long)g.st.shards[i].bytes, (unsigned long long)g.st.shards[i].units,
+			(unsigned long long)g.st.shards[i].throttled);
+	fk_stream_clean(&g.st);
 	if (g.log)
 		fclose(g.log);
 	return 0;

@@ -1,0 +1,66 @@
+/*
+ * The shard model of the tests' fake Kinesis endpoint: a stream's shards with their hash-key
+ * ranges, routing of a record by MD5(partition key) or ExplicitHashKey as Kinesis does, per-shard
+ * write limits as token buckets, and resharding (SplitShard, MergeShards, UpdateShardCount).
+ * Not thread-safe: the endpoint holds its lock around every call.
+ */
+#ifndef FK_SHARDS_H
+#define FK_SHARDS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef unsigned __int128 fk_u128;
+
+#define FK_HASH_MAX (~(fk_u128)0)
+
+typedef struct fk_shard {
+	char id[32];         /* shardId-000000000000 */
+	fk_u128 lo, hi;      /* HashKeyRange, inclusive */
+	int open;
+	int parent;          /* index or -1 */
+	int adjacent;        /* index or -1 (merges) */
+	uint64_t seq_start, seq_end;
+	double rec_tokens, byte_tokens;
+	int64_t refill_ms;
+	uint64_t accepted, bytes, throttled, units;
+} fk_shard;
+
+typedef struct fk_stream {
+	fk_shard *shards;
+	int n, cap;
+	int limits;              /* enforce per-shard write limits */
+	double rec_limit;        /* records per second per shard */
+	double byte_limit;       /* bytes per second per shard */
+	uint64_t *seq;           /* the endpoint's sequence counter */
+} fk_stream;
+
+/* N shards splitting the hash space evenly (as CreateStream does). 0 or -1 (out of memory). */
+int fk_stream_init(fk_stream *s, int nshards, uint64_t *seq);
+void fk_stream_clean(fk_stream *s);
+
+/* MD5 of the partition key as an unsigned 128-bit big-endian integer. */
+fk_u128 fk_hash_key(const char *key, size_t n);
+/* Decimal text of 1..39 digits in 0..2^128-1. 0, or -1 when it is not one. */
+int fk_u128_parse(const char *s, fk_u128 *out);
+/* Decimal text into out (40 bytes). */
+void fk_u128_str(fk_u128 v, char out[40]);
+
+/* The open shard whose range holds @h: its index, or -1 (never, for a sound map). */
+int fk_route(const fk_stream *s, fk_u128 h);
+/* Find a shard by id: index or -1. */
+int fk_find(const fk_stream *s, const char *id);
+/* Count a write of @bytes to shard @i against its limits: 1 accepted, 0 throttled. */
+int fk_admit(fk_stream *s, int i, size_t bytes, int64_t now_ms);
+
+/* Resharding. 0, or -1 with the service's error type and message in @type / @msg. */
+int fk_split(fk_stream *s, const char *id, const char *new_start, const char **type, char *msg, size_t mn);
+int fk_merge(fk_stream *s, const char *a, const char *b, const char **type, char *msg, size_t mn);
+int fk_update_count(fk_stream *s, int target, const char **type, char *msg, size_t mn);
+
+int fk_open_count(const fk_stream *s);
+/* The JSON of shard i as ListShards answers it (new reference). */
+json_t *fk_shard_json(const fk_stream *s, int i);
+
+#endif
