@@ -198,6 +198,358 @@ void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out)
 	out->value_len = m->len;
 }
 
+/* ---- the consumer the loop drives ------------------------------------------------------------ */
+
+#define BP_PAUSE_AFTER_MS 1000
+#define NUDGE_IDLE_MS 5
+
+struct ks_consumer {
+	rd_kafka_t *rk;
+	const ks_conf *conf;
+	ks_offsets_t *offs;
+	ks_metrics *m;
+	ks_consumer_cbs cbs;
+	int bp_paused;
+	int stopping;
+	int64_t over_since_ms;        /* 0, or since when in-flight bounds are exceeded */
+	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
+	int nudge_armed;              /* the prefetch queue was seen near its limit */
+	rd_kafka_queue_t *cq;         /* the consumer queue, for its length */
+	int64_t q_max_bytes, q_min_msgs;
+	uint64_t msgs_seen, bytes_seen;
+	int64_t last_msg_ms;          /* when the consumer last gave a message */
+};
+
+static void pause_all(ks_consumer_t *c, int pause)
+{
+	rd_kafka_topic_partition_list_t *l = ks_offsets_list(c->offs);
+
+	ks_offsets_set_paused(c->offs, pause);
+	if (l && l->cnt)
+		(pause ? rd_kafka_pause_partitions : rd_kafka_resume_partitions)(c->rk, l);
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	KS_METRIC_SET(c->m, paused_partitions, pause ? (int64_t)ks_offsets_count(c->offs) : 0);
+}
+
+static void revoke_parts(ks_consumer_t *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+	/* Let the records of these partitions finish, so the new owner re-reads as little as possible. */
+	if (!rd_kafka_assignment_lost(rk)) {
+		c->cbs.drain(c->cbs.opaque, parts, ks_now_ms() + c->conf->rebalance_drain_ms);
+		ks_offsets_commit(c->offs, 1, 0);
+	}
+	ks_offsets_revoke(c->offs, parts);
+}
+
+static void on_group_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			       void *opaque)
+{
+	ks_consumer_t *c = opaque;
+	int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	rd_kafka_error_t *e = NULL;
+
+	/* Messages taken before the rebalance are handled before it, as if one at a time. */
+	c->cbs.flush(c->cbs.opaque);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		if (ks_offsets_assign(c->offs, parts))
+			c->cbs.fatal(c->cbs.opaque, "out of memory tracking assigned partitions");
+		ks_info("pipeline", "assigned %d partition%s (%d in total)", parts->cnt, parts->cnt == 1 ? "" : "s",
+			ks_offsets_count(c->offs));
+		if (coop)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		if (c->bp_paused || c->stopping)
+			pause_all(c, 1);
+	} else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+		ks_info("pipeline", "revoking %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+		revoke_parts(c, rk, parts);
+		if (coop)
+			e = rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+	} else {
+		ks_err_log("pipeline", "rebalance failed: %s", rd_kafka_err2str(err));
+		revoke_parts(c, rk, parts);
+		rd_kafka_assign(rk, NULL);
+	}
+	if (e) {
+		ks_err_log("pipeline", "rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+}
+
+static void on_group_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	ks_consumer_t *c = opaque;
+
+	ks_offsets_on_committed(err, offsets, c->offs);
+}
+
+static const char *group_of(const ks_conf *conf)
+{
+	const char *group = "kinesink";
+	int i;
+
+	for (i = 0; i < conf->n_kafka; i++)
+		if (strcmp(conf->kafka[i].key, "group.id") == 0)
+			group = conf->kafka[i].value;
+	return group;
+}
+
+/* A numeric property of the running consumer, or @p def when this librdkafka does not have it. */
+static int64_t kafka_conf_int(rd_kafka_t *rk, const char *key, int64_t def)
+{
+	char v[32];
+	size_t n = sizeof(v);
+
+	return rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n) == RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) : def;
+}
+
+ks_consumer_t *ks_consumer_start(const ks_conf *conf, ks_offsets_t *offs, ks_metrics *m,
+				 const ks_consumer_cbs *cbs, int wake_fd, ks_errbuf *err)
+{
+	ks_consumer_t *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	c->conf = conf;
+	c->offs = offs;
+	c->m = m;
+	c->cbs = *cbs;
+	if (!(c->rk = ks_consumer_new(conf, on_group_rebalance, on_group_committed, c, wake_fd, err))) {
+		free(c);
+		return NULL;
+	}
+	ks_offsets_set_consumer(offs, c->rk);
+	/* No fetch.queue.backoff.ms in this librdkafka (before 2.1): restart stalled fetches. */
+	if ((c->nudge = kafka_conf_int(c->rk, "fetch.queue.backoff.ms", -1) < 0)) {
+		c->cq = rd_kafka_queue_get_consumer(c->rk);
+		c->q_max_bytes = kafka_conf_int(c->rk, "queued.max.messages.kbytes", 65536) * 1024;
+		c->q_min_msgs = kafka_conf_int(c->rk, "queued.min.messages", 100000);
+	}
+	ks_info("pipeline", "consuming %s in group %s", conf->topic, group_of(conf));
+	return c;
+}
+
+rd_kafka_message_t *ks_consumer_poll(ks_consumer_t *c, int64_t now)
+{
+	rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, 0);
+
+	if (msg) {
+		c->last_msg_ms = now;
+		c->msgs_seen++;
+		c->bytes_seen += msg->len + msg->key_len;
+	}
+	return msg;
+}
+
+/*
+ * Past max.inflight.records / max.inflight.bytes the loop stops taking messages and lets the
+ * writer catch up: librdkafka's bounded prefetch queue holds the rest. Only when that lasts
+ * longer than BP_PAUSE_AFTER_MS (throttling, an outage) are the partitions paused, so the
+ * consumer can go on polling (group membership, rebalances) without taking more data; pausing
+ * at every short burst would throw the prefetched messages away and fetch them again.
+ */
+int ks_consumer_backpressure(ks_consumer_t *c, size_t recs, size_t bytes, int64_t now)
+{
+	size_t max_recs = (size_t)c->conf->max_inflight_records, max_bytes = (size_t)c->conf->max_inflight_bytes;
+
+	if (recs >= max_recs || bytes >= max_bytes) {
+		if (!c->over_since_ms)
+			c->over_since_ms = now;
+		if (!c->bp_paused && now - c->over_since_ms >= BP_PAUSE_AFTER_MS) {
+			ks_info("pipeline", "pausing %d partitions: %zu records / %zu bytes in flight for %lld ms",
+				ks_offsets_count(c->offs), recs, bytes, (long long)(now - c->over_since_ms));
+			c->bp_paused = 1;
+			pause_all(c, 1);
+		}
+		return !c->bp_paused;
+	}
+	c->over_since_ms = 0;
+	if (c->bp_paused && !c->stopping && recs <= max_recs * 3 / 4 && bytes <= max_bytes * 3 / 4) {
+		ks_info("pipeline", "resuming %d partitions: %zu records / %zu bytes in flight",
+			ks_offsets_count(c->offs), recs, bytes);
+		c->bp_paused = 0;
+		pause_all(c, 0);
+		c->nudge_armed = c->nudge; /* a resume alone does not wake librdkafka 2.0's fetcher */
+	}
+	return 0;
+}
+
+int ks_consumer_bp_paused(const ks_consumer_t *c)
+{
+	return c->bp_paused;
+}
+
+/*
+ * librdkafka before 2.1 stops fetching when its prefetch queue is full and looks at it again
+ * only on its broker thread's next wake-up, up to a second later, however soon the queue was
+ * drained: a fast pipeline would idle most of that second. So when the queue was seen near its
+ * limit (queued.max.messages.kbytes or queued.min.messages) and has since run empty while
+ * assigned partitions still have data (their last known high watermark is past the position),
+ * those partitions are sought to their position, which wakes the broker thread. Nothing is
+ * lost or read twice: the queue is empty and the fetch resumes at the position. Once per fill,
+ * so that a fetch in flight on a slow network is never cut short more than once.
+ */
+void ks_consumer_fetch_watch(ks_consumer_t *c)
+{
+	size_t queued;
+
+	if (!c->nudge || c->nudge_armed)
+		return;
+	queued = rd_kafka_queue_length(c->cq);
+	if ((int64_t)queued * 2 >= c->q_min_msgs ||
+	    (c->msgs_seen && (int64_t)(queued * (c->bytes_seen / c->msgs_seen)) * 2 >= c->q_max_bytes))
+		c->nudge_armed = 1;
+}
+
+int ks_consumer_nudge(ks_consumer_t *c, int64_t now)
+{
+	rd_kafka_topic_partition_list_t *all, *stalled;
+	int i;
+
+	if (!c->nudge_armed || c->bp_paused || c->stopping || !ks_offsets_count(c->offs))
+		return 0;
+	if (now - c->last_msg_ms < NUDGE_IDLE_MS)
+		return NUDGE_IDLE_MS;
+	c->nudge_armed = 0;
+	if (!(all = ks_offsets_list(c->offs)))
+		return 0;
+	stalled = rd_kafka_topic_partition_list_new(all->cnt);
+	if (rd_kafka_position(c->rk, all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (i = 0; i < all->cnt; i++) {
+			const rd_kafka_topic_partition_t *tp = &all->elems[i];
+			int64_t lo, hi;
+
+			if (tp->offset >= 0 &&
+			    rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) == 0 &&
+			    hi > tp->offset)
+				rd_kafka_topic_partition_list_add(stalled, tp->topic, tp->partition)->offset = tp->offset;
+		}
+	}
+	if (stalled->cnt) {
+		rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, stalled, 0);
+
+		ks_debug("pipeline", "restarting the fetch of %d partitions with data left and none queued%s%s",
+			 stalled->cnt, e ? ": " : "", e ? rd_kafka_error_string(e) : "");
+		if (e)
+			rd_kafka_error_destroy(e);
+		KS_METRIC_ADD(c->m, fetch_restarts, (uint64_t)stalled->cnt);
+	}
+	rd_kafka_topic_partition_list_destroy(stalled);
+	rd_kafka_topic_partition_list_destroy(all);
+	return 0;
+}
+
+void ks_consumer_event(ks_consumer_t *c, const rd_kafka_message_t *msg)
+{
+	ks_ptrack_t *part;
+
+	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		if ((part = ks_offsets_find(c->offs, rd_kafka_topic_name(msg->rkt), msg->partition)))
+			ks_ptrack_set_eof(part, 1);
+		return;
+	}
+	ks_warn("consumer", "%s%s%s: %s", msg->rkt ? rd_kafka_topic_name(msg->rkt) : "", msg->rkt ? " " : "",
+		rd_kafka_err2name(msg->err), rd_kafka_message_errstr(msg));
+}
+
+void ks_consumer_stop(ks_consumer_t *c)
+{
+	c->stopping = 1;
+	pause_all(c, 1);
+}
+
+int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err)
+{
+	char reason[512];
+	rd_kafka_resp_err_t e = rd_kafka_fatal_error(c->rk, reason, sizeof(reason));
+
+	if (!e)
+		return ks_consumer_auth_failed(c->rk, err) ? 1 : 0;
+	if (e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+		ks_errbuf_set(err, KS_ERR_FATAL, "Kafka consumer stopped by a fatal error: %s (%s): another member of "
+			      "group '%s' uses the same kafka.group.instance.id; give every worker its own",
+			      rd_kafka_err2name(e), reason, group_of(c->conf));
+	else
+		ks_errbuf_set(err, KS_ERR_FATAL, "Kafka consumer stopped by a fatal error: %s (%s); restart the worker",
+			      rd_kafka_err2name(e), reason);
+	return 1;
+}
+
+void ks_consumer_close(ks_consumer_t *c)
+{
+	if (!c)
+		return;
+	/* What Kinesis acknowledged is committed whatever the reason for stopping. */
+	ks_offsets_commit(c->offs, 1, 0);
+	c->stopping = 1;
+	rd_kafka_consumer_close(c->rk);
+	ks_offsets_set_consumer(c->offs, NULL);
+	if (c->cq)
+		rd_kafka_queue_destroy(c->cq);
+	ks_consumer_destroy(c->rk);
+	free(c);
+}
+/* Under a check, librdkafka says nothing: the check reports only what rd_kafka_new rejects. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+static void no_token(rd_kafka_t *rk, const char *oauthbearer_config, void *opaque)
+{
+	(void)rk;
+	(void)oauthbearer_config;
+	(void)opaque;
+}
+
+static int conf_is(rd_kafka_conf_t *kc, const char *key, const char *value)
+{
+	char v[64];
+	size_t n = sizeof(v);
+
+	return rd_kafka_conf_get(kc, key, v, &n) == RD_KAFKA_CONF_OK && strcmp(v, value) == 0;
+}
+
+int ks_consumer_try_offline(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *errstr, size_t size)
+{
+	rd_kafka_t *rk;
+
+	/* No broker to talk to, and none of the side doors that open a connection at creation:
+	 * the built-in OIDC token fetch and the Kerberos kinit. */
+	rd_kafka_conf_set(kc, "bootstrap.servers", "", NULL, 0);
+	rd_kafka_conf_set(kc, "sasl.kerberos.min.time.before.relogin", "0", NULL, 0);
+	if (conf_is(kc, "sasl.oauthbearer.method", "oidc") && !conf_is(kc, "enable.sasl.oauthbearer.unsecure.jwt", "true"))
+		rd_kafka_conf_set_oauthbearer_token_refresh_cb(kc, no_token);
+	rd_kafka_conf_set_log_cb(kc, quiet_log);
+	if (!(rk = rd_kafka_new(type, kc, errstr, size))) {
+		rd_kafka_conf_destroy(kc);
+		return KS_ERR_CONFIG;
+	}
+	rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	return 0;
+}
+
+int ks_consumer_check(const ks_conf *conf, ks_errbuf *err)
+{
+	rd_kafka_conf_t *kc = ks_consumer_conf_new(conf, err);
+	char errstr[512];
+
+	if (!kc)
+		return err->code;
+	if (ks_consumer_try_offline(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))
+		return ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+	return 0;
+}
+
 int ks_consumer_auth_failed(rd_kafka_t *rk, ks_errbuf *err)
 {
 	rebalance_ctx *ctx = rk ? rd_kafka_opaque(rk) : NULL;

@@ -334,17 +334,27 @@ static int show(preview *pv, ks_prepared *it, ks_errbuf *err)
 	const rd_kafka_message_t *m = it->msg;
 	int i, rc = 0;
 
-	if (it->rc == KS_ERR_BADREC) {
+	switch (it->outcome) {
+	case KS_PREP_BAD:
 		show_bad(pv, m, it->op, &it->err);
-	} else if (it->rc) {
-		rc = ks_errbuf_set(err, it->rc == KS_ERR_NOMEM ? KS_ERR_NOMEM : KS_ERR_FATAL, "%s",
-				   it->err.text[0] ? it->err.text : ks_err_str(it->rc));
-	} else if (it->op == KS_OP_TOMBSTONE) {
+		break;
+	case KS_PREP_FATAL:
+		rc = ks_errbuf_set(err, it->err.code == KS_ERR_NOMEM ? KS_ERR_NOMEM : KS_ERR_FATAL, "%s",
+				   it->err.text[0] ? it->err.text : "decode or transform failed");
+		break;
+	case KS_PREP_SKIP_TOMBSTONE:
 		show_none(pv, m, it->op, "tombstone", "tombstone (null value), nothing to send");
-	} else if (it->op == KS_OP_TRUNCATE || it->op == KS_OP_MESSAGE) {
+		break;
+	case KS_PREP_NON_ROW:
 		show_none(pv, m, it->op, "non_row_event", "not a row change, skipped whatever errors.policy says");
-	} else if (it->n == 0) {
-		show_none(pv, m, it->op, "no_output", "the transform makes no record of it");
+		break;
+	case KS_PREP_RECORDS:
+		if (it->n == 0)
+			show_none(pv, m, it->op, "no_output", "the transform makes no record of it");
+		break;
+	case KS_PREP_EVENT:
+	default:
+		break;
 	}
 	for (i = 0; i < it->n; i++) {
 		ks_errbuf e;
