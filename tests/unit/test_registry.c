@@ -219,10 +219,10 @@ static void test_one_fetch_per_schema(void)
 	for (round = 0; round < 2; round++) {
 		run(pp, items);
 		for (i = 0; i < NMSG; i++) {
-			if (items[i].rc == 0 && items[i].n == 1)
+			if (items[i].outcome == KS_PREP_RECORDS && items[i].n == 1)
 				ok++;
 			else
-				fprintf(stderr, "\nmessage %d: rc %d: %s\n", i, items[i].rc, items[i].err.text);
+				fprintf(stderr, "\nmessage %d: outcome %d: %s\n", i, (int)items[i].outcome, items[i].err.text);
 			if (items[i].n >= 1)
 				ks_record_destroy(items[i].recs[0]);
 		}
