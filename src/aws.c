@@ -101,6 +101,25 @@ void ks_aws_headers_clean(ks_aws_headers *h)
 	memset(h, 0, sizeof(*h));
 }
 
+int ks_aws_perform(const ks_aws_call *call, const ks_sigv4_keys *keys, time_t now, const ks_http_request *req,
+		   ks_http_response *resp, ks_errbuf *err)
+{
+	ks_http_request r = *req;
+	ks_aws_headers h;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((rc = ks_aws_sign(call, keys, now, &h, err)))
+		return rc;
+	r.method = call->method;
+	r.headers = (const char *const *)h.lines;
+	r.body = call->body;
+	r.body_len = call->body_len;
+	rc = ks_http_perform(&r, resp, err);
+	ks_aws_headers_clean(&h);
+	return rc;
+}
+
 const char *ks_aws_short_type(const char *t)
 {
 	const char *h = t ? strrchr(t, '#') : NULL;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "http.h"
 #include "sigv4.h"
 
 /**
@@ -65,6 +66,15 @@ typedef struct ks_aws_headers {
 int ks_aws_sign(const ks_aws_call *call, const ks_sigv4_keys *keys, time_t now, ks_aws_headers *out,
 		ks_errbuf *err);
 void ks_aws_headers_clean(ks_aws_headers *h);
+
+/**
+ * @brief Sign @p call (whose url is @p req->url, parsed) with @p keys at @p now and perform it
+ *        once with the transport settings of @p req (method, URL, body and headers are set here).
+ * @returns as ks_http_perform: 0 when an answer arrived (any status; clean @p resp).
+ * @locality any thread (blocking)
+ */
+int ks_aws_perform(const ks_aws_call *call, const ks_sigv4_keys *keys, time_t now, const ks_http_request *req,
+		   ks_http_response *resp, ks_errbuf *err);
 
 /** The error of an AWS answer. Both strings are "" when the answer does not say. */
 typedef struct ks_aws_error {

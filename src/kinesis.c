@@ -1,17 +1,10 @@
 /*
  * The Kinesis writer's state machine. Records wait in a ready queue, are batched to the service
- * limits into PutRecords requests (putrecords.c) signed by aws.c and sent over the transport
- * (http.c's libcurl multi one in production), and each answer entry acknowledges or fails one
- * record. Only failed entries are sent again, after a jittered exponential backoff.
- *
- * Per-key order (ordering=key): the key gate (keygate.c) lets one record per partition key be
- * queued or in flight; a later record of that key becomes ready only once the earlier one was
- * acknowledged, so neither a partial failure nor a retry can reorder a key.
- *
- * KPL aggregation (aggregation=kpl, with ordering=key): when a key's record is batched, the records
- * waiting behind it in the gate join it (its `agg` chain), up to the 1 MiB record limit, and go as
- * one aggregated Kinesis record. The aggregate is acknowledged, retried or failed as a whole, so
- * the key's order holds; a record alone goes as it is.
+ * limits into PutRecords requests (putrecords.c, signed by aws.c, sent over the transport), and
+ * each answer entry acknowledges or fails one record; only failed entries are sent again, after a
+ * jittered exponential backoff. With ordering=key the key gate (keygate.c) keeps one record per
+ * key queued or in flight; with aggregation=kpl the records waiting behind it join its aggregate,
+ * which is acknowledged, retried or failed as a whole, so a key's order holds.
  */
 #include "kinesis.h"
 
@@ -62,8 +55,6 @@ struct ks_kinesis {
 	uint64_t rng;
 
 	ks_buf kpl;            /* aggregation=kpl: one aggregate being encoded */
-	ks_record **kpl_recs;  /* its records */
-	size_t kpl_cap;
 
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
@@ -180,12 +171,24 @@ void ks_kinesis_destroy(ks_kinesis_t *k)
 	free_queue(&k->retry);
 	ks_keygate_destroy(k->gate);
 	ks_buf_clean(&k->kpl);
-	free(k->kpl_recs);
 	free(k->url);
 	free(k);
 }
 
 /* ---- signing and sending ------------------------------------------------------------------ */
+
+/* Credentials as the signer takes them; clean @p cr after use. */
+static int keys_of(ks_kinesis_t *k, ks_credentials *cr, ks_sigv4_keys *keys, ks_errbuf *err)
+{
+	int rc = ks_creds_get(k->creds, time(NULL), cr, err);
+
+	if (rc == 0) {
+		keys->access_key_id = cr->access_key_id;
+		keys->secret_access_key = cr->secret_access_key;
+		keys->session_token = cr->session_token;
+	}
+	return rc;
+}
 
 /* The signed header lines of a Kinesis call of @p target with @p body. */
 static int sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_headers *out, ks_errbuf *err)
@@ -196,11 +199,8 @@ static int sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_
 	ks_sigv4_keys keys;
 	int rc;
 
-	if ((rc = ks_creds_get(k->creds, time(NULL), &cr, err)))
+	if ((rc = keys_of(k, &cr, &keys, err)))
 		return rc;
-	keys.access_key_id = cr.access_key_id;
-	keys.secret_access_key = cr.secret_access_key;
-	keys.session_token = cr.session_token;
 	rc = ks_aws_sign(&call, &keys, time(NULL), out, err);
 	ks_credentials_clean(&cr);
 	return rc;
@@ -216,26 +216,6 @@ static void set_fatal(ks_kinesis_t *k, const ks_errbuf *e)
 	KS_METRIC_SET(k->metrics, kinesis_reachable, 0);
 }
 
-/* The KPL aggregate of @p head and the records behind it, into k->kpl. */
-static int encode_aggregate(ks_kinesis_t *k, ks_record *head)
-{
-	size_t n = 0;
-	ks_record *r;
-
-	if (head->agg_n + 1 > k->kpl_cap) {
-		ks_record **nr = realloc(k->kpl_recs, (head->agg_n + 1) * sizeof(*nr));
-
-		if (!nr)
-			return KS_ERR_NOMEM;
-		k->kpl_recs = nr;
-		k->kpl_cap = head->agg_n + 1;
-	}
-	for (r = head; r; r = r->agg)
-		k->kpl_recs[n++] = r;
-	ks_buf_reset(&k->kpl);
-	return ks_kpl_encode(k->kpl_recs, n, &k->kpl);
-}
-
 /* The PutRecords body of @p rq's records; an aggregate is encoded as it is added. */
 static int build_body(ks_kinesis_t *k, request *rq)
 {
@@ -249,7 +229,8 @@ static int build_body(ks_kinesis_t *k, request *rq)
 		ks_put_entry e = { rec->pkey, rec->pkey_len, NULL, rec->data, rec->data_len };
 
 		if (rec->agg) {
-			if ((r = encode_aggregate(k, rec)))
+			ks_buf_reset(&k->kpl);
+			if ((r = ks_kpl_encode_chain(rec, &k->kpl)))
 				return r;
 			e.data = k->kpl.data;
 			e.data_len = k->kpl.len;
@@ -262,6 +243,19 @@ static int build_body(ks_kinesis_t *k, request *rq)
 
 static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const char *why);
 
+/* A fatal error with @p rq's records: they stay held, unacknowledged (their offsets are never
+ * committed), and are freed with the writer. */
+static int hold_fatal(ks_kinesis_t *k, request *rq, const ks_errbuf *err, int rc)
+{
+	size_t i;
+
+	set_fatal(k, err);
+	for (i = 0; i < rq->n; i++)
+		ks_rqueue_push(&k->retry, rq->recs[i]);
+	rq->n = 0;
+	return rc;
+}
+
 static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 {
 	ks_aws_headers hdrs = { 0 };
@@ -273,15 +267,12 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	if ((rc = build_body(k, rq)) || (rc = sign(k, "Kinesis_20131202.PutRecords", &rq->body, &hdrs, &err))) {
 		if (rc == KS_ERR_NOMEM || rc == KS_ERR_TOOBIG) {
 			ks_errbuf_set(&err, KS_ERR_FATAL, "cannot build a PutRecords request: %s", ks_err_str(rc));
-			set_fatal(k, &err);
-			return rc;
+			return hold_fatal(k, rq, &err, rc);
 		}
 		/* Credentials not available right now: the records wait and try again. */
 		ks_warn("kinesis", "cannot sign PutRecords for stream %s: %s", k->conf->stream, err.text);
-		if (err.fatal && rc == KS_ERR_AUTH) {
-			set_fatal(k, &err);
-			return rc;
-		}
+		if (err.fatal && rc == KS_ERR_AUTH)
+			return hold_fatal(k, rq, &err, rc);
 		for (i = 0; i < rq->n; i++)
 			requeue_retry(k, rq->recs[i], now, "credentials unavailable");
 		rq->n = 0;
@@ -293,8 +284,7 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	if (rc) {
 		ks_errbuf_prefix(&err, "cannot start an HTTP request to %s", k->url);
 		err.code = KS_ERR_FATAL;
-		set_fatal(k, &err);
-		return KS_ERR_FATAL;
+		return hold_fatal(k, rq, &err, KS_ERR_FATAL);
 	}
 	rq->busy = 1;
 	rq->start_ms = now;
@@ -501,7 +491,6 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 	const char *rid = a->request_id[0] ? a->request_id : "none";
 	ks_aws_error ae;
 	ks_errbuf e;
-	size_t i;
 
 	ks_aws_error_parse(a->body, a->body_len, &ae);
 	if (a->status >= 500) {
@@ -524,11 +513,7 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 			      k->conf->stream, k->conf->aws_region, k->url, a->status, ae.type[0] ? ae.type : "error",
 			      ae.message[0] ? (int)strlen(ae.message) : (int)a->body_len,
 			      ae.message[0] ? ae.message : a->body ? a->body : "", rid);
-		set_fatal(k, &e);
-		/* The records stay unacknowledged: their offsets are never committed. */
-		for (i = 0; i < rq->n; i++)
-			ks_rqueue_push(&k->retry, rq->recs[i]);
-		rq->n = 0;
+		hold_fatal(k, rq, &e, KS_ERR_FATAL);
 	}
 }
 
@@ -559,36 +544,11 @@ static void handle_done(void *ud, const ks_http_answer *a)
 
 /* ---- public API ----------------------------------------------------------------------------- */
 
-/* Unicode characters of UTF-8 text: the bytes that do not continue a character. */
-static size_t utf8_chars(const char *s, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		c += ((unsigned char)s[i] & 0xC0) != 0x80;
-	return c;
-}
-
 int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err)
 {
-	size_t chars = utf8_chars(rec->pkey, rec->pkey_len);
+	ks_put_entry e = { rec->pkey, rec->pkey_len, NULL, rec->data, rec->data_len };
 
-	if (chars < 1 || chars > KS_MAX_PKEY_LEN) {
-		ks_errbuf_set(err, KS_ERR_BADREC,
-			      "partition key of %zu characters (%zu bytes): Kinesis allows 1 to %d Unicode characters",
-			      chars, rec->pkey_len, KS_MAX_PKEY_LEN);
-		ks_errbuf_reason(err, "bad_key");
-	} else if (rec->pkey_len + rec->data_len > KS_MAX_RECORD_BYTES) {
-		ks_errbuf_set(err, KS_ERR_BADREC,
-			      "record too large: %zu bytes of data plus %zu of partition key exceed Kinesis' 1 MiB (%d bytes) per record",
-			      rec->data_len, rec->pkey_len, KS_MAX_RECORD_BYTES);
-		ks_errbuf_reason(err, "too_large");
-	} else {
-		return 0;
-	}
-	if (err)
-		err->stage = KS_STAGE_PRODUCE;
-	return KS_ERR_BADREC;
+	return ks_putrecords_check_entry(&e, KS_MAX_RECORD_BYTES, err);
 }
 
 int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
@@ -713,10 +673,16 @@ static int stream_state(ks_kinesis_t *k, const ks_http_response *resp, ks_errbuf
 
 int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err)
 {
-	ks_aws_headers hdrs = { 0 };
-	ks_http_request req = { 0 };
+	ks_http_request req = { .url = k->url, .timeout_ms = k->conf->request_timeout_ms,
+				.connect_timeout_ms = k->conf->connect_timeout_ms, .ca_file = k->conf->ssl_ca_location,
+				.ca_key = "ssl.ca.location", .proxy = k->conf->http_proxy };
+	ks_aws_call call = { "POST", &k->aws_url, k->conf->aws_region, "kinesis", JSON_1_1,
+			     "Kinesis_20131202.DescribeStreamSummary", NULL, 0 };
 	ks_http_response resp;
+	ks_credentials cr;
+	ks_sigv4_keys keys;
 	ks_buf body;
+	char proxy[256] = "";
 	int rc;
 
 	ks_buf_init(&body, 4096);
@@ -725,34 +691,23 @@ int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err)
 		ks_buf_clean(&body);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = sign(k, "Kinesis_20131202.DescribeStreamSummary", &body, &hdrs, err))) {
+	call.body = body.data;
+	call.body_len = body.len;
+	if ((rc = keys_of(k, &cr, &keys, err))) {
 		ks_buf_clean(&body);
 		return rc;
 	}
-	req.method = "POST";
-	req.url = k->url;
-	req.headers = (const char *const *)hdrs.lines;
-	req.body = body.data;
-	req.body_len = body.len;
-	req.timeout_ms = k->conf->request_timeout_ms;
-	req.connect_timeout_ms = k->conf->connect_timeout_ms;
-	req.ca_file = k->conf->ssl_ca_location;
-	req.ca_key = "ssl.ca.location";
-	req.proxy = k->conf->http_proxy;
-	rc = ks_http_perform(&req, &resp, err);
-	ks_aws_headers_clean(&hdrs);
+	rc = ks_aws_perform(&call, &keys, time(NULL), &req, &resp, err);
+	ks_credentials_clean(&cr);
 	ks_buf_clean(&body);
 	if (rc) {
-		char proxy[256] = "";
-
 		if (k->conf->http_proxy)
 			ks_url_redact(k->conf->http_proxy, proxy, sizeof(proxy));
 		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s%s%s", k->conf->stream,
 				 k->conf->aws_region, proxy[0] ? " through proxy " : "", proxy);
-		ks_http_response_clean(&resp);
-		return rc;
+	} else {
+		rc = stream_state(k, &resp, err);
 	}
-	rc = stream_state(k, &resp, err);
 	ks_http_response_clean(&resp);
 	return rc;
 }

@@ -9,6 +9,38 @@ size_t ks_putrecords_entry_bytes(const ks_put_entry *e)
 	return e->pkey_len + e->data_len;
 }
 
+/* Unicode characters of UTF-8 text: the bytes that do not continue a character. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return c;
+}
+
+int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks_errbuf *err)
+{
+	size_t chars = utf8_chars(e->pkey, e->pkey_len);
+
+	if (chars < 1 || chars > KS_PUT_MAX_KEY_CHARS) {
+		ks_errbuf_set(err, KS_ERR_BADREC,
+			      "partition key of %zu characters (%zu bytes): Kinesis allows 1 to %d Unicode characters",
+			      chars, e->pkey_len, KS_PUT_MAX_KEY_CHARS);
+		ks_errbuf_reason(err, "bad_key");
+	} else if (e->pkey_len + e->data_len > max_record_bytes) {
+		ks_errbuf_set(err, KS_ERR_BADREC,
+			      "record too large: %zu bytes of data plus %zu of partition key exceed Kinesis' %zu MiB (%zu bytes) per record",
+			      e->data_len, e->pkey_len, max_record_bytes >> 20, max_record_bytes);
+		ks_errbuf_reason(err, "too_large");
+	} else {
+		return 0;
+	}
+	if (err)
+		err->stage = KS_STAGE_PRODUCE;
+	return KS_ERR_BADREC;
+}
+
 int ks_putrecords_begin(ks_buf *body, const char *stream)
 {
 	int r;

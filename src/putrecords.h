@@ -13,9 +13,10 @@
 
 #include "common.h"
 
-/** Service limits of one PutRecords request. */
+/** Service limits of one PutRecords request, and of a partition key (in Unicode characters). */
 #define KS_PUT_MAX_ENTRIES 500
 #define KS_PUT_MAX_BYTES (5 * 1024 * 1024)
+#define KS_PUT_MAX_KEY_CHARS 256
 
 /** One entry of a request (all borrowed). */
 typedef struct ks_put_entry {
@@ -27,6 +28,17 @@ typedef struct ks_put_entry {
 } ks_put_entry;
 
 /** @brief The bytes an entry counts against the request limit (partition key plus data). */
+size_t ks_putrecords_entry_bytes(const ks_put_entry *e);
+
+/**
+ * @brief Check @p e against the per-record limits: a partition key of 1 to 256 Unicode
+ *        characters (UTF-8 code points, as Kinesis counts them, not bytes), partition key plus
+ *        data at most @p max_record_bytes.
+ * @returns 0 or KS_ERR_BADREC with reason "bad_key" / "too_large", a clear text and
+ *          stage=produce in @p err.
+ */
+int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks_errbuf *err);
+
 size_t ks_putrecords_entry_bytes(const ks_put_entry *e);
 
 /**
