@@ -479,6 +479,31 @@ static void test_permanent_error_is_fatal(void)
 	writer_close(&w);
 }
 
+static long expired_twice(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	ks_buf_puts(out, "{\"__type\":\"ExpiredTokenException\",\"message\":\"The security token included in the request is expired\"}");
+	return 400;
+}
+
+static void test_expired_token_refreshes_once(void)
+{
+	writer w;
+	ks_errbuf err;
+	int i, rc = 0;
+
+	writer_open(&w, expired_twice, NULL);
+	submit(&w, "a", "1");
+	for (i = 0; i < 20 && !rc; i++)
+		rc = ks_kinesis_poll(w.k, 1000, -1, &err);
+	/* The first expiry refreshes the credentials and sends again; a second in a row is fatal. */
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	CU_ASSERT_EQUAL(w.f.nreqs, 2);
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_EXPIRED_TOKEN], 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "HTTP 400 ExpiredTokenException: The security token"));
+	CU_ASSERT_STRING_EQUAL(w.f.log, "");
+	writer_close(&w);
+}
+
 /* ---- per-record limits --------------------------------------------------------------------- */
 
 static int validate_key(const char *unit, int times)
@@ -537,6 +562,7 @@ int main(void)
 		{ "an aggregate is sent, retried and acknowledged whole", test_aggregate_is_acknowledged_whole },
 		{ "delivery.timeout.ms fails a record by the clock", test_delivery_timeout_fails_the_record },
 		{ "a permanent error is fatal and acknowledges nothing", test_permanent_error_is_fatal },
+		{ "an expired token is refreshed once, then fatal", test_expired_token_refreshes_once },
 		{ "the partition key limit counts Unicode characters", test_key_limit_counts_characters },
 		{ "the record size limit", test_record_size_limit },
 		{ NULL, NULL },
