@@ -349,3 +349,14 @@ int thrd_detach(thrd_t thr)
 	return pthread_detach(thr) ? thrd_error : thrd_success;
 }
 #endif
+
+size_t ks_key_chars(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t i, chars = 0;
+
+	for (i = 0; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			chars += s[i] >= 0xf0 ? 2 : 1;
+	return chars;
+}

@@ -112,6 +112,13 @@ int ks_buf_json_str(ks_buf *b, const char *s, size_t n);
 int64_t ks_now_ms(void);
 /** @brief Lowercase hex SHA-256 of @p p into @p out (65 bytes with NUL). */
 void ks_sha256_hex(const void *p, size_t n, char out[65]);
+/**
+ * @brief Length of a UTF-8 partition key as Kinesis counts it, in characters: the service's
+ *        strings are UTF-16, so a character outside the Basic Multilingual Plane (4 bytes in
+ *        UTF-8) counts as two. Counted so, a key is never over the limit, whichever way the
+ *        service counts such characters. @locality any thread
+ */
+size_t ks_key_chars(const void *p, size_t n);
 /** @brief Duplicate @p n bytes as a NUL-terminated string; NULL on allocation failure. */
 char *ks_strndup(const char *s, size_t n);
 /** @brief @p url as it may appear in a message or `--check`: a `user:password@` part becomes

@@ -1174,21 +1174,6 @@ void ks_conf_man(FILE *out)
 	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight, commit and exit 0.\n", out);
 }
 
-char *ks_conf_kinesis_endpoint(const ks_conf *c)
-{
-	ks_buf b;
-
-	if (c->endpoint)
-		return strdup(c->endpoint);
-	ks_buf_init(&b, 1024);
-	if (ks_buf_printf(&b, "https://kinesis.%s.amazonaws.com%s", c->aws_region ? c->aws_region : "",
-			  c->aws_region && strncmp(c->aws_region, "cn-", 3) == 0 ? ".cn" : "")) {
-		ks_buf_clean(&b);
-		return NULL;
-	}
-	return b.data;
-}
-
 const char *ks_conf_type_str(ks_sink_type t)
 {
 	return t <= KS_TYPE_UPSERT ? e_type[t] : "?";

@@ -170,9 +170,6 @@ void ks_conf_help(FILE *out);
 /** @brief Print the property table as man(7) source (for kinesink.1). */
 void ks_conf_man(FILE *out);
 
-/** @brief The Kinesis endpoint URL to use (configured or derived from the region); static buffer of @p c is not used: caller frees. */
-char *ks_conf_kinesis_endpoint(const ks_conf *c);
-
 /** @brief Name of a sink type ("append-only", "debezium", "upsert"). */
 const char *ks_conf_type_str(ks_sink_type t);
 /** @brief 1 if @p c's input carries updates/deletes (every Debezium input). */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws.h"
 #include "creds.h"
 #include "http.h"
 #include "kinesis.h"
@@ -182,7 +183,7 @@ static void check_registry(checks *c, const ks_conf *conf)
 static void check_kinesis(checks *c, const ks_conf *conf, ks_creds_t *creds)
 {
 	static const ks_kinesis_cbs no_cbs = { NULL, NULL, NULL };
-	char *endpoint = ks_conf_kinesis_endpoint(conf);
+	char *endpoint = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
 	ks_kinesis_t *k = NULL;
 	ks_errbuf err;
 	int rc;

@@ -15,9 +15,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aws.h"
 #include "http.h"
 #include "log.h"
-#include "sigv4.h"
 
 #define REFRESH_MARGIN_S 300
 
@@ -134,26 +134,10 @@ static time_t parse_iso8601(const char *s)
 	return timegm(&tm);
 }
 
-/* Text between <tag> and </tag> in an STS answer, or NULL (caller frees). */
-static char *xml_value(const char *xml, const char *tag)
-{
-	char open[64], close[64];
-	const char *a, *b;
-
-	snprintf(open, sizeof(open), "<%s>", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	if (!(a = strstr(xml, open)))
-		return NULL;
-	a += strlen(open);
-	if (!(b = strstr(a, close)))
-		return NULL;
-	return ks_strndup(a, (size_t)(b - a));
-}
-
 static int parse_sts_xml(const char *xml, const char *source, ks_credentials *out, ks_errbuf *err)
 {
-	char *akid = xml_value(xml, "AccessKeyId"), *secret = xml_value(xml, "SecretAccessKey");
-	char *token = xml_value(xml, "SessionToken"), *exp = xml_value(xml, "Expiration");
+	char *akid = ks_aws_xml_value(xml, "AccessKeyId"), *secret = ks_aws_xml_value(xml, "SecretAccessKey");
+	char *token = ks_aws_xml_value(xml, "SessionToken"), *exp = ks_aws_xml_value(xml, "Expiration");
 	int rc;
 
 	if (!akid || !secret)
@@ -208,74 +192,35 @@ static int form_append(ks_buf *b, const char *k, const char *v)
 	return r;
 }
 
-static char *sts_url(const char *region)
-{
-	const char *env = getenv("AWS_ENDPOINT_URL_STS");
-	ks_buf b;
-
-	ks_buf_init(&b, 1024);
-	if (env && *env)
-		ks_buf_puts(&b, env);
-	else
-		ks_buf_printf(&b, "https://sts.%s.amazonaws.com%s", region ? region : "us-east-1",
-			      region && strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
-	return b.data;
-}
-
-/* "https://host:port/path" -> host[:port] and path. */
-static void split_url(const char *url, char *host, size_t hn, const char **path)
-{
-	const char *h = strstr(url, "://"), *slash;
-
-	h = h ? h + 3 : url;
-	slash = strchr(h, '/');
-	snprintf(host, hn, "%.*s", (int)(slash ? slash - h : (long)strlen(h)), h);
-	*path = slash ? slash : "/";
-}
-
 static int sts_call(ks_creds_t *p, const char *body, const ks_credentials *signer, const char *source,
 		    ks_credentials *out, ks_errbuf *err)
 {
-	char *url = sts_url(p->region), host[256], hdr_date[64], *hdr_auth = NULL, *hdr_tok = NULL;
-	const char *headers[6] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	const char *region = p->region ? p->region : "us-east-1";
+	char *url = ks_aws_endpoint("sts", region, getenv("AWS_ENDPOINT_URL_STS"));
+	const char *unsigned_hdrs[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	ks_aws_headers signed_hdrs = { 0 };
 	ks_http_request req = { 0 };
 	ks_http_response resp;
-	ks_sigv4_result sig = { 0 };
-	const char *path;
-	int rc, nh = 1;
+	int rc;
 
 	if (!url)
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	split_url(url, host, sizeof(host), &path);
+	req.headers = unsigned_hdrs;
 	if (signer) {
-		ks_header ct = { "Content-Type", "application/x-www-form-urlencoded" };
-		ks_sigv4_request sreq = { "POST", host, path, NULL, &ct, 1, body, strlen(body),
-					  p->region ? p->region : "us-east-1", "sts" };
+		ks_aws_url u;
+		ks_aws_call call = { "POST", &u, region, "sts", "application/x-www-form-urlencoded", NULL,
+				     body, strlen(body) };
 		ks_sigv4_keys keys = { signer->access_key_id, signer->secret_access_key, signer->session_token };
-		size_t alen;
 
-		if (ks_sigv4_sign(&sreq, &keys, time(NULL), &sig)) {
+		ks_aws_url_parse(url, &u);
+		if ((rc = ks_aws_sign(&call, &keys, time(NULL), &signed_hdrs, err))) {
 			free(url);
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory signing the STS request");
+			return rc;
 		}
-		snprintf(hdr_date, sizeof(hdr_date), "X-Amz-Date: %s", sig.amz_date);
-		alen = strlen(sig.authorization) + 32;
-		hdr_auth = malloc(alen);
-		if (hdr_auth)
-			snprintf(hdr_auth, alen, "Authorization: %s", sig.authorization);
-		headers[nh++] = hdr_date;
-		headers[nh++] = hdr_auth;
-		if (signer->session_token) {
-			size_t tlen = strlen(signer->session_token) + 32;
-
-			if ((hdr_tok = malloc(tlen)))
-				snprintf(hdr_tok, tlen, "X-Amz-Security-Token: %s", signer->session_token);
-			headers[nh++] = hdr_tok;
-		}
+		req.headers = (const char *const *)signed_hdrs.lines;
 	}
 	req.method = "POST";
 	req.url = url;
-	req.headers = headers;
 	req.body = body;
 	req.body_len = strlen(body);
 	req.timeout_ms = p->timeout_ms;
@@ -284,23 +229,18 @@ static int sts_call(ks_creds_t *p, const char *body, const ks_credentials *signe
 		if (resp.status == 200) {
 			rc = parse_sts_xml(resp.body.data ? resp.body.data : "", source, out, err);
 		} else {
-			char *code = resp.body.data ? xml_value(resp.body.data, "Code") : NULL;
-			char *msg = resp.body.data ? xml_value(resp.body.data, "Message") : NULL;
+			ks_aws_error e;
 
+			ks_aws_error_parse(resp.body.data, resp.body.len, &e);
 			rc = ks_errbuf_set(err, resp.status >= 500 ? KS_ERR_TRANSIENT : KS_ERR_AUTH,
 					   "%s: STS %s answered HTTP %ld %s: %s (request id %s)", source, url,
-					   resp.status, code ? code : "", msg ? msg : "",
-					   resp.request_id[0] ? resp.request_id : "none");
-			free(code);
-			free(msg);
+					   resp.status, e.type, e.message, resp.request_id[0] ? resp.request_id : "none");
 		}
 	} else {
 		ks_errbuf_prefix(err, "%s", source);
 	}
 	ks_http_response_clean(&resp);
-	ks_sigv4_result_clean(&sig);
-	scrub_free(hdr_auth);
-	scrub_free(hdr_tok);
+	ks_aws_headers_clean(&signed_hdrs);
 	free(url);
 	return rc;
 }

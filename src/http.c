@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -127,3 +128,169 @@ void ks_http_response_clean(ks_http_response *resp)
 {
 	ks_buf_clean(&resp->body);
 }
+
+/* ---- the libcurl multi transport (PutRecords) ------------------------------------------------ */
+
+typedef struct mslot {
+	CURL *easy;
+	struct curl_slist *headers;
+	ks_buf resp;
+	int busy;
+	char curl_err[CURL_ERROR_SIZE];
+	char request_id[128];
+} mslot;
+
+typedef struct mtransport {
+	CURLM *multi;
+	mslot *slots;
+	int n;
+} mtransport;
+
+static size_t m_on_body(char *p, size_t size, size_t n, void *ud)
+{
+	mslot *s = ud;
+
+	return ks_buf_append(&s->resp, p, size * n) ? 0 : size * n;
+}
+
+static size_t m_on_header(char *p, size_t size, size_t n, void *ud)
+{
+	mslot *s = ud;
+
+	ks_http_request_id_header(p, size * n, s->request_id, sizeof(s->request_id));
+	return size * n;
+}
+
+static void m_close(void *tp)
+{
+	mtransport *t = tp;
+	int i;
+
+	if (!t)
+		return;
+	for (i = 0; t->slots && i < t->n; i++) {
+		mslot *s = &t->slots[i];
+
+		if (s->easy) {
+			if (s->busy)
+				curl_multi_remove_handle(t->multi, s->easy);
+			curl_easy_cleanup(s->easy);
+		}
+		curl_slist_free_all(s->headers);
+		ks_buf_clean(&s->resp);
+	}
+	free(t->slots);
+	if (t->multi)
+		curl_multi_cleanup(t->multi);
+	free(t);
+}
+
+static void *m_open(const ks_http_transport_opts *o, ks_errbuf *err)
+{
+	mtransport *t = calloc(1, sizeof(*t));
+	int i;
+
+	if (!t || !(t->multi = curl_multi_init()))
+		goto nomem;
+	t->n = o->slots > 0 ? o->slots : 1;
+	curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)t->n);
+	if (!(t->slots = calloc((size_t)t->n, sizeof(*t->slots))))
+		goto nomem;
+	for (i = 0; i < t->n; i++) {
+		mslot *s = &t->slots[i];
+
+		ks_buf_init(&s->resp, o->max_response ? o->max_response : 4u << 20);
+		if (!(s->easy = curl_easy_init()))
+			goto nomem;
+		curl_easy_setopt(s->easy, CURLOPT_URL, o->url);
+		curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->curl_err);
+		curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+		curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+		curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+		curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, m_on_body);
+		curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+		curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, m_on_header);
+		curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+		if (o->ca_file)
+			curl_easy_setopt(s->easy, CURLOPT_CAINFO, o->ca_file);
+		if (o->proxy)
+			curl_easy_setopt(s->easy, CURLOPT_PROXY, o->proxy);
+	}
+	return t;
+nomem:
+	m_close(t);
+	ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory creating HTTP handles");
+	return NULL;
+}
+
+static int m_start(void *tp, int slot, const char *const *headers, const void *body, size_t len,
+		   ks_errbuf *err)
+{
+	mtransport *t = tp;
+	mslot *s = &t->slots[slot];
+	struct curl_slist *l = NULL, *tmp;
+	size_t i;
+
+	for (i = 0; headers && headers[i]; i++) {
+		if (!(tmp = curl_slist_append(l, headers[i])))
+			goto nomem;
+		l = tmp;
+	}
+	/* kinesis-mock and some proxies stall on 100-continue: never ask for it. */
+	if (!(tmp = curl_slist_append(l, "Expect:")))
+		goto nomem;
+	l = tmp;
+	curl_slist_free_all(s->headers);
+	s->headers = l;
+	ks_buf_reset(&s->resp);
+	s->request_id[0] = '\0';
+	s->curl_err[0] = '\0';
+	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
+	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, (const char *)body);
+	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (curl_multi_add_handle(t->multi, s->easy) != CURLM_OK)
+		return ks_errbuf_set(err, KS_ERR_FATAL, "cannot start an HTTP request");
+	s->busy = 1;
+	return 0;
+nomem:
+	curl_slist_free_all(l);
+	return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory building request headers");
+}
+
+static void m_poll(void *tp, int timeout_ms, int wake_fd, void (*done)(void *ud, const ks_http_answer *a),
+		   void *ud)
+{
+	mtransport *t = tp;
+	struct curl_waitfd wfd = { .fd = wake_fd, .events = CURL_WAIT_POLLIN };
+	CURLMsg *msg;
+	int running, left;
+
+	if (timeout_ms > 0 || wake_fd >= 0)
+		curl_multi_poll(t->multi, wake_fd >= 0 ? &wfd : NULL, wake_fd >= 0 ? 1 : 0, timeout_ms, NULL);
+	curl_multi_perform(t->multi, &running);
+	while ((msg = curl_multi_info_read(t->multi, &left))) {
+		ks_http_answer a = { 0 };
+		mslot *s = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		curl_multi_remove_handle(t->multi, msg->easy_handle);
+		s->busy = 0;
+		a.slot = (int)(s - t->slots);
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &a.status);
+		else
+			a.error = curl_easy_strerror(msg->data.result);
+		a.detail = s->curl_err[0] ? s->curl_err : NULL;
+		a.body = s->resp.data;
+		a.body_len = s->resp.len;
+		a.request_id = s->request_id;
+		done(ud, &a);
+	}
+}
+
+const ks_http_transport ks_http_multi = { m_open, m_start, m_poll, m_close };

@@ -4,6 +4,10 @@
  *        the libcurl multi interface (SigV4-signed), acknowledges each accepted entry, sends
  *        again only the failed ones with jittered exponential backoff, and keeps per-key
  *        order (ordering=key: never two records of one partition key in flight).
+ *
+ * The transport and the clock are passed in (ks_kinesis_new_io), so the state machine can be
+ * driven without sockets or sleeps; ks_kinesis_new uses the libcurl multi transport and the
+ * monotonic clock.
  */
 #ifndef KS_KINESIS_H
 #define KS_KINESIS_H
@@ -14,6 +18,7 @@
 #include "common.h"
 #include "conf.h"
 #include "creds.h"
+#include "http.h"
 #include "metrics.h"
 #include "transform.h"
 
@@ -39,6 +44,22 @@ typedef struct ks_kinesis_cbs {
  */
 ks_kinesis_t *ks_kinesis_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *metrics,
 			     const ks_kinesis_cbs *cbs, ks_errbuf *err);
+/** What the writer talks to, and when it thinks it is. */
+typedef struct ks_kinesis_io {
+	const ks_http_transport *transport;  /**< NULL: ks_http_multi */
+	void *transport_ud;                  /**< handed to transport->open as opts->ud */
+	int64_t (*now_ms)(void *ud);         /**< monotonic milliseconds; NULL: ks_now_ms */
+	void *clock_ud;                      /**< passed to now_ms */
+} ks_kinesis_io;
+
+/**
+ * @brief ks_kinesis_new with the transport and the clock of @p io (NULL: the defaults).
+ *        Signing still uses the wall clock, as AWS checks it.
+ * @returns writer (caller destroys) or NULL with @p err set.
+ * @locality pipeline thread
+ */
+ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metrics *metrics,
+				const ks_kinesis_cbs *cbs, const ks_kinesis_io *io, ks_errbuf *err);
 /** @brief Free everything, dropping records still held (they are not acknowledged). */
 void ks_kinesis_destroy(ks_kinesis_t *k);
 
@@ -50,15 +71,9 @@ void ks_kinesis_destroy(ks_kinesis_t *k);
 int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err);
 
 /**
- * @brief Whether the PutRecords answer @p resp accepted all of its @p n entries, told without
- *        building its JSON tree (which costs more than the rest of a record's way through
- *        kinesink): exactly one `"FailedRecordCount":0` (then `,` or `}`), no `"ErrorCode":"`,
- *        and n `"SequenceNumber":`. 0 means "parse it in full" (a failure, or another layout).
- */
-int ks_kinesis_all_accepted(const ks_buf *resp, size_t n);
-
-/**
- * @brief Check a record against the per-record limits (key 1..256 chars, key+data <= 1 MiB).
+ * @brief Check a record against the per-record limits: a partition key of 1 to 256 Unicode
+ *        characters (as Kinesis counts them: ks_key_chars, not bytes), key plus data at
+ *        most 1 MiB.
  * @returns 0 or KS_ERR_BADREC with reason "too_large" / "bad_key" and a clear text.
  */
 int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err);

@@ -102,3 +102,20 @@ int ks_kpl_decode(const void *p, size_t n,
 	aggregated_record__free_unpacked(agg, NULL);
 	return (int)i;
 }
+
+int ks_kpl_encode_chain(ks_record *head, ks_buf *out)
+{
+	size_t n = 0;
+	ks_record *r, **recs;
+	int rc;
+
+	for (r = head; r; r = r->agg)
+		n++;
+	if (!(recs = calloc(n ? n : 1, sizeof(*recs))))
+		return KS_ERR_NOMEM;
+	for (n = 0, r = head; r; r = r->agg)
+		recs[n++] = r;
+	rc = ks_kpl_encode(recs, n, out);
+	free(recs);
+	return rc;
+}

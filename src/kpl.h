@@ -21,6 +21,9 @@
  */
 int ks_kpl_encode(ks_record *const *recs, size_t n, ks_buf *out);
 
+/** @brief ks_kpl_encode of @p head and the records aggregated behind it (its `agg` chain). */
+int ks_kpl_encode_chain(ks_record *head, ks_buf *out);
+
 /** @brief Upper bound of the bytes one more record adds to an aggregate (for batching). */
 size_t ks_kpl_record_cost(const ks_record *rec);
 

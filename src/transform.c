@@ -401,24 +401,9 @@ static int printable_utf8(const unsigned char *p, size_t n)
 	return 1;
 }
 
-/*
- * A partition key's length as Kinesis counts it: in characters, and the service's strings are
- * UTF-16, so a character outside the Basic Multilingual Plane (4 bytes in UTF-8) counts as two.
- * Counting so never goes over the limit, whichever way the service counts such characters.
- */
-static size_t key_chars(const unsigned char *p, size_t n)
-{
-	size_t i, chars = 0;
-
-	for (i = 0; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			chars += p[i] >= 0xf0 ? 2 : 1;
-	return chars;
-}
-
 static int key_fits(const void *p, size_t n)
 {
-	return n > 0 && (n <= KS_MAX_PKEY_LEN || key_chars(p, n) <= KS_MAX_PKEY_LEN);
+	return n > 0 && (n <= KS_MAX_PKEY_LEN || ks_key_chars(p, n) <= KS_MAX_PKEY_LEN);
 }
 
 /* Partition keys longer than Kinesis allows become their SHA-256: same key, same shard. */

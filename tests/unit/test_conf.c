@@ -52,27 +52,6 @@ static void test_cases(void)
 	CU_ASSERT(tu_each_case("conf", run_case) >= 20);
 }
 
-static void test_endpoint_by_region(void)
-{
-	ks_conf c;
-	char *u;
-
-	ks_conf_init(&c);
-	ks_conf_set(&c, "aws.region", "eu-west-1", "t", 1, NULL);
-	u = ks_conf_kinesis_endpoint(&c);
-	CU_ASSERT_STRING_EQUAL(u, "https://kinesis.eu-west-1.amazonaws.com");
-	free(u);
-	ks_conf_set(&c, "aws.region", "cn-north-1", "t", 1, NULL);
-	u = ks_conf_kinesis_endpoint(&c);
-	CU_ASSERT_STRING_EQUAL(u, "https://kinesis.cn-north-1.amazonaws.com.cn");
-	free(u);
-	ks_conf_set(&c, "endpoint", "http://127.0.0.1:4567", "t", 1, NULL);
-	u = ks_conf_kinesis_endpoint(&c);
-	CU_ASSERT_STRING_EQUAL(u, "http://127.0.0.1:4567");
-	free(u);
-	ks_conf_clean(&c);
-}
-
 static void test_primary_key_parsing(void)
 {
 	ks_conf_errors errs = { 0 };
@@ -94,7 +73,6 @@ int main(void)
 {
 	static const tu_test tests[] = {
 		{ "data-driven cases (tests/data/conf)", test_cases },
-		{ "endpoint by region", test_endpoint_by_region },
 		{ "primary_key parsing", test_primary_key_parsing },
 		{ NULL, NULL },
 	};

@@ -1,60 +1,573 @@
-/* The writer's fast acknowledgement of a PutRecords answer: it may say "all accepted" only when
- * that is certain; every doubtful answer must go to the full parse. */
+/*
+ * The writer's state machine, driven through its seams: a fake transport answers each PutRecords
+ * request as the test scripts it (partial failures, 5xx, throttling) and a fake clock moves only
+ * when the writer waits, so order per key, retries of only the failed entries, backoff times and
+ * whole aggregates are checked without sockets or sleeps. And the per-record limits.
+ */
+#include <jansson.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "kinesis.h"
+#include "kpl.h"
 #include "testutil.h"
 
-static int accepted(const char *body, size_t n)
-{
-	ks_buf b;
-	int r;
+#define MAXREQ 64
+#define MAXENT 16
 
-	ks_buf_init(&b, 0);
-	ks_buf_puts(&b, body);
-	r = ks_kinesis_all_accepted(&b, n);
-	ks_buf_clean(&b);
-	return r;
+/* One entry of a request as the fake endpoint saw it: its user records as "key=data". */
+typedef struct seen_entry {
+	char pkey[300];
+	int nrecs;
+	char recs[MAXENT][64];
+} seen_entry;
+
+typedef struct seen_req {
+	int64_t at;
+	int n;
+	seen_entry e[MAXENT];
+} seen_req;
+
+typedef struct fake fake;
+/* The answer to request number @p i: HTTP status and body. */
+typedef long (*script_fn)(fake *f, int i, const seen_req *rq, ks_buf *answer);
+
+struct fake {
+	int64_t now;
+	script_fn script;
+	int pending[8];   /* slots started and not answered, in start order */
+	int npending;
+	seen_req reqs[MAXREQ];
+	int nreqs;
+	int req_of_slot[8];
+	char log[4096];   /* "+key=data@shard/seq " acked, "!key=data:reason " failed */
+	int fail_after;   /* script state */
+};
+
+static int64_t fake_now(void *ud)
+{
+	return ((fake *)ud)->now;
 }
 
-#define OK2 "{\"SequenceNumber\":\"4959\",\"ShardId\":\"shardId-0\"},{\"SequenceNumber\":\"4960\",\"ShardId\":\"shardId-1\"}"
-
-static void test_all_accepted(void)
+static void *fake_open(const ks_http_transport_opts *o, ks_errbuf *err)
 {
-	CU_ASSERT_TRUE(accepted("{\"FailedRecordCount\":0,\"Records\":[" OK2 "]}", 2));
-	CU_ASSERT_TRUE(accepted("{\"Records\":[" OK2 "],\"FailedRecordCount\":0}", 2));
-	/* kinesis-mock's accepted entries carry "ErrorCode":null */
-	CU_ASSERT_TRUE(accepted("{\"EncryptionType\":\"NONE\",\"FailedRecordCount\":0,\"Records\":[{\"ErrorCode\":null,"
-				"\"SequenceNumber\":\"1\",\"ShardId\":\"s\"}]}", 1));
+	CU_ASSERT_PTR_NOT_NULL(o->ud);
+	CU_ASSERT_TRUE(o->slots <= 8);
+	return o->ud;
 }
 
-static void test_doubtful_answers_are_parsed(void)
+static void on_user_record(void *ud, const char *pkey, size_t pkey_len, const void *data, size_t len)
 {
-	/* a failure, counted or not */
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":1,\"Records\":[" OK2 "]}", 2));
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"1\"},"
-				 "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"x\"}]}", 2));
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":01,\"Records\":[" OK2 "]}", 2));
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":0", 0));
-	/* fewer or more entries than records sent */
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":0,\"Records\":[" OK2 "]}", 3));
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":0,\"Records\":[" OK2 "]}", 1));
-	/* another layout, a duplicate member, nothing at all */
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\": 0,\"Records\":[" OK2 "]}", 2));
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":0,\"FailedRecordCount\":1,\"Records\":[" OK2 "]}", 2));
-	CU_ASSERT_FALSE(accepted("", 0));
-	/* the pattern inside a string is not a member */
-	CU_ASSERT_FALSE(accepted("{\"FailedRecordCount\":2,\"Records\":[{\"ErrorMessage\":\"\\\"FailedRecordCount\\\":0,\","
-				 "\"SequenceNumber\":\"1\"},{\"SequenceNumber\":\"2\"}]}", 2));
+	seen_entry *e = ud;
+
+	if (e->nrecs < MAXENT)
+		snprintf(e->recs[e->nrecs++], sizeof(e->recs[0]), "%.*s=%.*s", (int)pkey_len, pkey, (int)len,
+			 (const char *)data);
+}
+
+/* Base64 Data of an entry, decoded into @p out; @returns its length. */
+static size_t unbase64(const char *b64, unsigned char *out)
+{
+	size_t n = strlen(b64);
+	int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+
+	if (n >= 1 && b64[n - 1] == '=')
+		len--;
+	if (n >= 2 && b64[n - 2] == '=')
+		len--;
+	return len < 0 ? 0 : (size_t)len;
+}
+
+static int fake_start(void *t, int slot, const char *const *headers, const void *body, size_t len,
+		      ks_errbuf *err)
+{
+	fake *f = t;
+	json_t *root = json_loadb(body, len, 0, NULL), *recs = json_object_get(root, "Records"), *r;
+	seen_req *rq = &f->reqs[f->nreqs];
+	static unsigned char data[1 << 20];
+	int auth = 0, i;
+	size_t idx;
+
+	CU_ASSERT_FATAL(f->nreqs < MAXREQ);
+	for (i = 0; headers[i]; i++)
+		auth |= strncmp(headers[i], "Authorization: AWS4-HMAC-SHA256 ", 32) == 0;
+	CU_ASSERT_TRUE(auth);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "StreamName")), "s1");
+	rq->at = f->now;
+	rq->n = (int)json_array_size(recs);
+	json_array_foreach(recs, idx, r) {
+		seen_entry *e = &rq->e[idx];
+		const char *pkey = json_string_value(json_object_get(r, "PartitionKey"));
+		size_t dlen = unbase64(json_string_value(json_object_get(r, "Data")), data);
+
+		snprintf(e->pkey, sizeof(e->pkey), "%s", pkey);
+		if (ks_kpl_decode(data, dlen, on_user_record, e) < 0)
+			on_user_record(e, pkey, strlen(pkey), data, dlen);
+	}
+	json_decref(root);
+	f->req_of_slot[slot] = f->nreqs++;
+	f->pending[f->npending++] = slot;
+	return 0;
+}
+
+/* Every request is answered at once; with none in flight the writer's wait passes on the clock. */
+static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *ud, const ks_http_answer *a),
+		      void *ud)
+{
+	fake *f = t;
+	int i;
+
+	if (!f->npending) {
+		f->now += timeout_ms;
+		return;
+	}
+	for (i = 0; i < f->npending; i++) {
+		int slot = f->pending[i], n = f->req_of_slot[slot];
+		ks_http_answer a = { 0 };
+		ks_buf body;
+
+		ks_buf_init(&body, 0);
+		a.slot = slot;
+		a.status = f->script(f, n, &f->reqs[n], &body);
+		a.error = a.status ? NULL : "Couldn't connect to server";
+		a.body = body.data;
+		a.body_len = body.len;
+		a.request_id = "req-1";
+		done(ud, &a);
+		ks_buf_clean(&body);
+	}
+	f->npending = 0;
+}
+
+static void fake_close(void *t)
+{
+}
+
+static const ks_http_transport fake_transport = { fake_open, fake_start, fake_poll, fake_close };
+
+static void on_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
+{
+	fake *f = opaque;
+	size_t l = strlen(f->log);
+
+	snprintf(f->log + l, sizeof(f->log) - l, "+%s=%.*s@%s/%s ", rec->pkey, (int)rec->data_len,
+		 (const char *)rec->data, shard, seq);
+}
+
+static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
+{
+	fake *f = opaque;
+	size_t l = strlen(f->log);
+
+	snprintf(f->log + l, sizeof(f->log) - l, "!%s=%.*s:%s ", rec->pkey, (int)rec->data_len,
+		 (const char *)rec->data, err->reason);
+}
+
+/*
+ * An answer accepting every entry but those whose user records include @p fail ("key=data"),
+ * with its failure count written after @p count_member. One that accepts all in AWS's layout
+ * takes the writer's fast path, which reads no shard ids ("@/" in the log); otherwise the
+ * accepted entries' shard ids and sequence numbers reach the callback.
+ */
+static long answer_laid_out(const seen_req *rq, const char *fail, const char *code, const char *count_member,
+			    ks_buf *out)
+{
+	int i, j, failed = 0;
+
+	ks_buf_puts(out, "{\"Records\":[");
+	for (i = 0; i < rq->n; i++) {
+		int bad = 0;
+
+		for (j = 0; fail && j < rq->e[i].nrecs; j++)
+			bad |= strcmp(rq->e[i].recs[j], fail) == 0;
+		if (i)
+			ks_buf_puts(out, ",");
+		if (bad) {
+			failed++;
+			ks_buf_printf(out, "{\"ErrorCode\":\"%s\",\"ErrorMessage\":\"no\"}", code);
+		} else {
+			ks_buf_printf(out, "{\"SequenceNumber\":\"%d\",\"ShardId\":\"shardId-%d\"}", 100 + i, i);
+		}
+	}
+	ks_buf_printf(out, "],%s%d}", count_member, failed);
+	return 200;
+}
+
+static long answer_entries(const seen_req *rq, const char *fail, const char *code, ks_buf *out)
+{
+	return answer_laid_out(rq, fail, code, "\"FailedRecordCount\":", out);
+}
+
+typedef struct writer {
+	ks_conf conf;
+	ks_creds_t *creds;
+	ks_metrics m;
+	ks_kinesis_t *k;
+	fake f;
+} writer;
+
+static void writer_open(writer *w, script_fn script, const char *const *props)
+{
+	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
+	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f };
+	ks_errbuf err;
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->f.now = 1000000;
+	w->f.script = script;
+	ks_conf_init(&w->conf);
+	ks_conf_set(&w->conf, "stream", "s1", "t", 1, NULL);
+	ks_conf_set(&w->conf, "aws.region", "eu-west-1", "t", 1, NULL);
+	ks_conf_set(&w->conf, "aws.credentials.access_key_id", "AKIDEXAMPLE", "t", 1, NULL);
+	ks_conf_set(&w->conf, "aws.credentials.secret_access_key", "secret", "t", 1, NULL);
+	ks_conf_set(&w->conf, "batch.linger.ms", "0", "t", 1, NULL);
+	ks_conf_set(&w->conf, "retry.backoff.ms", "100", "t", 1, NULL);
+	ks_conf_set(&w->conf, "retry.backoff.max.ms", "300", "t", 1, NULL);
+	for (i = 0; props && props[i]; i += 2)
+		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
+	w->creds = ks_creds_new(&w->conf, &w->m, &err);
+	w->k = ks_kinesis_new_io(&w->conf, w->creds, &w->m, &cbs, &io, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->k);
+}
+
+static void submit(writer *w, const char *key, const char *data)
+{
+	ks_record *r = ks_record_new(key, strlen(key), data, strlen(data));
+	ks_errbuf err;
+
+	r->key_hash = ks_key_hash(key, strlen(key));
+	CU_ASSERT_EQUAL(ks_kinesis_submit(w->k, r, &err), 0);
+}
+
+/* Poll until the writer holds nothing (or 200 rounds). */
+static void drain(writer *w)
+{
+	ks_errbuf err;
+	int i;
+
+	for (i = 0; i < 200 && ks_kinesis_inflight_records(w->k); i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w->k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w->k), 0);
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_bytes(w->k), 0);
+}
+
+static void writer_close(writer *w)
+{
+	if (CU_get_number_of_failures())
+		fprintf(stderr, "log: %s\n", w->f.log);
+	ks_kinesis_destroy(w->k);
+	ks_creds_destroy(w->creds);
+	ks_conf_clean(&w->conf);
+}
+
+/* The request's entries as "key=data|key=data,..." (aggregates' user records joined by '|'). */
+static const char *entries(const seen_req *rq)
+{
+	static char s[2048];
+	int i, j;
+
+	s[0] = '\0';
+	for (i = 0; i < rq->n; i++) {
+		for (j = 0; j < rq->e[i].nrecs; j++)
+			snprintf(s + strlen(s), sizeof(s) - strlen(s), "%s%s", j ? "|" : i ? "," : "", rq->e[i].recs[j]);
+	}
+	return s;
+}
+
+static long fail_b_once(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	return answer_entries(rq, i == 0 ? "b=1" : NULL, "InternalFailure", out);
+}
+
+static void test_partial_failure_retries_only_failed(void)
+{
+	static const char *const props[] = { "ordering", "none", NULL };
+	writer w;
+	int64_t gap;
+
+	writer_open(&w, fail_b_once, props);
+	submit(&w, "a", "1");
+	submit(&w, "b", "1");
+	submit(&w, "c", "1");
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.nreqs, 2);
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[0]), "a=1,b=1,c=1");
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[1]), "b=1");
+	CU_ASSERT_STRING_EQUAL(w.f.log, "+a=1@shardId-0/100 +c=1@shardId-2/102 +b=1@/ ");
+	/* First retry: equal jitter over retry.backoff.ms, [50, 100] ms after the answer. */
+	gap = w.f.reqs[1].at - w.f.reqs[0].at;
+	CU_ASSERT_TRUE(gap >= 50 && gap <= 100);
+	CU_ASSERT_EQUAL(w.m.records_retried, 1);
+	CU_ASSERT_EQUAL(w.m.records_put_ok, 3);
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_INTERNAL], 1);
+	writer_close(&w);
+}
+
+static long http_500_then_throttle(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	if (i == 0) {
+		ks_buf_puts(out, "{\"__type\":\"InternalFailure\"}");
+		return 500;
+	}
+	if (i == 1) {
+		ks_buf_puts(out, "{\"__type\":\"com.amazonaws.kinesis#ProvisionedThroughputExceededException\","
+			    "\"message\":\"Rate exceeded\"}");
+		return 400;
+	}
+	if (i == 2)
+		return 0; /* no answer: the connection dropped */
+	return answer_entries(rq, NULL, NULL, out);
+}
+
+static void test_whole_request_failures_resend_the_batch(void)
+{
+	/* Backoff 1 ms: jitter leaves 0, so the records stay together and go as one batch again. */
+	static const char *const props[] = { "ordering", "none", "retry.backoff.ms", "1", "retry.backoff.max.ms", "1",
+					     NULL };
+	writer w;
+	int i;
+
+	writer_open(&w, http_500_then_throttle, props);
+	submit(&w, "a", "1");
+	submit(&w, "b", "1");
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.nreqs, 4);
+	for (i = 0; i < w.f.nreqs; i++)
+		CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[i]), "a=1,b=1");
+	CU_ASSERT_STRING_EQUAL(w.f.log, "+a=1@/ +b=1@/ ");
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_HTTP_5XX], 2);
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_THROTTLED], 2);
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_NETWORK], 2);
+	CU_ASSERT_EQUAL(w.m.records_throttled, 2);
+	writer_close(&w);
+}
+
+static long throttle_b_five_times(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	return answer_entries(rq, i < 5 ? "b=1" : NULL, "ProvisionedThroughputExceededException", out);
+}
+
+static void test_backoff_grows_to_its_maximum(void)
+{
+	/* backoff before jitter: 100, 100, 200, 300 (max), 300; jitter keeps [half, whole]. */
+	static const int64_t lo[] = { 50, 50, 100, 150, 150 }, hi[] = { 100, 100, 200, 300, 300 };
+	writer w;
+	int i;
+
+	writer_open(&w, throttle_b_five_times, NULL);
+	submit(&w, "b", "1");
+	drain(&w);
+	CU_ASSERT_EQUAL_FATAL(w.f.nreqs, 6);
+	for (i = 1; i < 6; i++) {
+		int64_t gap = w.f.reqs[i].at - w.f.reqs[i - 1].at;
+
+		CU_ASSERT_TRUE(gap >= lo[i - 1] && gap <= hi[i - 1]);
+		if (gap < lo[i - 1] || gap > hi[i - 1])
+			fprintf(stderr, "retry %d after %lld ms\n", i, (long long)gap);
+	}
+	CU_ASSERT_EQUAL(w.m.records_throttled, 5);
+	CU_ASSERT_STRING_EQUAL(w.f.log, "+b=1@/ ");
+	writer_close(&w);
+}
+
+static long fail_a1_once(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	return answer_entries(rq, i == 0 ? "a=1" : NULL, "ProvisionedThroughputExceededException", out);
+}
+
+static void test_key_order_holds_across_a_retry(void)
+{
+	writer w;
+
+	writer_open(&w, fail_a1_once, NULL); /* ordering=key is the default */
+	submit(&w, "a", "1");
+	submit(&w, "a", "2");
+	submit(&w, "b", "1");
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w.k), 3);
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.nreqs, 3);
+	/* a=2 waits behind a=1, through a=1's retry, and goes only once a=1 was accepted. */
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[0]), "a=1,b=1");
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[1]), "a=1");
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[2]), "a=2");
+	CU_ASSERT_STRING_EQUAL(w.f.log, "+b=1@shardId-1/101 +a=1@/ +a=2@/ ");
+	writer_close(&w);
+}
+
+static long fail_aggregate_once(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	/* The second answer in another layout, parsed in full: the aggregate's shard id and
+	 * sequence number reach each of its records. */
+	if (i == 1)
+		return answer_laid_out(rq, NULL, NULL, "\"FailedRecordCount\": ", out);
+	return answer_entries(rq, i == 0 ? "a=2" : NULL, "InternalFailure", out);
+}
+
+static void test_aggregate_is_acknowledged_whole(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", NULL };
+	writer w;
+
+	writer_open(&w, fail_aggregate_once, props);
+	submit(&w, "a", "1");
+	submit(&w, "a", "2");
+	submit(&w, "b", "1");
+	submit(&w, "a", "3");
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.nreqs, 2);
+	/* One aggregate for key a in Kafka order, b alone as it is; the failed aggregate goes again
+	 * as it was, and its three records are acknowledged together with its sequence number. */
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[0]), "a=1|a=2|a=3,b=1");
+	CU_ASSERT_STRING_EQUAL(w.f.reqs[0].e[0].pkey, "a");
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[1]), "a=1|a=2|a=3");
+	CU_ASSERT_STRING_EQUAL(w.f.log,
+			       "+b=1@shardId-1/101 +a=1@shardId-0/100 +a=2@shardId-0/100 +a=3@shardId-0/100 ");
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_INTERNAL], 3);
+	CU_ASSERT_EQUAL(w.m.records_put_ok, 4);
+	writer_close(&w);
+}
+
+static long always_throttle(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	return answer_entries(rq, "a=1", "ProvisionedThroughputExceededException", out);
+}
+
+static void test_delivery_timeout_fails_the_record(void)
+{
+	static const char *const props[] = { "delivery.timeout.ms", "1000", NULL };
+	writer w;
+	ks_errbuf err;
+	int i;
+
+	writer_open(&w, always_throttle, props);
+	submit(&w, "a", "1");
+	submit(&w, "a", "2");
+	for (i = 0; i < 200 && ks_kinesis_inflight_records(w.k) == 2; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	/* Failed once delivery.timeout.ms passed on the clock, not before; a=2 goes on. */
+	CU_ASSERT_STRING_EQUAL(w.f.log, "!a=1:delivery_timeout ");
+	CU_ASSERT_TRUE(w.f.reqs[w.f.nreqs - 1].at - w.f.reqs[0].at >= 1000 - 300);
+	CU_ASSERT_TRUE(w.f.now - 1000000 >= 1000);
+	drain(&w);
+	CU_ASSERT_STRING_EQUAL(w.f.log, "!a=1:delivery_timeout +a=2@/ ");
+	writer_close(&w);
+}
+
+static long forbidden(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	ks_buf_puts(out, "{\"__type\":\"AccessDeniedException\",\"Message\":\"not allowed\"}");
+	return 400;
+}
+
+static void test_permanent_error_is_fatal(void)
+{
+	writer w;
+	ks_errbuf err;
+	int i, rc = 0;
+
+	writer_open(&w, forbidden, NULL);
+	submit(&w, "a", "1");
+	for (i = 0; i < 10 && !rc; i++)
+		rc = ks_kinesis_poll(w.k, 1000, -1, &err);
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "HTTP 400 AccessDeniedException: not allowed (AWS request id req-1)"));
+	CU_ASSERT_EQUAL(w.f.nreqs, 1);
+	/* Nothing acknowledged: the record stays held (its offset is never committed). */
+	CU_ASSERT_STRING_EQUAL(w.f.log, "");
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w.k), 1);
+	writer_close(&w);
+}
+
+static long expired_twice(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	ks_buf_puts(out, "{\"__type\":\"ExpiredTokenException\",\"message\":\"The security token included in the request is expired\"}");
+	return 400;
+}
+
+static void test_expired_token_refreshes_once(void)
+{
+	writer w;
+	ks_errbuf err;
+	int i, rc = 0;
+
+	writer_open(&w, expired_twice, NULL);
+	submit(&w, "a", "1");
+	for (i = 0; i < 20 && !rc; i++)
+		rc = ks_kinesis_poll(w.k, 1000, -1, &err);
+	/* The first expiry refreshes the credentials and sends again; a second in a row is fatal. */
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	CU_ASSERT_EQUAL(w.f.nreqs, 2);
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_EXPIRED_TOKEN], 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "HTTP 400 ExpiredTokenException: The security token"));
+	CU_ASSERT_STRING_EQUAL(w.f.log, "");
+	writer_close(&w);
+}
+
+/* ---- per-record limits --------------------------------------------------------------------- */
+
+static int validate_key(const char *unit, int times)
+{
+	char key[2048] = "";
+	ks_record *r;
+	ks_errbuf err;
+	int i, rc;
+
+	for (i = 0; i < times; i++)
+		strcat(key, unit);
+	r = ks_record_new(key, strlen(key), "x", 1);
+	rc = ks_kinesis_validate(r, &err);
+	if (rc)
+		CU_ASSERT_STRING_EQUAL(err.reason, "bad_key");
+	ks_record_destroy(r);
+	return rc;
+}
+
+static void test_key_limit_counts_characters(void)
+{
+	CU_ASSERT_EQUAL(validate_key("a", 256), 0);
+	CU_ASSERT_EQUAL(validate_key("a", 257), KS_ERR_BADREC);
+	CU_ASSERT_EQUAL(validate_key("a", 0), KS_ERR_BADREC);
+	/* 200 two-byte characters: 400 bytes, a valid key. */
+	CU_ASSERT_EQUAL(validate_key("\xc3\xa9", 200), 0);
+	CU_ASSERT_EQUAL(validate_key("\xc3\xa9", 256), 0);
+	CU_ASSERT_EQUAL(validate_key("\xc3\xa9", 257), KS_ERR_BADREC);
+	/* three- and four-byte characters */
+	CU_ASSERT_EQUAL(validate_key("\xe6\x97\xa5", 256), 0);
+	/* outside the Basic Multilingual Plane: two UTF-16 units each, as the service counts */
+	CU_ASSERT_EQUAL(validate_key("\xf0\x9f\x98\x80", 128), 0);
+	CU_ASSERT_EQUAL(validate_key("\xf0\x9f\x98\x80", 129), KS_ERR_BADREC);
+}
+
+static void test_record_size_limit(void)
+{
+	static char data[1024 * 1024];
+	ks_record *r = ks_record_new("k", 1, data, sizeof(data) - 1);
+	ks_errbuf err;
+
+	CU_ASSERT_EQUAL(ks_kinesis_validate(r, &err), 0);
+	ks_record_destroy(r);
+	r = ks_record_new("k", 1, data, sizeof(data));
+	CU_ASSERT_EQUAL(ks_kinesis_validate(r, &err), KS_ERR_BADREC);
+	CU_ASSERT_STRING_EQUAL(err.reason, "too_large");
+	ks_record_destroy(r);
 }
 
 int main(void)
 {
 	static const tu_test tests[] = {
-		{ "answers that accepted every entry", test_all_accepted },
-		{ "doubtful answers are parsed in full", test_doubtful_answers_are_parsed },
+		{ "a partial failure sends only the failed entries again", test_partial_failure_retries_only_failed },
+		{ "5xx, throttling and a dropped connection resend the batch", test_whole_request_failures_resend_the_batch },
+		{ "backoff grows to retry.backoff.max.ms", test_backoff_grows_to_its_maximum },
+		{ "a key's order holds across a retry", test_key_order_holds_across_a_retry },
+		{ "an aggregate is sent, retried and acknowledged whole", test_aggregate_is_acknowledged_whole },
+		{ "delivery.timeout.ms fails a record by the clock", test_delivery_timeout_fails_the_record },
+		{ "a permanent error is fatal and acknowledges nothing", test_permanent_error_is_fatal },
+		{ "an expired token is refreshed once, then fatal", test_expired_token_refreshes_once },
+		{ "the partition key limit counts Unicode characters", test_key_limit_counts_characters },
+		{ "the record size limit", test_record_size_limit },
 		{ NULL, NULL },
 	};
 
-	return tu_main("kinesis answers", tests);
+	return tu_main("kinesis writer", tests);
 }

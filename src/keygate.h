@@ -1,0 +1,70 @@
+/**
+ * @file keygate.h
+ * @brief The per-key gate of the Kinesis writer (ordering=key): for each partition key it holds,
+ *        the one record that may be queued or in flight (the key's active record) and a FIFO of
+ *        the later records of that key. A later record becomes active only once the earlier one
+ *        was released (acknowledged or failed), so neither a partial failure nor a retry can
+ *        reorder a key. With KPL aggregation the waiting records may instead join the active
+ *        one's aggregate (ks_keygate_gather), in their order.
+ *
+ * The gate never sends, retries or frees a record that is active: those belong to the writer.
+ * It owns only the records waiting behind an active one.
+ */
+#ifndef KS_KEYGATE_H
+#define KS_KEYGATE_H
+
+#include <stddef.h>
+
+#include "transform.h"
+
+/** A FIFO of records linked through ks_record.next, with its count and bytes (keys plus data). */
+typedef struct ks_rqueue {
+	ks_record *head, *tail;
+	size_t n;
+	size_t bytes;
+} ks_rqueue;
+
+/** @brief Append @p r (its next link is overwritten). */
+void ks_rqueue_push(ks_rqueue *q, ks_record *r);
+/** @brief Take the first record, or NULL when empty. */
+ks_record *ks_rqueue_pop(ks_rqueue *q);
+
+typedef struct ks_keygate ks_keygate_t;
+
+/**
+ * @brief An empty gate. @returns the gate (caller destroys) or NULL when out of memory.
+ * @locality the writer's thread (the gate is not locked)
+ */
+ks_keygate_t *ks_keygate_new(void);
+/** @brief Free the gate and the records waiting in it (not the active ones); NULL is fine. */
+void ks_keygate_destroy(ks_keygate_t *g);
+
+/**
+ * @brief Hand @p rec to the gate.
+ * @returns 1 when @p rec is now its key's active record (the caller may send it), 0 when it
+ *          waits behind an earlier record of its key (the gate owns it until
+ *          ks_keygate_release hands it back), KS_ERR_NOMEM (the caller keeps @p rec).
+ */
+int ks_keygate_admit(ks_keygate_t *g, ks_record *rec);
+
+/**
+ * @brief @p rec, the active record of its key, is done (the caller frees it after this call).
+ * @returns the key's next record, now active and handed back to the caller to send, or NULL
+ *          (the key is free again). NULL too when @p rec is not an active record.
+ */
+ks_record *ks_keygate_release(ks_keygate_t *g, const ks_record *rec);
+
+/**
+ * @brief KPL aggregation: move the records waiting behind @p head (the active record of its key)
+ *        into @p head's aggregate (its `agg` chain, `agg_n`, `agg_cost`) in their order, while the
+ *        aggregate stays a valid Kinesis record (1 MiB with its key) and within @p room bytes.
+ * @returns how many records joined (0: @p head is not active, or nothing waits or fits).
+ */
+size_t ks_keygate_gather(ks_keygate_t *g, ks_record *head, size_t room);
+
+/** @brief Keys with an active record. */
+size_t ks_keygate_keys(const ks_keygate_t *g);
+/** @brief Records waiting behind an active one. */
+size_t ks_keygate_waiting(const ks_keygate_t *g);
+
+#endif

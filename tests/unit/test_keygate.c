@@ -1,0 +1,180 @@
+/* The per-key gate: one active record per key, later ones handed back in order, the table kept
+ * right through growth and removals (checked against a plain model), and KPL gathering. */
+#include <string.h>
+
+#include "keygate.h"
+#include "kpl.h"
+#include "testutil.h"
+
+static ks_record *rec(const char *key, const char *data)
+{
+	ks_record *r = ks_record_new(key, strlen(key), data, strlen(data));
+
+	r->key_hash = ks_key_hash(key, strlen(key));
+	return r;
+}
+
+static void test_queue(void)
+{
+	ks_rqueue q = { 0 };
+	ks_record *a = rec("a", "12"), *b = rec("bb", "3");
+
+	ks_rqueue_push(&q, a);
+	ks_rqueue_push(&q, b);
+	CU_ASSERT_EQUAL(q.n, 2);
+	CU_ASSERT_EQUAL(q.bytes, 6);
+	CU_ASSERT_PTR_EQUAL(ks_rqueue_pop(&q), a);
+	CU_ASSERT_PTR_NULL(a->next);
+	CU_ASSERT_PTR_EQUAL(ks_rqueue_pop(&q), b);
+	CU_ASSERT_PTR_NULL(ks_rqueue_pop(&q));
+	CU_ASSERT_EQUAL(q.n, 0);
+	CU_ASSERT_EQUAL(q.bytes, 0);
+	CU_ASSERT_PTR_NULL(q.tail);
+	ks_record_destroy(a);
+	ks_record_destroy(b);
+}
+
+static void test_one_active_record_per_key(void)
+{
+	ks_keygate_t *g = ks_keygate_new();
+	ks_record *a1 = rec("a", "1"), *a2 = rec("a", "2"), *a3 = rec("a", "3"), *b1 = rec("b", "1");
+	ks_record *n;
+
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, a1), 1);
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, a2), 0);
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, b1), 1);
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, a3), 0);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 2);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 2);
+	/* A record that is not active releases nothing. */
+	CU_ASSERT_PTR_NULL(ks_keygate_release(g, a2));
+	CU_ASSERT_PTR_EQUAL(n = ks_keygate_release(g, a1), a2);
+	ks_record_destroy(a1);
+	CU_ASSERT_PTR_NULL(ks_keygate_release(g, b1));
+	ks_record_destroy(b1);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 1);
+	/* Key b is free again: its next record is active at once. */
+	b1 = rec("b", "2");
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, b1), 1);
+	CU_ASSERT_PTR_EQUAL(ks_keygate_release(g, a2), a3);
+	ks_record_destroy(a2);
+	CU_ASSERT_PTR_NULL(ks_keygate_release(g, a3));
+	ks_record_destroy(a3);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 1);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	/* Destroying the gate frees what waits in it, not the active records. */
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, rec("b", "3")), 0);
+	ks_keygate_destroy(g);
+	ks_record_destroy(b1);
+}
+
+/* Thousands of keys through growth and backward-shift removals, against a model of per-key FIFOs. */
+static void test_many_keys(void)
+{
+	enum { KEYS = 3000, PER = 3 };
+	ks_keygate_t *g = ks_keygate_new();
+	static ks_record *active[KEYS];
+	static int next_seq[KEYS];
+	char key[32], data[32];
+	int i, j, left = KEYS * PER;
+	uint64_t x = 88172645463325252ULL;
+
+	for (j = 0; j < PER; j++)
+		for (i = 0; i < KEYS; i++) {
+			ks_record *r;
+
+			snprintf(key, sizeof(key), "key-%d", i);
+			snprintf(data, sizeof(data), "%d", j);
+			r = rec(key, data);
+			if (ks_keygate_admit(g, r) == 1) {
+				CU_ASSERT_EQUAL(j, 0);
+				active[i] = r;
+			}
+		}
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), KEYS);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), KEYS * (PER - 1));
+	/* Release in a pseudo-random order of keys: each hands back its key's next record in order. */
+	while (left) {
+		ks_record *n;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		i = (int)(x % KEYS);
+		if (!active[i])
+			continue;
+		CU_ASSERT_EQUAL(active[i]->data[0] - '0', next_seq[i]); /* data is not NUL-terminated */
+		next_seq[i]++;
+		n = ks_keygate_release(g, active[i]);
+		ks_record_destroy(active[i]);
+		active[i] = n;
+		left--;
+	}
+	for (i = 0; i < KEYS; i++)
+		CU_ASSERT_EQUAL(next_seq[i], PER);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 0);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	ks_keygate_destroy(g);
+}
+
+static void test_gather(void)
+{
+	static char big[400 * 1024];
+	ks_keygate_t *g = ks_keygate_new();
+	ks_record *a1 = rec("a", "1"), *a2 = rec("a", "2"), *a3 = rec("a", "3"), *b1 = rec("b", "1"), *r;
+	size_t cost;
+
+	ks_keygate_admit(g, a1);
+	ks_keygate_admit(g, a2);
+	ks_keygate_admit(g, b1);
+	ks_keygate_admit(g, a3);
+	/* Not within the room: nothing joins. */
+	CU_ASSERT_EQUAL(ks_keygate_gather(g, a1, 60), 0);
+	CU_ASSERT_PTR_NULL(a1->agg);
+	CU_ASSERT_EQUAL(ks_keygate_gather(g, a1, 1 << 20), 2);
+	CU_ASSERT_PTR_EQUAL(a1->agg, a2);
+	CU_ASSERT_PTR_EQUAL(a2->agg, a3);
+	CU_ASSERT_PTR_NULL(a3->agg);
+	CU_ASSERT_EQUAL(a1->agg_n, 2);
+	cost = KS_KPL_OVERHEAD + 1 + 16 + 3 * ks_kpl_record_cost(a1);
+	CU_ASSERT_EQUAL(a1->agg_cost, cost);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	/* b1 has nobody behind it; a record not active gathers nothing. */
+	CU_ASSERT_EQUAL(ks_keygate_gather(g, b1, 1 << 20), 0);
+	CU_ASSERT_EQUAL(ks_keygate_gather(g, a2, 1 << 20), 0);
+	/* The aggregate goes whole: releasing its head frees the key. */
+	CU_ASSERT_PTR_NULL(ks_keygate_release(g, a1));
+	for (r = a1; r;) {
+		ks_record *nx = r->agg;
+
+		ks_record_destroy(r);
+		r = nx;
+	}
+	/* An aggregate stays a valid Kinesis record: three 400 KiB records do not fit in 1 MiB. */
+	a1 = ks_record_new("a", 1, big, sizeof(big));
+	a1->key_hash = ks_key_hash("a", 1);
+	CU_ASSERT_EQUAL(ks_keygate_admit(g, a1), 1);
+	for (cost = 0; cost < 2; cost++) {
+		r = ks_record_new("a", 1, big, sizeof(big));
+		r->key_hash = a1->key_hash;
+		CU_ASSERT_EQUAL(ks_keygate_admit(g, r), 0);
+	}
+	CU_ASSERT_EQUAL(ks_keygate_gather(g, a1, 5 << 20), 1);
+	CU_ASSERT_TRUE(a1->agg_cost + a1->pkey_len <= 1024 * 1024);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 1);
+	ks_record_destroy(a1->agg);
+	ks_record_destroy(a1);
+	ks_record_destroy(b1);
+	ks_keygate_destroy(g);
+}
+
+int main(void)
+{
+	static const tu_test tests[] = {
+		{ "record queue", test_queue },
+		{ "one active record per key", test_one_active_record_per_key },
+		{ "thousands of keys in order", test_many_keys },
+		{ "KPL gathering", test_gather },
+		{ NULL, NULL },
+	};
+
+	return tu_main("key gate", tests);
+}
