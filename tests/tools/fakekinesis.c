@@ -236,13 +236,14 @@ static int entry_hash(json_t *e, const char *key, fk_u128 *h)
 	return 0;
 }
 
-/* Characters of a UTF-8 string, as Kinesis counts a partition key's length. */
+/* Characters of a UTF-8 string, as Kinesis counts a partition key's length: UTF-16 units. */
 static size_t utf8_chars(const char *s)
 {
 	size_t n = 0;
 
 	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n += (unsigned char)*s >= 0xF0 ? 2 : 1;
 	return n;
 }
 
