@@ -74,6 +74,7 @@ ks_policy_t *ks_policy_new(const ks_conf *conf, ks_metrics *m, const ks_policy_c
 		free(pol);
 		return NULL;
 	}
+	ks_dlq_set_metrics(pol->dlq, m);
 	return pol;
 }
 
