@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "aws.h"
+#include "consumer.h"
 #include "creds.h"
 #include "http.h"
 #include "kinesis.h"
@@ -91,7 +92,7 @@ static void check_kafka(checks *c, const ks_conf *conf)
 	int brokers = 0, i, j, n;
 
 	ks_errbuf_clear(&err);
-	if (!(rk = ks_preview_client(conf, 0, 1, &err))) {
+	if (!(rk = ks_consumer_new_reader(conf, 0, 1, &err))) {
 		line(c, "FAIL", "kafka", "%s -> fix the kafka.* property named", err.text);
 		return;
 	}
@@ -112,7 +113,7 @@ static void check_kafka(checks *c, const ks_conf *conf)
 		rd_kafka_topic_partition_list_destroy(parts);
 	}
 	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
+	ks_consumer_destroy(rk);
 }
 
 /* GET /subjects: answers only when the registry is up and the credentials are accepted. */

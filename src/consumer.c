@@ -17,6 +17,7 @@ typedef struct rebalance_ctx {
 	ks_committed_fn committed;
 	void *opaque;
 	ks_msk_iam_t *iam;  /* kafka.sasl.mechanism = AWS_MSK_IAM, else NULL */
+	int quiet;          /* errors are the caller's to report (ks_consumer_new_reader) */
 } rebalance_ctx;
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -52,7 +53,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		ks_msk_iam_auth_error(((rebalance_ctx *)opaque)->iam, reason);
 	/* librdkafka retries transient errors itself; a fatal one (RD_KAFKA_RESP_ERR__FATAL) is
 	 * seen by the loop through ks_consumer_fatal, which asks rd_kafka_fatal_error why. */
-	ks_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+	if (!opaque || !((rebalance_ctx *)opaque)->quiet)
+		ks_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static int has_key(const ks_conf *c, const char *key)
@@ -172,6 +174,47 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 		return NULL;
 	}
 	rd_kafka_topic_partition_list_destroy(topics);
+	return rk;
+}
+
+rd_kafka_t *ks_consumer_new_reader(const ks_conf *conf, int eof, int quiet, ks_errbuf *err)
+{
+	rd_kafka_conf_t *kc;
+	rebalance_ctx *ctx;
+	char errstr[512];
+	rd_kafka_t *rk;
+
+	if (!(kc = ks_consumer_conf_new(conf, err)))
+		return NULL;
+	rd_kafka_conf_set(kc, "enable.partition.eof", eof ? "true" : "false", NULL, 0);
+	if (quiet) /* librdkafka's own log off: the caller reports the outcome itself */
+		rd_kafka_conf_set(kc, "log_level", "0", NULL, 0);
+	if (!(ctx = calloc(1, sizeof(*ctx)))) {
+		rd_kafka_conf_destroy(kc);
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	ctx->quiet = quiet;
+	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
+		free(ctx);
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(kc, on_log);
+	rd_kafka_conf_set_error_cb(kc, on_error);
+	rd_kafka_conf_set_opaque(kc, ctx);
+	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(kc); /* librdkafka takes it only on success */
+		ks_msk_iam_destroy(ctx->iam);
+		free(ctx);
+		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+		return NULL;
+	}
+	if (ks_msk_iam_start(ctx->iam, rk, err)) {
+		ks_consumer_destroy(rk);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
 	return rk;
 }
 

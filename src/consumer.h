@@ -56,6 +56,16 @@ int ks_consumer_try_offline(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *err
  */
 int ks_consumer_check(const ks_conf *conf, ks_errbuf *err);
 
+/**
+ * @brief A consumer with the same settings as ks_consumer_new's (kafka.* on kinesink's defaults,
+ *        MSK IAM when configured) that reads by assignment, never commits and joins no group
+ *        (--preview, --check --connect). @p eof enables partition EOF events; @p quiet turns
+ *        librdkafka's own log off (the caller reports the outcome itself).
+ * @returns the handle (caller: rd_kafka_consumer_close, then ks_consumer_destroy) or NULL with
+ *          @p err set.
+ */
+rd_kafka_t *ks_consumer_new_reader(const ks_conf *conf, int eof, int quiet, ks_errbuf *err);
+
 /** @brief Destroy a consumer made by ks_consumer_new (after rd_kafka_consumer_close); NULL is fine. */
 void ks_consumer_destroy(rd_kafka_t *rk);
 

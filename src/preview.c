@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consumer.h"
 #include "kinesis.h"
 #include "log.h"
 #include "prepare.h"
@@ -25,44 +26,6 @@ const char *ks_preview_kafka_value(const ks_conf *conf, const char *key)
 		if (strcmp(conf->kafka[i].key, key) == 0)
 			v = conf->kafka[i].value;
 	return v;
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	ks_log(ks_log_level_from_syslog(level), "kafka", "%s: %s", fac, buf);
-}
-
-rd_kafka_t *ks_preview_client(const ks_conf *conf, int eof, int quiet, ks_errbuf *err)
-{
-	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	char errstr[512];
-	rd_kafka_t *rk;
-	int i;
-
-	/* The consumer's defaults (consumer.c), so that "no committed offset" starts where a run would. */
-	rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
-	if (eof)
-		rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
-	for (i = 0; i < conf->n_kafka; i++) {
-		if (rd_kafka_conf_set(kc, conf->kafka[i].key, conf->kafka[i].value, errstr, sizeof(errstr))) {
-			ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.%s: %s", conf->kafka[i].key, errstr);
-			rd_kafka_conf_destroy(kc);
-			return NULL;
-		}
-	}
-	/* Look, don't touch: no offset is stored or committed, whatever kafka.* says. */
-	rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
-	rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
-	rd_kafka_conf_set_log_cb(kc, on_log);
-	if (quiet) /* librdkafka's own log off: the caller reports the outcome itself */
-		rd_kafka_conf_set(kc, "log_level", "0", NULL, 0);
-	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
-		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
-		return NULL;
-	}
-	rd_kafka_poll_set_consumer(rk);
-	return rk;
 }
 
 static const rd_kafka_metadata_topic_t *find_topic(const struct rd_kafka_metadata *md, const char *name)
@@ -469,7 +432,7 @@ int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, vol
 	rd_kafka_t *rk;
 	int rc;
 
-	if (!(rk = ks_preview_client(conf, 1, 0, err)))
+	if (!(rk = ks_consumer_new_reader(conf, 1, 0, err)))
 		return err->code;
 	if ((rc = ks_preview_partitions(rk, conf, timeout, NULL, &parts, err)) ||
 	    (rc = start_offsets(rk, conf, parts, o->from_beginning, timeout, err)))
@@ -492,6 +455,6 @@ done:
 	if (parts)
 		rd_kafka_topic_partition_list_destroy(parts);
 	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
+	ks_consumer_destroy(rk);
 	return rc;
 }

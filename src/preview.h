@@ -45,14 +45,6 @@ int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, vol
 		   ks_errbuf *err);
 
 /**
- * @brief A Kafka consumer for @p conf's kafka.* settings that reads without joining the group
- *        and never commits (enable.auto.commit=false); @p eof enables partition EOF events.
- *        librdkafka's log goes through ours, or nowhere when @p quiet.
- * @returns the handle (caller: rd_kafka_consumer_close, then rd_kafka_destroy) or NULL with @p err set.
- */
-rd_kafka_t *ks_preview_client(const ks_conf *conf, int eof, int quiet, ks_errbuf *err);
-
-/**
  * @brief Ask the brokers (within @p timeout_ms) for the partitions of conf->topic (a
  *        comma-separated list, or a ^regex matched against every topic of the cluster).
  *        @p brokers (may be NULL) gets the number of brokers the cluster announced.
