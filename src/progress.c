@@ -31,6 +31,10 @@ void ks_progress_update(ks_progress *pr, const ks_backfill *b, int64_t now_ms)
 		pr->credited += b->done - pr->last.done;
 	pr->last = *b;
 	pr->now_ms = now_ms;
+	if (b->assigned == 0) {
+		pr->n = 0; /* no work yet (the group is being joined): that wait is no slowness */
+		return;
+	}
 	if (!ks_progress_due(pr, now_ms))
 		return;
 	pr->last_sample_ms = now_ms;

@@ -45,7 +45,8 @@ int ks_progress_due(const ks_progress *pr, int64_t now_ms);
 /**
  * @brief Take the figures @p b at @p now_ms. Progress counts for the rate only when @p b->done
  *        grows: a partition revoked takes its records out of done and total, not out of the
- *        rate. A sample is kept for the rate at most every KS_PROGRESS_SAMPLE_MS.
+ *        rate. A sample is kept for the rate at most every KS_PROGRESS_SAMPLE_MS, and none while
+ *        no partition is assigned (the wait for the group is not counted in the rate).
  */
 void ks_progress_update(ks_progress *pr, const ks_backfill *b, int64_t now_ms);
 

@@ -125,6 +125,23 @@ static void test_rate_window_forgets_old_progress(void)
 }
 
 /* Samples far apart (only the periodic log line takes them): the rate is since the last one. */
+/* The wait for an assignment does not count in the rate. */
+static void test_wait_for_the_group_not_in_the_rate(void)
+{
+	ks_progress pr;
+	ks_backfill b = fig(0, 0, 0, 0);
+	int64_t t;
+
+	ks_progress_init(&pr);
+	for (t = 0; t <= 3000; t += 250)
+		ks_progress_update(&pr, &b, t);
+	b = fig(0, 1000, 0, 2);
+	ks_progress_update(&pr, &b, 3250);
+	b = fig(400, 1000, 0, 2);
+	ks_progress_update(&pr, &b, 3750);
+	CU_ASSERT_DOUBLE_EQUAL(ks_progress_rate(&pr), 800.0, 1e-9);
+}
+
 static void test_rare_samples(void)
 {
 	ks_progress pr;
@@ -186,6 +203,7 @@ int main(void)
 		{ "percentage rounded down", test_percentage_rounded_down },
 		{ "a rebalance moves the total, not the rate", test_rebalance_moves_total_not_rate },
 		{ "the rate window forgets old progress", test_rate_window_forgets_old_progress },
+		{ "the wait for the group is not in the rate", test_wait_for_the_group_not_in_the_rate },
 		{ "rare samples", test_rare_samples },
 		{ "hours and unmeasured partitions", test_hours_and_unmeasured },
 		{ "truncated to the buffer", test_truncated_to_the_buffer },
