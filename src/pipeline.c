@@ -472,7 +472,8 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	p.stop = stop;
 	p.wake[0] = p.wake[1] = -1;
 	p.backfill = conf->exit_at_eof;
-	p.tty = p.backfill && isatty(STDERR_FILENO);
+	/* A terminal that can erase a line (not TERM=dumb: an editor's shell buffer, for one). */
+	p.tty = p.backfill && isatty(STDERR_FILENO) && !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
 	ks_progress_init(&p.prog);
 	ks_errbuf_clear(&err);
 

@@ -116,14 +116,14 @@ def screen(raw):
     return lines, "".join(cur)
 
 
-def run_on_terminal(tmp, conf, timeout=120):
+def run_on_terminal(tmp, conf, timeout=120, term="xterm"):
     """Run kinesink --exit-at-eof with stderr (and stdout) on a pseudo-terminal 200 columns wide;
     (exit code, everything it wrote)."""
     path = tmp.file("kinesink.conf", config_text(conf))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     proc = subprocess.Popen([KINESINK, "-c", path, "--exit-at-eof"], stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, start_new_session=True)
+                            stderr=slave, start_new_session=True, env=dict(os.environ, TERM=term))
     os.close(slave)
     out = b""
     deadline = time.monotonic() + timeout
@@ -172,6 +172,17 @@ def test_live_line_on_a_terminal(tmp):
     text = [l for l in lines if l.strip()]
     assert text and all(LOG_LINE.match(l) for l in text), [l for l in text if not LOG_LINE.match(l)][:5]
     assert not any("backfill: " in l and "exiting" not in l for l in text), [l for l in text if "backfill" in l][:5]
+
+
+def test_no_live_line_on_a_dumb_terminal(tmp):
+    """TERM=dumb cannot erase a line: log lines only."""
+    cluster = MockCluster(tmp, topics={"t": 2})
+    fk = FakeKinesis(tmp)
+    cluster.produce("t", keyed_updates(200, 10, 2))
+    rc, out = run_on_terminal(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t"), term="dumb")
+    assert rc == 0, out[-3000:]
+    assert "\x1b" not in out and "\rbackfill" not in out, repr(out[-500:])
+    assert figures(out) and figures(out)[-1][:3] == (200, 200, 1000)
 
 
 def test_no_live_line_off_a_terminal(tmp):
