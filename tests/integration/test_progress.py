@@ -16,8 +16,8 @@ import termios
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (KINESINK, FakeKinesis, MockCluster, base_config, config_text, keyed_updates,  # noqa: E402
-                     main, per_partition, run_kinesink)
+from harness import (KINESINK, FakeKinesis, Kinesink, MockCluster, base_config, config_text,  # noqa: E402
+                     keyed_updates, main, per_partition, run_kinesink, wait_for)
 
 PARTS = 4
 FIGURES = re.compile(r"backfill: (\d+) of (\d+) records \((\d+)\.(\d) %\), (\d+) records/s, ETA (\S+), "
@@ -77,6 +77,46 @@ def test_log_lines_carry_the_figures(tmp):
     assert rc == 0, log[-3000:]
     check_run(log, 1000)
     assert len(fk.accepted()) == 4000
+
+
+def test_rebalance_moves_the_total(tmp):
+    """A second worker joins: the first one's revoked partitions leave its total. The second
+    finishes and leaves: the partitions come back with nothing left past their committed
+    offsets, adding 0. The first finishes with everything it still owns done."""
+    cluster = MockCluster(tmp, topics={"t": PARTS})
+    hold = tmp.file("hold", "")
+    fa = FakeKinesis(tmp, "--hold-file", hold)  # the first worker's Kinesis throttles everything
+    fb = FakeKinesis(tmp)
+    msgs = keyed_updates(2000, 40, PARTS)
+    cluster.produce("t", msgs)
+    props = {"stats.interval.ms": "50", "rebalance.drain.ms": "100", "retry.backoff.ms": "20",
+             "retry.backoff.max.ms": "100", "delivery.timeout.ms": "0"}
+    a = Kinesink(tmp, base_config(cluster, fa.endpoint, type="upsert", topic="t", **props), ["--exit-at-eof"],
+                 name="a")
+    wait_for(lambda: any(f[1:2] + f[5:] == (2000, 0, PARTS) for f in figures(a.log())), 60,
+             "the first worker to measure 2000 records on 4 partitions")
+    b = Kinesink(tmp, base_config(cluster, fb.endpoint, type="upsert", topic="t", **props), ["--exit-at-eof"],
+                 name="b")
+    rc = b.wait(120)
+    assert rc == 0, b.log()[-3000:]
+    exit_b = [l for l in b.log().splitlines() if "exiting" in l]
+    assert exit_b and figures(exit_b[0])[0][:3] == (1000, 1000, 1000) and figures(exit_b[0])[0][5:] == (2, 2), \
+        b.log()[-3000:]
+    wait_for(lambda: "assigned 2 partitions (4 in total)" in a.log(), 60, "the partitions back to the first worker")
+    wait_for(lambda: any(f[1:2] + f[6:] == (1000, PARTS) for f in figures(a.log())), 30,
+             "the first worker's figures after the partitions came back")
+    os.unlink(hold)
+    rc = a.wait(120)
+    log = a.log()
+    assert rc == 0, log[-3000:]
+    seen = [(f[1], f[6]) for f in figures(log) if f[6]]
+    # 2,000 on 4 partitions, then 1,000 on the 2 left, then the same 1,000 on 4 again.
+    steps = [x for i, x in enumerate(seen) if i == 0 or seen[i - 1] != x]
+    assert steps == [(2000, 4), (1000, 2), (1000, 4)], steps
+    exit_a = [l for l in log.splitlines() if "exiting" in l]
+    assert exit_a and figures(exit_a[0])[0][:3] == (1000, 1000, 1000) and figures(exit_a[0])[0][5:] == (4, 4), \
+        exit_a
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 
 def test_nothing_to_do_is_done_at_once(tmp):
