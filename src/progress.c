@@ -87,11 +87,15 @@ size_t ks_progress_format(const ks_progress *pr, char *buf, size_t size)
 	char etabuf[32];
 	int n;
 
+	if (b->assigned == 0) { /* before the group gave partitions: nothing is known */
+		n = snprintf(buf, size, "waiting for partitions");
+		goto out;
+	}
 	/* Rounded down: 100.0 % only once every record is done. */
 	if (b->total > 0)
 		permille = b->done >= b->total ? 1000 : b->done * 1000 / b->total;
 	else
-		permille = b->assigned > 0 && b->unmeasured == 0 ? 1000 : 0;
+		permille = b->unmeasured == 0 ? 1000 : 0; /* nothing to do, unless it is not known */
 	if (eta < 0)
 		snprintf(etabuf, sizeof(etabuf), "--");
 	else if (eta < 3600)
@@ -105,6 +109,7 @@ size_t ks_progress_format(const ks_progress *pr, char *buf, size_t size)
 		     b->finished, b->assigned, b->assigned == 1 ? "" : "s");
 	if (b->unmeasured > 0 && n >= 0 && (size_t)n < size)
 		n += snprintf(buf + n, size - (size_t)n, ", %d not measured", b->unmeasured);
+out:
 	if (n < 0)
 		return 0;
 	return (size_t)n < size ? (size_t)n : size ? size - 1 : 0;

@@ -60,7 +60,8 @@ int64_t ks_progress_eta_s(const ks_progress *pr);
 /**
  * @brief The figures as text: `1234 of 5000 records (24.6 %), 812 records/s, ETA 0:05,
  *        1 of 4 partitions finished` (`ETA --` while the rate is unknown; `, 1 partition not
- *        measured` when an end offset could not be read). The percentage is rounded down, so
+ *        measured` when an end offset could not be read; `waiting for partitions` while none is
+ *        assigned). The percentage is rounded down, so
  *        100.0 % means everything is done. @returns the length written (truncated to @p size).
  */
 size_t ks_progress_format(const ks_progress *pr, char *buf, size_t size);

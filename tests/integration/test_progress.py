@@ -34,7 +34,7 @@ def figures(text):
 def check_run(log, total):
     """The figures of a run that had `total` records to do over PARTS partitions."""
     periodic = [l for l in log.splitlines() if "progress: consumed" in l]
-    assert any(figures(l) for l in periodic), "no backfill figures in the periodic progress lines:\n" + log[-3000:]
+    assert periodic and all("; backfill: " in l for l in periodic), "no backfill in the progress lines:\n" + log[-3000:]
     # Done is what may be committed: never more than Kinesis acknowledged (one record a message).
     for line in periodic:
         put = int(re.search(r", put (\d+),", line).group(1))
