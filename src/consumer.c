@@ -245,6 +245,7 @@ void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out)
 
 #define BP_PAUSE_AFTER_MS 1000
 #define NUDGE_IDLE_MS 5
+#define MEASURE_TIMEOUT_MS 5000
 
 struct ks_consumer {
 	rd_kafka_t *rk;
@@ -305,6 +306,8 @@ static void on_group_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 			rd_kafka_assign(rk, parts);
 		if (c->bp_paused || c->stopping)
 			pause_all(c, 1);
+		if (c->conf->exit_at_eof) /* a backfill: its work is known now, for the progress */
+			ks_offsets_measure(c->offs, parts, MEASURE_TIMEOUT_MS);
 	} else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
 		ks_info("pipeline", "revoking %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
 		revoke_parts(c, rk, parts);

@@ -12,6 +12,11 @@
 int ks_log_threshold = KS_LOG_INFO;
 static int log_json;
 
+/* stderr is the process's one terminal: what is shown under its log is the logger's to know,
+ * like the threshold above. Guarded by the lock, as every write while a status line shows. */
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+static char status_line[512];
+
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
 int ks_log_level_from_syslog(int level)
@@ -55,12 +60,32 @@ void ks_log_write(int level, const char *fac, const char *fmt, ...)
 		ks_buf_puts(&b, ",\"msg\":");
 		ks_buf_json_str(&b, msg, strlen(msg));
 		ks_buf_puts(&b, "}\n");
+		pthread_mutex_lock(&status_lock);
 		if (b.data)
-			fputs(b.data, stderr);
+			fprintf(stderr, "%s%s%s", status_line[0] ? "\r\033[K" : "", b.data, status_line);
+		pthread_mutex_unlock(&status_lock);
 		ks_buf_clean(&b);
 	} else {
-		/* One fprintf per line: stdio locks the stream, so lines of threads do not mix. */
-		fprintf(stderr, "%s.%03dZ %-5s [%s] %s\n", stamp, (int)(tv.tv_usec / 1000),
-			level_names[level], fac, msg);
+		/* One fprintf per line: stdio locks the stream, so lines of threads do not mix; a
+		 * status line is erased before and drawn again after, in the same write. */
+		pthread_mutex_lock(&status_lock);
+		fprintf(stderr, "%s%s.%03dZ %-5s [%s] %s\n%s", status_line[0] ? "\r\033[K" : "", stamp,
+			(int)(tv.tv_usec / 1000), level_names[level], fac, msg, status_line);
+		pthread_mutex_unlock(&status_lock);
 	}
+}
+
+void ks_log_status(const char *text)
+{
+	pthread_mutex_lock(&status_lock);
+	if (text && *text) {
+		snprintf(status_line, sizeof(status_line), "%s", text);
+		/* \033[K: what a longer line drawn before left is cleared. */
+		fprintf(stderr, "\r%s\033[K", status_line);
+	} else if (status_line[0]) {
+		status_line[0] = '\0';
+		fputs("\r\033[K", stderr);
+	}
+	fflush(stderr);
+	pthread_mutex_unlock(&status_lock);
 }

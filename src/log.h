@@ -29,6 +29,15 @@ void ks_log_setup(int level, int json);
 void ks_log_write(int level, const char *fac, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/**
+ * @brief Show @p text as a status line under the log on a terminal (NULL or "": take it away,
+ *        leaving the cursor at the start of an empty line). Every log line written meanwhile
+ *        goes above it: the line is erased, the log line written, the line drawn again, in one
+ *        write, so the two never mix. The caller checks that stderr is a terminal.
+ * @locality any thread
+ */
+void ks_log_status(const char *text);
+
 #define ks_log(level, fac, ...)                                     \
 	do {                                                        \
 		if ((level) <= ks_log_threshold)                    \

@@ -34,6 +34,8 @@ struct ks_ptrack {
 	int64_t last_tracked;  /* -1: none */
 	int64_t outstanding;   /* acks still expected over all entries */
 	int eof;               /* the consumer reached the partition's end */
+	int64_t bf_start;      /* the backfill's range (ks_offsets_measure), -1 unmeasured */
+	int64_t bf_end;
 	int64_t commit_sent;   /* last offset sent in a commit (confirmed or not), -1 none */
 	/* Published for the metrics thread (atomics). */
 	int64_t committable;   /* -1: nothing done yet */
@@ -56,6 +58,7 @@ ks_ptrack_t *ks_ptrack_new(const char *topic, int32_t partition)
 	p->committable = -1;
 	p->committed = -1;
 	p->commit_sent = -1;
+	p->bf_start = p->bf_end = -1;
 	return p;
 }
 
@@ -181,6 +184,12 @@ int64_t ks_ptrack_last_acked(const ks_ptrack_t *p)
 void ks_ptrack_set_eof(ks_ptrack_t *p, int eof)
 {
 	p->eof = eof;
+}
+
+void ks_ptrack_set_range(ks_ptrack_t *p, int64_t start, int64_t end)
+{
+	p->bf_start = start;
+	p->bf_end = end > start ? end : start;
 }
 
 /* ---- the registry ---------------------------------------------------------------------------- */
@@ -464,4 +473,85 @@ int ks_offsets_partition_stats(void *opaque, ks_partition_stat *out, int max)
 	}
 	pthread_mutex_unlock(&o->lock);
 	return n;
+}
+
+/* ---- a backfill's progress ---------------------------------------------------------------------- */
+
+/* Where the consumer starts a partition without a committed offset: auto.offset.reset. */
+static int resets_to_end(rd_kafka_t *rk)
+{
+	char v[32];
+	size_t n = sizeof(v);
+
+	if (rd_kafka_conf_get(rd_kafka_conf(rk), "auto.offset.reset", v, &n) != RD_KAFKA_CONF_OK)
+		return 0;
+	return strcmp(v, "largest") == 0 || strcmp(v, "latest") == 0 || strcmp(v, "end") == 0;
+}
+
+void ks_offsets_measure(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *c;
+	rd_kafka_resp_err_t e;
+	int i, to_end;
+
+	if (!o->rk || !parts->cnt || !(c = rd_kafka_topic_partition_list_copy(parts)))
+		return;
+	to_end = resets_to_end(o->rk);
+	e = rd_kafka_committed(o->rk, c, timeout_ms);
+	for (i = 0; i < c->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &c->elems[i];
+		ks_ptrack_t *t = ks_offsets_find(o, tp->topic, tp->partition);
+		rd_kafka_resp_err_t pe = e ? e : tp->err;
+		int64_t lo = -1, hi = -1, start;
+
+		if (!t)
+			continue;
+		if (!pe)
+			pe = rd_kafka_query_watermark_offsets(o->rk, tp->topic, tp->partition, &lo, &hi, timeout_ms);
+		if (pe) {
+			ks_warn("offsets", "cannot read the offsets of %s [%d] (%s): its records are left out of the "
+					   "backfill's progress", tp->topic, (int)tp->partition, rd_kafka_err2str(pe));
+			continue;
+		}
+		/* No committed offset, or one out of range: the consumer starts where the reset says. */
+		start = tp->offset;
+		if (start < lo || start > hi)
+			start = to_end ? hi : lo;
+		ks_ptrack_set_range(t, start, hi);
+		ks_debug("offsets", "%s [%d]: backfill from %" PRId64 " to %" PRId64, tp->topic, (int)tp->partition,
+			 start, hi);
+	}
+	rd_kafka_topic_partition_list_destroy(c);
+}
+
+void ks_offsets_backfill(const ks_offsets_t *o, ks_backfill *out)
+{
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < o->nparts; i++) {
+		const ks_ptrack_t *t = o->parts[i];
+		int64_t work = t->bf_end - t->bf_start, pos = LOAD(t->committable), committed = LOAD(t->committed);
+		int64_t done;
+		/* At its end with nothing pending: whatever offsets are left were no records. */
+		int drained = t->eof && t->n == 0;
+
+		out->assigned++;
+		if (t->bf_end < 0) {
+			out->unmeasured++;
+			out->finished += drained;
+			continue;
+		}
+		if (committed > pos)
+			pos = committed;
+		done = pos < 0 ? 0 : pos - t->bf_start;
+		if (done < 0)
+			done = 0;
+		if (done >= work || drained) {
+			done = work;
+			out->finished++;
+		}
+		out->total += work;
+		out->done += done;
+	}
 }

@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "metrics.h"
+#include "progress.h"
 
 typedef struct ks_ptrack ks_ptrack_t;
 
@@ -56,6 +57,11 @@ int32_t ks_ptrack_partition(const ks_ptrack_t *p);
 int64_t ks_ptrack_last_acked(const ks_ptrack_t *p);
 /** @brief The consumer reached the partition's end (1) or gave a message since (0). */
 void ks_ptrack_set_eof(ks_ptrack_t *p, int eof);
+/**
+ * @brief A backfill's work on the partition (--exit-at-eof): from offset @p start (where the
+ *        consumer begins) to @p end (the end offset when assigned). @locality pipeline thread
+ */
+void ks_ptrack_set_range(ks_ptrack_t *p, int64_t start, int64_t end);
 
 /*
  * The registry of assigned partitions, with the commits of what they acknowledged. Called from
@@ -113,6 +119,23 @@ int ks_offsets_commit(ks_offsets_t *o, int sync, int force);
  *        become committed, a failed one is sent again by the next commit.
  */
 void ks_offsets_on_committed(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
+/**
+ * @brief Read from Kafka where the backfill of each partition of @p parts starts (its committed
+ *        offset, else where auto.offset.reset sends the consumer) and ends (its high watermark
+ *        now), for ks_offsets_backfill. Blocks for the answers, @p timeout_ms at most per request;
+ *        a partition that cannot be read is left unmeasured (with a warning).
+ * @locality pipeline thread (the rebalance callback, right after the assignment)
+ */
+void ks_offsets_measure(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts, int timeout_ms);
+/**
+ * @brief The backfill's figures over the partitions assigned now: per partition, done is its
+ *        committable (or committed) offset minus its start, up to its end; it is finished when
+ *        that reaches the end, or when the consumer is at its end with nothing pending (the last
+ *        offsets were no records, e.g. transaction markers).
+ * @locality pipeline thread
+ */
+void ks_offsets_backfill(const ks_offsets_t *o, ks_backfill *out);
 
 /**
  * @brief Fill @p out with up to @p max partitions' lag and offsets (ks_partition_stats_fn,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "consumer.h"
@@ -25,6 +26,7 @@
 #include "offsets.h"
 #include "policy.h"
 #include "prepare.h"
+#include "progress.h"
 
 #define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
 
@@ -48,6 +50,9 @@ typedef struct pipeline {
 	int64_t last_commit_ms;
 	int64_t last_stats_ms;
 	uint64_t last_stats_consumed;
+	int backfill;                 /* --exit-at-eof: the progress of the work known at assignment */
+	int tty;                      /* ... drawn live on stderr, a terminal */
+	ks_progress prog;
 } pipeline;
 
 static void set_fatal(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -224,21 +229,61 @@ static size_t held(pipeline *p, size_t *bytes)
 	return n + ks_kinesis_inflight_records(p->kin);
 }
 
+/* Columns of the terminal on stderr, 0 when unknown. */
+static int term_width(void)
+{
+	struct winsize ws;
+
+	return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+}
+
+/*
+ * A backfill's figures, sampled at most every KS_PROGRESS_SAMPLE_MS (now with @p force) and,
+ * on a terminal, drawn as the status line under the log (shorter than the terminal is wide,
+ * or a wrapped line could not be redrawn in place). @p text (may be NULL) gets the figures.
+ */
+static void backfill_tick(pipeline *p, int64_t now, int force, char *text, size_t size)
+{
+	char line[256];
+	ks_backfill b;
+	int cols;
+
+	if (!p->backfill)
+		return;
+	if (force || ks_progress_due(&p->prog, now)) {
+		ks_offsets_backfill(p->offs, &b);
+		ks_progress_update(&p->prog, &b, now);
+		if (p->tty) {
+			cols = term_width();
+			memcpy(line, "backfill: ", 11);
+			ks_progress_format(&p->prog, line + 10, sizeof(line) - 10);
+			if (cols > 1 && (size_t)cols <= sizeof(line))
+				line[cols - 1] = '\0';
+			ks_log_status(line);
+		}
+	}
+	if (text)
+		ks_progress_format(&p->prog, text, size);
+}
+
 static void progress_line(pipeline *p, int64_t now)
 {
 	uint64_t consumed = __atomic_load_n(&p->m.records_consumed, __ATOMIC_RELAXED), bad = 0;
 	double secs = (double)(now - p->last_stats_ms) / 1000.0;
+	char figures[256] = "";
 	int i;
 
 	for (i = 0; i < KS_BAD_NON_ROW; i++)
 		bad += __atomic_load_n(&p->m.records_bad[i], __ATOMIC_RELAXED);
+	backfill_tick(p, now, 1, figures, sizeof(figures));
 	ks_info("pipeline", "progress: consumed %" PRIu64 " (%.0f/s), put %" PRIu64 ", retried %" PRIu64
-			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s",
+			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s%s%s",
 		consumed, secs > 0 ? (double)(consumed - p->last_stats_consumed) / secs : 0.0,
 		__atomic_load_n(&p->m.records_put_ok, __ATOMIC_RELAXED),
 		__atomic_load_n(&p->m.records_retried, __ATOMIC_RELAXED), bad,
 		ks_kinesis_inflight_records(p->kin), ks_kinesis_inflight_bytes(p->kin), ks_offsets_count(p->offs),
-		ks_consumer_bp_paused(p->cons) ? ", paused (backpressure)" : "");
+		ks_consumer_bp_paused(p->cons) ? ", paused (backpressure)" : "", figures[0] ? "; backfill: " : "",
+		figures);
 	p->last_stats_ms = now;
 	p->last_stats_consumed = consumed;
 }
@@ -367,9 +412,15 @@ static int run_loop(pipeline *p)
 		}
 		if (p->conf->stats_interval_ms > 0 && now - p->last_stats_ms >= p->conf->stats_interval_ms)
 			progress_line(p, now);
+		else
+			backfill_tick(p, now, 0, NULL, 0);
 		if (p->conf->exit_at_eof && !p->stopping && ks_offsets_all_at_eof(p->offs) && held(p, NULL) == 0 &&
 		    ks_policy_pending(p->pol) == 0) {
-			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting");
+			char figures[256];
+
+			backfill_tick(p, now, 1, figures, sizeof(figures));
+			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting; backfill: %s",
+				figures);
 			return 0;
 		}
 	}
@@ -420,6 +471,10 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	p.conf = conf;
 	p.stop = stop;
 	p.wake[0] = p.wake[1] = -1;
+	p.backfill = conf->exit_at_eof;
+	/* A terminal that can erase a line (not TERM=dumb: an editor's shell buffer, for one). */
+	p.tty = p.backfill && isatty(STDERR_FILENO) && !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
+	ks_progress_init(&p.prog);
 	ks_errbuf_clear(&err);
 
 	if (setup(&p, &err)) {
@@ -430,6 +485,8 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 		if (rc)
 			p.fatal = 1;
 	}
+	if (p.tty)
+		ks_log_status(NULL); /* the live line goes: what follows is the log alone */
 	if (p.prep)
 		ks_preparer_drop(p.prep); /* after a fatal error: never handled, never committed */
 	p.stopping = 1;

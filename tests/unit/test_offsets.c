@@ -225,6 +225,82 @@ static void test_registry_scraped_through_assign_growth_and_revoke(void)
 	ks_offsets_destroy(r.o);
 }
 
+/* A backfill's figures: done is the committable offset past the start, up to the end; a
+ * partition at its end with nothing pending is finished even short of its end (markers); a
+ * revoked one leaves done and total; an unmeasured one counts only as assigned. */
+static void test_backfill_figures(void)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4), *one;
+	ks_offsets_t *o = ks_offsets_new(NULL);
+	ks_ptrack_t *p0, *p1, *p2;
+	ks_backfill b;
+	int64_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	for (i = 0; i < 3; i++)
+		rd_kafka_topic_partition_list_add(l, "t", (int32_t)i);
+	CU_ASSERT_EQUAL_FATAL(ks_offsets_assign(o, l), 0);
+	p0 = ks_offsets_find(o, "t", 0);
+	p1 = ks_offsets_find(o, "t", 1);
+	p2 = ks_offsets_find(o, "t", 2);
+	ks_ptrack_set_range(p0, 100, 200); /* committed at 100 before: 100 records to go */
+	ks_ptrack_set_range(p1, 0, 50);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.total, 150);
+	CU_ASSERT_EQUAL(b.done, 0);
+	CU_ASSERT_EQUAL(b.assigned, 3);
+	CU_ASSERT_EQUAL(b.unmeasured, 1);
+	CU_ASSERT_EQUAL(b.finished, 0);
+
+	/* Taken but not acknowledged is not done. */
+	for (i = 100; i < 160; i++)
+		ks_ptrack_add(p0, i, 1);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.done, 0);
+	for (i = 159; i >= 100; i--)
+		if (i != 120)
+			ks_ptrack_ack(p0, i);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.done, 20); /* 120 still out: nothing past it may be committed */
+	ks_ptrack_ack(p0, 120);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.done, 60);
+
+	/* p1's last offsets are no records (transaction markers): at its end with nothing pending. */
+	for (i = 0; i < 48; i++)
+		ks_ptrack_add(p1, i, 0);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.done, 60 + 48);
+	CU_ASSERT_EQUAL(b.finished, 0);
+	ks_ptrack_set_eof(p1, 1);
+	ks_ptrack_set_eof(p2, 1);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.done, 60 + 50);
+	CU_ASSERT_EQUAL(b.finished, 2);
+
+	/* p0 finishes by its offsets alone, before the consumer says it is at the end. */
+	for (i = 160; i < 200; i++) {
+		ks_ptrack_add(p0, i, 1);
+		ks_ptrack_ack(p0, i);
+	}
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.done, 150);
+	CU_ASSERT_EQUAL(b.total, 150);
+	CU_ASSERT_EQUAL(b.finished, 3);
+
+	/* Revoked: its records leave both figures. */
+	one = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(one, "t", 0);
+	ks_offsets_revoke(o, one);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT_EQUAL(b.total, 50);
+	CU_ASSERT_EQUAL(b.done, 50);
+	CU_ASSERT_EQUAL(b.assigned, 2);
+	rd_kafka_topic_partition_list_destroy(one);
+	rd_kafka_topic_partition_list_destroy(l);
+	ks_offsets_destroy(o);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -236,6 +312,7 @@ int main(void)
 		{ "ring growth with random acks", test_ring_growth_with_random_acks },
 		{ "tracker read while its ring grows", test_tracker_read_while_its_ring_grows },
 		{ "registry scraped through assign, growth and revoke", test_registry_scraped_through_assign_growth_and_revoke },
+		{ "backfill figures", test_backfill_figures },
 		{ NULL, NULL },
 	};
 
