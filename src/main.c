@@ -299,11 +299,10 @@ int main(int argc, char **argv)
 	ks_conf conf;
 	int rc;
 
-	rc = parse_args(argc, argv, &o);
-	if (rc < 0)
-		rc = load_conf(&o, &conf);
+	if ((rc = parse_args(argc, argv, &o)) < 0)
+		rc = load_conf(&o, &conf) ? 2 : -1;
 	free(o.xs);
-	if (rc)
+	if (rc >= 0) /* answered, or refused, without a configuration to run */
 		return rc;
 	rc = o.check ? run_check(&o, &conf) : run(&o, &conf);
 	ks_conf_clean(&conf);
