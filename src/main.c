@@ -231,8 +231,10 @@ static int load_conf(const cli *o, ks_conf *conf)
 	/* A statement that did not parse to its end leaves keys unread: finalize would only add noise. */
 	if (rc != KS_ERR_SYNTAX && ks_conf_finalize(conf, &errs))
 		rc = KS_ERR_CONFIG;
-	if (!rc && ks_consumer_conf_defaults(conf, &errs))
+	if (!rc && ks_consumer_conf_defaults(conf, &errs)) {
+		fprintf(stderr, "kinesink: out of memory adding the Kafka defaults\n");
 		rc = KS_ERR_NOMEM;
+	}
 	if (rc) {
 		print_errors(&errs);
 		fprintf(stderr, "kinesink: configuration invalid (%d error%s)\n", errs.n, errs.n == 1 ? "" : "s");
