@@ -23,6 +23,7 @@ const char *ks_err_str(int err)
 	case KS_ERR_TOOBIG: return "size limit exceeded";
 	case KS_ERR_AUTH: return "authentication failed";
 	case KS_ERR_ORDER: return "called out of order";
+	case KS_ERR_SYNTAX: return "syntax error";
 	default: return "unknown error";
 	}
 }

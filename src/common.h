@@ -24,6 +24,7 @@ typedef enum ks_err {
 	KS_ERR_TOOBIG = -9,    /**< a size limit was exceeded */
 	KS_ERR_AUTH = -11,     /**< credentials missing, expired or rejected */
 	KS_ERR_ORDER = -12,    /**< called out of order (e.g. an offset that does not grow): a bug */
+	KS_ERR_SYNTAX = -13,   /**< a statement could not be parsed to its end (configuration, not runtime) */
 } ks_err;
 
 /** @brief Human text of a ks_err code (static string). @locality any thread */

@@ -2,7 +2,8 @@
  * @file conf.h
  * @brief kinesink's configuration: one declarative property table drives parsing
  *        (properties file or `CREATE SINK ... WITH (...)`), validation, `--help-config`,
- *        `--check` (secrets redacted) and the man page.
+ *        `--check` (secrets redacted) and the man page. Implemented by conf.c (table, store),
+ *        conf_parse.c (loaders), conf_check.c (ks_conf_finalize) and conf_doc.c (printed forms).
  */
 #ifndef KS_CONF_H
 #define KS_CONF_H
@@ -99,7 +100,8 @@ typedef struct ks_conf {
 	ks_log_format log_format;
 	int log_level;                   /**< ks_log_level */
 
-	/* Passed to librdkafka as is (group.id and bootstrap.servers defaults included). */
+	/* Passed to librdkafka as is (the consumer's group.id and bootstrap.servers defaults are
+	 * added by ks_consumer_conf_defaults once the configuration is final). */
 	ks_kv *kafka;
 	int n_kafka;
 
@@ -143,14 +145,14 @@ int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *orig
 
 /**
  * @brief Load a file: `key = value` lines, or a `CREATE SINK` statement (detected by content).
- * @returns 0, KS_ERR_CONFIG (messages in @p errs), or KS_ERR_FATAL for a statement syntax error.
+ * @returns 0, KS_ERR_CONFIG (messages in @p errs), or KS_ERR_SYNTAX for a statement syntax error.
  */
 int ks_conf_load_file(ks_conf *c, const char *path, ks_conf_errors *errs);
 
 /**
  * @brief Load a `CREATE SINK [IF NOT EXISTS] name FROM topic WITH (k = 'v', ...)
  *        [FORMAT f ENCODE e [(k = 'v', ...)]] [;]` statement. @p origin names it in messages.
- * @returns 0; KS_ERR_CONFIG when options are invalid; KS_ERR_FATAL on a syntax error (the
+ * @returns 0; KS_ERR_CONFIG when options are invalid; KS_ERR_SYNTAX on a syntax error (the
  *          statement was not read to its end: skip ks_conf_finalize, its errors would be noise).
  */
 int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_errors *errs);

@@ -584,6 +584,26 @@ int ks_consumer_try_offline(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *err
 	return 0;
 }
 
+int ks_consumer_conf_defaults(ks_conf *c, ks_conf_errors *errs)
+{
+	static const char *const defs[][2] = {
+		{ "group.id", "kinesink" },
+		{ "bootstrap.servers", "localhost:9092" },
+	};
+	char key[64];
+	size_t d;
+	int r;
+
+	for (d = 0; d < sizeof(defs) / sizeof(defs[0]); d++) {
+		if (has_key(c, defs[d][0]))
+			continue;
+		snprintf(key, sizeof(key), "kafka.%s", defs[d][0]);
+		if ((r = ks_conf_set(c, key, defs[d][1], "default", 0, errs)))
+			return r;
+	}
+	return 0;
+}
+
 int ks_consumer_check(const ks_conf *conf, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc = ks_consumer_conf_new(conf, err);

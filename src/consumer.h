@@ -66,6 +66,16 @@ int ks_consumer_check(const ks_conf *conf, ks_errbuf *err);
  */
 rd_kafka_t *ks_consumer_new_reader(const ks_conf *conf, int eof, int quiet, ks_errbuf *err);
 
+/**
+ * @brief Add the consumer's defaults to @p c's kafka.* list where the configuration left them
+ *        unset: group.id=kinesink, bootstrap.servers=localhost:9092. They go in the list (not
+ *        only into librdkafka's configuration) because --check prints them and the dead-letter
+ *        producer and --preview read them from there. Call once after ks_conf_finalize.
+ * @returns 0, or ks_conf_set's error (KS_ERR_NOMEM).
+ * @locality main thread, before anything reads @p c
+ */
+int ks_consumer_conf_defaults(ks_conf *c, ks_conf_errors *errs);
+
 /** @brief Destroy a consumer made by ks_consumer_new (after rd_kafka_consumer_close); NULL is fine. */
 void ks_consumer_destroy(rd_kafka_t *rk);
 

@@ -142,6 +142,66 @@ fail:
 	return -1;
 }
 
+/* Items of an array, each with the plan's one child type. */
+static int array_to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
+{
+	json_t *a = json_array();
+	size_t n = 0, i;
+
+	if (!a || avro_value_get_size(v, &n))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		avro_value_t item;
+		json_t *cj;
+
+		if (avro_value_get_by_index(v, i, &item, NULL) || to_json(child(nd, 0), &item, &cj, depth + 1))
+			goto fail;
+		json_array_append_new(a, cj);
+	}
+	*out = a;
+	return 0;
+fail:
+	json_decref(a);
+	return -1;
+}
+
+/* Values of a map, each with the plan's one child type, under their keys. */
+static int map_to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
+{
+	json_t *o = json_object();
+	size_t n = 0, i;
+
+	if (!o || avro_value_get_size(v, &n))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		avro_value_t item;
+		const char *k;
+		json_t *cj;
+
+		if (avro_value_get_by_index(v, i, &item, &k) || to_json(child(nd, 0), &item, &cj, depth + 1))
+			goto fail;
+		json_object_set_new(o, k, cj);
+	}
+	*out = o;
+	return 0;
+fail:
+	json_decref(o);
+	return -1;
+}
+
+/* bytes and fixed: a decimal string when the plan says decimal (scale >= 0), else base64. */
+static int bytes_to_json(const node *nd, avro_value_t *v, json_t **out)
+{
+	const void *p;
+	size_t n;
+	int scale = nd ? nd->scale : -1;
+
+	if ((avro_value_get_type(v) == AVRO_BYTES ? avro_value_get_bytes(v, &p, &n) : avro_value_get_fixed(v, &p, &n)))
+		return -1;
+	*out = scale >= 0 ? decimal_string(p, n, scale) : base64_string(p, n);
+	return *out ? 0 : -1;
+}
+
 static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
 {
 	*out = NULL;
@@ -202,16 +262,8 @@ static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
 		break;
 	}
 	case AVRO_BYTES:
-	case AVRO_FIXED: {
-		const void *p;
-		size_t n;
-		int scale = nd ? nd->scale : -1;
-
-		if ((avro_value_get_type(v) == AVRO_BYTES ? avro_value_get_bytes(v, &p, &n) : avro_value_get_fixed(v, &p, &n)))
-			return -1;
-		*out = scale >= 0 ? decimal_string(p, n, scale) : base64_string(p, n);
-		break;
-	}
+	case AVRO_FIXED:
+		return bytes_to_json(nd, v, out);
 	case AVRO_ENUM: {
 		const char *sym;
 		int idx;
@@ -223,49 +275,10 @@ static int to_json(const node *nd, avro_value_t *v, json_t **out, int depth)
 	}
 	case AVRO_RECORD:
 		return record_to_json(nd, v, out, depth);
-	case AVRO_ARRAY: {
-		json_t *a = json_array();
-		size_t n = 0, i;
-
-		if (!a || avro_value_get_size(v, &n)) {
-			json_decref(a);
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			avro_value_t item;
-			json_t *cj;
-
-			if (avro_value_get_by_index(v, i, &item, NULL) || to_json(child(nd, 0), &item, &cj, depth + 1)) {
-				json_decref(a);
-				return -1;
-			}
-			json_array_append_new(a, cj);
-		}
-		*out = a;
-		break;
-	}
-	case AVRO_MAP: {
-		json_t *o = json_object();
-		size_t n = 0, i;
-
-		if (!o || avro_value_get_size(v, &n)) {
-			json_decref(o);
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			avro_value_t item;
-			const char *k;
-			json_t *cj;
-
-			if (avro_value_get_by_index(v, i, &item, &k) || to_json(child(nd, 0), &item, &cj, depth + 1)) {
-				json_decref(o);
-				return -1;
-			}
-			json_object_set_new(o, k, cj);
-		}
-		*out = o;
-		break;
-	}
+	case AVRO_ARRAY:
+		return array_to_json(nd, v, out, depth);
+	case AVRO_MAP:
+		return map_to_json(nd, v, out, depth);
 	case AVRO_UNION: {
 		avro_value_t branch;
 		int d;

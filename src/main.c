@@ -104,7 +104,19 @@ static int parse_count(const char *s, long *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct cli {
+	const char *file, *sql;
+	char **xs; /* -X key=value, in order (pointers into argv) */
+	int nx, check, exit_at_eof, verbosity, quiet, connect, from_beginning, preview_json;
+	long preview;
+} cli;
+
+/*
+ * Options and their combinations. @returns -1 to go on, or the exit status when the command
+ * line was answered here (--help, --version, ...: 0) or is wrong (2, message printed).
+ */
+static int parse_args(int argc, char **argv, cli *o)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -123,130 +135,142 @@ int main(int argc, char **argv)
 		{ "preview-format", required_argument, NULL, OPT_PREVIEW_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = NULL, *sql = NULL;
-	char **xs = NULL;
-	int nx = 0, check = 0, exit_at_eof = 0, verbosity = 0, quiet = 0, opt, i, rc;
-	int connect = 0, from_beginning = 0, preview_json = 0;
-	long preview = 0;
-	ks_conf_errors errs = { 0 };
-	struct sigaction sa;
-	ks_conf conf;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:e:X:vqh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': file = optarg; break;
-		case 'e': sql = optarg; break;
+		case 'c': o->file = optarg; break;
+		case 'e': o->sql = optarg; break;
 		case 'X': {
-			char **n = realloc(xs, sizeof(*xs) * (size_t)(nx + 1));
+			char **n = realloc(o->xs, sizeof(*o->xs) * (size_t)(o->nx + 1));
 
 			if (!n) {
 				fprintf(stderr, "kinesink: out of memory\n");
 				return 2;
 			}
-			xs = n;
-			xs[nx++] = optarg;
+			o->xs = n;
+			o->xs[o->nx++] = optarg;
 			break;
 		}
-		case OPT_CHECK: check = 1; break;
-		case OPT_EXIT_AT_EOF: exit_at_eof = 1; break;
-		case OPT_CONNECT: connect = 1; break;
-		case OPT_FROM_BEGINNING: from_beginning = 1; break;
+		case OPT_CHECK: o->check = 1; break;
+		case OPT_EXIT_AT_EOF: o->exit_at_eof = 1; break;
+		case OPT_CONNECT: o->connect = 1; break;
+		case OPT_FROM_BEGINNING: o->from_beginning = 1; break;
 		case OPT_PREVIEW:
-			if (parse_count(optarg, &preview)) {
+			if (parse_count(optarg, &o->preview)) {
 				fprintf(stderr, "kinesink: --preview expects a number of messages > 0, got '%s'\n", optarg);
-				free(xs);
 				return 2;
 			}
 			break;
 		case OPT_PREVIEW_FORMAT:
 			if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
 				fprintf(stderr, "kinesink: --preview-format is text or json, got '%s'\n", optarg);
-				free(xs);
 				return 2;
 			}
-			preview_json = strcmp(optarg, "json") == 0;
+			o->preview_json = strcmp(optarg, "json") == 0;
 			break;
-		case 'v': verbosity++; break;
-		case 'q': quiet = 1; break;
-		case 'h': usage(stdout); free(xs); return 0;
-		case OPT_HELP_CONFIG: ks_conf_help(stdout); free(xs); return 0;
-		case OPT_MAN: ks_conf_man(stdout); free(xs); return 0;
+		case 'v': o->verbosity++; break;
+		case 'q': o->quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		case OPT_HELP_CONFIG: ks_conf_help(stdout); return 0;
+		case OPT_MAN: ks_conf_man(stdout); return 0;
 		case OPT_VERSION:
 			printf("kinesink %s (librdkafka %s, %s)\n", PACKAGE_VERSION, rd_kafka_version_str(),
 			       curl_version());
-			free(xs);
 			return 0;
 		default:
 			fprintf(stderr, "kinesink: try 'kinesink --help'\n");
-			free(xs);
 			return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "kinesink: unexpected argument '%s'; try 'kinesink --help'\n", argv[optind]);
-		free(xs);
 		return 2;
 	}
-	if ((connect && !check) || ((from_beginning || preview_json) && !preview) || (preview && (check || exit_at_eof))) {
+	if ((o->connect && !o->check) || ((o->from_beginning || o->preview_json) && !o->preview) ||
+	    (o->preview && (o->check || o->exit_at_eof))) {
 		fprintf(stderr, "kinesink: %s; try 'kinesink --help'\n",
-			connect && !check ? "--connect goes with --check"
-			: !preview ? "--from-beginning and --preview-format go with --preview"
-				   : "--preview does not go with --check or --exit-at-eof");
-		free(xs);
+			o->connect && !o->check ? "--connect goes with --check"
+			: !o->preview ? "--from-beginning and --preview-format go with --preview"
+				      : "--preview does not go with --check or --exit-at-eof");
 		return 2;
 	}
-	if (!file == !sql) {
+	if (!o->file == !o->sql) {
 		fprintf(stderr, "kinesink: %s; try 'kinesink --help'\n",
-			file ? "give either -c FILE or -e STATEMENT, not both" : "a configuration is required: -c FILE or -e \"CREATE SINK ...\"");
-		free(xs);
+			o->file ? "give either -c FILE or -e STATEMENT, not both" : "a configuration is required: -c FILE or -e \"CREATE SINK ...\"");
 		return 2;
 	}
+	return -1;
+}
 
-	ks_conf_init(&conf);
-	rc = file ? ks_conf_load_file(&conf, file, &errs) : ks_conf_load_sql(&conf, sql, "-e", &errs);
-	for (i = 0; i < nx; i++) {
-		char *eq = strchr(xs[i], '='), key[256];
+/*
+ * The configuration: the file or statement, then -X in order, then the cross-field rules and the
+ * consumer's defaults. @returns 0, or 2 with every problem printed (@p conf cleaned).
+ */
+static int load_conf(const cli *o, ks_conf *conf)
+{
+	ks_conf_errors errs = { 0 };
+	int i, rc;
 
-		if (!eq || eq == xs[i] || (size_t)(eq - xs[i]) >= sizeof(key)) {
-			fprintf(stderr, "kinesink: -X expects key=value, got '%s'\n", xs[i]);
+	ks_conf_init(conf);
+	rc = o->file ? ks_conf_load_file(conf, o->file, &errs) : ks_conf_load_sql(conf, o->sql, "-e", &errs);
+	for (i = 0; i < o->nx; i++) {
+		char *eq = strchr(o->xs[i], '='), key[256];
+
+		if (!eq || eq == o->xs[i] || (size_t)(eq - o->xs[i]) >= sizeof(key)) {
+			fprintf(stderr, "kinesink: -X expects key=value, got '%s'\n", o->xs[i]);
 			rc = KS_ERR_CONFIG;
 			continue;
 		}
-		memcpy(key, xs[i], (size_t)(eq - xs[i]));
-		key[eq - xs[i]] = '\0';
-		if (ks_conf_set(&conf, key, eq + 1, "-X", 0, &errs))
+		memcpy(key, o->xs[i], (size_t)(eq - o->xs[i]));
+		key[eq - o->xs[i]] = '\0';
+		if (ks_conf_set(conf, key, eq + 1, "-X", 0, &errs))
 			rc = KS_ERR_CONFIG;
 	}
-	free(xs);
-	conf.exit_at_eof = exit_at_eof;
-	if (rc != KS_ERR_FATAL && ks_conf_finalize(&conf, &errs))
+	conf->exit_at_eof = o->exit_at_eof;
+	/* A statement that did not parse to its end leaves keys unread: finalize would only add noise. */
+	if (rc != KS_ERR_SYNTAX && ks_conf_finalize(conf, &errs))
 		rc = KS_ERR_CONFIG;
+	if (!rc && ks_consumer_conf_defaults(conf, &errs)) {
+		fprintf(stderr, "kinesink: out of memory adding the Kafka defaults\n");
+		rc = KS_ERR_NOMEM;
+	}
 	if (rc) {
 		print_errors(&errs);
 		fprintf(stderr, "kinesink: configuration invalid (%d error%s)\n", errs.n, errs.n == 1 ? "" : "s");
 		ks_conf_errors_clean(&errs);
-		ks_conf_clean(&conf);
+		ks_conf_clean(conf);
 		return 2;
 	}
 	ks_conf_errors_clean(&errs);
-	if (check) {
-		if (check_kafka(&conf)) {
-			ks_conf_clean(&conf);
-			return 2;
-		}
-		ks_conf_dump(&conf, stdout);
-		if (connect) {
-			/* Beyond the offline validation: each peer tried once, one line per check. */
-			curl_global_init(CURL_GLOBAL_DEFAULT);
-			fputs("\n", stdout);
-			rc = ks_connect_run(&conf, stdout) ? 1 : 0;
-			curl_global_cleanup();
-		}
-		ks_conf_clean(&conf);
-		return rc;
-	}
+	return 0;
+}
 
-	ks_log_setup(quiet ? KS_LOG_ERROR : conf.log_level + verbosity, conf.log_format == KS_LOGFMT_JSON);
+/* --check [--connect]: librdkafka's verdict, the effective configuration, then each peer once. */
+static int run_check(const cli *o, const ks_conf *conf)
+{
+	int rc = 0;
+
+	if (check_kafka(conf))
+		return 2;
+	ks_conf_dump(conf, stdout);
+	if (o->connect) {
+		/* Beyond the offline validation: each peer tried once, one line per check. */
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		fputs("\n", stdout);
+		rc = ks_connect_run(conf, stdout) ? 1 : 0;
+		curl_global_cleanup();
+	}
+	return rc;
+}
+
+/* A run, or --preview: logging, signals, then the pipeline or the preview until done or stopped. */
+static int run(const cli *o, const ks_conf *conf)
+{
+	struct sigaction sa;
+	int rc;
+
+	ks_log_setup(o->quiet ? KS_LOG_ERROR : conf->log_level + o->verbosity, conf->log_format == KS_LOGFMT_JSON);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -255,20 +279,34 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
-	if (preview) {
-		ks_preview_opts po = { preview, from_beginning, preview_json ? KS_PREVIEW_JSON : KS_PREVIEW_TEXT, 0 };
+	if (o->preview) {
+		ks_preview_opts po = { o->preview, o->from_beginning, o->preview_json ? KS_PREVIEW_JSON : KS_PREVIEW_TEXT, 0 };
 		ks_errbuf err;
 
 		ks_errbuf_clear(&err);
-		if ((rc = ks_preview_run(&conf, &po, stdout, &stop_requested, &err))) {
+		if ((rc = ks_preview_run(conf, &po, stdout, &stop_requested, &err))) {
 			fprintf(stderr, "kinesink: preview: %s\n", err.text);
 			rc = 1;
 		}
 	} else {
-		rc = ks_pipeline_run(&conf, &stop_requested);
+		rc = ks_pipeline_run(conf, &stop_requested);
 	}
-
 	curl_global_cleanup();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	cli o = { 0 };
+	ks_conf conf;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &o)) < 0)
+		rc = load_conf(&o, &conf) ? 2 : -1;
+	free(o.xs);
+	if (rc >= 0) /* answered, or refused, without a configuration to run */
+		return rc;
+	rc = o.check ? run_check(&o, &conf) : run(&o, &conf);
 	ks_conf_clean(&conf);
 	return rc;
 }

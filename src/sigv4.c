@@ -194,11 +194,71 @@ static int canonical_query(ks_buf *out, const char *q)
 	return r;
 }
 
+/* Hex HMAC-SHA256 signature of @p sts with the key derived from @p secret. */
+static int derive_signature(const char *secret, const char *date, const char *region, const char *service,
+			    const ks_buf *sts, char sighex[65])
+{
+	unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];
+	ks_buf key;
+
+	ks_buf_init(&key, 0);
+	if (ks_buf_printf(&key, "AWS4%s", secret)) {
+		ks_buf_clean(&key);
+		return KS_ERR_NOMEM;
+	}
+	hmac(key.data, key.len, date, 8, k1);
+	hmac(k1, 32, region, strlen(region), k2);
+	hmac(k2, 32, service, strlen(service), k3);
+	hmac(k3, 32, "aws4_request", 12, k4);
+	hmac(k4, 32, sts->data, sts->len, sig);
+	hex(sig, 32, sighex);
+	OPENSSL_cleanse(key.data, key.len);
+	OPENSSL_cleanse(k1, sizeof(k1));
+	OPENSSL_cleanse(k2, sizeof(k2));
+	OPENSSL_cleanse(k3, sizeof(k3));
+	OPENSSL_cleanse(k4, sizeof(k4));
+	ks_buf_clean(&key);
+	return 0;
+}
+
+/*
+ * The canonical request of a header-signed request, from @p h (n headers, lower-case names,
+ * sorted): method, path, query, headers (repeated names join their values with commas), the
+ * signed header list (also into @p signed_hdrs) and the payload hash.
+ */
+static int canonical_request(const ks_sigv4_request *req, const hdr *h, int n, const char *payload_hash,
+			     ks_buf *creq, ks_buf *signed_hdrs)
+{
+	const char *path = req->path && *req->path ? req->path : "/";
+	int i;
+
+	if (ks_buf_puts(creq, req->method) || ks_buf_append(creq, "\n", 1) ||
+	    uri_encode(creq, path, strlen(path), 1) || ks_buf_append(creq, "\n", 1) ||
+	    canonical_query(creq, req->query) || ks_buf_append(creq, "\n", 1))
+		return KS_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		/* Repeated header names join their values with commas. */
+		if (i && strcmp(h[i].name, h[i - 1].name) == 0) {
+			if (creq->len)
+				creq->len--; /* drop the newline */
+			if (ks_buf_printf(creq, ",%s\n", h[i].value))
+				return KS_ERR_NOMEM;
+			continue;
+		}
+		if (ks_buf_printf(creq, "%s:%s\n", h[i].name, h[i].value) ||
+		    ks_buf_printf(signed_hdrs, "%s%s", signed_hdrs->len ? ";" : "", h[i].name))
+			return KS_ERR_NOMEM;
+	}
+	if (ks_buf_printf(creq, "\n%s\n%s", signed_hdrs->data, payload_hash))
+		return KS_ERR_NOMEM;
+	return 0;
+}
+
 int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t now,
 		  ks_sigv4_result *out)
 {
-	unsigned char digest[32], k1[32], k2[32], k3[32], k4[32], sig[32];
-	char date[9], sighex[65], creqhash[65], *secret_key = NULL;
+	unsigned char digest[32];
+	char date[9], sighex[65], creqhash[65];
 	ks_buf creq, sts, auth, signed_hdrs;
 	hdr *h = NULL;
 	int n = 0, i, r = KS_ERR_NOMEM;
@@ -236,27 +296,7 @@ int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t
 	}
 	qsort(h, (size_t)n, sizeof(*h), cmp_hdr);
 
-	/* Canonical request. */
-	if (ks_buf_puts(&creq, req->method) || ks_buf_append(&creq, "\n", 1) ||
-	    uri_encode(&creq, req->path && *req->path ? req->path : "/",
-		       strlen(req->path && *req->path ? req->path : "/"), 1) ||
-	    ks_buf_append(&creq, "\n", 1) || canonical_query(&creq, req->query) ||
-	    ks_buf_append(&creq, "\n", 1))
-		goto out;
-	for (i = 0; i < n; i++) {
-		/* Repeated header names join their values with commas. */
-		if (i && strcmp(h[i].name, h[i - 1].name) == 0) {
-			if (creq.len)
-				creq.len--; /* drop the newline */
-			if (ks_buf_printf(&creq, ",%s\n", h[i].value))
-				goto out;
-			continue;
-		}
-		if (ks_buf_printf(&creq, "%s:%s\n", h[i].name, h[i].value) ||
-		    ks_buf_printf(&signed_hdrs, "%s%s", signed_hdrs.len ? ";" : "", h[i].name))
-			goto out;
-	}
-	if (ks_buf_printf(&creq, "\n%s\n%s", signed_hdrs.data, out->payload_hash))
+	if (canonical_request(req, h, n, out->payload_hash, &creq, &signed_hdrs))
 		goto out;
 
 	/* String to sign. */
@@ -267,19 +307,8 @@ int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t
 		goto out;
 
 	/* Signing key and signature. */
-	if (ks_buf_printf(&auth, "AWS4%s", keys->secret_access_key))
+	if (derive_signature(keys->secret_access_key, date, req->region, req->service, &sts, sighex))
 		goto out;
-	secret_key = auth.data;
-	hmac(secret_key, auth.len, date, 8, k1);
-	hmac(k1, 32, req->region, strlen(req->region), k2);
-	hmac(k2, 32, req->service, strlen(req->service), k3);
-	hmac(k3, 32, "aws4_request", 12, k4);
-	hmac(k4, 32, sts.data, sts.len, sig);
-	hex(sig, 32, sighex);
-	OPENSSL_cleanse(auth.data, auth.len);
-	OPENSSL_cleanse(k1, sizeof(k1));
-	OPENSSL_cleanse(k4, sizeof(k4));
-	ks_buf_reset(&auth);
 	if (ks_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
 			  keys->access_key_id, date, req->region, req->service, signed_hdrs.data, sighex))
 		goto out;
@@ -355,33 +384,6 @@ static int add_param(ks_buf *q, const char *k, const char *v)
 		return KS_ERR_NOMEM;
 	if (ks_buf_printf(q, "%s=", k) || uri_encode(q, v, strlen(v), 0))
 		return KS_ERR_NOMEM;
-	return 0;
-}
-
-/* Hex HMAC-SHA256 signature of @p sts with the key derived from @p secret. */
-static int derive_signature(const char *secret, const char *date, const char *region, const char *service,
-			    const ks_buf *sts, char sighex[65])
-{
-	unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];
-	ks_buf key;
-
-	ks_buf_init(&key, 0);
-	if (ks_buf_printf(&key, "AWS4%s", secret)) {
-		ks_buf_clean(&key);
-		return KS_ERR_NOMEM;
-	}
-	hmac(key.data, key.len, date, 8, k1);
-	hmac(k1, 32, region, strlen(region), k2);
-	hmac(k2, 32, service, strlen(service), k3);
-	hmac(k3, 32, "aws4_request", 12, k4);
-	hmac(k4, 32, sts->data, sts->len, sig);
-	hex(sig, 32, sighex);
-	OPENSSL_cleanse(key.data, key.len);
-	OPENSSL_cleanse(k1, sizeof(k1));
-	OPENSSL_cleanse(k2, sizeof(k2));
-	OPENSSL_cleanse(k3, sizeof(k3));
-	OPENSSL_cleanse(k4, sizeof(k4));
-	ks_buf_clean(&key);
 	return 0;
 }
 

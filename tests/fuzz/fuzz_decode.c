@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(sql, data, size);
 	sql[size] = '\0';
 	ks_conf_init(&c);
-	if (ks_conf_load_sql(&c, sql, "fuzz", &errs) != KS_ERR_FATAL)
+	if (ks_conf_load_sql(&c, sql, "fuzz", &errs) != KS_ERR_SYNTAX)
 		ks_conf_finalize(&c, &errs);
 	ks_conf_errors_clean(&errs);
 	ks_conf_clean(&c);

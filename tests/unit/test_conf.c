@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "consumer.h"
 #include "testutil.h"
 
 static void run_case(const char *dir, const char *name)
@@ -21,13 +22,15 @@ static void run_case(const char *dir, const char *name)
 	CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
 	ks_conf_init(&c);
 	rc = ks_conf_load_file(&c, access("input.sql", F_OK) == 0 ? "input.sql" : "input.conf", &errs);
-	syntax_error = rc == KS_ERR_FATAL;
+	syntax_error = rc == KS_ERR_SYNTAX;
 	if ((set = tu_read("set", NULL))) {
 		rc |= tu_conf_lines(&c, set, "-X", &errs);
 		free(set);
 	}
 	if (!syntax_error)
 		rc |= ks_conf_finalize(&c, &errs);
+	if (!rc) /* as the command line does before --check prints */
+		rc = ks_consumer_conf_defaults(&c, &errs);
 	mem = open_memstream(&out, &outlen);
 	if (rc)
 		for (i = 0; i < errs.n; i++)
@@ -69,11 +72,62 @@ static void test_primary_key_parsing(void)
 	ks_conf_clean(&c);
 }
 
+/* A statement that does not parse is a configuration error of its own kind (the caller skips
+ * finalize), not a runtime failure; a bad value in a statement that parses is KS_ERR_CONFIG. */
+static void test_sql_error_codes(void)
+{
+	static const struct {
+		const char *sql;
+		int rc;
+	} cases[] = {
+		{ "CREATE SINK s FROM t WITH (stream = 's'", KS_ERR_SYNTAX },
+		{ "CREATE TABLE s", KS_ERR_SYNTAX },
+		{ "CREATE SINK s FROM t WITH (stream = 's') garbage", KS_ERR_SYNTAX },
+		{ "CREATE SINK s FROM t WITH (strem = 's')", KS_ERR_CONFIG },
+		{ "CREATE SINK s FROM t WITH (stream = 's')", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ks_conf_errors errs = { 0 };
+		ks_conf c;
+
+		ks_conf_init(&c);
+		CU_ASSERT_EQUAL(ks_conf_load_sql(&c, cases[i].sql, "-e", &errs), cases[i].rc);
+		CU_ASSERT_EQUAL(errs.n > 0, cases[i].rc != 0);
+		ks_conf_errors_clean(&errs);
+		ks_conf_clean(&c);
+	}
+	CU_ASSERT_STRING_EQUAL(ks_err_str(KS_ERR_SYNTAX), "syntax error");
+}
+
+/* The consumer's kafka.* defaults fill only what the configuration left unset, after it. */
+static void test_kafka_defaults(void)
+{
+	ks_conf_errors errs = { 0 };
+	ks_conf c;
+
+	ks_conf_init(&c);
+	CU_ASSERT_EQUAL(ks_conf_set(&c, "kafka.group.id", "mine", "t", 1, &errs), 0);
+	CU_ASSERT_EQUAL(ks_consumer_conf_defaults(&c, &errs), 0);
+	CU_ASSERT_EQUAL(ks_consumer_conf_defaults(&c, &errs), 0); /* idempotent */
+	CU_ASSERT_EQUAL_FATAL(c.n_kafka, 2);
+	CU_ASSERT_STRING_EQUAL(c.kafka[0].key, "group.id");
+	CU_ASSERT_STRING_EQUAL(c.kafka[0].value, "mine");
+	CU_ASSERT_STRING_EQUAL(c.kafka[1].key, "bootstrap.servers");
+	CU_ASSERT_STRING_EQUAL(c.kafka[1].value, "localhost:9092");
+	CU_ASSERT_EQUAL(errs.n, 0);
+	ks_conf_errors_clean(&errs);
+	ks_conf_clean(&c);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
 		{ "data-driven cases (tests/data/conf)", test_cases },
 		{ "primary_key parsing", test_primary_key_parsing },
+		{ "statement errors: syntax vs. configuration", test_sql_error_codes },
+		{ "kafka.* defaults from the consumer", test_kafka_defaults },
 		{ NULL, NULL },
 	};
 

@@ -1,0 +1,139 @@
+/*
+ * Configuration, printed: the effective values for --check (secrets redacted), the property
+ * list for --help-config and the man page's CONFIGURATION section, all from the one table.
+ */
+#include "config.h"
+#include "conf.h"
+
+#include <stdio.h>
+
+#include "conf_table.h"
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static void value_str(const ks_conf *c, const ks_conf_prop *p, char *out, size_t n)
+{
+	switch (p->type) {
+	case KS_CONF_P_STR: {
+		char *const *f = KS_CONF_FIELD(c, p, char *);
+
+		if (*f && !p->secret)
+			ks_url_redact(*f, out, n);
+		else
+			snprintf(out, n, "%s", *f ? "[redacted]" : "");
+		break;
+	}
+	case KS_CONF_P_BOOL: snprintf(out, n, "%s", *KS_CONF_FIELD(c, p, int) ? "true" : "false"); break;
+	case KS_CONF_P_INT: snprintf(out, n, "%d", *KS_CONF_FIELD(c, p, int)); break;
+	case KS_CONF_P_INT64: snprintf(out, n, "%lld", (long long)*KS_CONF_FIELD(c, p, int64_t)); break;
+	case KS_CONF_P_ENUM: snprintf(out, n, "%s", p->enums[*KS_CONF_FIELD(c, p, int)]); break;
+	}
+}
+
+void ks_conf_dump(const ks_conf *c, FILE *out)
+{
+	char v[1024];
+	int i;
+
+	if (c->sink_name)
+		fprintf(out, "# sink %s\n", c->sink_name);
+	for (i = 0; i < KS_CONF_NPROPS; i++) {
+		const ks_conf_prop *p = &ks_conf_props[i];
+
+		if (p->type == KS_CONF_P_STR && !*KS_CONF_FIELD(c, p, char *))
+			continue;
+		if (p->type == KS_CONF_P_ENUM && !p->def && !c->where[i].set)
+			continue;
+		value_str(c, p, v, sizeof(v));
+		fprintf(out, "%s = %s\n", p->name, v);
+	}
+	for (i = 0; i < c->n_kafka; i++)
+		fprintf(out, "kafka.%s = %s\n", c->kafka[i].key,
+			ks_conf_kafka_key_secret(c->kafka[i].key) ? "[redacted]" : c->kafka[i].value);
+}
+
+static void type_desc(const ks_conf_prop *p, char *out, size_t n)
+{
+	switch (p->type) {
+	case KS_CONF_P_STR: snprintf(out, n, "string"); break;
+	case KS_CONF_P_BOOL: snprintf(out, n, "true|false"); break;
+	case KS_CONF_P_INT:
+	case KS_CONF_P_INT64: snprintf(out, n, "integer %lld..%lld", (long long)p->min, (long long)p->max); break;
+	case KS_CONF_P_ENUM: {
+		size_t len = 0;
+		int i;
+
+		out[0] = '\0';
+		for (i = 0; p->enums[i]; i++)
+			len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", i ? "|" : "", p->enums[i]);
+		break;
+	}
+	}
+}
+
+void ks_conf_help(FILE *out)
+{
+	char t[256];
+	int i;
+
+	fprintf(out, "Configuration properties (file `key = value`, CREATE SINK ... WITH (key = 'value'), or -X key=value):\n\n");
+	for (i = 0; i < KS_CONF_NPROPS; i++) {
+		type_desc(&ks_conf_props[i], t, sizeof(t));
+		fprintf(out, "%-36s %s%s%s%s\n    %s\n", ks_conf_props[i].name, t, ks_conf_props[i].def ? ", default " : "",
+			ks_conf_props[i].def ? ks_conf_props[i].def : "", ks_conf_props[i].secret ? ", secret (redacted)" : "",
+			ks_conf_props[i].doc);
+	}
+	fprintf(out, "%-36s string\n    Any librdkafka consumer property (kafka.bootstrap.servers, kafka.group.id, kafka.security.protocol, ...), passed as is.\n",
+		"kafka.*");
+}
+
+/* man(7) escapes: a leading '.' or '\'' and backslashes. */
+static void man_text(FILE *out, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", out);
+		else if (*s == '-')
+			fputs("\\-", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+void ks_conf_man(FILE *out)
+{
+	char t[256];
+	int i;
+
+	fputs(".TH KINESINK 1 \"\" \"kinesink " PACKAGE_VERSION "\" \"User Commands\"\n"
+	      ".SH NAME\nkinesink \\- move Kafka change streams into AWS Kinesis Data Streams\n"
+	      ".SH SYNOPSIS\n.B kinesink\n\\-c \\fIFILE\\fR [\\-X \\fIkey=value\\fR]... [\\-\\-check [\\-\\-connect]] [\\-\\-exit\\-at\\-eof] [\\-v|\\-q]\n.br\n"
+	      ".B kinesink\n\\-c \\fIFILE\\fR [\\-X \\fIkey=value\\fR]... \\-\\-preview \\fIN\\fR [\\-\\-from\\-beginning] "
+	      "[\\-\\-preview\\-format text|json]\n.br\n"
+	      ".B kinesink\n\\-e \\(dqCREATE SINK ... WITH (...)\\(dq [\\-X \\fIkey=value\\fR]...\n.br\n"
+	      ".B kinesink\n\\-\\-version | \\-\\-help | \\-\\-help\\-config\n"
+	      ".SH DESCRIPTION\nkinesink consumes Kafka topics as a consumer group, decodes Debezium JSON or Avro change events, "
+	      "plain JSON or raw bytes, turns them into append\\-only, debezium or upsert records and writes them to a "
+	      "Kinesis data stream with PutRecords. A Kafka offset is committed only after Kinesis acknowledged every "
+	      "record up to it.\n"
+	      ".SH EXIT STATUS\n0 done (signal or \\-\\-exit\\-at\\-eof), 1 runtime failure, 2 usage or configuration error.\n"
+	      ".SH CONFIGURATION\n", out);
+	for (i = 0; i < KS_CONF_NPROPS; i++) {
+		type_desc(&ks_conf_props[i], t, sizeof(t));
+		fputs(".TP\n.B ", out);
+		man_text(out, ks_conf_props[i].name);
+		fputs("\n(", out);
+		man_text(out, t);
+		if (ks_conf_props[i].def) {
+			fputs(", default ", out);
+			man_text(out, ks_conf_props[i].def);
+		}
+		fputs(")\n", out);
+		man_text(out, ks_conf_props[i].doc);
+		fputc('\n', out);
+	}
+	fputs(".TP\n.B kafka.*\nAny librdkafka consumer property, passed as is.\n"
+	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight, commit and exit 0.\n", out);
+}
