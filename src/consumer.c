@@ -100,13 +100,46 @@ rd_kafka_conf_t *ks_consumer_conf_new(const ks_conf *conf, ks_errbuf *err)
 	return kc;
 }
 
+/*
+ * A consumer client from @p kc (taken, whatever happens) with @p ctx as its opaque (taken: freed
+ * with the client by ks_consumer_destroy): kinesink's log and error callbacks, MSK IAM when
+ * configured, polled through the consumer queue. @returns the client or NULL with @p err set.
+ */
+static rd_kafka_t *client_new(const ks_conf *conf, rd_kafka_conf_t *kc, rebalance_ctx *ctx, ks_errbuf *err)
+{
+	char errstr[512];
+	rd_kafka_t *rk;
+
+	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
+		free(ctx);
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(kc, on_log);
+	rd_kafka_conf_set_error_cb(kc, on_error);
+	rd_kafka_conf_set_opaque(kc, ctx);
+	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(kc); /* librdkafka takes it only on success */
+		ks_msk_iam_destroy(ctx->iam);
+		free(ctx);
+		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+		return NULL;
+	}
+	if (ks_msk_iam_start(ctx->iam, rk, err)) {
+		ks_consumer_destroy(rk);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+}
+
 rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
 			    void *opaque, int wake_fd, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc;
 	rd_kafka_topic_partition_list_t *topics;
 	rebalance_ctx *ctx;
-	char errstr[512], *list, *tok, *save = NULL;
+	char *list, *tok, *save = NULL;
 	rd_kafka_resp_err_t e;
 	rd_kafka_t *rk;
 
@@ -123,28 +156,10 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 	ctx->fn = rebalance;
 	ctx->committed = committed;
 	ctx->opaque = opaque;
-	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
-		free(ctx);
-		rd_kafka_conf_destroy(kc);
-		return NULL;
-	}
 	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
-	rd_kafka_conf_set_log_cb(kc, on_log);
-	rd_kafka_conf_set_error_cb(kc, on_error);
-	rd_kafka_conf_set_opaque(kc, ctx);
-	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
-		rd_kafka_conf_destroy(kc); /* librdkafka takes it only on success */
-		ks_msk_iam_destroy(ctx->iam);
-		free(ctx);
-		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
+	if (!(rk = client_new(conf, kc, ctx, err)))
 		return NULL;
-	}
-	if (ks_msk_iam_start(ctx->iam, rk, err)) {
-		ks_consumer_destroy(rk);
-		return NULL;
-	}
-	rd_kafka_poll_set_consumer(rk);
 	if (wake_fd >= 0) {
 		rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
 
@@ -181,8 +196,6 @@ rd_kafka_t *ks_consumer_new_reader(const ks_conf *conf, int eof, int quiet, ks_e
 {
 	rd_kafka_conf_t *kc;
 	rebalance_ctx *ctx;
-	char errstr[512];
-	rd_kafka_t *rk;
 
 	if (!(kc = ks_consumer_conf_new(conf, err)))
 		return NULL;
@@ -195,27 +208,7 @@ rd_kafka_t *ks_consumer_new_reader(const ks_conf *conf, int eof, int quiet, ks_e
 		return NULL;
 	}
 	ctx->quiet = quiet;
-	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
-		free(ctx);
-		rd_kafka_conf_destroy(kc);
-		return NULL;
-	}
-	rd_kafka_conf_set_log_cb(kc, on_log);
-	rd_kafka_conf_set_error_cb(kc, on_error);
-	rd_kafka_conf_set_opaque(kc, ctx);
-	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))) {
-		rd_kafka_conf_destroy(kc); /* librdkafka takes it only on success */
-		ks_msk_iam_destroy(ctx->iam);
-		free(ctx);
-		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
-		return NULL;
-	}
-	if (ks_msk_iam_start(ctx->iam, rk, err)) {
-		ks_consumer_destroy(rk);
-		return NULL;
-	}
-	rd_kafka_poll_set_consumer(rk);
-	return rk;
+	return client_new(conf, kc, ctx, err);
 }
 
 void ks_consumer_destroy(rd_kafka_t *rk)

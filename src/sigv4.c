@@ -222,6 +222,47 @@ static int derive_signature(const char *secret, const char *date, const char *re
 }
 
 /*
+ * The headers to sign: the caller's, host, and @p n_extra more (@p extra holds name, value
+ * pairs), names in lower case and values folded, sorted by name. @returns 0 or KS_ERR_NOMEM;
+ * either way *out holds *n headers for free_headers.
+ */
+static int header_set(const ks_sigv4_request *req, const char *const *extra, int n_extra, hdr **out, int *n)
+{
+	hdr *h = calloc((size_t)(req->n_headers + 1 + n_extra), sizeof(*h));
+	int i, k = 0;
+
+	*out = h;
+	*n = 0;
+	if (!h)
+		return KS_ERR_NOMEM;
+	for (i = 0; i < req->n_headers; i++, k++)
+		if (!(h[k].name = lower_dup(req->headers[i].name)) || !(h[k].value = fold_dup(req->headers[i].value)))
+			goto fail;
+	if (!(h[k].name = strdup("host")) || !(h[k].value = fold_dup(req->host)))
+		goto fail;
+	for (k++, i = 0; i < n_extra; i++, k++)
+		if (!(h[k].name = strdup(extra[2 * i])) || !(h[k].value = fold_dup(extra[2 * i + 1])))
+			goto fail;
+	qsort(h, (size_t)k, sizeof(*h), cmp_hdr);
+	*n = k;
+	return 0;
+fail:
+	*n = k + 1; /* with the one partly filled (calloc'd: its NULLs free fine) */
+	return KS_ERR_NOMEM;
+}
+
+static void free_headers(hdr *h, int n)
+{
+	int i;
+
+	for (i = 0; h && i < n; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+}
+
+/*
  * The canonical request of a header-signed request, from @p h (n headers, lower-case names,
  * sorted): method, path, query, headers (repeated names join their values with commas), the
  * signed header list (also into @p signed_hdrs) and the payload hash.
@@ -260,8 +301,9 @@ int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t
 	unsigned char digest[32];
 	char date[9], sighex[65], creqhash[65];
 	ks_buf creq, sts, auth, signed_hdrs;
+	const char *extra[4];
 	hdr *h = NULL;
-	int n = 0, i, r = KS_ERR_NOMEM;
+	int n = 0, r = KS_ERR_NOMEM;
 	struct tm tm;
 
 	memset(out, 0, sizeof(*out));
@@ -278,24 +320,12 @@ int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t
 	ks_buf_init(&signed_hdrs, 0);
 
 	/* Headers: the caller's, plus host, x-amz-date and the session token. */
-	if (!(h = calloc((size_t)req->n_headers + 3, sizeof(*h))))
+	extra[0] = "x-amz-date";
+	extra[1] = out->amz_date;
+	extra[2] = "x-amz-security-token";
+	extra[3] = keys->session_token;
+	if (header_set(req, extra, keys->session_token && *keys->session_token ? 2 : 1, &h, &n))
 		goto out;
-	for (i = 0; i < req->n_headers; i++, n++)
-		if (!(h[n].name = lower_dup(req->headers[i].name)) || !(h[n].value = fold_dup(req->headers[i].value)))
-			goto out;
-	if (!(h[n].name = strdup("host")) || !(h[n].value = fold_dup(req->host)))
-		goto out;
-	n++;
-	if (!(h[n].name = strdup("x-amz-date")) || !(h[n].value = strdup(out->amz_date)))
-		goto out;
-	n++;
-	if (keys->session_token && *keys->session_token) {
-		if (!(h[n].name = strdup("x-amz-security-token")) || !(h[n].value = fold_dup(keys->session_token)))
-			goto out;
-		n++;
-	}
-	qsort(h, (size_t)n, sizeof(*h), cmp_hdr);
-
 	if (canonical_request(req, h, n, out->payload_hash, &creq, &signed_hdrs))
 		goto out;
 
@@ -319,11 +349,7 @@ int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t
 	auth.data = creq.data = sts.data = NULL;
 	r = 0;
 out:
-	for (i = 0; h && i < req->n_headers + 3; i++) {
-		free(h[i].name);
-		free(h[i].value);
-	}
-	free(h);
+	free_headers(h, n);
 	ks_buf_clean(&creq);
 	ks_buf_clean(&sts);
 	ks_buf_clean(&auth);
@@ -393,7 +419,8 @@ int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, tim
 	unsigned char digest[32];
 	char date[9], sighex[65], creqhash[65], num[16];
 	const char *path = req->path && *req->path ? req->path : "/";
-	ks_buf query, creq, sts, url, signed_hdrs, scope;
+	ks_buf query, creq, sts, url, signed_hdrs, scope, listed;
+	ks_sigv4_request signed_req;
 	hdr *h = NULL;
 	int n = 0, i, r = KS_ERR_NOMEM;
 	struct tm tm;
@@ -413,17 +440,11 @@ int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, tim
 	ks_buf_init(&url, 0);
 	ks_buf_init(&signed_hdrs, 0);
 	ks_buf_init(&scope, 0);
+	ks_buf_init(&listed, 0);
 
 	/* Signed headers: host and the caller's (no x-amz-date: the date is a parameter). */
-	if (!(h = calloc((size_t)req->n_headers + 1, sizeof(*h))))
+	if (header_set(req, NULL, 0, &h, &n))
 		goto out;
-	for (i = 0; i < req->n_headers; i++, n++)
-		if (!(h[n].name = lower_dup(req->headers[i].name)) || !(h[n].value = fold_dup(req->headers[i].value)))
-			goto out;
-	if (!(h[n].name = strdup("host")) || !(h[n].value = fold_dup(req->host)))
-		goto out;
-	n++;
-	qsort(h, (size_t)n, sizeof(*h), cmp_hdr);
 	for (i = 0; i < n; i++)
 		if ((!i || strcmp(h[i].name, h[i - 1].name)) &&
 		    ks_buf_printf(&signed_hdrs, "%s%s", signed_hdrs.len ? ";" : "", h[i].name))
@@ -440,20 +461,10 @@ int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, tim
 	     add_param(&query, "X-Amz-Security-Token", keys->session_token)))
 		goto out;
 
-	/* Canonical request and string to sign. */
-	if (ks_buf_printf(&creq, "%s\n", req->method) || uri_encode(&creq, path, strlen(path), 1) ||
-	    ks_buf_append(&creq, "\n", 1) || canonical_query(&creq, query.data) || ks_buf_append(&creq, "\n", 1))
-		goto out;
-	for (i = 0; i < n; i++) {
-		if (i && strcmp(h[i].name, h[i - 1].name) == 0) {
-			creq.len--; /* repeated names join their values with commas */
-			if (ks_buf_printf(&creq, ",%s\n", h[i].value))
-				goto out;
-		} else if (ks_buf_printf(&creq, "%s:%s\n", h[i].name, h[i].value)) {
-			goto out;
-		}
-	}
-	if (ks_buf_printf(&creq, "\n%s\n%s", signed_hdrs.data, out->payload_hash))
+	/* Canonical request (of the request with the query just built) and string to sign. */
+	signed_req = *req;
+	signed_req.query = query.data;
+	if (canonical_request(&signed_req, h, n, out->payload_hash, &creq, &listed))
 		goto out;
 	SHA256((const unsigned char *)creq.data, creq.len, digest);
 	hex(digest, 32, creqhash);
@@ -470,11 +481,8 @@ int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, tim
 	url.data = creq.data = sts.data = NULL;
 	r = 0;
 out:
-	for (i = 0; h && i < req->n_headers + 1; i++) {
-		free(h[i].name);
-		free(h[i].value);
-	}
-	free(h);
+	free_headers(h, n);
+	ks_buf_clean(&listed);
 	if (query.data)
 		OPENSSL_cleanse(query.data, query.len);
 	ks_buf_clean(&query);

@@ -231,8 +231,8 @@ static int entry_hash(json_t *e, const char *key, fk_u128 *h)
 	json_t *ehk = json_object_get(e, "ExplicitHashKey");
 
 	if (ehk && !json_is_null(ehk))
-		return json_is_string(ehk) ? fk_u128_parse(json_string_value(ehk), h) : -1;
-	*h = fk_hash_key(key, strlen(key));
+		return json_is_string(ehk) && !ks_u128_parse(json_string_value(ehk), json_string_length(ehk), h) ? 0 : -1;
+	*h = ks_hash_key(key, strlen(key));
 	return 0;
 }
 
@@ -318,7 +318,7 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 		}
 		g.seq++;
 		g.accepted++;
-		fk_u128_str(h, hs);
+		ks_u128_format(h, hs);
 		if (g.log)
 			fprintf(g.log, "%llu\t%s\t%s\t%s\t%s\n", (unsigned long long)g.seq, key, data, g.st.shards[sh].id, hs);
 		ks_buf_printf(&out, "{\"SequenceNumber\":\"%020llu\",\"ShardId\":\"%s\"}", (unsigned long long)g.seq,

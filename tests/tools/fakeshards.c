@@ -1,7 +1,6 @@
 /* The fake endpoint's shard model: see fakeshards.h. */
 #include "fakeshards.h"
 
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,53 +82,6 @@ void fk_stream_clean(fk_stream *s)
 	s->n = s->cap = 0;
 }
 
-fk_u128 fk_hash_key(const char *key, size_t n)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0, i;
-	fk_u128 v = 0;
-
-	EVP_Digest(key, n, md, &len, EVP_md5(), NULL);
-	for (i = 0; i < 16 && i < len; i++)
-		v = (v << 8) | md[i];
-	return v;
-}
-
-int fk_u128_parse(const char *s, fk_u128 *out)
-{
-	fk_u128 v = 0;
-	size_t i, n = s ? strlen(s) : 0;
-
-	if (n < 1 || n > 39)
-		return -1;
-	for (i = 0; i < n; i++) {
-		fk_u128 d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (fk_u128)(s[i] - '0');
-		if (v > (FK_HASH_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
-void fk_u128_str(fk_u128 v, char out[40])
-{
-	char tmp[40];
-	int n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + (int)(v % 10));
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
-}
-
 int fk_route(const fk_stream *s, fk_u128 h)
 {
 	int i;
@@ -209,7 +161,7 @@ int fk_split(fk_stream *s, const char *id, const char *new_start, const char **t
 
 	if (i < 0 || !s->shards[i].open)
 		return fail(type, "ResourceNotFoundException", msg, mn, "Could not find open shard %s", id ? id : "");
-	if (fk_u128_parse(new_start, &at) || at <= s->shards[i].lo || at > s->shards[i].hi)
+	if ((!new_start || ks_u128_parse(new_start, strlen(new_start), &at)) || at <= s->shards[i].lo || at > s->shards[i].hi)
 		return fail(type, "InvalidArgumentException", msg, mn,
 			    "NewStartingHashKey %s is not inside the shard's range (exclusive of its start)",
 			    new_start ? new_start : "");
@@ -283,8 +235,8 @@ json_t *fk_shard_json(const fk_stream *s, int i)
 	char lo[40], hi[40], a[24], b[24];
 	json_t *o = json_object(), *seq = json_object(), *range = json_object();
 
-	fk_u128_str(sh->lo, lo);
-	fk_u128_str(sh->hi, hi);
+	ks_u128_format(sh->lo, lo);
+	ks_u128_format(sh->hi, hi);
 	json_object_set_new(o, "ShardId", json_string(sh->id));
 	if (sh->parent >= 0)
 		json_object_set_new(o, "ParentShardId", json_string(s->shards[sh->parent].id));

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef unsigned __int128 fk_u128;
+#include "shardmap.h" /* hash keys: MD5 of a partition key, 128-bit decimal text */
+
+typedef ks_u128 fk_u128;
 
 #define FK_HASH_MAX (~(fk_u128)0)
 
@@ -39,13 +41,6 @@ typedef struct fk_stream {
 /* N shards splitting the hash space evenly (as CreateStream does). 0 or -1 (out of memory). */
 int fk_stream_init(fk_stream *s, int nshards, uint64_t *seq);
 void fk_stream_clean(fk_stream *s);
-
-/* MD5 of the partition key as an unsigned 128-bit big-endian integer. */
-fk_u128 fk_hash_key(const char *key, size_t n);
-/* Decimal text of 1..39 digits in 0..2^128-1. 0, or -1 when it is not one. */
-int fk_u128_parse(const char *s, fk_u128 *out);
-/* Decimal text into out (40 bytes). */
-void fk_u128_str(fk_u128 v, char out[40]);
 
 /* The open shard whose range holds @h: its index, or -1 (never, for a sound map). */
 int fk_route(const fk_stream *s, fk_u128 h);
