@@ -31,6 +31,7 @@ typedef struct prop {
 
 static const char *const e_type[] = { "append-only", "debezium", "upsert", NULL };
 static const char *const e_input[] = { "debezium-json", "debezium-avro", "json", "raw", NULL };
+static const char *const e_envelope[] = { "none", "kafka", NULL };
 static const char *const e_ordering[] = { "key", "none", NULL };
 static const char *const e_agg[] = { "none", "kpl", NULL };
 static const char *const e_policy[] = { "fail", "skip", "dlq", NULL };
@@ -78,6 +79,8 @@ static const prop props[] = {
 	  "Required. Kafka topic(s): comma-separated names or one ^regex (CREATE SINK ... FROM topic)." },
 	{ "input.format", P_ENUM, O(input_format), "debezium-json", 0, 0, e_input, 0,
 	  "How Kafka values are decoded: debezium-json, debezium-avro, json or raw." },
+	{ "raw.envelope", P_ENUM, O(raw_envelope), "none", 0, 0, e_envelope, 0,
+	  "input.format=raw: none writes the value bytes; kafka writes a JSON object of topic, partition, offset, timestamp, key, headers and value." },
 	{ "schema.registry.url", P_STR, O(registry_url), NULL, 0, 0, NULL, 0,
 	  "Schema Registry base URL (required for debezium-avro)." },
 	{ "schema.registry.username", P_STR, O(registry_username), NULL, 0, 0, NULL, 0,
@@ -1002,6 +1005,9 @@ int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 	if (is_set(c, "type") && c->type == KS_TYPE_DEBEZIUM && !ks_conf_input_is_cdc(c))
 		add_err(errs, "%s: type=debezium needs a Debezium input (input.format=debezium-json or debezium-avro), got %s",
 			at_of(c, "type", at, sizeof(at)), e_input[c->input_format]);
+	if (c->raw_envelope != KS_ENVELOPE_NONE && c->input_format != KS_INPUT_RAW)
+		add_err(errs, "%s: raw.envelope=%s wraps raw records: it needs input.format=raw, got %s",
+			at_of(c, "raw.envelope", at, sizeof(at)), e_envelope[c->raw_envelope], e_input[c->input_format]);
 	if (c->input_format == KS_INPUT_DEBEZIUM_AVRO && !c->registry_url)
 		add_err(errs, "%s: input.format=debezium-avro needs schema.registry.url",
 			at_of(c, "input.format", at, sizeof(at)));

@@ -97,7 +97,7 @@ static void test_cases(void)
 
 static void expect_error(ks_decoder_t *d, const void *v, size_t n, int code, const char *reason, const char *text)
 {
-	ks_msg msg = { "shop.public.orders", 1, 42, NULL, 0, v, n };
+	ks_msg msg = { "shop.public.orders", 1, 42, NULL, 0, v, n, 0, KS_TS_NONE, NULL };
 	ks_change ch;
 	ks_errbuf err;
 
