@@ -60,7 +60,7 @@ static void run_case(const char *dir, const char *name)
 		return;
 	value = tu_read_in(dir, "value.bin", &vlen);
 	key = tu_read_in(dir, "key.bin", &klen);
-	msg = (ks_msg){ "shop.public.orders", 0, 5, key, klen, value, vlen };
+	msg = (ks_msg){ "shop.public.orders", 0, 5, key, klen, value, vlen, 0, KS_TS_NONE, NULL };
 	d = decoder("http://127.0.0.1:9");
 	load_schemas(d);
 	ks_buf_init(&out, 0);
