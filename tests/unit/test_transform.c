@@ -288,6 +288,58 @@ static void test_oversized_row_is_a_bad_record(void)
 	free(big);
 }
 
+/* raw.envelope: the envelope, not the value, must fit; base64 makes 8 MiB of bytes over 10 MiB. */
+static void test_envelope_counts_toward_the_limit(void)
+{
+	size_t n = 8u << 20;
+	unsigned char *big = malloc(n);
+	int envelope;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, 0xff, n);
+	for (envelope = 0; envelope < 2; envelope++) {
+		ks_conf_errors errs = { 0 };
+		ks_record *recs[2] = { 0 };
+		ks_change ch = { 0 };
+		ks_transform_t *t;
+		ks_errbuf err;
+		ks_conf c;
+
+		ks_conf_init(&c);
+		ks_conf_set(&c, "type", "append-only", "t", 0, &errs);
+		ks_conf_set(&c, "input.format", "raw", "t", 0, &errs);
+		ks_conf_set(&c, "raw.envelope", envelope ? "kafka" : "none", "t", 0, &errs);
+		ks_conf_set(&c, "stream", "s", "t", 0, &errs);
+		ks_conf_set(&c, "aws.region", "r", "t", 0, &errs);
+		ks_conf_set(&c, "topic", "t", "t", 0, &errs);
+		CU_ASSERT_EQUAL_FATAL(ks_conf_finalize(&c, &errs), 0);
+		t = ks_transform_new(&c, &err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+		ch.op = KS_OP_CREATE;
+		ch.topic = "events.raw";
+		ch.partition = 1;
+		ch.offset = 7;
+		ch.kafka_key = "k";
+		ch.kafka_key_len = 1;
+		ch.raw = big;
+		ch.raw_len = n;
+		if (envelope) {
+			CU_ASSERT_EQUAL(ks_transform_apply(t, &ch, recs, &err), KS_ERR_BADREC);
+			CU_ASSERT_STRING_EQUAL(err.reason, "too_large");
+			CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "events.raw [1] @7: "));
+			CU_ASSERT_PTR_NULL(recs[0]);
+		} else {
+			CU_ASSERT_EQUAL_FATAL(ks_transform_apply(t, &ch, recs, &err), 1);
+			CU_ASSERT_EQUAL(recs[0]->data_len, n);
+			ks_record_destroy(recs[0]);
+		}
+		ks_transform_destroy(t);
+		ks_conf_errors_clean(&errs);
+		ks_conf_clean(&c);
+	}
+	free(big);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -296,6 +348,7 @@ int main(void)
 		{ "reals as RisingWave (serde_json, ryu) writes them", test_reals_as_ryu_writes_them },
 		{ "reals table (Python's shortest digits, ryu's layout)", test_reals_table },
 		{ "a row over the largest record is a bad record", test_oversized_row_is_a_bad_record },
+		{ "raw.envelope: the envelope counts toward the record limit", test_envelope_counts_toward_the_limit },
 		{ NULL, NULL },
 	};
 
