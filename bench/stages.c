@@ -68,7 +68,7 @@ static line *load(const char *path, size_t *n)
 
 static ks_msg msg_of(const line *l, int64_t offset)
 {
-	ks_msg m = { "bench", 0, offset, l->key, l->key_len, l->value, l->value_len };
+	ks_msg m = { "bench", 0, offset, l->key, l->key_len, l->value, l->value_len, 0, KS_TS_NONE, NULL };
 
 	return m;
 }

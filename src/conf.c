@@ -19,6 +19,7 @@
 
 static const char *const e_type[] = { "append-only", "debezium", "upsert", NULL };
 static const char *const e_input[] = { "debezium-json", "debezium-avro", "json", "raw", NULL };
+static const char *const e_envelope[] = { "none", "kafka", NULL };
 static const char *const e_ordering[] = { "key", "none", NULL };
 static const char *const e_agg[] = { "none", "kpl", NULL };
 static const char *const e_policy[] = { "fail", "skip", "dlq", NULL };
@@ -66,6 +67,8 @@ const ks_conf_prop ks_conf_props[] = {
 	  "Required. Kafka topic(s): comma-separated names or one ^regex (CREATE SINK ... FROM topic)." },
 	{ "input.format", KS_CONF_P_ENUM, O(input_format), "debezium-json", 0, 0, e_input, 0,
 	  "How Kafka values are decoded: debezium-json, debezium-avro, json or raw." },
+	{ "raw.envelope", KS_CONF_P_ENUM, O(raw_envelope), "none", 0, 0, e_envelope, 0,
+	  "input.format=raw: none writes the value bytes; kafka writes a JSON object of topic, partition, offset, timestamp, key, headers and value." },
 	{ "schema.registry.url", KS_CONF_P_STR, O(registry_url), NULL, 0, 0, NULL, 0,
 	  "Schema Registry base URL (required for debezium-avro)." },
 	{ "schema.registry.username", KS_CONF_P_STR, O(registry_username), NULL, 0, 0, NULL, 0,
@@ -506,6 +509,11 @@ int ks_conf_is_set(const ks_conf *c, const char *name)
 int ks_conf_input_is_cdc(const ks_conf *c)
 {
 	return c->input_format == KS_INPUT_DEBEZIUM_JSON || c->input_format == KS_INPUT_DEBEZIUM_AVRO;
+}
+
+const char *ks_conf_envelope_str(ks_raw_envelope e)
+{
+	return e <= KS_ENVELOPE_KAFKA ? e_envelope[e] : "?";
 }
 
 const char *ks_conf_type_str(ks_sink_type t)

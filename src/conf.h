@@ -26,6 +26,12 @@ typedef enum ks_input_format {
 	KS_INPUT_RAW,
 } ks_input_format;
 
+/** raw.envelope: what a raw record's data is. */
+typedef enum ks_raw_envelope {
+	KS_ENVELOPE_NONE = 0, /**< the value bytes as they are */
+	KS_ENVELOPE_KAFKA,    /**< a JSON object of the whole Kafka record (topic ... headers, value) */
+} ks_raw_envelope;
+
 typedef enum ks_ordering { KS_ORDERING_KEY = 0, KS_ORDERING_NONE } ks_ordering;
 typedef enum ks_aggregation { KS_AGG_NONE = 0, KS_AGG_KPL } ks_aggregation;
 typedef enum ks_errors_policy { KS_POLICY_FAIL = 0, KS_POLICY_SKIP, KS_POLICY_DLQ } ks_errors_policy;
@@ -63,6 +69,7 @@ typedef struct ks_conf {
 	char *topic;                     /**< comma-separated list, or ^regex */
 	char *sink_name;                 /**< from CREATE SINK, informational */
 	ks_input_format input_format;
+	ks_raw_envelope raw_envelope;    /**< input.format=raw only */
 	char *registry_url;
 	char *registry_username;
 	char *registry_password;         /**< secret */

@@ -112,6 +112,10 @@ int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 	if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_DEBEZIUM && !ks_conf_input_is_cdc(c))
 		ks_conf_add_err(errs, "%s: type=debezium needs a Debezium input (input.format=debezium-json or debezium-avro), got %s",
 			ks_conf_at(c, "type", at, sizeof(at)), ks_conf_input_str(c->input_format));
+	if (c->raw_envelope != KS_ENVELOPE_NONE && c->input_format != KS_INPUT_RAW)
+		ks_conf_add_err(errs, "%s: raw.envelope=%s wraps raw records: it needs input.format=raw, got %s",
+				ks_conf_at(c, "raw.envelope", at, sizeof(at)), ks_conf_envelope_str(c->raw_envelope),
+				ks_conf_input_str(c->input_format));
 	if (c->input_format == KS_INPUT_DEBEZIUM_AVRO && !c->registry_url)
 		ks_conf_add_err(errs, "%s: input.format=debezium-avro needs schema.registry.url",
 			ks_conf_at(c, "input.format", at, sizeof(at)));

@@ -55,5 +55,6 @@ int ks_conf_kafka_key_secret(const char *k);
 
 /** @brief Name of an input format ("debezium-json", ...). */
 const char *ks_conf_input_str(ks_input_format f);
+const char *ks_conf_envelope_str(ks_raw_envelope e);
 
 #endif

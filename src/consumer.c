@@ -223,8 +223,11 @@ void ks_consumer_destroy(rd_kafka_t *rk)
 	free(ctx);
 }
 
-void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out)
+void ks_consumer_msg(const rd_kafka_message_t *m, int headers, ks_msg *out)
 {
+	rd_kafka_timestamp_type_t tstype;
+	rd_kafka_headers_t *hdrs = NULL;
+
 	out->topic = rd_kafka_topic_name(m->rkt);
 	out->partition = m->partition;
 	out->offset = m->offset;
@@ -232,6 +235,11 @@ void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out)
 	out->key_len = m->key_len;
 	out->value = m->payload;
 	out->value_len = m->len;
+	out->timestamp = rd_kafka_message_timestamp(m, &tstype);
+	out->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? KS_TS_CREATE
+			      : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? KS_TS_LOG_APPEND : KS_TS_NONE;
+	/* librdkafka parses a message's headers on first asking: only when they are wanted. */
+	out->headers = headers && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR ? hdrs : NULL;
 }
 
 /* ---- the consumer the loop drives ------------------------------------------------------------ */

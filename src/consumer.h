@@ -79,8 +79,9 @@ int ks_consumer_conf_defaults(ks_conf *c, ks_conf_errors *errs);
 /** @brief Destroy a consumer made by ks_consumer_new (after rd_kafka_consumer_close); NULL is fine. */
 void ks_consumer_destroy(rd_kafka_t *rk);
 
-/** @brief The decoder's view of a Kafka message (pointers borrowed from @p m). */
-void ks_consumer_msg(const rd_kafka_message_t *m, ks_msg *out);
+/** @brief The decoder's view of a Kafka message (pointers borrowed from @p m); its headers only
+ *  when @p headers (librdkafka parses them on first asking). @locality any thread */
+void ks_consumer_msg(const rd_kafka_message_t *m, int headers, ks_msg *out);
 
 /*
  * The consumer as the loop drives it: the group's rebalances (the assignment goes to the

@@ -14,6 +14,7 @@
 
 struct ks_decoder {
 	ks_input_format format;
+	int envelope;            /* raw.envelope: a null value is a record too */
 	ks_registry_t *registry; /* debezium-avro only: the schemas (shared, or owned when own_registry) */
 	int own_registry;
 	ks_avro_decoder_t *avro; /* debezium-avro only: this decoder's Avro state */
@@ -47,6 +48,7 @@ ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, ks
 		return NULL;
 	}
 	d->format = conf->input_format;
+	d->envelope = conf->input_format == KS_INPUT_RAW && conf->raw_envelope != KS_ENVELOPE_NONE;
 	d->metrics = metrics;
 	if (d->format != KS_INPUT_DEBEZIUM_AVRO)
 		return d;
@@ -396,13 +398,16 @@ int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbu
 	out->offset = m->offset;
 	out->kafka_key = m->key;
 	out->kafka_key_len = m->key_len;
-	if (!m->value) {
+	out->kafka_ts = m->timestamp;
+	out->kafka_ts_type = m->timestamp_type;
+	out->headers = m->headers;
+	if (!m->value && !d->envelope) {
 		out->op = KS_OP_TOMBSTONE;
 		return 0;
 	}
 	switch (d->format) {
 	case KS_INPUT_RAW:
-		out->op = KS_OP_CREATE;
+		out->op = KS_OP_CREATE; /* with raw.envelope a null value too: raw NULL, mirrored as such */
 		out->raw = m->value;
 		out->raw_len = m->value_len;
 		return 0;

@@ -32,6 +32,11 @@ char ks_op_char(ks_op op);
 /** @brief "object", "array", "string", "integer", "number", "boolean" or "null" ("nothing" for NULL). */
 const char *ks_json_type_name(const json_t *j);
 
+struct rd_kafka_headers_s;
+
+/** How a Kafka timestamp was set (librdkafka's rd_kafka_timestamp_type_t values). */
+typedef enum ks_ts_type { KS_TS_NONE = 0, KS_TS_CREATE = 1, KS_TS_LOG_APPEND = 2 } ks_ts_type;
+
 /** A Kafka message as the decoder sees it (all pointers borrowed). */
 typedef struct ks_msg {
 	const char *topic;
@@ -41,6 +46,9 @@ typedef struct ks_msg {
 	size_t key_len;
 	const void *value;   /**< NULL: tombstone */
 	size_t value_len;
+	int64_t timestamp;   /**< ms since the epoch (meaningful unless timestamp_type is KS_TS_NONE) */
+	ks_ts_type timestamp_type;
+	const struct rd_kafka_headers_s *headers; /**< NULL: none */
 } ks_msg;
 
 /**
@@ -63,6 +71,9 @@ typedef struct ks_change {
 	const char *topic;   /**< borrowed coordinates */
 	int32_t partition;
 	int64_t offset;
+	int64_t kafka_ts;    /**< the message's timestamp and its type */
+	ks_ts_type kafka_ts_type;
+	const struct rd_kafka_headers_s *headers; /**< borrowed; NULL: none */
 } ks_change;
 
 /** @brief Release what @p c owns and zero it. */

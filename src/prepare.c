@@ -32,6 +32,7 @@ struct ks_preparer {
 	int nlanes; /* lanes[0] is the caller's */
 	lane *lanes;
 	ks_registry_t *registry; /* debezium-avro: the lanes' one schema cache */
+	int headers;             /* raw.envelope=kafka: decode needs the messages' headers */
 	pthread_mutex_t mu;
 	pthread_cond_t go, done;
 	uint32_t gen;       /* the batch started last */
@@ -61,7 +62,7 @@ static void prepare_one(lane *l, ks_prepared *it)
 	ks_errbuf_clear(&it->err);
 	if (it->msg->err)
 		return;
-	ks_consumer_msg(it->msg, &km);
+	ks_consumer_msg(it->msg, l->pp->headers, &km);
 	if ((n = ks_decoder_decode(l->dec, &km, &change, &it->err))) {
 		it->outcome = n == KS_ERR_BADREC ? KS_PREP_BAD : KS_PREP_FATAL;
 		if (n != KS_ERR_BADREC && !it->err.text[0])
@@ -161,6 +162,7 @@ ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errb
 	pthread_mutex_init(&pp->mu, NULL);
 	pthread_cond_init(&pp->go, NULL);
 	pthread_cond_init(&pp->done, NULL);
+	pp->headers = conf->raw_envelope != KS_ENVELOPE_NONE;
 	if (conf->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry = ks_registry_new(conf, err)))
 		goto fail;
 	for (i = 0; i < n; i++) {

@@ -6,6 +6,7 @@
 #include "transform.h"
 
 #include <float.h>
+#include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,12 @@ struct ks_transform {
 	ks_input_format input;
 	int force_append_only;
 	int tombstones;
+	int envelope;     /* raw.envelope=kafka */
 	const char **pk_cols; /* the configuration's columns, sorted by name (strings borrowed) */
 	int n_pk_cols;
 	ks_buf data;      /* reused for every record's data */
 	ks_buf key;       /* reused for every partition key */
+	ks_buf scratch;   /* raw.envelope: a field's bytes re-written, or in base64 */
 };
 
 ks_record *ks_record_new(const char *pkey, size_t pkey_len, const void *data, size_t data_len)
@@ -337,6 +340,7 @@ ks_transform_t *ks_transform_new(const ks_conf *conf, ks_errbuf *err)
 	t->input = conf->input_format;
 	t->force_append_only = conf->force_append_only;
 	t->tombstones = conf->debezium_tombstones;
+	t->envelope = conf->input_format == KS_INPUT_RAW && conf->raw_envelope == KS_ENVELOPE_KAFKA;
 	t->n_pk_cols = conf->n_pk_cols;
 	if (t->n_pk_cols > 0) {
 		if (!(t->pk_cols = malloc(sizeof(*t->pk_cols) * (size_t)t->n_pk_cols))) {
@@ -351,6 +355,7 @@ ks_transform_t *ks_transform_new(const ks_conf *conf, ks_errbuf *err)
 	/* Whatever the stream's own limit, no Kinesis record is larger than this: the writer checks. */
 	ks_buf_init(&t->data, KS_MAX_DATA_BYTES);
 	ks_buf_init(&t->key, KS_MAX_DATA_BYTES);
+	ks_buf_init(&t->scratch, KS_MAX_DATA_BYTES);
 	return t;
 }
 
@@ -360,6 +365,7 @@ void ks_transform_destroy(ks_transform_t *t)
 		return;
 	ks_buf_clean(&t->data);
 	ks_buf_clean(&t->key);
+	ks_buf_clean(&t->scratch);
 	free(t->pk_cols);
 	free(t);
 }
@@ -524,6 +530,85 @@ static int debezium_envelope(ks_transform_t *t, const ks_change *c, char op)
 	return ks_buf_puts(b, "}");
 }
 
+/*
+ * raw.envelope=kafka: set "<name>" to bytes @p p (n) as JSON when they are JSON exactly as this
+ * writer writes it (so writing the value back compact with sorted keys gives the bytes again),
+ * else "<name>_base64" to their base64; NULL bytes (a null key or value) are "<name>": null.
+ */
+static int put_bytes(ks_transform_t *t, json_t *obj, const char *name, const void *p, size_t n)
+{
+	ks_buf *s = &t->scratch;
+	json_t *v = NULL;
+	char b64name[32];
+	int r;
+
+	if (!p)
+		return json_object_set_new(obj, name, json_null()) ? KS_ERR_NOMEM : 0;
+	if (n && (v = json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL))) {
+		ks_buf_reset(s);
+		if (!ks_json_write(s, v) && s->len == n && !memcmp(s->data, p, n))
+			return json_object_set_new(obj, name, v) ? KS_ERR_NOMEM : 0;
+		json_decref(v);
+	}
+	ks_buf_reset(s);
+	if ((r = ks_buf_base64(s, p, n)))
+		return r;
+	snprintf(b64name, sizeof(b64name), "%s_base64", name);
+	return json_object_set_new(obj, b64name, json_stringn(s->len ? s->data : "", s->len)) ? KS_ERR_NOMEM : 0;
+}
+
+/*
+ * The whole Kafka record as one JSON object in t->data: topic, partition, offset, timestamp and
+ * timestamp_type (null when the broker gave none), key, value, and headers in order (repeats and
+ * null values kept), bytes through put_bytes; header names that are not UTF-8 go as key_base64.
+ */
+static int write_envelope(ks_transform_t *t, const ks_change *c)
+{
+	const rd_kafka_headers_t *h = c->headers;
+	json_t *env = json_object(), *hs = json_array();
+	size_t i, n = h ? rd_kafka_header_cnt(h) : 0;
+	int r = env && hs ? 0 : KS_ERR_NOMEM;
+
+	if (!r && (json_object_set_new(env, "topic", json_string(c->topic ? c->topic : "")) ||
+		   json_object_set_new(env, "partition", json_integer(c->partition)) ||
+		   json_object_set_new(env, "offset", json_integer(c->offset)) ||
+		   json_object_set_new(env, "timestamp",
+				       c->kafka_ts_type == KS_TS_NONE ? json_null() : json_integer(c->kafka_ts)) ||
+		   json_object_set_new(env, "timestamp_type",
+				       c->kafka_ts_type == KS_TS_CREATE       ? json_string("create")
+				       : c->kafka_ts_type == KS_TS_LOG_APPEND ? json_string("log-append")
+									      : json_null())))
+		r = KS_ERR_NOMEM;
+	for (i = 0; i < n && !r; i++) {
+		const char *name;
+		const void *val;
+		size_t size;
+		json_t *one = json_object(), *jname;
+
+		if (!one || json_array_append_new(hs, one)) {
+			r = KS_ERR_NOMEM;
+			break;
+		}
+		if (rd_kafka_header_get_all(h, i, &name, &val, &size))
+			break;
+		if ((jname = json_stringn(name, strlen(name))))
+			r = json_object_set_new(one, "key", jname) ? KS_ERR_NOMEM : 0;
+		else
+			r = put_bytes(t, one, "key", name, strlen(name));
+		if (!r)
+			r = put_bytes(t, one, "value", val, size);
+	}
+	if (!r && !(r = json_object_set(env, "headers", hs) ? KS_ERR_NOMEM : 0) &&
+	    !(r = put_bytes(t, env, "key", c->kafka_key, c->kafka_key_len)) &&
+	    !(r = put_bytes(t, env, "value", c->raw, c->raw_len))) {
+		ks_buf_reset(&t->data);
+		r = ks_json_write(&t->data, env);
+	}
+	json_decref(hs);
+	json_decref(env);
+	return r;
+}
+
 static int apply_raw(ks_transform_t *t, const ks_change *c, ks_record *out[2])
 {
 	ks_buf *k = &t->key;
@@ -542,6 +627,8 @@ static int apply_raw(ks_transform_t *t, const ks_change *c, ks_record *out[2])
 	}
 	if (r)
 		return r;
+	if (t->envelope)
+		return (r = write_envelope(t, c)) ? r : emit(t, out, 0, t->data.data, t->data.len);
 	return emit(t, out, 0, c->raw, c->raw_len);
 }
 

@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *framed = NULL;
-	ks_msg msg = { "fuzz", 0, 1, "{\"id\":1}", 8, data, size };
+	ks_msg msg = { "fuzz", 0, 1, "{\"id\":1}", 8, data, size, 0, KS_TS_NONE, NULL };
 	ks_record *recs[2];
 	ks_change ch;
 	ks_errbuf err;

@@ -60,7 +60,7 @@ static void run_case(const char *dir, const char *name)
 		return;
 	value = tu_read_in(dir, "value.bin", &vlen);
 	key = tu_read_in(dir, "key.bin", &klen);
-	msg = (ks_msg){ "shop.public.orders", 0, 5, key, klen, value, vlen };
+	msg = (ks_msg){ "shop.public.orders", 0, 5, key, klen, value, vlen, 0, KS_TS_NONE, NULL };
 	d = decoder("http://127.0.0.1:9");
 	load_schemas(d);
 	ks_buf_init(&out, 0);
@@ -97,7 +97,7 @@ static void test_cases(void)
 
 static void expect_error(ks_decoder_t *d, const void *v, size_t n, int code, const char *reason, const char *text)
 {
-	ks_msg msg = { "shop.public.orders", 1, 42, NULL, 0, v, n };
+	ks_msg msg = { "shop.public.orders", 1, 42, NULL, 0, v, n, 0, KS_TS_NONE, NULL };
 	ks_change ch;
 	ks_errbuf err;
 

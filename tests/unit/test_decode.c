@@ -19,7 +19,7 @@ static void run_case(const char *dir, const char *name)
 	size_t vlen = 0, klen = 0;
 	char *value = tu_read_in(dir, "value", &vlen), *key = tu_read_in(dir, "key", &klen);
 	char *config = tu_read_in(dir, "config", NULL), *expected;
-	ks_msg msg = { "dbserver1.inventory.customers", 1, 77, key, klen, value, vlen };
+	ks_msg msg = { "dbserver1.inventory.customers", 1, 77, key, klen, value, vlen, 0, KS_TS_NONE, NULL };
 	ks_decoder_t *d;
 	ks_change ch;
 	ks_errbuf err;

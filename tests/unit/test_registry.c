@@ -278,7 +278,7 @@ static void *decode_thread(void *arg)
 	d = ks_decoder_new_shared(j->conf, NULL, j->registry, &err);
 	pthread_barrier_wait(j->go);
 	for (i = 0; d && i < NMSG / NTHREADS; i++) {
-		ks_msg m = { "shop.public.orders", 0, i, key, insert_key_len, value, insert_value_len };
+		ks_msg m = { "shop.public.orders", 0, i, key, insert_key_len, value, insert_value_len, 0, KS_TS_NONE, NULL };
 		ks_change ch;
 		int rc;
 

@@ -4,20 +4,57 @@
  * `value` (the Kafka message value; absent: a tombstone), `key` (optional), and `expected`:
  * each output record as a `key ...` line and a `data ...` line (exact bytes, empty data as
  * `data` alone), or `error: ...` for a bad record. The input goes through the real decoder.
+ * For raw.envelope: `timestamp` ("create MS" or "log-append MS") and `headers`, one header a
+ * line in order: its name, then a space and its value in hex (none: a null value).
  */
 #include "conf.h"
 #include "decode.h"
 #include "testutil.h"
 #include "transform.h"
 
+#include <librdkafka/rdkafka.h>
+
+/* The case's `headers` file as librdkafka headers (NULL: no file); `timestamp` into @p msg. */
+static rd_kafka_headers_t *read_meta(const char *dir, ks_msg *msg)
+{
+	char *ts = tu_read_in(dir, "timestamp", NULL), *text = tu_read_in(dir, "headers", NULL), *line, *save;
+	rd_kafka_headers_t *h = NULL;
+	long long ms;
+	char type[16];
+
+	if (ts && sscanf(ts, "%15s %lld", type, &ms) == 2) {
+		msg->timestamp = ms;
+		msg->timestamp_type = !strcmp(type, "create") ? KS_TS_CREATE : KS_TS_LOG_APPEND;
+	}
+	free(ts);
+	if (!text)
+		return NULL;
+	h = rd_kafka_headers_new(4);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' '), val[256];
+		size_t n = 0;
+		unsigned byte;
+
+		if (sp)
+			*sp++ = '\0';
+		while (sp && n < sizeof(val) && sscanf(sp + 2 * n, "%2x", &byte) == 1)
+			val[n++] = (char)byte;
+		rd_kafka_header_add(h, line, -1, sp ? val : NULL, (ssize_t)n);
+	}
+	free(text);
+	msg->headers = h;
+	return h;
+}
+
 static void run_case(const char *dir, const char *name)
 {
 	char *config = tu_read_in(dir, "config", NULL), *expected, *out = NULL;
 	size_t vlen = 0, klen = 0, outlen = 0;
 	char *value = tu_read_in(dir, "value", &vlen), *key = tu_read_in(dir, "key", &klen);
-	ks_msg msg = { "shop.public.items", 2, 1043, key, klen, value, vlen };
+	ks_msg msg = { "shop.public.items", 2, 1043, key, klen, value, vlen, 0, KS_TS_NONE, NULL };
 	ks_conf_errors errs = { 0 };
 	ks_record *recs[2] = { 0 };
+	rd_kafka_headers_t *hdrs;
 	ks_transform_t *t;
 	ks_decoder_t *d;
 	ks_change ch;
@@ -44,6 +81,7 @@ static void run_case(const char *dir, const char *name)
 		msg.value = NULL;
 	if (klen == 0)
 		msg.key = NULL;
+	hdrs = read_meta(dir, &msg);
 	ks_errbuf_clear(&err);
 	d = ks_decoder_new(&c, NULL, &err);
 	t = ks_transform_new(&c, &err);
@@ -77,6 +115,8 @@ static void run_case(const char *dir, const char *name)
 	free(key);
 	ks_transform_destroy(t);
 	ks_decoder_destroy(d);
+	if (hdrs)
+		rd_kafka_headers_destroy(hdrs);
 	ks_conf_errors_clean(&errs);
 	ks_conf_clean(&c);
 }
@@ -248,6 +288,58 @@ static void test_oversized_row_is_a_bad_record(void)
 	free(big);
 }
 
+/* raw.envelope: the envelope, not the value, must fit; base64 makes 8 MiB of bytes over 10 MiB. */
+static void test_envelope_counts_toward_the_limit(void)
+{
+	size_t n = 8u << 20;
+	unsigned char *big = malloc(n);
+	int envelope;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, 0xff, n);
+	for (envelope = 0; envelope < 2; envelope++) {
+		ks_conf_errors errs = { 0 };
+		ks_record *recs[2] = { 0 };
+		ks_change ch = { 0 };
+		ks_transform_t *t;
+		ks_errbuf err;
+		ks_conf c;
+
+		ks_conf_init(&c);
+		ks_conf_set(&c, "type", "append-only", "t", 0, &errs);
+		ks_conf_set(&c, "input.format", "raw", "t", 0, &errs);
+		ks_conf_set(&c, "raw.envelope", envelope ? "kafka" : "none", "t", 0, &errs);
+		ks_conf_set(&c, "stream", "s", "t", 0, &errs);
+		ks_conf_set(&c, "aws.region", "r", "t", 0, &errs);
+		ks_conf_set(&c, "topic", "t", "t", 0, &errs);
+		CU_ASSERT_EQUAL_FATAL(ks_conf_finalize(&c, &errs), 0);
+		t = ks_transform_new(&c, &err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+		ch.op = KS_OP_CREATE;
+		ch.topic = "events.raw";
+		ch.partition = 1;
+		ch.offset = 7;
+		ch.kafka_key = "k";
+		ch.kafka_key_len = 1;
+		ch.raw = big;
+		ch.raw_len = n;
+		if (envelope) {
+			CU_ASSERT_EQUAL(ks_transform_apply(t, &ch, recs, &err), KS_ERR_BADREC);
+			CU_ASSERT_STRING_EQUAL(err.reason, "too_large");
+			CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "events.raw [1] @7: "));
+			CU_ASSERT_PTR_NULL(recs[0]);
+		} else {
+			CU_ASSERT_EQUAL_FATAL(ks_transform_apply(t, &ch, recs, &err), 1);
+			CU_ASSERT_EQUAL(recs[0]->data_len, n);
+			ks_record_destroy(recs[0]);
+		}
+		ks_transform_destroy(t);
+		ks_conf_errors_clean(&errs);
+		ks_conf_clean(&c);
+	}
+	free(big);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -256,6 +348,7 @@ int main(void)
 		{ "reals as RisingWave (serde_json, ryu) writes them", test_reals_as_ryu_writes_them },
 		{ "reals table (Python's shortest digits, ryu's layout)", test_reals_table },
 		{ "a row over the largest record is a bad record", test_oversized_row_is_a_bad_record },
+		{ "raw.envelope: the envelope counts toward the record limit", test_envelope_counts_toward_the_limit },
 		{ NULL, NULL },
 	};
 
