@@ -62,6 +62,13 @@ ks_record *ks_keygate_release(ks_keygate_t *g, const ks_record *rec);
  */
 size_t ks_keygate_gather(ks_keygate_t *g, ks_record *head, size_t room);
 
+/**
+ * @brief A hint that @p rec's key is looked up soon (ks_keygate_admit or ks_keygate_release):
+ *        starts loading the table slot where that lookup begins, so that several lookups'
+ *        cache misses overlap instead of stalling one after the other. Changes nothing.
+ */
+void ks_keygate_prefetch(const ks_keygate_t *g, const ks_record *rec);
+
 /** @brief Keys with an active record. */
 size_t ks_keygate_keys(const ks_keygate_t *g);
 /** @brief Records waiting behind an active one. */
