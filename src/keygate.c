@@ -291,6 +291,37 @@ size_t ks_keygate_gather(ks_keygate_t *g, ks_record *head, size_t room)
 	return joined;
 }
 
+/* How many records ahead the table slot of a key is prefetched. */
+#define PREFETCH_AHEAD 8
+
+int ks_keygate_admit_queue(ks_keygate_t *g, ks_rqueue *in, ks_rqueue *ready)
+{
+	ks_record *ahead = in->head, *r;
+	int i, rc;
+
+	for (i = 0; ahead && i < PREFETCH_AHEAD; i++, ahead = ahead->next)
+		ks_keygate_prefetch(g, ahead);
+	while ((r = in->head)) {
+		ks_record *next = r->next;
+
+		if (ahead) {
+			ks_keygate_prefetch(g, ahead);
+			ahead = ahead->next;
+		}
+		if ((rc = ks_keygate_admit(g, r)) < 0)
+			return rc; /* still the head of @p in */
+		/* Taken off @p in by hand: a record that waits in the gate was relinked already. */
+		in->head = next;
+		if (!next)
+			in->tail = NULL;
+		in->n--;
+		in->bytes -= r->pkey_len + r->data_len;
+		if (rc == 1)
+			ks_rqueue_push(ready, r);
+	}
+	return 0;
+}
+
 void ks_keygate_prefetch(const ks_keygate_t *g, const ks_record *rec)
 {
 	__builtin_prefetch(&g->keys[(size_t)rec->key_hash & (g->cap - 1)]);

@@ -295,38 +295,19 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	return 0;
 }
 
-/* How many records ahead the gate's table slot of a key is prefetched. */
+/* How many records ahead an answer's records have their key's gate slot prefetched. */
 #define PREFETCH_AHEAD 8
 
-/*
- * ordering=key: the records submitted since the last call go through the gate, in their order.
- * A record costs the gate two lookups in a table too large for the cache of a busy machine, so
- * the slot of each key is prefetched a few records ahead and the misses overlap.
- */
+/* ordering=key: the records submitted since the last poll go through the gate, in their order. */
 static void admit_incoming(ks_kinesis_t *k)
 {
-	ks_record *ahead = k->incoming.head, *r;
 	ks_errbuf e;
-	int i, rc;
 
-	for (i = 0; ahead && i < PREFETCH_AHEAD; i++, ahead = ahead->next)
-		ks_keygate_prefetch(k->gate, ahead);
-	while (!k->fatal && (r = k->incoming.head)) {
-		if (ahead) {
-			ks_keygate_prefetch(k->gate, ahead);
-			ahead = ahead->next;
-		}
-		ks_rqueue_pop(&k->incoming);
-		if ((rc = ks_keygate_admit(k->gate, r)) == 1) {
-			ks_rqueue_push(&k->ready, r);
-		} else if (rc < 0) {
-			/* Held, never acknowledged (its offset is not committed), freed with the writer. */
-			ks_rqueue_push(&k->retry, r);
-			ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
-				      ks_keygate_keys(k->gate));
-			set_fatal(k, &e);
-		}
-		/* 0: its key is busy, it waits in the gate behind the records of that key. */
+	if (ks_keygate_admit_queue(k->gate, &k->incoming, &k->ready) < 0) {
+		/* The records left are held, never acknowledged (not committed), freed with the writer. */
+		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
+			      ks_keygate_keys(k->gate));
+		set_fatal(k, &e);
 	}
 }
 
@@ -353,7 +334,7 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
 
-	if (k->gate)
+	if (k->gate && !k->fatal)
 		admit_incoming(k);
 	for (i = 0; i < k->nreqs && !k->fatal && batch_due(k, now); i++) {
 		request *rq = &k->reqs[i];

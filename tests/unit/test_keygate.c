@@ -238,6 +238,56 @@ static void test_interleaved_churn(void)
 	ks_keygate_destroy(g);
 }
 
+/* A queue admitted at once: the records that become active go to ready in their order (more
+ * than the prefetch distance, so the look-ahead passes records that will wait), the others wait. */
+static void test_admit_queue(void)
+{
+	ks_keygate_t *g = ks_keygate_new();
+	ks_rqueue in = { 0 }, ready = { 0 };
+	static const char *const keys[] = { "a", "b", "a", "c", "a", "d", "e", "b", "f", "g", "h", "a", "i" };
+	ks_record *r, *a[4];
+	char data[8];
+	size_t i, na = 0;
+	const char *order = "abcdefghi";
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(data, sizeof(data), "%zu", i);
+		ks_rqueue_push(&in, r = rec(keys[i], data));
+		if (keys[i][0] == 'a')
+			a[na++] = r;
+	}
+	CU_ASSERT_EQUAL(ks_keygate_admit_queue(g, &in, &ready), 0);
+	CU_ASSERT_EQUAL(in.n, 0);
+	CU_ASSERT_EQUAL(in.bytes, 0);
+	CU_ASSERT_PTR_NULL(in.head);
+	CU_ASSERT_PTR_NULL(in.tail);
+	CU_ASSERT_EQUAL(ready.n, 9);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 4);
+	for (i = 0; (r = ks_rqueue_pop(&ready)); i++) {
+		CU_ASSERT_EQUAL(r->pkey[0], order[i]);
+		/* b's second record (number 7) waits behind its first. */
+		while (r && r->pkey[0] != 'a') {
+			ks_record *n = ks_keygate_release(g, r);
+
+			CU_ASSERT_EQUAL(n != NULL, r->pkey[0] == 'b' && r->data[0] == '1');
+			if (n)
+				CU_ASSERT_EQUAL(n->data[0], '7');
+			ks_record_destroy(r);
+			r = n;
+		}
+	}
+	/* Key a's records come back one at a time, in their order. */
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT_PTR_EQUAL(ks_keygate_release(g, a[i]), a[i + 1]);
+		ks_record_destroy(a[i]);
+	}
+	CU_ASSERT_PTR_NULL(ks_keygate_release(g, a[3]));
+	ks_record_destroy(a[3]);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 0);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	ks_keygate_destroy(g);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -246,6 +296,7 @@ int main(void)
 		{ "thousands of keys in order", test_many_keys },
 		{ "KPL gathering", test_gather },
 		{ "admissions and releases interleaved", test_interleaved_churn },
+		{ "a queue admitted at once", test_admit_queue },
 		{ NULL, NULL },
 	};
 
