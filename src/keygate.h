@@ -62,6 +62,22 @@ ks_record *ks_keygate_release(ks_keygate_t *g, const ks_record *rec);
  */
 size_t ks_keygate_gather(ks_keygate_t *g, ks_record *head, size_t room);
 
+/**
+ * @brief ks_keygate_admit for each record of @p in, in their order: those that become active are
+ *        appended to @p ready, the others wait in the gate. The table slot of each key is
+ *        prefetched a few records ahead, so that the lookups' cache misses overlap.
+ * @returns 0 (@p in is empty), or KS_ERR_NOMEM: the record that could not be admitted and those
+ *          after it stay in @p in.
+ */
+int ks_keygate_admit_queue(ks_keygate_t *g, ks_rqueue *in, ks_rqueue *ready);
+
+/**
+ * @brief A hint that @p rec's key is looked up soon (ks_keygate_admit or ks_keygate_release):
+ *        starts loading the table slot where that lookup begins, so that several lookups'
+ *        cache misses overlap instead of stalling one after the other. Changes nothing.
+ */
+void ks_keygate_prefetch(const ks_keygate_t *g, const ks_record *rec);
+
 /** @brief Keys with an active record. */
 size_t ks_keygate_keys(const ks_keygate_t *g);
 /** @brief Records waiting behind an active one. */

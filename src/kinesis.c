@@ -46,6 +46,7 @@ struct ks_kinesis {
 	int nreqs;
 	int busy;
 
+	ks_rqueue incoming;    /* ordering=key: submitted, not yet through the gate */
 	ks_rqueue ready;       /* may be sent now */
 	ks_rqueue retry;       /* waiting for their backoff */
 	ks_keygate_t *gate;    /* ordering=key */
@@ -167,6 +168,7 @@ void ks_kinesis_destroy(ks_kinesis_t *k)
 		ks_buf_clean(&rq->body);
 	}
 	free(k->reqs);
+	free_queue(&k->incoming);
 	free_queue(&k->ready);
 	free_queue(&k->retry);
 	ks_keygate_destroy(k->gate);
@@ -293,6 +295,22 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	return 0;
 }
 
+/* How many records ahead an answer's records have their key's gate slot prefetched. */
+#define PREFETCH_AHEAD 8
+
+/* ordering=key: the records submitted since the last poll go through the gate, in their order. */
+static void admit_incoming(ks_kinesis_t *k)
+{
+	ks_errbuf e;
+
+	if (ks_keygate_admit_queue(k->gate, &k->incoming, &k->ready) < 0) {
+		/* The records left are held, never acknowledged (not committed), freed with the writer. */
+		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
+			      ks_keygate_keys(k->gate));
+		set_fatal(k, &e);
+	}
+}
+
 /* A batch is due when full, when its oldest record lingered long enough, or on flush. */
 static int batch_due(const ks_kinesis_t *k, int64_t now)
 {
@@ -316,6 +334,8 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
 
+	if (k->gate && !k->fatal)
+		admit_incoming(k);
 	for (i = 0; i < k->nreqs && !k->fatal && batch_due(k, now); i++) {
 		request *rq = &k->reqs[i];
 		size_t bytes = 0;
@@ -448,9 +468,14 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 		retry_request(k, rq, now, "malformed answer", KS_PUTERR_INTERNAL);
 		return;
 	}
+	for (i = 0; k->gate && i < PREFETCH_AHEAD && i < rq->n; i++)
+		ks_keygate_prefetch(k->gate, rq->recs[i]);
 	for (i = 0; i < rq->n; i++) {
 		ks_record *rec = rq->recs[i], *r;
 		ks_put_result res;
+
+		if (k->gate && i + PREFETCH_AHEAD < rq->n)
+			ks_keygate_prefetch(k->gate, rq->recs[i + PREFETCH_AHEAD]);
 
 		ks_putrecords_result(&ans, i, &res);
 		if (res.outcome != KS_PUT_ACCEPTED) {
@@ -561,12 +586,8 @@ int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 	rec->first_try_ms = now;
 	rec->not_before_ms = now;
 	rec->attempts = 0;
-	rc = k->gate ? ks_keygate_admit(k->gate, rec) : 1;
-	if (rc < 0)
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory in the key table");
-	/* 0: its key is busy, it waits in the gate behind the records of that key. */
-	if (rc == 1)
-		ks_rqueue_push(&k->ready, rec);
+	/* With ordering=key the gate takes it on the next poll, with the others submitted by then. */
+	ks_rqueue_push(k->gate ? &k->incoming : &k->ready, rec);
 	k->held_records++;
 	k->held_bytes += rec->pkey_len + rec->data_len;
 	return 0;

@@ -1,5 +1,6 @@
 /* The per-key gate: one active record per key, later ones handed back in order, the table kept
  * right through growth and removals (checked against a plain model), and KPL gathering. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "keygate.h"
@@ -166,6 +167,127 @@ static void test_gather(void)
 	ks_keygate_destroy(g);
 }
 
+/*
+ * Records admitted and released interleaved, so that keys gain waiting records, lose the last
+ * of them and gain new ones while both tables grow and shift their slots: each release hands
+ * back its key's next record in order, and the counts agree with a plain model at every step.
+ */
+static void test_interleaved_churn(void)
+{
+	enum { KEYS = 700, STEPS = 200000 };
+	ks_keygate_t *g = ks_keygate_new();
+	static ks_record *active[KEYS];
+	static int admitted[KEYS], next_seq[KEYS];
+	size_t keys = 0, waiting = 0, max_waiting = 0;
+	uint64_t x = 2463534242ULL;
+	char key[32], data[32];
+	int step, i;
+
+	for (step = 0; step < STEPS; step++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		i = (int)((x >> 8) % KEYS);
+		/* Admit more than release in the first half, then drain. */
+		if ((x & 0xff) < (step < STEPS / 2 ? 150u : 60u)) {
+			ks_record *r;
+			int rc;
+
+			snprintf(key, sizeof(key), "key-%d", i);
+			snprintf(data, sizeof(data), "%d", admitted[i]++);
+			r = rec(key, data);
+			rc = ks_keygate_admit(g, r);
+			CU_ASSERT_EQUAL(rc, active[i] ? 0 : 1);
+			if (rc == 1) {
+				active[i] = r;
+				keys++;
+			} else {
+				waiting++;
+			}
+		} else if (active[i]) {
+			ks_record *n;
+
+			snprintf(data, sizeof(data), "%.*s", (int)active[i]->data_len, (const char *)active[i]->data);
+			CU_ASSERT_EQUAL(atoi(data), next_seq[i]);
+			next_seq[i]++;
+			n = ks_keygate_release(g, active[i]);
+			ks_record_destroy(active[i]);
+			CU_ASSERT_EQUAL(n != NULL, next_seq[i] < admitted[i]);
+			active[i] = n;
+			if (n)
+				waiting--;
+			else
+				keys--;
+		}
+		CU_ASSERT_EQUAL(ks_keygate_keys(g), keys);
+		CU_ASSERT_EQUAL(ks_keygate_waiting(g), waiting);
+		if (waiting > max_waiting)
+			max_waiting = waiting;
+	}
+	CU_ASSERT_TRUE(max_waiting > 1000); /* many keys with several records waiting at once */
+	for (i = 0; i < KEYS; i++)
+		while (active[i]) {
+			ks_record *n = ks_keygate_release(g, active[i]);
+
+			ks_record_destroy(active[i]);
+			next_seq[i]++;
+			active[i] = n;
+		}
+	for (i = 0; i < KEYS; i++)
+		CU_ASSERT_EQUAL(next_seq[i], admitted[i]);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 0);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	ks_keygate_destroy(g);
+}
+
+/* A queue admitted at once: the records that become active go to ready in their order (more
+ * than the prefetch distance, so the look-ahead passes records that will wait), the others wait. */
+static void test_admit_queue(void)
+{
+	ks_keygate_t *g = ks_keygate_new();
+	ks_rqueue in = { 0 }, ready = { 0 };
+	static const char *const keys[] = { "a", "b", "a", "c", "a", "d", "e", "b", "f", "g", "h", "a", "i" };
+	ks_record *r, *a[4];
+	char data[8];
+	size_t i, na = 0;
+	const char *order = "abcdefghi";
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(data, sizeof(data), "%zu", i);
+		ks_rqueue_push(&in, r = rec(keys[i], data));
+		if (keys[i][0] == 'a')
+			a[na++] = r;
+	}
+	CU_ASSERT_EQUAL(ks_keygate_admit_queue(g, &in, &ready), 0);
+	CU_ASSERT_EQUAL(in.n, 0);
+	CU_ASSERT_EQUAL(in.bytes, 0);
+	CU_ASSERT_PTR_NULL(in.head);
+	CU_ASSERT_PTR_NULL(in.tail);
+	CU_ASSERT_EQUAL(ready.n, 9);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 4);
+	for (i = 0; (r = ks_rqueue_pop(&ready)); i++) {
+		CU_ASSERT_EQUAL(r->pkey[0], order[i]);
+		/* b's second record (number 7) waits behind its first. */
+		while (r && r->pkey[0] != 'a') {
+			ks_record *n = ks_keygate_release(g, r);
+
+			CU_ASSERT_EQUAL(n != NULL, r->pkey[0] == 'b' && r->data[0] == '1');
+			if (n)
+				CU_ASSERT_EQUAL(n->data[0], '7');
+			ks_record_destroy(r);
+			r = n;
+		}
+	}
+	/* Key a's records come back one at a time, in their order. */
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT_PTR_EQUAL(ks_keygate_release(g, a[i]), a[i + 1]);
+		ks_record_destroy(a[i]);
+	}
+	CU_ASSERT_PTR_NULL(ks_keygate_release(g, a[3]));
+	ks_record_destroy(a[3]);
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 0);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	ks_keygate_destroy(g);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -173,6 +295,8 @@ int main(void)
 		{ "one active record per key", test_one_active_record_per_key },
 		{ "thousands of keys in order", test_many_keys },
 		{ "KPL gathering", test_gather },
+		{ "admissions and releases interleaved", test_interleaved_churn },
+		{ "a queue admitted at once", test_admit_queue },
 		{ NULL, NULL },
 	};
 

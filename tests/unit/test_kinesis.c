@@ -553,6 +553,258 @@ static void test_record_size_limit(void)
 	ks_record_destroy(r);
 }
 
+/*
+ * ordering=key under a transport that answers its requests in any order, with failed entries
+ * and failed requests: at every request started, no key of it is in flight already (in this
+ * request or another), and each key's records are acknowledged in the order they were submitted.
+ */
+#define SKEYS 7
+#define SENTRIES 16
+
+typedef struct stress {
+	int64_t now;
+	uint64_t rng;
+	int hold;                            /* answer nothing while set */
+	int pending[8], npending;
+	int key[8][SENTRIES], seq[8][SENTRIES], n[8];  /* per slot: its entries */
+	int inflight[SKEYS];                 /* records of each key in flight now */
+	int next_ack[SKEYS];                 /* sequence number the key's next acknowledgement carries */
+	int starts, twice, out_of_order, entries_failed, requests_failed, failed_cb, max_fill;
+	char reqlog[8][64];                  /* the first requests as "k0=0,k3=1" */
+} stress;
+
+static uint64_t stress_rnd(stress *s)
+{
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	return s->rng;
+}
+
+static int64_t stress_now(void *ud)
+{
+	return ((stress *)ud)->now;
+}
+
+static void *stress_open(const ks_http_transport_opts *o, ks_errbuf *err)
+{
+	CU_ASSERT_TRUE(o->slots <= 8);
+	return o->ud;
+}
+
+static int stress_start(void *t, int slot, const char *const *headers, const void *body, size_t len,
+			ks_errbuf *err)
+{
+	stress *s = t;
+	json_t *root = json_loadb(body, len, 0, NULL), *r;
+	char *log = s->starts < 8 ? s->reqlog[s->starts] : NULL;
+	unsigned char data[64];
+	size_t idx;
+
+	s->n[slot] = 0;
+	json_array_foreach(json_object_get(root, "Records"), idx, r) {
+		const char *pkey = json_string_value(json_object_get(r, "PartitionKey"));
+		const char *b64 = json_string_value(json_object_get(r, "Data"));
+		int k = pkey[1] - '0', n = s->n[slot]++;
+
+		CU_ASSERT_FATAL(n < SENTRIES && strlen(b64) < 40);
+		data[unbase64(b64, data)] = '\0';
+		/* The rule: never two records of one key in flight at once. */
+		if (s->inflight[k]++)
+			s->twice++;
+		s->key[slot][n] = k;
+		s->seq[slot][n] = atoi((const char *)data);
+		if (log)
+			snprintf(log + strlen(log), 64 - strlen(log), "%sk%d=%d", n ? "," : "", k, s->seq[slot][n]);
+	}
+	if (s->n[slot] > s->max_fill)
+		s->max_fill = s->n[slot];
+	json_decref(root);
+	s->starts++;
+	s->pending[s->npending++] = slot;
+	return 0;
+}
+
+/* Answers one pending request, chosen at random (or none yet, half the time while requests could
+ * still start): a 500 now and then, else some entries failed. */
+static void stress_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *ud, const ks_http_answer *a),
+			void *ud)
+{
+	stress *s = t;
+	ks_http_answer a = { 0 };
+	ks_buf body;
+	int j, i, slot, failed = 0;
+
+	if (!s->npending || s->hold) {
+		s->now += timeout_ms;
+		return;
+	}
+	s->now += 1;
+	/* Half the time nothing is answered yet while slots are free, so that requests overlap. */
+	if (s->npending < 4 && stress_rnd(s) % 2)
+		return;
+	j = (int)(stress_rnd(s) % (uint64_t)s->npending);
+	s->out_of_order += j > 0;
+	slot = s->pending[j];
+	s->pending[j] = s->pending[--s->npending];
+	for (i = 0; i < s->n[slot]; i++)
+		s->inflight[s->key[slot][i]]--;
+	ks_buf_init(&body, 0);
+	a.slot = slot;
+	a.request_id = "req-1";
+	if (stress_rnd(s) % 10 == 0) {
+		s->requests_failed++;
+		a.status = 500;
+		ks_buf_puts(&body, "{\"__type\":\"InternalFailure\",\"message\":\"no\"}");
+	} else {
+		a.status = 200;
+		ks_buf_puts(&body, "{\"Records\":[");
+		for (i = 0; i < s->n[slot]; i++) {
+			if (stress_rnd(s) % 4 == 0) {
+				failed++;
+				ks_buf_printf(&body, "%s{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"no\"}",
+					      i ? "," : "");
+			} else {
+				ks_buf_printf(&body, "%s{\"SequenceNumber\":\"%d\",\"ShardId\":\"shardId-0\"}", i ? "," : "", i);
+			}
+		}
+		ks_buf_printf(&body, "],\"FailedRecordCount\":%d}", failed);
+		s->entries_failed += failed;
+	}
+	a.body = body.data;
+	a.body_len = body.len;
+	done(ud, &a);
+	ks_buf_clean(&body);
+}
+
+static void stress_close(void *t)
+{
+}
+
+static const ks_http_transport stress_transport = { stress_open, stress_start, stress_poll, stress_close };
+
+static void stress_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
+{
+	stress *s = opaque;
+	int k = rec->pkey[1] - '0';
+	char data[16];
+
+	snprintf(data, sizeof(data), "%.*s", (int)rec->data_len, (const char *)rec->data); /* not NUL-terminated */
+	CU_ASSERT_EQUAL(atoi(data), s->next_ack[k]);
+	s->next_ack[k]++;
+}
+
+static void stress_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
+{
+	((stress *)opaque)->failed_cb++;
+}
+
+typedef struct stress_writer {
+	ks_conf conf;
+	ks_creds_t *creds;
+	ks_metrics m;
+	ks_kinesis_t *k;
+	stress s;
+	int submitted[SKEYS];
+} stress_writer;
+
+static void stress_writer_open(stress_writer *w)
+{
+	static const char *const props[] = { "stream", "s1", "aws.region", "eu-west-1",
+		"aws.credentials.access_key_id", "AKIDEXAMPLE", "aws.credentials.secret_access_key", "secret",
+		"batch.linger.ms", "0", "batch.max.records", "5", "max.inflight.requests", "4",
+		"retry.backoff.ms", "10", "retry.backoff.max.ms", "40", NULL };
+	ks_kinesis_cbs cbs = { stress_acked, stress_failed, &w->s };
+	ks_kinesis_io io = { &stress_transport, &w->s, stress_now, &w->s };
+	ks_errbuf err;
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->s.now = 1000000;
+	w->s.rng = 88172645463325252ULL;
+	ks_conf_init(&w->conf);
+	for (i = 0; props[i]; i += 2)
+		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
+	w->creds = ks_creds_new(&w->conf, &w->m, &err);
+	w->k = ks_kinesis_new_io(&w->conf, w->creds, &w->m, &cbs, &io, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->k);
+}
+
+static void stress_submit(stress_writer *w, int k)
+{
+	char key[8], data[16];
+	ks_record *r;
+	ks_errbuf err;
+
+	snprintf(key, sizeof(key), "k%d", k);
+	snprintf(data, sizeof(data), "%d", w->submitted[k]++);
+	r = ks_record_new(key, strlen(key), data, strlen(data));
+	CU_ASSERT_EQUAL(ks_kinesis_submit(w->k, r, &err), 0);
+}
+
+/* Poll until nothing is held; every key acknowledged all its records, in order, each once. */
+static void stress_writer_finish(stress_writer *w)
+{
+	ks_errbuf err;
+	int i;
+
+	for (i = 0; i < 100000 && ks_kinesis_inflight_records(w->k); i++)
+		CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(w->k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w->k), 0);
+	for (i = 0; i < SKEYS; i++)
+		CU_ASSERT_EQUAL(w->s.next_ack[i], w->submitted[i]);
+	CU_ASSERT_EQUAL(w->s.twice, 0);
+	CU_ASSERT_EQUAL(w->s.failed_cb, 0);
+	ks_kinesis_destroy(w->k);
+	ks_creds_destroy(w->creds);
+	ks_conf_clean(&w->conf);
+}
+
+static void test_key_never_twice_in_flight(void)
+{
+	stress_writer w;
+	ks_errbuf err;
+	int i, j;
+
+	stress_writer_open(&w);
+	/* Bursts of records of few keys (so keys are often busy), between polls. */
+	for (i = 0; i < 300; i++) {
+		for (j = 0; j < 8; j++)
+			stress_submit(&w, (int)(stress_rnd(&w.s) % SKEYS));
+		CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	}
+	stress_writer_finish(&w);
+	/* Not vacuous: answers came out of order, entries and whole requests failed, and requests
+	 * held several keys at once. */
+	CU_ASSERT_TRUE(w.s.out_of_order > 500);
+	CU_ASSERT_TRUE(w.s.entries_failed > 300);
+	CU_ASSERT_TRUE(w.s.requests_failed > 50);
+	CU_ASSERT_EQUAL(w.s.max_fill, 5);
+}
+
+static void test_other_keys_go_while_one_is_in_flight(void)
+{
+	stress_writer w;
+	ks_errbuf err;
+
+	stress_writer_open(&w);
+	w.s.hold = 1;
+	w.s.rng = 3; /* the first answer accepts every entry */
+	stress_submit(&w, 0);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	stress_submit(&w, 0);
+	stress_submit(&w, 1);
+	stress_submit(&w, 2);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	/* k0=1 waits for k0=0's answer; the free slot does not wait for it, it takes k1 and k2. */
+	CU_ASSERT_EQUAL(w.s.starts, 2);
+	CU_ASSERT_STRING_EQUAL(w.s.reqlog[0], "k0=0");
+	CU_ASSERT_STRING_EQUAL(w.s.reqlog[1], "k1=0,k2=0");
+	w.s.hold = 0;
+	stress_writer_finish(&w);
+	CU_ASSERT_TRUE(w.s.starts >= 3);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -566,6 +818,8 @@ int main(void)
 		{ "an expired token is refreshed once, then fatal", test_expired_token_refreshes_once },
 		{ "the partition key limit counts Unicode characters", test_key_limit_counts_characters },
 		{ "the record size limit", test_record_size_limit },
+		{ "ordering=key: no key twice in flight, answers out of order", test_key_never_twice_in_flight },
+		{ "ordering=key: other keys go while one is in flight", test_other_keys_go_while_one_is_in_flight },
 		{ NULL, NULL },
 	};
 
