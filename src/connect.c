@@ -19,6 +19,7 @@
 #include "http.h"
 #include "kinesis.h"
 #include "preview.h"
+#include "stream.h"
 
 #define KAFKA_TIMEOUT_MS 10000
 
@@ -183,9 +184,7 @@ static void check_registry(checks *c, const ks_conf *conf)
 
 static void check_kinesis(checks *c, const ks_conf *conf, ks_creds_t *creds)
 {
-	static const ks_kinesis_cbs no_cbs = { NULL, NULL, NULL };
 	char *endpoint = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
-	ks_kinesis_t *k = NULL;
 	ks_errbuf err;
 	int rc;
 
@@ -193,9 +192,7 @@ static void check_kinesis(checks *c, const ks_conf *conf, ks_creds_t *creds)
 	if (!creds) {
 		line(c, "skip", "kinesis", "stream '%s' not checked: DescribeStreamSummary needs credentials", conf->stream);
 		c->failed++;
-	} else if (!(k = ks_kinesis_new(conf, creds, NULL, &no_cbs, &err))) {
-		line(c, "FAIL", "kinesis", "%s", err.text);
-	} else if ((rc = ks_kinesis_check_stream(k, &err)) == KS_ERR_IO || rc == KS_ERR_TIMEOUT) {
+	} else if ((rc = ks_stream_describe(conf, creds, NULL, &err)) == KS_ERR_IO || rc == KS_ERR_TIMEOUT) {
 		line(c, "FAIL", "kinesis", "%s -> check endpoint, aws.region, http.proxy and the network", err.text);
 	} else if (rc) {
 		line(c, "FAIL", "kinesis", "%s -> check that the stream exists in that region ('stream', aws.region), "
@@ -205,7 +202,6 @@ static void check_kinesis(checks *c, const ks_conf *conf, ks_creds_t *creds)
 		line(c, "ok", "kinesis", "stream '%s' in region %s at %s is active (DescribeStreamSummary)", conf->stream,
 		     conf->aws_region, endpoint ? endpoint : "");
 	}
-	ks_kinesis_destroy(k);
 	free(endpoint);
 }
 

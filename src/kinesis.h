@@ -64,13 +64,6 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 void ks_kinesis_destroy(ks_kinesis_t *k);
 
 /**
- * @brief DescribeStreamSummary: the stream exists and is ACTIVE or UPDATING.
- * @returns 0; KS_ERR_FATAL/KS_ERR_AUTH with a message naming stream, region, endpoint and the
- *          AWS request id; KS_ERR_IO when the endpoint cannot be reached.
- */
-int ks_kinesis_check_stream(ks_kinesis_t *k, ks_errbuf *err);
-
-/**
  * @brief Check a record against the per-record limits: a partition key of 1 to 256 Unicode
  *        characters (as Kinesis counts them: ks_key_chars, not bytes), key plus data at
  *        most 1 MiB.

@@ -26,6 +26,7 @@
 #include "offsets.h"
 #include "policy.h"
 #include "prepare.h"
+#include "stream.h"
 #include "progress.h"
 
 #define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
@@ -452,7 +453,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
 	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
 		return 1;
-	if (ks_kinesis_check_stream(p->kin, err))
+	if (ks_stream_describe(p->conf, p->creds, &p->m, err))
 		return 1;
 	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
 	if (!(p->pol = ks_policy_new(p->conf, &p->m, &pcbs, p->stop, err)) ||

@@ -1,0 +1,95 @@
+/*
+ * The stream itself, as the service describes it: the control-plane calls a worker makes before
+ * and besides writing (DescribeStreamSummary today), apart from the writer's state machine.
+ */
+#include "stream.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aws.h"
+#include "http.h"
+
+#define JSON_1_1 "application/x-amz-json-1.1"
+
+/* The state of the stream from a DescribeStreamSummary answer. */
+static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, const ks_http_response *resp,
+			ks_errbuf *err)
+{
+	const char *rid = resp->request_id[0] ? resp->request_id : "none";
+	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	const char *status = json_string_value(
+		json_object_get(json_object_get(root, "StreamDescriptionSummary"), "StreamStatus"));
+	ks_aws_error ae;
+	int rc = 0;
+
+	if (resp->status == 200 && status && (strcmp(status, "ACTIVE") == 0 || strcmp(status, "UPDATING") == 0)) {
+		KS_METRIC_SET(m, kinesis_reachable, 1);
+	} else if (resp->status == 200) {
+		rc = ks_errbuf_set(err, KS_ERR_FATAL,
+				   "stream '%s' in region %s at %s is %s, not ACTIVE or UPDATING: wait until it is active (request id %s)",
+				   conf->stream, conf->aws_region, url, status ? status : "in an unknown state", rid);
+	} else {
+		ks_aws_error_parse(resp->body.data, resp->body.len, &ae);
+		rc = ks_errbuf_set(err, resp->status >= 500 ? KS_ERR_IO : KS_ERR_FATAL,
+				   "DescribeStreamSummary of stream '%s' in region %s at %s failed: HTTP %ld %s: %s (AWS request id %s)",
+				   conf->stream, conf->aws_region, url, resp->status,
+				   ae.type[0] ? ae.type : "error", ae.message, rid);
+	}
+	json_decref(root);
+	return rc;
+}
+
+int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_errbuf *err)
+{
+	char *url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
+	ks_aws_url aws_url;
+	ks_http_request req = { .url = url, .timeout_ms = conf->request_timeout_ms,
+				.connect_timeout_ms = conf->connect_timeout_ms, .ca_file = conf->ssl_ca_location,
+				.ca_key = "ssl.ca.location", .proxy = conf->http_proxy };
+	ks_aws_call call = { "POST", &aws_url, conf->aws_region, "kinesis", JSON_1_1,
+			     "Kinesis_20131202.DescribeStreamSummary", NULL, 0 };
+	ks_http_response resp;
+	ks_credentials cr;
+	ks_sigv4_keys keys;
+	ks_buf body;
+	char proxy[256] = "";
+	int rc;
+
+	if (!url)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	ks_aws_url_parse(url, &aws_url);
+	ks_buf_init(&body, 4096);
+	if (ks_buf_puts(&body, "{\"StreamName\":") ||
+	    ks_buf_json_str(&body, conf->stream, strlen(conf->stream)) || ks_buf_puts(&body, "}")) {
+		ks_buf_clean(&body);
+		free(url);
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	}
+	call.body = body.data;
+	call.body_len = body.len;
+	if ((rc = ks_creds_get(creds, time(NULL), &cr, err))) {
+		ks_buf_clean(&body);
+		free(url);
+		return rc;
+	}
+	keys.access_key_id = cr.access_key_id;
+	keys.secret_access_key = cr.secret_access_key;
+	keys.session_token = cr.session_token;
+	rc = ks_aws_perform(&call, &keys, time(NULL), &req, &resp, err);
+	ks_credentials_clean(&cr);
+	ks_buf_clean(&body);
+	if (rc) {
+		if (conf->http_proxy)
+			ks_url_redact(conf->http_proxy, proxy, sizeof(proxy));
+		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s%s%s", conf->stream,
+				 conf->aws_region, proxy[0] ? " through proxy " : "", proxy);
+	} else {
+		rc = stream_state(conf, url, m, &resp, err);
+	}
+	ks_http_response_clean(&resp);
+	free(url);
+	return rc;
+}
