@@ -457,7 +457,7 @@ static int resolve_base(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 
 	if (p->static_akid && p->static_secret)
 		return ks_creds_set(out, p->static_akid, p->static_secret, p->static_token, 0, "config");
-	if ((rc = ks_creds_from_env(out)) != KS_ERR_NOTFOUND)
+	if (!ks_creds_profile_sources_env() && (rc = ks_creds_from_env(out)) != KS_ERR_NOTFOUND)
 		return rc;
 	ks_errbuf_clear(&e);
 	if ((rc = ks_creds_from_profile(&p->net, out, profile, sizeof(profile), &e)) != KS_ERR_NOTFOUND)

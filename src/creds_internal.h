@@ -70,6 +70,13 @@ int ks_creds_from_imds(const ks_creds_net *net, ks_credentials *out, ks_errbuf *
 int ks_creds_from_profile(const ks_creds_net *net, ks_credentials *out, char *tried, size_t tn, ks_errbuf *err);
 
 /**
+ * @brief 1 when AWS_PROFILE names a profile whose role_arn takes its source credentials from the
+ *        environment (credential_source = Environment): that profile is then resolved before the
+ *        environment's keys, which it would otherwise never be.
+ */
+int ks_creds_profile_sources_env(void);
+
+/**
  * @brief Run @p command (a profile's credential_process, split into words as a POSIX shell
  *        would, run without one) and read its JSON. Errors never hold its standard output.
  * @returns 0 or KS_ERR_AUTH with @p err set.

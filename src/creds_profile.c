@@ -266,6 +266,25 @@ static int resolve(const ks_creds_net *net, files *fs, const char **chain, int d
 	return static_keys(fs, name, 1, out);
 }
 
+int ks_creds_profile_sources_env(void)
+{
+	const char *profile = getenv("AWS_PROFILE"), *role, *src;
+	files *fs;
+	int yes;
+
+	if (!profile || !*profile || !(fs = calloc(1, sizeof(*fs))))
+		return 0;
+	home_path(fs->cpath, sizeof(fs->cpath), "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+	home_path(fs->fpath, sizeof(fs->fpath), "AWS_CONFIG_FILE", ".aws/config");
+	role = prof_get(fs, profile, "role_arn");
+	src = prof_get(fs, profile, "credential_source");
+	yes = role && src && strcmp(src, "Environment") == 0;
+	while (fs->n)
+		ks_creds_scrub_free(fs->owned[--fs->n]);
+	free(fs);
+	return yes;
+}
+
 int ks_creds_from_profile(const ks_creds_net *net, ks_credentials *out, char *tried, size_t tn, ks_errbuf *err)
 {
 	const char *chain[MAX_CHAIN];
