@@ -225,6 +225,22 @@ def test_role_from_credential_source_environment(tmp):
     assert req["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDENV/"), req["headers"]
 
 
+def test_role_from_credential_source_imds(tmp):
+    aws = AwsStandin(tmp)
+    conf = tmp.file("config", "[profile node]\nrole_arn = arn:aws:iam::111122223333:role/from-node\n"
+                              "credential_source = Ec2InstanceMetadata\n")
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="node", AWS_EC2_METADATA_SERVICE_ENDPOINT=aws.url,
+                    AWS_ENDPOINT_URL_STS=aws.url)
+    del env["AWS_EC2_METADATA_DISABLED"]
+    out = creds(env)
+    assert out[0].startswith("source=role:node akid=ASIASTANDIN0002 "), out
+    reqs = aws.requests()
+    assert [r["method"] for r in reqs] == ["PUT", "GET", "GET", "POST"], reqs
+    assert assumed(reqs[3])["RoleArn"] == "arn:aws:iam::111122223333:role/from-node", reqs[3]
+    # Signed with the instance's credentials.
+    assert reqs[3]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0001/"), reqs[3]
+
+
 SSO_URL = "https://d-9067example.awsapps.com/start"
 
 
