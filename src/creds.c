@@ -63,8 +63,8 @@ static int copy_creds(ks_credentials *dst, const ks_credentials *src)
 	return 0;
 }
 
-int ks_creds_set(ks_credentials *c, const char *akid, const char *secret, const char *token,
-		     time_t exp, const char *source)
+int ks_creds_set(ks_credentials *c, const char *akid, const char *secret, const char *token, time_t exp,
+		 const char *source)
 {
 	memset(c, 0, sizeof(*c));
 	c->access_key_id = strdup(akid);
@@ -123,7 +123,7 @@ void ks_creds_destroy(ks_creds_t *p)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* ISO 8601 "2026-11-24T03:00:00Z" (fractions allowed) to time_t; 0 when unparsable. */
+/* ISO 8601 "2026-11-24T03:00:00Z" (fractions and "UTC" allowed) to time_t; 0 when unparsable. */
 time_t ks_creds_parse_time(const char *s)
 {
 	struct tm tm;
@@ -195,8 +195,8 @@ int ks_creds_form_append(ks_buf *b, const char *k, const char *v)
 	return r;
 }
 
-static int sts_call(const ks_creds_net *net, const char *body, const ks_credentials *signer, const char *source,
-		    ks_credentials *out, ks_errbuf *err)
+static int sts_call(const ks_creds_net *net, const char *body, const ks_credentials *signer,
+		    const char *source, ks_credentials *out, ks_errbuf *err)
 {
 	const char *region = net->region ? net->region : "us-east-1";
 	char *url = ks_aws_endpoint("sts", region, getenv("AWS_ENDPOINT_URL_STS"));
