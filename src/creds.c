@@ -1,7 +1,8 @@
 /*
  * AWS credentials: static keys from the configuration, else the standard chain in its usual
- * order (environment, shared files, web identity, container, IMDSv2), optionally wrapped in
- * STS AssumeRole. Temporary credentials are refreshed five minutes before they expire.
+ * order (environment, the shared files' profile (creds_profile.c), web identity, container,
+ * IMDSv2), optionally wrapped in STS AssumeRole. Here: the chain, STS, and the sources that
+ * need no files of their own. Temporary credentials are refreshed five minutes before they expire.
  */
 #include "creds.h"
 
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "aws.h"
+#include "creds_internal.h"
 #include "http.h"
 #include "log.h"
 
@@ -26,11 +28,11 @@ struct ks_creds {
 	ks_credentials cur;   /* current snapshot (access_key_id NULL: none yet) */
 	char *static_akid, *static_secret, *static_token;
 	char *role_arn, *external_id, *region;
-	int timeout_ms;
+	ks_creds_net net;     /* region and timeout_ms, for every source that calls out */
 	ks_metrics *metrics;
 };
 
-static void scrub_free(char *s)
+void ks_creds_scrub_free(char *s)
 {
 	if (s) {
 		OPENSSL_cleanse(s, strlen(s));
@@ -40,9 +42,9 @@ static void scrub_free(char *s)
 
 void ks_credentials_clean(ks_credentials *c)
 {
-	scrub_free(c->access_key_id);
-	scrub_free(c->secret_access_key);
-	scrub_free(c->session_token);
+	ks_creds_scrub_free(c->access_key_id);
+	ks_creds_scrub_free(c->secret_access_key);
+	ks_creds_scrub_free(c->session_token);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -61,8 +63,8 @@ static int copy_creds(ks_credentials *dst, const ks_credentials *src)
 	return 0;
 }
 
-static int set_creds(ks_credentials *c, const char *akid, const char *secret, const char *token,
-		     time_t exp, const char *source)
+int ks_creds_set(ks_credentials *c, const char *akid, const char *secret, const char *token, time_t exp,
+		 const char *source)
 {
 	memset(c, 0, sizeof(*c));
 	c->access_key_id = strdup(akid);
@@ -87,7 +89,7 @@ ks_creds_t *ks_creds_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *er
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	p->metrics = metrics;
-	p->timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
+	p->net.timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 10000;
 #define DUP(dst, src) do { if ((src) && !((dst) = strdup(src))) goto nomem; } while (0)
 	DUP(p->static_akid, conf->access_key_id);
 	DUP(p->static_secret, conf->secret_access_key);
@@ -96,6 +98,7 @@ ks_creds_t *ks_creds_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *er
 	DUP(p->external_id, conf->role_external_id);
 	DUP(p->region, conf->aws_region);
 #undef DUP
+	p->net.region = p->region;
 	return p;
 nomem:
 	ks_creds_destroy(p);
@@ -108,11 +111,11 @@ void ks_creds_destroy(ks_creds_t *p)
 	if (!p)
 		return;
 	ks_credentials_clean(&p->cur);
-	scrub_free(p->static_akid);
-	scrub_free(p->static_secret);
-	scrub_free(p->static_token);
+	ks_creds_scrub_free(p->static_akid);
+	ks_creds_scrub_free(p->static_secret);
+	ks_creds_scrub_free(p->static_token);
 	free(p->role_arn);
-	scrub_free(p->external_id);
+	ks_creds_scrub_free(p->external_id);
 	free(p->region);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -120,8 +123,8 @@ void ks_creds_destroy(ks_creds_t *p)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* ISO 8601 "2026-11-24T03:00:00Z" (fractions allowed) to time_t; 0 when unparsable. */
-static time_t parse_iso8601(const char *s)
+/* ISO 8601 "2026-11-24T03:00:00Z" (fractions and "UTC" allowed) to time_t; 0 when unparsable. */
+time_t ks_creds_parse_time(const char *s)
 {
 	struct tm tm;
 
@@ -143,10 +146,10 @@ static int parse_sts_xml(const char *xml, const char *source, ks_credentials *ou
 	if (!akid || !secret)
 		rc = ks_errbuf_set(err, KS_ERR_AUTH, "%s: the STS answer has no credentials", source);
 	else
-		rc = set_creds(out, akid, secret, token, parse_iso8601(exp), source);
-	scrub_free(akid);
-	scrub_free(secret);
-	scrub_free(token);
+		rc = ks_creds_set(out, akid, secret, token, ks_creds_parse_time(exp), source);
+	ks_creds_scrub_free(akid);
+	ks_creds_scrub_free(secret);
+	ks_creds_scrub_free(token);
 	free(exp);
 	return rc;
 }
@@ -167,12 +170,12 @@ static int parse_json_creds(const char *text, const char *source, ks_credentials
 	if (!akid || !secret)
 		rc = ks_errbuf_set(err, KS_ERR_AUTH, "%s: the credentials answer has no AccessKeyId/SecretAccessKey", source);
 	else
-		rc = set_creds(out, akid, secret, token, parse_iso8601(exp), source);
+		rc = ks_creds_set(out, akid, secret, token, ks_creds_parse_time(exp), source);
 	json_decref(j);
 	return rc;
 }
 
-static int form_append(ks_buf *b, const char *k, const char *v)
+int ks_creds_form_append(ks_buf *b, const char *k, const char *v)
 {
 	static const char digits[] = "0123456789ABCDEF";
 	const char *p;
@@ -192,10 +195,10 @@ static int form_append(ks_buf *b, const char *k, const char *v)
 	return r;
 }
 
-static int sts_call(ks_creds_t *p, const char *body, const ks_credentials *signer, const char *source,
-		    ks_credentials *out, ks_errbuf *err)
+static int sts_call(const ks_creds_net *net, const char *body, const ks_credentials *signer,
+		    const char *source, ks_credentials *out, ks_errbuf *err)
 {
-	const char *region = p->region ? p->region : "us-east-1";
+	const char *region = net->region ? net->region : "us-east-1";
 	char *url = ks_aws_endpoint("sts", region, getenv("AWS_ENDPOINT_URL_STS"));
 	const char *unsigned_hdrs[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
 	ks_aws_headers signed_hdrs = { 0 };
@@ -223,7 +226,7 @@ static int sts_call(ks_creds_t *p, const char *body, const ks_credentials *signe
 	req.url = url;
 	req.body = body;
 	req.body_len = strlen(body);
-	req.timeout_ms = p->timeout_ms;
+	req.timeout_ms = net->timeout_ms;
 	rc = ks_http_perform(&req, &resp, err);
 	if (rc == 0) {
 		if (resp.status == 200) {
@@ -247,109 +250,16 @@ static int sts_call(ks_creds_t *p, const char *body, const ks_credentials *signe
 
 /* ---- sources of the chain ------------------------------------------------------------------ */
 
-static int from_env(ks_credentials *out)
+int ks_creds_from_env(ks_credentials *out)
 {
 	const char *akid = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
 
 	if (!akid || !*akid || !secret || !*secret)
 		return KS_ERR_NOTFOUND;
-	return set_creds(out, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment");
+	return ks_creds_set(out, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment");
 }
 
-/* Look up @p key in [section] of an INI file; caller frees. */
-static char *ini_get(const char *path, const char *section, const char *key)
-{
-	char line[4096], cur[256] = "";
-	char *val = NULL;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return NULL;
-	while (!val && fgets(line, sizeof(line), f)) {
-		char *s = line, *e, *eq;
-
-		while (isspace((unsigned char)*s))
-			s++;
-		e = s + strlen(s);
-		while (e > s && isspace((unsigned char)e[-1]))
-			*--e = '\0';
-		if (*s == '#' || *s == ';' || !*s)
-			continue;
-		if (*s == '[') {
-			char *close = strchr(s, ']');
-
-			if (close) {
-				*close = '\0';
-				snprintf(cur, sizeof(cur), "%s", s + 1);
-			}
-			continue;
-		}
-		if (strcmp(cur, section) != 0 || !(eq = strchr(s, '=')))
-			continue;
-		*eq = '\0';
-		for (e = eq; e > s && isspace((unsigned char)e[-1]);)
-			*--e = '\0';
-		if (strcmp(s, key) == 0) {
-			char *v = eq + 1;
-
-			while (isspace((unsigned char)*v))
-				v++;
-			val = strdup(v);
-		}
-	}
-	OPENSSL_cleanse(line, sizeof(line));
-	fclose(f);
-	return val;
-}
-
-static void home_path(char *out, size_t n, const char *env, const char *rel)
-{
-	const char *v = getenv(env), *home = getenv("HOME");
-
-	if (v && *v)
-		snprintf(out, n, "%s", v);
-	else
-		snprintf(out, n, "%s/%s", home ? home : "", rel);
-}
-
-static int from_profile(ks_credentials *out, char *tried, size_t tn)
-{
-	const char *profile = getenv("AWS_PROFILE");
-	char cpath[1024], fpath[1024], section[300], source[32];
-	char *akid, *secret, *token;
-	int rc = KS_ERR_NOTFOUND;
-
-	if (!profile || !*profile)
-		profile = "default";
-	home_path(cpath, sizeof(cpath), "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
-	home_path(fpath, sizeof(fpath), "AWS_CONFIG_FILE", ".aws/config");
-	snprintf(tried, tn, "profile '%.64s' (%.400s, %.400s)", profile, cpath, fpath);
-	snprintf(source, sizeof(source), "profile:%.20s", profile);
-	akid = ini_get(cpath, profile, "aws_access_key_id");
-	secret = ini_get(cpath, profile, "aws_secret_access_key");
-	token = ini_get(cpath, profile, "aws_session_token");
-	if (!akid || !secret) {
-		scrub_free(akid);
-		scrub_free(secret);
-		scrub_free(token);
-		/* The config file names non-default profiles "profile NAME". */
-		if (strcmp(profile, "default") == 0)
-			snprintf(section, sizeof(section), "default");
-		else
-			snprintf(section, sizeof(section), "profile %s", profile);
-		akid = ini_get(fpath, section, "aws_access_key_id");
-		secret = ini_get(fpath, section, "aws_secret_access_key");
-		token = ini_get(fpath, section, "aws_session_token");
-	}
-	if (akid && secret)
-		rc = set_creds(out, akid, secret, token, 0, source);
-	scrub_free(akid);
-	scrub_free(secret);
-	scrub_free(token);
-	return rc;
-}
-
-static int from_web_identity(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+static int from_web_identity(const ks_creds_net *net, ks_credentials *out, ks_errbuf *err)
 {
 	const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = getenv("AWS_ROLE_ARN");
 	const char *session = getenv("AWS_ROLE_SESSION_NAME");
@@ -373,25 +283,25 @@ static int from_web_identity(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 		session = sname;
 	}
 	ks_buf_init(&body, 64 * 1024);
-	rc = form_append(&body, "Action", "AssumeRoleWithWebIdentity") ||
-	     form_append(&body, "Version", "2011-06-15") || form_append(&body, "RoleArn", role) ||
-	     form_append(&body, "RoleSessionName", session) || form_append(&body, "WebIdentityToken", token);
+	rc = ks_creds_form_append(&body, "Action", "AssumeRoleWithWebIdentity") ||
+	     ks_creds_form_append(&body, "Version", "2011-06-15") || ks_creds_form_append(&body, "RoleArn", role) ||
+	     ks_creds_form_append(&body, "RoleSessionName", session) || ks_creds_form_append(&body, "WebIdentityToken", token);
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc) {
 		ks_buf_clean(&body);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	rc = sts_call(p, body.data, NULL, "web-identity", out, err);
+	rc = sts_call(net, body.data, NULL, "web-identity", out, err);
 	OPENSSL_cleanse(body.data, body.len);
 	ks_buf_clean(&body);
 	return rc;
 }
 
-static int http_get_creds(ks_creds_t *p, const char *url, const char *const *headers, const char *source,
+static int http_get_creds(const ks_creds_net *net, const char *url, const char *const *headers, const char *source,
 			  ks_credentials *out, ks_errbuf *err)
 {
 	ks_http_request req = { .method = "GET", .url = url, .headers = headers,
-				.timeout_ms = p->timeout_ms, .connect_timeout_ms = 1000 };
+				.timeout_ms = net->timeout_ms, .connect_timeout_ms = 1000 };
 	ks_http_response resp;
 	int rc = ks_http_perform(&req, &resp, err);
 
@@ -409,7 +319,7 @@ static int http_get_creds(ks_creds_t *p, const char *url, const char *const *hea
 	return rc;
 }
 
-static int from_container(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+int ks_creds_from_container(const ks_creds_net *net, ks_credentials *out, ks_errbuf *err)
 {
 	const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
 	const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -444,12 +354,12 @@ static int from_container(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 	}
 	if (auth[0])
 		headers[0] = auth;
-	rc = http_get_creds(p, url, headers, "container", out, err);
+	rc = http_get_creds(net, url, headers, "container", out, err);
 	OPENSSL_cleanse(auth, sizeof(auth));
 	return rc;
 }
 
-static int from_imds(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
+int ks_creds_from_imds(const ks_creds_net *net, ks_credentials *out, ks_errbuf *err)
 {
 	const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
 	const char *base = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
@@ -503,31 +413,38 @@ static int from_imds(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 	snprintf(role, sizeof(role), "%.*s", (int)strcspn(resp.body.data, "\r\n"), resp.body.data);
 	ks_http_response_clean(&resp);
 	snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, base, role);
-	rc = http_get_creds(p, url, hdrs, "imds", out, err);
+	rc = http_get_creds(net, url, hdrs, "imds", out, err);
 	OPENSSL_cleanse(tokhdr, sizeof(tokhdr));
 	return rc;
 }
 
-static int assume_role(ks_creds_t *p, const ks_credentials *base, ks_credentials *out, ks_errbuf *err)
+int ks_creds_assume_role(const ks_creds_net *net, const ks_creds_role *role, const ks_credentials *base,
+			 const char *source, ks_credentials *out, ks_errbuf *err)
 {
-	char sname[64];
+	char sname[64], dur[16];
+	const char *session = role->session_name;
 	ks_buf body;
 	int rc;
 
-	snprintf(sname, sizeof(sname), "kinesink-%ld", (long)time(NULL));
+	if (!session || !*session) {
+		snprintf(sname, sizeof(sname), "kinesink-%ld", (long)time(NULL));
+		session = sname;
+	}
+	snprintf(dur, sizeof(dur), "%d", role->duration_s);
 	ks_buf_init(&body, 64 * 1024);
-	rc = form_append(&body, "Action", "AssumeRole") || form_append(&body, "Version", "2011-06-15") ||
-	     form_append(&body, "RoleArn", p->role_arn) || form_append(&body, "RoleSessionName", sname) ||
-	     (p->external_id && form_append(&body, "ExternalId", p->external_id));
+	rc = ks_creds_form_append(&body, "Action", "AssumeRole") || ks_creds_form_append(&body, "Version", "2011-06-15") ||
+	     ks_creds_form_append(&body, "RoleArn", role->role_arn) || ks_creds_form_append(&body, "RoleSessionName", session) ||
+	     (role->external_id && ks_creds_form_append(&body, "ExternalId", role->external_id)) ||
+	     (role->duration_s > 0 && ks_creds_form_append(&body, "DurationSeconds", dur));
 	if (rc) {
 		ks_buf_clean(&body);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	rc = sts_call(p, body.data, base, "assume-role", out, err);
+	rc = sts_call(net, body.data, base, source, out, err);
 	OPENSSL_cleanse(body.data, body.len);
 	ks_buf_clean(&body);
 	if (rc)
-		ks_errbuf_prefix(err, "cannot assume role %s", p->role_arn);
+		ks_errbuf_prefix(err, "cannot assume role %s", role->role_arn);
 	return rc;
 }
 
@@ -539,17 +456,17 @@ static int resolve_base(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 	int rc;
 
 	if (p->static_akid && p->static_secret)
-		return set_creds(out, p->static_akid, p->static_secret, p->static_token, 0, "config");
-	if ((rc = from_env(out)) != KS_ERR_NOTFOUND)
-		return rc;
-	if ((rc = from_profile(out, profile, sizeof(profile))) != KS_ERR_NOTFOUND)
+		return ks_creds_set(out, p->static_akid, p->static_secret, p->static_token, 0, "config");
+	if (!ks_creds_profile_sources_env() && (rc = ks_creds_from_env(out)) != KS_ERR_NOTFOUND)
 		return rc;
 	ks_errbuf_clear(&e);
-	if ((rc = from_web_identity(p, out, &e)) != KS_ERR_NOTFOUND)
+	if ((rc = ks_creds_from_profile(&p->net, out, profile, sizeof(profile), &e)) != KS_ERR_NOTFOUND)
 		goto source_failed;
-	if ((rc = from_container(p, out, &e)) != KS_ERR_NOTFOUND)
+	if ((rc = from_web_identity(&p->net, out, &e)) != KS_ERR_NOTFOUND)
 		goto source_failed;
-	if ((rc = from_imds(p, out, &e)) == 0)
+	if ((rc = ks_creds_from_container(&p->net, out, &e)) != KS_ERR_NOTFOUND)
+		goto source_failed;
+	if ((rc = ks_creds_from_imds(&p->net, out, &e)) == 0)
 		return 0;
 	snprintf(tried, sizeof(tried),
 		 "no AWS credentials found: tried aws.credentials.* (not set), environment "
@@ -577,10 +494,10 @@ int ks_creds_get(ks_creds_t *p, time_t now, ks_credentials *out, ks_errbuf *err)
 
 	rc = resolve_base(p, &base, err);
 	if (rc == 0 && p->role_arn) {
-		rc = assume_role(p, &base, &fresh, err);
+		ks_creds_role role = { p->role_arn, p->external_id, NULL, 0 };
+
+		rc = ks_creds_assume_role(&p->net, &role, &base, "assume-role", &fresh, err);
 		ks_credentials_clean(&base);
-		if (rc == 0)
-			snprintf(fresh.source, sizeof(fresh.source), "assume-role");
 	} else {
 		fresh = base;
 	}

@@ -1,10 +1,15 @@
 """The AWS credential chain through kinesink's provider (tests/tools/creds_get), against
-stand-ins for STS, EC2 IMDSv2 and the container endpoint: each source, its order, AssumeRole on
-top (signed, with the external id), refresh before expiry, and a clear error with no secret."""
+stand-ins for STS, EC2 IMDSv2, the container endpoint and the IAM Identity Center portal: each
+source, its order, AssumeRole on top (signed, with the external id), profiles with
+credential_process, role_arn chained through source_profile or credential_source, and SSO, refresh
+before expiry, and clear errors with no secret."""
+import datetime
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -119,6 +124,185 @@ def test_nothing_found_is_a_clear_error(tmp):
     assert out[0].startswith("error: no AWS credentials found: tried aws.credentials.* (not set), environment"), out
     assert "web identity" in out[0] and "container" in out[0] and "IMDS" in out[0], out
     assert "lonelysecret" not in "\n".join(out)
+
+
+PROCESS = """import json, os, sys, datetime
+with open(os.environ["PROC_LOG"], "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+mode = sys.argv[1]
+exp = (datetime.datetime.utcnow() + datetime.timedelta(seconds=900)).strftime("%Y-%m-%dT%H:%M:%SZ")
+if mode == "ok":
+    print(json.dumps({"Version": 1, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "procsecret-ok",
+                      "SessionToken": "proctoken", "Expiration": exp}))
+elif mode == "fail":
+    print('{"Version": 1, "AccessKeyId": "AKIDLEAK", "SecretAccessKey": "procsecret-fail"}')
+    sys.stderr.write("starting\\nmfa device not present\\n")
+    sys.exit(3)
+elif mode == "badjson":
+    print('{"Version": 1, "AccessKeyId": "AKIDLEAK", "SecretAccessKey": "procsecret-bad"')
+elif mode == "version2":
+    print(json.dumps({"Version": 2, "AccessKeyId": "AKIDLEAK", "SecretAccessKey": "procsecret-v2"}))
+"""
+
+
+def process_profile(tmp, mode):
+    script = tmp.file("cred proc.py", PROCESS)
+    conf = tmp.file("config", "[profile proc]\ncredential_process = %s '%s' %s \"two  words\" x\\ y\n"
+                              % (sys.executable, script, mode))
+    return clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="proc", PROC_LOG=tmp.file("proc.log"))
+
+
+def test_credential_process(tmp):
+    env = process_profile(tmp, "ok")
+    out = creds(env, "--at", "0", "--at", "300", "--at", "700")
+    assert out[0].startswith("source=process:proc akid=AKIDPROC ") and "token=yes" in out[0], out
+    assert 890 <= int(out[0].split("expires_in=")[1].split()[0]) <= 900, out
+    # Expires in 15 minutes: kept at +5 min, run again at +11:40.
+    assert out[1].endswith("refreshes=0") and out[2].endswith("refreshes=1"), out
+    with open(env["PROC_LOG"]) as f:
+        runs = [json.loads(l) for l in f]
+    # Split as a POSIX shell splits words (quotes, backslash), with no shell in between.
+    assert runs == [["ok", "two  words", "x y"]] * 2, runs
+    assert "procsecret" not in "\n".join(out)
+
+
+def test_credential_process_errors_hold_no_secret(tmp):
+    out = creds(process_profile(tmp, "fail"))
+    assert out[0].startswith("error: profile 'proc': credential_process %s exited with status 3; it said: "
+                             "mfa device not present" % sys.executable), out
+    out += creds(process_profile(tmp, "badjson"))
+    assert "credential_process printed" in out[1] and "not a JSON object" in out[1], out
+    out += creds(process_profile(tmp, "version2"))
+    assert "unsupported \"Version\"; only 1 is supported" in out[2], out
+    assert len(out) == 3 and "procsecret" not in "\n".join(out) and "AKIDLEAK" not in "\n".join(out), out
+
+
+def assumed(req):
+    return {k: v[0] for k, v in urllib.parse.parse_qs(req["body"]).items()}
+
+
+def test_role_chained_through_source_profiles(tmp):
+    sts = AwsStandin(tmp)
+    cred = tmp.file("credentials", "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = basesecret\n")
+    conf = tmp.file("config", "[profile mid]\nrole_arn = arn:aws:iam::111122223333:role/mid\nsource_profile = base\n"
+                              "external_id = ext-mid\n"
+                              "[profile top]\nrole_arn = arn:aws:iam::444455556666:role/top\nsource_profile = mid\n"
+                              "role_session_name = sess-top\nduration_seconds = 1800\n")
+    out = creds(clean_env(tmp, AWS_SHARED_CREDENTIALS_FILE=cred, AWS_CONFIG_FILE=conf, AWS_PROFILE="top",
+                          AWS_ENDPOINT_URL_STS=sts.url))
+    assert out[0].startswith("source=role:top akid=ASIASTANDIN0002 ") and "token=yes" in out[0], out
+    reqs = sts.requests()
+    assert len(reqs) == 2, reqs
+    first, second = assumed(reqs[0]), assumed(reqs[1])
+    assert first["Action"] == "AssumeRole" and first["RoleArn"] == "arn:aws:iam::111122223333:role/mid", first
+    assert first["ExternalId"] == "ext-mid" and "DurationSeconds" not in first, first
+    assert reqs[0]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDBASE/"), reqs[0]
+    assert second["RoleArn"] == "arn:aws:iam::444455556666:role/top" and "ExternalId" not in second, second
+    assert second["RoleSessionName"] == "sess-top" and second["DurationSeconds"] == "1800", second
+    # The second call is signed with what the first returned.
+    assert reqs[1]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0001/"), reqs[1]
+    assert reqs[1]["headers"]["X-Amz-Security-Token"] == "standin-token-1", reqs[1]["headers"]
+
+
+def test_role_profile_loop_is_an_error(tmp):
+    conf = tmp.file("config", "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+                              "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n")
+    out = creds(clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="a"))
+    assert out == ["error: source_profile loop in the AWS config: a -> b -> a; make the chain end in a profile "
+                   "with credentials"], out
+
+
+def test_role_from_credential_source_environment(tmp):
+    sts = AwsStandin(tmp)
+    conf = tmp.file("config", "[profile envrole]\nrole_arn = arn:aws:iam::111122223333:role/from-env\n"
+                              "credential_source = Environment\nexternal_id = ext-env\n")
+    out = creds(clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="envrole", AWS_ACCESS_KEY_ID="AKIDENV",
+                          AWS_SECRET_ACCESS_KEY="envsecret", AWS_ENDPOINT_URL_STS=sts.url))
+    assert out[0].startswith("source=role:envrole akid=ASIASTANDIN0001 "), out
+    req = sts.requests()[0]
+    assert assumed(req)["RoleArn"] == "arn:aws:iam::111122223333:role/from-env", req
+    assert assumed(req)["ExternalId"] == "ext-env", req
+    assert req["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDENV/"), req["headers"]
+
+
+def test_role_from_credential_source_imds(tmp):
+    aws = AwsStandin(tmp)
+    conf = tmp.file("config", "[profile node]\nrole_arn = arn:aws:iam::111122223333:role/from-node\n"
+                              "credential_source = Ec2InstanceMetadata\n")
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="node", AWS_EC2_METADATA_SERVICE_ENDPOINT=aws.url,
+                    AWS_ENDPOINT_URL_STS=aws.url)
+    del env["AWS_EC2_METADATA_DISABLED"]
+    out = creds(env)
+    assert out[0].startswith("source=role:node akid=ASIASTANDIN0002 "), out
+    reqs = aws.requests()
+    assert [r["method"] for r in reqs] == ["PUT", "GET", "GET", "POST"], reqs
+    assert assumed(reqs[3])["RoleArn"] == "arn:aws:iam::111122223333:role/from-node", reqs[3]
+    # Signed with the instance's credentials.
+    assert reqs[3]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0001/"), reqs[3]
+
+
+SSO_URL = "https://d-9067example.awsapps.com/start"
+
+
+def sso_setup(tmp, key, expires_in, token="sso-access-t0ken"):
+    cache = os.path.join(tmp.path, ".aws", "sso", "cache")
+    os.makedirs(cache, exist_ok=True)
+    exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=expires_in)
+    with open(os.path.join(cache, hashlib.sha1(key.encode()).hexdigest() + ".json"), "w") as f:
+        json.dump({"startUrl": SSO_URL, "region": "eu-west-1", "accessToken": token,
+                   "expiresAt": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}, f)
+    return tmp.file("config", "[profile legacy]\nsso_start_url = %s\nsso_region = eu-west-1\n"
+                              "sso_account_id = 111122223333\nsso_role_name = Writer\n"
+                              "[profile wrongrole]\nsso_session = corp\nsso_account_id = 111122223333\n"
+                              "sso_role_name = Reader\n"
+                              "[profile modern]\nsso_session = corp\nsso_account_id = 111122223333\n"
+                              "sso_role_name = Writer\n"
+                              "[sso-session corp]\nsso_start_url = %s\nsso_region = eu-west-1\n" % (SSO_URL, SSO_URL))
+
+
+def sso_standin(tmp):
+    return AwsStandin(tmp, "--ttl", "900", "--sso-token", "sso-access-t0ken", "--sso-account", "111122223333",
+                      "--sso-role", "Writer")
+
+
+def test_sso_legacy_profile(tmp):
+    portal = sso_standin(tmp)
+    env = clean_env(tmp, AWS_CONFIG_FILE=sso_setup(tmp, SSO_URL, 3600), AWS_PROFILE="legacy",
+                    AWS_ENDPOINT_URL_SSO=portal.url)
+    out = creds(env, "--at", "0", "--at", "700")
+    assert out[0].startswith("source=sso:legacy akid=ASIASTANDIN0001 ") and "token=yes" in out[0], out
+    assert 890 <= int(out[0].split("expires_in=")[1].split()[0]) <= 900, out
+    assert out[1].startswith("source=sso:legacy akid=ASIASTANDIN0002 ") and out[1].endswith("refreshes=1"), out
+    req = portal.requests()[0]
+    assert req["method"] == "GET" and req["path"] == "/federation/credentials?role_name=Writer&account_id=111122223333", req
+    assert req["headers"]["x-amz-sso_bearer_token"] == "sso-access-t0ken" and "Authorization" not in req["headers"], req
+
+
+def test_sso_session_profile_and_refusal(tmp):
+    portal = sso_standin(tmp)
+    # An sso_session's token is cached under the session's name, not the start URL.
+    env = clean_env(tmp, AWS_CONFIG_FILE=sso_setup(tmp, "corp", 3600), AWS_PROFILE="modern",
+                    AWS_ENDPOINT_URL_SSO=portal.url)
+    out = creds(env)
+    assert out[0].startswith("source=sso:modern akid=ASIASTANDIN0001 "), out
+    env["AWS_PROFILE"] = "wrongrole"
+    out = creds(env)
+    assert out[0].startswith("error: profile 'wrongrole': SSO GetRoleCredentials (account 111122223333, role Reader) "
+                             "at %s/federation/credentials answered HTTP 403" % portal.url), out
+    assert "sso-access-t0ken" not in out[0], out
+
+
+def test_sso_expired_or_missing_token(tmp):
+    portal = sso_standin(tmp)
+    env = clean_env(tmp, AWS_CONFIG_FILE=sso_setup(tmp, SSO_URL, -60), AWS_PROFILE="legacy",
+                    AWS_ENDPOINT_URL_SSO=portal.url)
+    out = creds(env)
+    assert out[0].startswith("error: profile 'legacy': the SSO token cached in %s/.aws/sso/cache/" % tmp.path), out
+    assert "expired at" in out[0] and out[0].endswith("run `aws sso login --profile legacy`"), out
+    env["AWS_PROFILE"] = "modern"  # nothing cached for the session "corp"
+    out += creds(env)
+    assert "no usable SSO token cached" in out[1] and "aws sso login --sso-session corp" in out[1], out
+    assert "sso-access-t0ken" not in "\n".join(out) and portal.requests() == [], out
 
 
 if __name__ == "__main__":
