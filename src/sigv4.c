@@ -295,11 +295,29 @@ static int canonical_request(const ks_sigv4_request *req, const hdr *h, int n, c
 	return 0;
 }
 
+/* The string to sign for @p creq at @p amz_date (its first 8 characters are the date), into @p sts,
+ * and the signature of it in hex. */
+static int sign_request(const ks_sigv4_request *req, const char *secret, const char *amz_date, const ks_buf *creq,
+			ks_buf *sts, char sighex[65])
+{
+	unsigned char digest[32];
+	char date[9], creqhash[65];
+
+	memcpy(date, amz_date, 8);
+	date[8] = '\0';
+	SHA256((const unsigned char *)creq->data, creq->len, digest);
+	hex(digest, 32, creqhash);
+	if (ks_buf_printf(sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date, req->region,
+			  req->service, creqhash))
+		return KS_ERR_NOMEM;
+	return derive_signature(secret, date, req->region, req->service, sts, sighex);
+}
+
 int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t now,
 		  ks_sigv4_result *out)
 {
 	unsigned char digest[32];
-	char date[9], sighex[65], creqhash[65];
+	char date[9], sighex[65];
 	ks_buf creq, sts, auth, signed_hdrs;
 	const char *extra[4];
 	hdr *h = NULL;
@@ -329,15 +347,8 @@ int ks_sigv4_sign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, time_t
 	if (canonical_request(req, h, n, out->payload_hash, &creq, &signed_hdrs))
 		goto out;
 
-	/* String to sign. */
-	SHA256((const unsigned char *)creq.data, creq.len, digest);
-	hex(digest, 32, creqhash);
-	if (ks_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
-			  req->region, req->service, creqhash))
-		goto out;
-
-	/* Signing key and signature. */
-	if (derive_signature(keys->secret_access_key, date, req->region, req->service, &sts, sighex))
+	/* String to sign, signing key and signature. */
+	if (sign_request(req, keys->secret_access_key, out->amz_date, &creq, &sts, sighex))
 		goto out;
 	if (ks_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
 			  keys->access_key_id, date, req->region, req->service, signed_hdrs.data, sighex))
@@ -417,7 +428,7 @@ int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, tim
 		     ks_sigv4_result *out)
 {
 	unsigned char digest[32];
-	char date[9], sighex[65], creqhash[65], num[16];
+	char date[9], sighex[65], num[16];
 	const char *path = req->path && *req->path ? req->path : "/";
 	ks_buf query, creq, sts, url, signed_hdrs, scope, listed;
 	ks_sigv4_request signed_req;
@@ -464,13 +475,8 @@ int ks_sigv4_presign(const ks_sigv4_request *req, const ks_sigv4_keys *keys, tim
 	/* Canonical request (of the request with the query just built) and string to sign. */
 	signed_req = *req;
 	signed_req.query = query.data;
-	if (canonical_request(&signed_req, h, n, out->payload_hash, &creq, &listed))
-		goto out;
-	SHA256((const unsigned char *)creq.data, creq.len, digest);
-	hex(digest, 32, creqhash);
-	if (ks_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date, date,
-			  req->region, req->service, creqhash) ||
-	    derive_signature(keys->secret_access_key, date, req->region, req->service, &sts, sighex))
+	if (canonical_request(&signed_req, h, n, out->payload_hash, &creq, &listed) ||
+	    sign_request(req, keys->secret_access_key, out->amz_date, &creq, &sts, sighex))
 		goto out;
 
 	if (ks_buf_printf(&url, "https://%s%s?%s&X-Amz-Signature=%s", req->host, path, query.data, sighex))
