@@ -360,7 +360,8 @@ def main():
 
     shard_topic, shard_rows = shard_scenarios(tmp, cluster)
 
-    cmd = "make bench" + (" BENCH_RECORDS=%d" % N if N != 1000000 else "")
+    cmd = "make bench" + "".join(" %s=%s" % (k, os.environ[k]) for k in (
+        "BENCH_RECORDS", "BENCH_REPEAT", "BENCH_LARGE_RECORDS", "BENCH_SHARD_RECORDS") if k in os.environ)
     with open(os.path.join(TOP, "bench", "RESULTS.md"), "w") as f:
         f.write("# Benchmark results\n\n")
         f.write("Command: `%s` (in the build directory). Machine: %s, %d cores. Median of %d runs. Topics: %s.\n\n"
