@@ -433,6 +433,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 {
 	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
 	ks_policy_cbs pcbs = { stop_on, p };
+	ks_stream_info info;
 	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_consumer_fatal, p };
 
 	if (pipe(p->wake)) {
@@ -453,9 +454,11 @@ static int setup(pipeline *p, ks_errbuf *err)
 	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
 	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
 		return 1;
-	if (ks_stream_describe(p->conf, p->creds, &p->m, err))
+	if (ks_stream_describe_info(p->conf, p->creds, &p->m, &info, err))
 		return 1;
-	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
+	ks_kinesis_set_max_record_bytes(p->kin, info.max_record_bytes);
+	ks_info("pipeline", "stream '%s' in %s is ready (records up to %zu KiB)", p->conf->stream, p->conf->aws_region,
+		info.max_record_bytes >> 10);
 	if (!(p->pol = ks_policy_new(p->conf, &p->m, &pcbs, p->stop, err)) ||
 	    !(p->cons = ks_consumer_start(p->conf, p->offs, &p->m, &ccbs, p->wake[1], err)))
 		return 1;

@@ -16,6 +16,8 @@
 /** Service limits of one PutRecords request, and of a partition key (in Unicode characters). */
 #define KS_PUT_MAX_ENTRIES 500
 #define KS_PUT_MAX_BYTES (5 * 1024 * 1024)
+/** A request's limit once the stream's records may be over 1 MiB (MaxRecordSizeInKiB > 1024). */
+#define KS_PUT_MAX_LARGE_BYTES (10 * 1024 * 1024)
 #define KS_PUT_MAX_KEY_CHARS 256
 
 /** One entry of a request (all borrowed). */

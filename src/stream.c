@@ -5,6 +5,7 @@
 #include "stream.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,14 +17,26 @@
 
 /* The state of the stream from a DescribeStreamSummary answer. */
 static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, const ks_http_response *resp,
-			ks_errbuf *err)
+			ks_stream_info *info, ks_errbuf *err)
 {
 	const char *rid = resp->request_id[0] ? resp->request_id : "none";
 	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
-	const char *status = json_string_value(
-		json_object_get(json_object_get(root, "StreamDescriptionSummary"), "StreamStatus"));
+	json_t *sum = json_object_get(root, "StreamDescriptionSummary");
+	const char *status = json_string_value(json_object_get(sum, "StreamStatus"));
+	json_t *kib = json_object_get(sum, "MaxRecordSizeInKiB");
+	json_t *shards = json_object_get(sum, "OpenShardCount");
 	ks_aws_error ae;
 	int rc = 0;
+
+	if (info) {
+		snprintf(info->status, sizeof(info->status), "%s", status ? status : "");
+		/* 1 to 10 MiB since UpdateMaxRecordSize; a stream that never changed it may not say. */
+		info->max_record_bytes = json_is_integer(kib) && json_integer_value(kib) >= 1 &&
+						 json_integer_value(kib) <= 10240
+					 ? (size_t)json_integer_value(kib) * 1024
+					 : 1024 * 1024;
+		info->open_shards = json_is_integer(shards) ? (int)json_integer_value(shards) : -1;
+	}
 
 	if (resp->status == 200 && status && (strcmp(status, "ACTIVE") == 0 || strcmp(status, "UPDATING") == 0)) {
 		KS_METRIC_SET(m, kinesis_reachable, 1);
@@ -43,6 +56,12 @@ static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, con
 }
 
 int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_errbuf *err)
+{
+	return ks_stream_describe_info(conf, creds, m, NULL, err);
+}
+
+int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_stream_info *info,
+			    ks_errbuf *err)
 {
 	char *url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
 	ks_aws_url aws_url;
@@ -87,7 +106,7 @@ int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks
 		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s%s%s", conf->stream,
 				 conf->aws_region, proxy[0] ? " through proxy " : "", proxy);
 	} else {
-		rc = stream_state(conf, url, m, &resp, err);
+		rc = stream_state(conf, url, m, &resp, info, err);
 	}
 	ks_http_response_clean(&resp);
 	free(url);

@@ -11,6 +11,13 @@
 #include "creds.h"
 #include "metrics.h"
 
+/** The stream as DescribeStreamSummary tells it. */
+typedef struct ks_stream_info {
+	char status[32];          /**< ACTIVE, UPDATING, ... */
+	size_t max_record_bytes;  /**< MaxRecordSizeInKiB * 1024; 1 MiB when the answer has none */
+	int open_shards;          /**< OpenShardCount; -1 when the answer has none */
+} ks_stream_info;
+
 /**
  * @brief DescribeStreamSummary of conf->stream: it exists and is ACTIVE or UPDATING; sets
  *        kinesis_reachable in @p m (may be NULL). @p creds is borrowed.
@@ -19,5 +26,13 @@
  * @locality any thread (blocking)
  */
 int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_errbuf *err);
+
+/**
+ * @brief ks_stream_describe that also fills @p info (may be NULL) from the answer.
+ * @returns as ks_stream_describe.
+ * @locality any thread (blocking)
+ */
+int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_stream_info *info,
+			    ks_errbuf *err);
 
 #endif

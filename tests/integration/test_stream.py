@@ -1,0 +1,60 @@
+"""The stream as the service describes it, end to end against the tests' own Kinesis endpoint
+(tests/tools/fakekinesis) and the mock Kafka cluster over TCP: the stream's own maximum record
+size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import FakeKinesis, MockCluster, base_config, debezium_event, main, run_kinesink  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def rows(n, start=0, part=0):
+    return [(json.dumps({"id": i}, separators=(",", ":")), debezium_event("c", None, {"id": i, "v": 1}), part)
+            for i in range(start, start + n)]
+
+
+def big(ident, blob_bytes, part=0):
+    """A record whose upsert output is a little over blob_bytes."""
+    return (json.dumps({"id": ident}, separators=(",", ":")),
+            debezium_event("c", None, {"id": ident, "blob": "x" * blob_bytes}), part)
+
+
+def run_big(tmp, fk_args, records, parts=1):
+    cluster = MockCluster(tmp, topics={"t": parts})
+    fk = FakeKinesis(tmp, *fk_args)
+    cluster.produce("t", records)
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t",
+                                            **{"errors.policy": "skip"}), timeout=120)
+    assert rc == 0, log[-3000:]
+    assert cluster.committed("kinesink", "t", parts) == {p: sum(1 for r in records if r[2] == p) for p in range(parts)}
+    return fk, log
+
+
+def test_large_records_up_to_the_streams_limit(tmp):
+    # A 3 MiB record fits a 4 MiB stream and is delivered whole; one of 4.5 MiB is over it: a bad
+    # record, skipped, the message naming the limit. (The mock cluster keeps 5 MiB a partition:
+    # one big record in each.)
+    records = (rows(2) + [big(100, 3 * MIB)] + rows(1, start=2) +
+               rows(1, start=3, part=1) + [big(101, 4608 * 1024, part=1)] + rows(1, start=4, part=1))
+    fk, log = run_big(tmp, ["--stream", "s1", "--max-record-kib", "4096"], records, parts=2)
+    assert "records up to 4096 KiB" in log, log[-3000:]
+    accepted = dict(fk.accepted())
+    assert sorted(accepted) == sorted(['{"id":%d}' % i for i in range(5)] + ['{"id":100}']), sorted(accepted)
+    assert json.loads(accepted['{"id":100}']) == {"id": 100, "blob": "x" * (3 * MIB)}
+    assert "t [1] @1: record too large:" in log and "exceed Kinesis' 4 MiB (4194304 bytes) per record, " \
+        "the stream's maximum record size" in log, log[-3000:]
+
+
+def test_default_stream_keeps_1_mib(tmp):
+    records = rows(2) + [big(100, 3 * MIB)] + rows(2, start=2)
+    fk, log = run_big(tmp, ["--stream", "s1"], records)
+    assert "records up to 1024 KiB" in log, log[-3000:]
+    assert "t [0] @2: record too large:" in log and "exceed Kinesis' 1 MiB" in log, log[-3000:]
+    assert sorted(k for k, _ in fk.accepted()) == sorted('{"id":%d}' % i for i in range(4))
+
+
+if __name__ == "__main__":
+    main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)])
