@@ -37,12 +37,19 @@ int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks
 	return KS_ERR_BADREC;
 }
 
+const char *ks_putrecords_stream_member(const char *stream)
+{
+	/* A stream name is letters, digits, '_', '.' and '-': "arn:" can only start an ARN. */
+	return strncmp(stream, "arn:", 4) == 0 ? "StreamARN" : "StreamName";
+}
+
 int ks_putrecords_begin(ks_buf *body, const char *stream)
 {
 	int r;
 
 	ks_buf_reset(body);
-	if ((r = ks_buf_puts(body, "{\"StreamName\":")) || (r = ks_buf_json_str(body, stream, strlen(stream))))
+	if ((r = ks_buf_puts(body, "{\"")) || (r = ks_buf_puts(body, ks_putrecords_stream_member(stream))) ||
+	    (r = ks_buf_puts(body, "\":")) || (r = ks_buf_json_str(body, stream, strlen(stream))))
 		return r;
 	return ks_buf_puts(body, ",\"Records\":[");
 }

@@ -44,7 +44,14 @@ int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks
 size_t ks_putrecords_entry_bytes(const ks_put_entry *e);
 
 /**
- * @brief Start the body of a PutRecords request to @p stream in @p body (reset first).
+ * @brief The request member that names @p stream: "StreamARN" for a stream ARN (arn:...),
+ *        else "StreamName".
+ */
+const char *ks_putrecords_stream_member(const char *stream);
+
+/**
+ * @brief Start the body of a PutRecords request to @p stream (a name or a stream ARN, named
+ *        by ks_putrecords_stream_member) in @p body (reset first).
  *        Then ks_putrecords_add for each entry, ks_putrecords_end once.
  * @returns 0, KS_ERR_TOOBIG (over @p body's cap), KS_ERR_NOMEM.
  */

@@ -12,6 +12,7 @@
 
 #include "aws.h"
 #include "http.h"
+#include "putrecords.h"
 
 #define JSON_1_1 "application/x-amz-json-1.1"
 
@@ -81,7 +82,8 @@ int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	ks_aws_url_parse(url, &aws_url);
 	ks_buf_init(&body, 4096);
-	if (ks_buf_puts(&body, "{\"StreamName\":") ||
+	if (ks_buf_puts(&body, "{\"") || ks_buf_puts(&body, ks_putrecords_stream_member(conf->stream)) ||
+	    ks_buf_puts(&body, "\":") ||
 	    ks_buf_json_str(&body, conf->stream, strlen(conf->stream)) || ks_buf_puts(&body, "}")) {
 		ks_buf_clean(&body);
 		free(url);

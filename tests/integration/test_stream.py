@@ -1,6 +1,6 @@
 """The stream as the service describes it, end to end against the tests' own Kinesis endpoint
 (tests/tools/fakekinesis) and the mock Kafka cluster over TCP: the stream's own maximum record
-size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records."""
+size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records, and a stream named by its ARN."""
 import json
 import os
 import sys
@@ -54,6 +54,35 @@ def test_default_stream_keeps_1_mib(tmp):
     assert "records up to 1024 KiB" in log, log[-3000:]
     assert "t [0] @2: record too large:" in log and "exceed Kinesis' 1 MiB" in log, log[-3000:]
     assert sorted(k for k, _ in fk.accepted()) == sorted('{"id":%d}' % i for i in range(4))
+
+
+def test_stream_arn_names_stream_and_region(tmp):
+    # No aws.region: the region comes from the ARN (the endpoint checks the signature, region
+    # included), and every request names the stream by StreamARN (the endpoint checks its name).
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1", "--verify-sigv4", "AKIDTEST:testsecret")
+    records = rows(20)
+    cluster.produce("t", records)
+    conf = base_config(cluster, fk.endpoint, stream="arn:aws:kinesis:us-east-1:123456789012:stream/s1",
+                       type="upsert", topic="t")
+    del conf["aws.region"]
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 0, log[-3000:]
+    assert "stream 'arn:aws:kinesis:us-east-1:123456789012:stream/s1' in us-east-1 is ready" in log, log[-3000:]
+    assert sorted(k for k, _ in fk.accepted()) == sorted(k for k, _, _ in records)
+    assert cluster.committed("kinesink", "t", 1) == {0: 20}
+
+
+def test_stream_arn_of_another_stream_is_refused(tmp):
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1")
+    cluster.produce("t", rows(2))
+    conf = base_config(cluster, fk.endpoint, stream="arn:aws:kinesis:us-east-1:123456789012:stream/other",
+                       type="upsert", topic="t")
+    rc, log = run_kinesink(tmp, conf)
+    assert rc != 0 and "DescribeStreamSummary of stream 'arn:aws:kinesis:us-east-1:123456789012:stream/other'" in log, \
+        log[-3000:]
+    assert fk.accepted() == []
 
 
 if __name__ == "__main__":

@@ -77,6 +77,12 @@ static void test_body(void)
 			       "k\"\xc3\xa9");
 	json_decref(root);
 	CU_ASSERT_EQUAL(ks_putrecords_entry_bytes(&e[1]), 4 + sizeof(bin));
+	/* A stream ARN goes as StreamARN. */
+	CU_ASSERT_EQUAL(ks_putrecords_build(&b, "arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/s1", e + 2, 1),
+			0);
+	CU_ASSERT_STRING_EQUAL(b.data,
+			       "{\"StreamARN\":\"arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/s1\",\"Records\":["
+			       "{\"Data\":\"\",\"PartitionKey\":\"t\"}]}");
 	/* A body over its buffer's cap is an error, not a truncated request. */
 	ks_buf_clean(&b);
 	ks_buf_init(&b, 40);
