@@ -1,12 +1,14 @@
 """The stream as the service describes it, end to end against the tests' own Kinesis endpoint
 (tests/tools/fakekinesis) and the mock Kafka cluster over TCP: the stream's own maximum record
-size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records, and a stream named by its ARN."""
+size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records, a stream named by its ARN, and
+its open shards listed page by page (ListShards)."""
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import FakeKinesis, MockCluster, base_config, debezium_event, main, run_kinesink  # noqa: E402
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, free_port, http_get,  # noqa: E402
+                     main, run_kinesink, wait_for)
 
 MIB = 1024 * 1024
 
@@ -83,6 +85,23 @@ def test_stream_arn_of_another_stream_is_refused(tmp):
     assert rc != 0 and "DescribeStreamSummary of stream 'arn:aws:kinesis:us-east-1:123456789012:stream/other'" in log, \
         log[-3000:]
     assert fk.accepted() == []
+
+
+def test_open_shards_listed_page_by_page(tmp):
+    # 5 shards, 2 a page: three ListShards calls, the last two with NextToken alone (the endpoint
+    # refuses a NextToken together with the stream, as the service does).
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1", "--shards", "5", "--list-page", "2")
+    cluster.produce("t", rows(3))
+    port = free_port()
+    k = Kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t",
+                                  **{"metrics.listen": "127.0.0.1:%d" % port}))
+    wait_for(lambda: "stream 's1' has 5 open shards" in k.log(), 30, "the open shards in the log")
+    _, text = http_get("http://127.0.0.1:%d/metrics" % port)
+    assert "\nkinesink_stream_open_shards 5\n" in text, text
+    wait_for(lambda: len(fk.accepted()) == 3, 30, "the records")
+    assert k.stop(timeout=30) == 0, k.log()[-3000:]
+    assert "without the shard map" not in k.log()
 
 
 if __name__ == "__main__":
