@@ -40,6 +40,72 @@ static int parse_pk(ks_conf *c)
 	return 0;
 }
 
+/*
+ * stream may be a stream ARN, arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME: checked part by
+ * part, its region taken for aws.region when that is not set, or checked against it.
+ */
+static void check_stream_arn(ks_conf *c, ks_conf_errors *errs)
+{
+	static const char *const partitions[] = { "aws", "aws-cn", "aws-us-gov" };
+	const char *p = c->stream, *f[6];
+	size_t len[6], i, k;
+	char at[256], region[64];
+	int known = 0;
+
+	ks_conf_at(c, "stream", at, sizeof(at));
+	/* six fields split on the first five colons: arn, partition, service, region, account, resource */
+	for (i = 0; i < 6; i++) {
+		const char *colon = i < 5 ? strchr(p, ':') : NULL;
+
+		if (i < 5 && !colon) {
+			ks_conf_add_err(errs, "%s: stream '%s' is not a stream ARN: expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME",
+					at, c->stream);
+			return;
+		}
+		f[i] = p;
+		len[i] = colon ? (size_t)(colon - p) : strlen(p);
+		p = colon ? colon + 1 : p + len[i];
+	}
+	for (k = 0; k < sizeof(partitions) / sizeof(partitions[0]); k++)
+		known |= len[1] == strlen(partitions[k]) && !strncmp(f[1], partitions[k], len[1]);
+	if (!known) {
+		ks_conf_add_err(errs, "%s: stream ARN '%s' has partition '%.*s': expected aws, aws-cn or aws-us-gov",
+				at, c->stream, (int)len[1], f[1]);
+		return;
+	}
+	if (len[2] != 7 || strncmp(f[2], "kinesis", 7)) {
+		ks_conf_add_err(errs, "%s: stream ARN '%s' is of service '%.*s': expected kinesis", at, c->stream,
+				(int)len[2], f[2]);
+		return;
+	}
+	if (!len[3] || len[3] >= sizeof(region) || strspn(f[3], "abcdefghijklmnopqrstuvwxyz0123456789-") < len[3]) {
+		ks_conf_add_err(errs, "%s: stream ARN '%s' has region '%.*s': expected a region such as us-east-1",
+				at, c->stream, (int)len[3], f[3]);
+		return;
+	}
+	if (len[4] != 12 || strspn(f[4], "0123456789") < 12) {
+		ks_conf_add_err(errs, "%s: stream ARN '%s' has account '%.*s': expected a 12-digit AWS account id",
+				at, c->stream, (int)len[4], f[4]);
+		return;
+	}
+	if (len[5] < 8 || strncmp(f[5], "stream/", 7) || len[5] - 7 > 128 ||
+	    strspn(f[5] + 7, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") < len[5] - 7) {
+		ks_conf_add_err(errs, "%s: stream ARN '%s' ends in '%.*s': expected stream/NAME, a name of 1 to 128 letters, digits, '_', '.' or '-'",
+				at, c->stream, (int)len[5], f[5]);
+		return;
+	}
+	memcpy(region, f[3], len[3]);
+	region[len[3]] = '\0';
+	if (!c->aws_region || !*c->aws_region) {
+		free(c->aws_region);
+		if (!(c->aws_region = strdup(region)))
+			ks_conf_add_err(errs, "out of memory");
+	} else if (strcmp(c->aws_region, region) != 0) {
+		ks_conf_add_err(errs, "%s: stream ARN '%s' is in region %s but aws.region is %s: remove aws.region or make them agree",
+				at, c->stream, region, c->aws_region);
+	}
+}
+
 /* kafka.aws.* only mean something with kafka.sasl.mechanism = AWS_MSK_IAM. */
 static void check_msk_iam(const ks_conf *c, ks_conf_errors *errs)
 {
@@ -72,8 +138,10 @@ int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 			ks_conf_at(c, "connector", at, sizeof(at)), c->connector ? c->connector : "");
 	if (!c->stream || !*c->stream)
 		ks_conf_add_err(errs, "missing required key 'stream': name the Kinesis data stream to write to");
-	if (!c->aws_region || !*c->aws_region)
-		ks_conf_add_err(errs, "missing required key 'aws.region': the AWS region of the stream, e.g. us-east-1");
+	if (c->stream && !strncmp(c->stream, "arn:", 4))
+		check_stream_arn(c, errs);
+	else if (!c->aws_region || !*c->aws_region)
+		ks_conf_add_err(errs, "missing required key 'aws.region': the AWS region of the stream, e.g. us-east-1 (or a stream ARN as stream)");
 	if (!c->topic || !*c->topic)
 		ks_conf_add_err(errs, "missing required key 'topic': the Kafka topic(s) to read (or CREATE SINK ... FROM topic)");
 	if (!ks_conf_is_set(c, "type"))

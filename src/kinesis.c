@@ -56,6 +56,8 @@ struct ks_kinesis {
 	uint64_t rng;
 
 	ks_buf kpl;            /* aggregation=kpl: one aggregate being encoded */
+	size_t max_record_bytes;   /* the stream's (DescribeStreamSummary), 1 MiB until told */
+	size_t max_request_bytes;  /* 5 MiB; 10 MiB once records may be over 1 MiB */
 
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
@@ -91,6 +93,8 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 	k->tp = io && io->transport ? io->transport : &ks_http_multi;
 	k->now_ms = io && io->now_ms ? io->now_ms : mono_now;
 	k->clock_ud = io ? io->clock_ud : NULL;
+	k->max_record_bytes = KS_MAX_RECORD_BYTES;
+	k->max_request_bytes = KS_PUT_MAX_BYTES;
 	k->rng = (uint64_t)time(NULL) * 6364136223846793005ULL ^ (uint64_t)getpid();
 	if (!(k->url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint)))
 		goto nomem;
@@ -347,7 +351,9 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 			ks_record *head = k->ready.head;
 			size_t sz = entry_bytes(head);
 
-			if (rq->n && bytes + sz > (size_t)k->conf->batch_max_bytes)
+			/* A record alone may be over batch.max.bytes (up to the stream's record size),
+			 * never over the request limit. */
+			if (rq->n && (bytes + sz > (size_t)k->conf->batch_max_bytes || bytes + sz > k->max_request_bytes))
 				break;
 			/* A retried aggregate goes again as it was: nobody joins late and shares its deadline. */
 			if (k->conf->aggregation == KS_AGG_KPL && k->gate && !head->attempts) {
@@ -576,12 +582,21 @@ int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err)
 	return ks_putrecords_check_entry(&e, KS_MAX_RECORD_BYTES, err);
 }
 
+void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes)
+{
+	if (max_record_bytes < KS_MAX_RECORD_BYTES || max_record_bytes > KS_MAX_DATA_BYTES)
+		max_record_bytes = KS_MAX_RECORD_BYTES;
+	k->max_record_bytes = max_record_bytes;
+	k->max_request_bytes = max_record_bytes > KS_MAX_RECORD_BYTES ? KS_PUT_MAX_LARGE_BYTES : KS_PUT_MAX_BYTES;
+}
+
 int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 {
 	int64_t now = now_ms(k);
+	ks_put_entry e = { rec->pkey, rec->pkey_len, NULL, rec->data, rec->data_len };
 	int rc;
 
-	if ((rc = ks_kinesis_validate(rec, err)))
+	if ((rc = ks_putrecords_check_entry(&e, k->max_record_bytes, err)))
 		return rc;
 	rec->first_try_ms = now;
 	rec->not_before_ms = now;

@@ -66,10 +66,18 @@ void ks_kinesis_destroy(ks_kinesis_t *k);
 /**
  * @brief Check a record against the per-record limits: a partition key of 1 to 256 Unicode
  *        characters (as Kinesis counts them: ks_key_chars, not bytes), key plus data at
- *        most 1 MiB.
+ *        most 1 MiB (the default record size; ks_kinesis_submit checks the stream's own).
  * @returns 0 or KS_ERR_BADREC with reason "too_large" / "bad_key" and a clear text.
  */
 int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err);
+
+/**
+ * @brief The stream's maximum record size (partition key plus data), from
+ *        DescribeStreamSummary's MaxRecordSizeInKiB: records over it are bad records
+ *        ("too_large"); over 1 MiB, requests may carry up to 10 MiB. Out of 1..10 MiB: 1 MiB.
+ * @locality pipeline thread, before the first ks_kinesis_submit
+ */
+void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes);
 
 /**
  * @brief Hand @p rec to the writer, which owns it from now on (acked or failed callback

@@ -141,6 +141,8 @@ int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int n
 	r |= gauge(b, "kinesink_assigned_partitions", "Partitions assigned to this worker.", LOAD(m->assigned_partitions));
 	r |= gauge(b, "kinesink_kinesis_reachable", "1 once the stream check passed and no fatal Kinesis error since (/readyz).",
 		   LOAD(m->kinesis_reachable));
+	r |= gauge(b, "kinesink_stream_open_shards", "Open shards of the stream, as ListShards last told.",
+		   LOAD(m->stream_open_shards));
 	r |= hist(b, "kinesink_put_latency_seconds", "PutRecords request latency.", &m->put_latency_ms, ks_latency_bounds_ms, 0.001);
 	r |= hist(b, "kinesink_batch_records", "Records per PutRecords request.", &m->batch_records, ks_batch_bounds, 1.0);
 	r |= part_metric(b, "kinesink_partition_lag", "Messages between the committable offset and the high watermark.", "gauge", parts, nparts, 0);

@@ -66,6 +66,7 @@ typedef struct ks_metrics {
 	int64_t retrying_since_ms;  /**< 0, or monotonic ms since which puts keep failing (/readyz) */
 	int64_t last_put_ok_ms;     /**< monotonic ms of the last accepted PutRecords (/readyz) */
 	int kinesis_reachable;      /**< stream check passed and no fatal error since */
+	int stream_open_shards;     /**< gauge: open shards of the stream as last listed */
 	ks_hist put_latency_ms;     /**< PutRecords request latency */
 	ks_hist batch_records;      /**< records per PutRecords request */
 } ks_metrics;

@@ -433,6 +433,9 @@ static int setup(pipeline *p, ks_errbuf *err)
 {
 	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
 	ks_policy_cbs pcbs = { stop_on, p };
+	ks_stream_info info;
+	ks_shardmap_t *shards;
+	ks_errbuf lerr;
 	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_consumer_fatal, p };
 
 	if (pipe(p->wake)) {
@@ -453,9 +456,23 @@ static int setup(pipeline *p, ks_errbuf *err)
 	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
 	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
 		return 1;
-	if (ks_stream_describe(p->conf, p->creds, &p->m, err))
+	if (ks_stream_describe_info(p->conf, p->creds, &p->m, &info, err))
 		return 1;
-	ks_info("pipeline", "stream '%s' in %s is ready", p->conf->stream, p->conf->aws_region);
+	ks_kinesis_set_max_record_bytes(p->kin, info.max_record_bytes);
+	/* Not yet used for routing: a worker allowed PutRecords but not ListShards still writes. */
+	ks_errbuf_clear(&lerr);
+	if (ks_stream_list_shards(p->conf, p->creds, &shards, &lerr) == KS_ERR_NOMEM) {
+		*err = lerr;
+		return 1;
+	} else if (shards) {
+		KS_METRIC_SET(&p->m, stream_open_shards, ks_shardmap_count(shards));
+		ks_info("pipeline", "stream '%s' has %d open shards", p->conf->stream, ks_shardmap_count(shards));
+		ks_shardmap_destroy(shards);
+	} else {
+		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
+	}
+	ks_info("pipeline", "stream '%s' in %s is ready (records up to %zu KiB)", p->conf->stream, p->conf->aws_region,
+		info.max_record_bytes >> 10);
 	if (!(p->pol = ks_policy_new(p->conf, &p->m, &pcbs, p->stop, err)) ||
 	    !(p->cons = ks_consumer_start(p->conf, p->offs, &p->m, &ccbs, p->wake[1], err)))
 		return 1;

@@ -2,6 +2,7 @@
 #include "putrecords.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 size_t ks_putrecords_entry_bytes(const ks_put_entry *e)
@@ -12,6 +13,7 @@ size_t ks_putrecords_entry_bytes(const ks_put_entry *e)
 int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks_errbuf *err)
 {
 	size_t chars = ks_key_chars(e->pkey, e->pkey_len);
+	char size[32];
 
 	if (chars < 1 || chars > KS_PUT_MAX_KEY_CHARS) {
 		ks_errbuf_set(err, KS_ERR_BADREC,
@@ -19,9 +21,13 @@ int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks
 			      chars, e->pkey_len, KS_PUT_MAX_KEY_CHARS);
 		ks_errbuf_reason(err, "bad_key");
 	} else if (e->pkey_len + e->data_len > max_record_bytes) {
+		if (max_record_bytes % (1024 * 1024) == 0)
+			snprintf(size, sizeof(size), "%zu MiB", max_record_bytes >> 20);
+		else
+			snprintf(size, sizeof(size), "%zu KiB", max_record_bytes >> 10);
 		ks_errbuf_set(err, KS_ERR_BADREC,
-			      "record too large: %zu bytes of data plus %zu of partition key exceed Kinesis' %zu MiB (%zu bytes) per record",
-			      e->data_len, e->pkey_len, max_record_bytes >> 20, max_record_bytes);
+			      "record too large: %zu bytes of data plus %zu of partition key exceed Kinesis' %s (%zu bytes) per record, the stream's maximum record size (MaxRecordSizeInKiB)",
+			      e->data_len, e->pkey_len, size, max_record_bytes);
 		ks_errbuf_reason(err, "too_large");
 	} else {
 		return 0;
@@ -31,12 +37,19 @@ int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks
 	return KS_ERR_BADREC;
 }
 
+const char *ks_putrecords_stream_member(const char *stream)
+{
+	/* A stream name is letters, digits, '_', '.' and '-': "arn:" can only start an ARN. */
+	return strncmp(stream, "arn:", 4) == 0 ? "StreamARN" : "StreamName";
+}
+
 int ks_putrecords_begin(ks_buf *body, const char *stream)
 {
 	int r;
 
 	ks_buf_reset(body);
-	if ((r = ks_buf_puts(body, "{\"StreamName\":")) || (r = ks_buf_json_str(body, stream, strlen(stream))))
+	if ((r = ks_buf_puts(body, "{\"")) || (r = ks_buf_puts(body, ks_putrecords_stream_member(stream))) ||
+	    (r = ks_buf_puts(body, "\":")) || (r = ks_buf_json_str(body, stream, strlen(stream))))
 		return r;
 	return ks_buf_puts(body, ",\"Records\":[");
 }

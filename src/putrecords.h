@@ -16,6 +16,8 @@
 /** Service limits of one PutRecords request, and of a partition key (in Unicode characters). */
 #define KS_PUT_MAX_ENTRIES 500
 #define KS_PUT_MAX_BYTES (5 * 1024 * 1024)
+/** A request's limit once the stream's records may be over 1 MiB (MaxRecordSizeInKiB > 1024). */
+#define KS_PUT_MAX_LARGE_BYTES (10 * 1024 * 1024)
 #define KS_PUT_MAX_KEY_CHARS 256
 
 /** One entry of a request (all borrowed). */
@@ -42,7 +44,14 @@ int ks_putrecords_check_entry(const ks_put_entry *e, size_t max_record_bytes, ks
 size_t ks_putrecords_entry_bytes(const ks_put_entry *e);
 
 /**
- * @brief Start the body of a PutRecords request to @p stream in @p body (reset first).
+ * @brief The request member that names @p stream: "StreamARN" for a stream ARN (arn:...),
+ *        else "StreamName".
+ */
+const char *ks_putrecords_stream_member(const char *stream);
+
+/**
+ * @brief Start the body of a PutRecords request to @p stream (a name or a stream ARN, named
+ *        by ks_putrecords_stream_member) in @p body (reset first).
  *        Then ks_putrecords_add for each entry, ks_putrecords_end once.
  * @returns 0, KS_ERR_TOOBIG (over @p body's cap), KS_ERR_NOMEM.
  */

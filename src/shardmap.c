@@ -107,8 +107,9 @@ int ks_shardmap_add_page(ks_shardmap_t *m, const char *json, size_t len, char *n
 		json_t *id = json_object_get(sh, "ShardId"), *range = json_object_get(sh, "HashKeyRange");
 		ks_shard *s;
 
-		if (json_object_get(json_object_get(sh, "SequenceNumberRange"), "EndingSequenceNumber"))
-			continue; /* closed: no record lands there any more */
+		/* closed: no record lands there any more (kinesis-mock says null for an open one) */
+		if (json_is_string(json_object_get(json_object_get(sh, "SequenceNumberRange"), "EndingSequenceNumber")))
+			continue;
 		if (!json_is_string(id) || json_string_length(id) >= sizeof(s->id)) {
 			rc = ks_errbuf_set(err, KS_ERR_BADREC, "ListShards answer: Shards[%zu].ShardId is missing or too long", i);
 			break;

@@ -5,25 +5,39 @@
 #include "stream.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "aws.h"
 #include "http.h"
+#include "putrecords.h"
 
 #define JSON_1_1 "application/x-amz-json-1.1"
 
 /* The state of the stream from a DescribeStreamSummary answer. */
 static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, const ks_http_response *resp,
-			ks_errbuf *err)
+			ks_stream_info *info, ks_errbuf *err)
 {
 	const char *rid = resp->request_id[0] ? resp->request_id : "none";
 	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
-	const char *status = json_string_value(
-		json_object_get(json_object_get(root, "StreamDescriptionSummary"), "StreamStatus"));
+	json_t *sum = json_object_get(root, "StreamDescriptionSummary");
+	const char *status = json_string_value(json_object_get(sum, "StreamStatus"));
+	json_t *kib = json_object_get(sum, "MaxRecordSizeInKiB");
+	json_t *shards = json_object_get(sum, "OpenShardCount");
 	ks_aws_error ae;
 	int rc = 0;
+
+	if (info) {
+		snprintf(info->status, sizeof(info->status), "%s", status ? status : "");
+		/* 1 to 10 MiB since UpdateMaxRecordSize; a stream that never changed it may not say. */
+		info->max_record_bytes = json_is_integer(kib) && json_integer_value(kib) >= 1 &&
+						 json_integer_value(kib) <= 10240
+					 ? (size_t)json_integer_value(kib) * 1024
+					 : 1024 * 1024;
+		info->open_shards = json_is_integer(shards) ? (int)json_integer_value(shards) : -1;
+	}
 
 	if (resp->status == 200 && status && (strcmp(status, "ACTIVE") == 0 || strcmp(status, "UPDATING") == 0)) {
 		KS_METRIC_SET(m, kinesis_reachable, 1);
@@ -44,52 +58,131 @@ static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, con
 
 int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_errbuf *err)
 {
-	char *url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
+	return ks_stream_describe_info(conf, creds, m, NULL, err);
+}
+
+/*
+ * One signed control-plane call: @p op ("DescribeStreamSummary") with the JSON @p body to the
+ * stream's endpoint; the answer in @p resp (clean it) whatever its status. @returns 0, or the
+ * transport's error prefixed with the stream, region and proxy.
+ */
+static int stream_call(const ks_conf *conf, ks_creds_t *creds, const char *url, const char *op, const ks_buf *body,
+		       ks_http_response *resp, ks_errbuf *err)
+{
+	char target[64];
 	ks_aws_url aws_url;
 	ks_http_request req = { .url = url, .timeout_ms = conf->request_timeout_ms,
 				.connect_timeout_ms = conf->connect_timeout_ms, .ca_file = conf->ssl_ca_location,
 				.ca_key = "ssl.ca.location", .proxy = conf->http_proxy };
-	ks_aws_call call = { "POST", &aws_url, conf->aws_region, "kinesis", JSON_1_1,
-			     "Kinesis_20131202.DescribeStreamSummary", NULL, 0 };
-	ks_http_response resp;
+	ks_aws_call call = { "POST", &aws_url, conf->aws_region, "kinesis", JSON_1_1, target, body->data, body->len };
 	ks_credentials cr;
 	ks_sigv4_keys keys;
-	ks_buf body;
 	char proxy[256] = "";
 	int rc;
 
-	if (!url)
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	snprintf(target, sizeof(target), "Kinesis_20131202.%s", op);
 	ks_aws_url_parse(url, &aws_url);
-	ks_buf_init(&body, 4096);
-	if (ks_buf_puts(&body, "{\"StreamName\":") ||
-	    ks_buf_json_str(&body, conf->stream, strlen(conf->stream)) || ks_buf_puts(&body, "}")) {
-		ks_buf_clean(&body);
-		free(url);
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	}
-	call.body = body.data;
-	call.body_len = body.len;
-	if ((rc = ks_creds_get(creds, time(NULL), &cr, err))) {
-		ks_buf_clean(&body);
-		free(url);
+	memset(resp, 0, sizeof(*resp));
+	if ((rc = ks_creds_get(creds, time(NULL), &cr, err)))
 		return rc;
-	}
 	keys.access_key_id = cr.access_key_id;
 	keys.secret_access_key = cr.secret_access_key;
 	keys.session_token = cr.session_token;
-	rc = ks_aws_perform(&call, &keys, time(NULL), &req, &resp, err);
+	rc = ks_aws_perform(&call, &keys, time(NULL), &req, resp, err);
 	ks_credentials_clean(&cr);
-	ks_buf_clean(&body);
 	if (rc) {
 		if (conf->http_proxy)
 			ks_url_redact(conf->http_proxy, proxy, sizeof(proxy));
 		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s%s%s", conf->stream,
 				 conf->aws_region, proxy[0] ? " through proxy " : "", proxy);
-	} else {
-		rc = stream_state(conf, url, m, &resp, err);
 	}
+	return rc;
+}
+
+/* {"StreamName":"s1" or {"StreamARN":"arn:..." (left open). */
+static int stream_member(ks_buf *body, const ks_conf *conf)
+{
+	return ks_buf_puts(body, "{\"") || ks_buf_puts(body, ks_putrecords_stream_member(conf->stream)) ||
+	       ks_buf_puts(body, "\":") || ks_buf_json_str(body, conf->stream, strlen(conf->stream));
+}
+
+int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_stream_info *info,
+			    ks_errbuf *err)
+{
+	char *url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
+	ks_http_response resp;
+	ks_buf body;
+	int rc;
+
+	if (!url)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	ks_buf_init(&body, 4096);
+	if (stream_member(&body, conf) || ks_buf_puts(&body, "}")) {
+		ks_buf_clean(&body);
+		free(url);
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	}
+	rc = stream_call(conf, creds, url, "DescribeStreamSummary", &body, &resp, err);
+	ks_buf_clean(&body);
+	if (!rc)
+		rc = stream_state(conf, url, m, &resp, info, err);
 	ks_http_response_clean(&resp);
 	free(url);
 	return rc;
+}
+
+/* The error of a ListShards answer that is not 200. */
+static int list_failed(const ks_conf *conf, const char *url, const ks_http_response *resp, int page, ks_errbuf *err)
+{
+	ks_aws_error ae;
+
+	ks_aws_error_parse(resp->body.data, resp->body.len, &ae);
+	return ks_errbuf_set(err, resp->status >= 500 ? KS_ERR_IO : KS_ERR_FATAL,
+			     "ListShards of stream '%s' in region %s at %s failed (page %d): HTTP %ld %s: %s (AWS request id %s)",
+			     conf->stream, conf->aws_region, url, page, resp->status, ae.type[0] ? ae.type : "error",
+			     ae.message, resp->request_id[0] ? resp->request_id : "none");
+}
+
+int ks_stream_list_shards(const ks_conf *conf, ks_creds_t *creds, ks_shardmap_t **out, ks_errbuf *err)
+{
+	char *url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
+	ks_shardmap_t *map = ks_shardmap_new();
+	char next[4096] = "";
+	ks_http_response resp;
+	ks_buf body;
+	int rc = 0, page;
+
+	*out = NULL;
+	ks_buf_init(&body, 0);
+	if (!url || !map)
+		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	/* The first page names the stream; the next ones only the token, as the service wants. */
+	for (page = 1; !rc && (page == 1 || next[0]); page++) {
+		ks_buf_reset(&body);
+		if (page == 1 ? stream_member(&body, conf) || ks_buf_puts(&body, ",\"ShardFilter\":{\"Type\":\"AT_LATEST\"}}")
+			      : ks_buf_puts(&body, "{\"NextToken\":") || ks_buf_json_str(&body, next, strlen(next)) ||
+					ks_buf_puts(&body, "}")) {
+			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+			break;
+		}
+		if ((rc = stream_call(conf, creds, url, "ListShards", &body, &resp, err)))
+			break;
+		if (resp.status != 200)
+			rc = list_failed(conf, url, &resp, page, err);
+		else if ((rc = ks_shardmap_add_page(map, resp.body.data ? resp.body.data : "", resp.body.len, next,
+						    sizeof(next), err)))
+			ks_errbuf_prefix(err, "ListShards of stream '%s' in region %s, page %d", conf->stream,
+					 conf->aws_region, page);
+		ks_http_response_clean(&resp);
+	}
+	if (!rc && (rc = ks_shardmap_finish(map, err)))
+		ks_errbuf_prefix(err, "shards of stream '%s' in region %s", conf->stream, conf->aws_region);
+	ks_buf_clean(&body);
+	free(url);
+	if (rc) {
+		ks_shardmap_destroy(map);
+		return rc;
+	}
+	*out = map;
+	return 0;
 }

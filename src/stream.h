@@ -1,7 +1,7 @@
 /**
  * @file stream.h
  * @brief The Kinesis stream as the service describes it (control plane), apart from the
- *        writer: DescribeStreamSummary at start-up and for --check --connect.
+ *        writer: DescribeStreamSummary at start-up and for --check --connect, ListShards.
  */
 #ifndef KS_STREAM_H
 #define KS_STREAM_H
@@ -10,6 +10,14 @@
 #include "conf.h"
 #include "creds.h"
 #include "metrics.h"
+#include "shardmap.h"
+
+/** The stream as DescribeStreamSummary tells it. */
+typedef struct ks_stream_info {
+	char status[32];          /**< ACTIVE, UPDATING, ... */
+	size_t max_record_bytes;  /**< MaxRecordSizeInKiB * 1024; 1 MiB when the answer has none */
+	int open_shards;          /**< OpenShardCount; -1 when the answer has none */
+} ks_stream_info;
 
 /**
  * @brief DescribeStreamSummary of conf->stream: it exists and is ACTIVE or UPDATING; sets
@@ -19,5 +27,23 @@
  * @locality any thread (blocking)
  */
 int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_errbuf *err);
+
+/**
+ * @brief ks_stream_describe that also fills @p info (may be NULL) from the answer.
+ * @returns as ks_stream_describe.
+ * @locality any thread (blocking)
+ */
+int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_stream_info *info,
+			    ks_errbuf *err);
+
+/**
+ * @brief The stream's open shards: ListShards (ShardFilter AT_LATEST) page after page (the
+ *        first names the stream, the next ones only NextToken), finished into a checked map.
+ * @returns 0 with the map in @p out (caller destroys); KS_ERR_FATAL / KS_ERR_AUTH / KS_ERR_IO
+ *          as ks_stream_describe; KS_ERR_BADREC when the pages do not make a consistent map
+ *          (a snapshot mid-reshard: list again), each naming stream, region and page.
+ * @locality any thread (blocking)
+ */
+int ks_stream_list_shards(const ks_conf *conf, ks_creds_t *creds, ks_shardmap_t **out, ks_errbuf *err);
 
 #endif

@@ -77,6 +77,12 @@ static void test_body(void)
 			       "k\"\xc3\xa9");
 	json_decref(root);
 	CU_ASSERT_EQUAL(ks_putrecords_entry_bytes(&e[1]), 4 + sizeof(bin));
+	/* A stream ARN goes as StreamARN. */
+	CU_ASSERT_EQUAL(ks_putrecords_build(&b, "arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/s1", e + 2, 1),
+			0);
+	CU_ASSERT_STRING_EQUAL(b.data,
+			       "{\"StreamARN\":\"arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/s1\",\"Records\":["
+			       "{\"Data\":\"\",\"PartitionKey\":\"t\"}]}");
 	/* A body over its buffer's cap is an error, not a truncated request. */
 	ks_buf_clean(&b);
 	ks_buf_init(&b, 40);
@@ -153,6 +159,38 @@ static void test_throttle_codes(void)
 	CU_ASSERT_FALSE(ks_putrecords_is_throttle(""));
 }
 
+/* The per-record limit is the stream's (MaxRecordSizeInKiB): at it passes, one byte over fails
+ * naming the limit as the stream sets it. */
+static void test_record_size_limits(void)
+{
+	static const struct {
+		size_t limit, data_len;
+		int rc;
+		const char *text;
+	} cases[] = {
+		{ 1024 * 1024, 1024 * 1024 - 1, 0, NULL },
+		{ 1024 * 1024, 1024 * 1024, KS_ERR_BADREC, "exceed Kinesis' 1 MiB (1048576 bytes) per record" },
+		{ 1536 * 1024, 1536 * 1024 - 1, 0, NULL },
+		{ 1536 * 1024, 1536 * 1024, KS_ERR_BADREC, "exceed Kinesis' 1536 KiB (1572864 bytes) per record" },
+		{ 10 * 1024 * 1024, 10 * 1024 * 1024 - 1, 0, NULL },
+		{ 10 * 1024 * 1024, 10 * 1024 * 1024, KS_ERR_BADREC, "exceed Kinesis' 10 MiB (10485760 bytes)" },
+	};
+	static char data[10 * 1024 * 1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ks_put_entry e = { "k", 1, NULL, data, cases[i].data_len };
+		ks_errbuf err;
+
+		ks_errbuf_clear(&err);
+		CU_ASSERT_EQUAL(ks_putrecords_check_entry(&e, cases[i].limit, &err), cases[i].rc);
+		if (cases[i].text) {
+			CU_ASSERT_PTR_NOT_NULL(strstr(err.text, cases[i].text));
+			CU_ASSERT_STRING_EQUAL(err.reason, "too_large");
+		}
+	}
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -162,6 +200,7 @@ int main(void)
 		{ "one result per entry", test_answer_per_entry },
 		{ "answers without a result per entry", test_malformed_answers },
 		{ "throttling codes", test_throttle_codes },
+		{ "per-record limits follow the stream's", test_record_size_limits },
 		{ NULL, NULL },
 	};
 

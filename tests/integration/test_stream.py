@@ -1,0 +1,108 @@
+"""The stream as the service describes it, end to end against the tests' own Kinesis endpoint
+(tests/tools/fakekinesis) and the mock Kafka cluster over TCP: the stream's own maximum record
+size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records, a stream named by its ARN, and
+its open shards listed page by page (ListShards)."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import (FakeKinesis, Kinesink, MockCluster, base_config, debezium_event, free_port, http_get,  # noqa: E402
+                     main, run_kinesink, wait_for)
+
+MIB = 1024 * 1024
+
+
+def rows(n, start=0, part=0):
+    return [(json.dumps({"id": i}, separators=(",", ":")), debezium_event("c", None, {"id": i, "v": 1}), part)
+            for i in range(start, start + n)]
+
+
+def big(ident, blob_bytes, part=0):
+    """A record whose upsert output is a little over blob_bytes."""
+    return (json.dumps({"id": ident}, separators=(",", ":")),
+            debezium_event("c", None, {"id": ident, "blob": "x" * blob_bytes}), part)
+
+
+def run_big(tmp, fk_args, records, parts=1):
+    cluster = MockCluster(tmp, topics={"t": parts})
+    fk = FakeKinesis(tmp, *fk_args)
+    cluster.produce("t", records)
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t",
+                                            **{"errors.policy": "skip"}), timeout=120)
+    assert rc == 0, log[-3000:]
+    assert cluster.committed("kinesink", "t", parts) == {p: sum(1 for r in records if r[2] == p) for p in range(parts)}
+    return fk, log
+
+
+def test_large_records_up_to_the_streams_limit(tmp):
+    # A 3 MiB record fits a 4 MiB stream and is delivered whole; one of 4.5 MiB is over it: a bad
+    # record, skipped, the message naming the limit. (The mock cluster keeps 5 MiB a partition:
+    # one big record in each.)
+    records = (rows(2) + [big(100, 3 * MIB)] + rows(1, start=2) +
+               rows(1, start=3, part=1) + [big(101, 4608 * 1024, part=1)] + rows(1, start=4, part=1))
+    fk, log = run_big(tmp, ["--stream", "s1", "--max-record-kib", "4096"], records, parts=2)
+    assert "records up to 4096 KiB" in log, log[-3000:]
+    accepted = dict(fk.accepted())
+    assert sorted(accepted) == sorted(['{"id":%d}' % i for i in range(5)] + ['{"id":100}']), sorted(accepted)
+    assert json.loads(accepted['{"id":100}']) == {"id": 100, "blob": "x" * (3 * MIB)}
+    assert "t [1] @1: record too large:" in log and "exceed Kinesis' 4 MiB (4194304 bytes) per record, " \
+        "the stream's maximum record size" in log, log[-3000:]
+
+
+def test_default_stream_keeps_1_mib(tmp):
+    records = rows(2) + [big(100, 3 * MIB)] + rows(2, start=2)
+    fk, log = run_big(tmp, ["--stream", "s1"], records)
+    assert "records up to 1024 KiB" in log, log[-3000:]
+    assert "t [0] @2: record too large:" in log and "exceed Kinesis' 1 MiB" in log, log[-3000:]
+    assert sorted(k for k, _ in fk.accepted()) == sorted('{"id":%d}' % i for i in range(4))
+
+
+def test_stream_arn_names_stream_and_region(tmp):
+    # No aws.region: the region comes from the ARN (the endpoint checks the signature, region
+    # included), and every request names the stream by StreamARN (the endpoint checks its name).
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1", "--verify-sigv4", "AKIDTEST:testsecret")
+    records = rows(20)
+    cluster.produce("t", records)
+    conf = base_config(cluster, fk.endpoint, stream="arn:aws:kinesis:us-east-1:123456789012:stream/s1",
+                       type="upsert", topic="t")
+    del conf["aws.region"]
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 0, log[-3000:]
+    assert "stream 'arn:aws:kinesis:us-east-1:123456789012:stream/s1' in us-east-1 is ready" in log, log[-3000:]
+    assert sorted(k for k, _ in fk.accepted()) == sorted(k for k, _, _ in records)
+    assert cluster.committed("kinesink", "t", 1) == {0: 20}
+
+
+def test_stream_arn_of_another_stream_is_refused(tmp):
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1")
+    cluster.produce("t", rows(2))
+    conf = base_config(cluster, fk.endpoint, stream="arn:aws:kinesis:us-east-1:123456789012:stream/other",
+                       type="upsert", topic="t")
+    rc, log = run_kinesink(tmp, conf)
+    assert rc != 0 and "DescribeStreamSummary of stream 'arn:aws:kinesis:us-east-1:123456789012:stream/other'" in log, \
+        log[-3000:]
+    assert fk.accepted() == []
+
+
+def test_open_shards_listed_page_by_page(tmp):
+    # 5 shards, 2 a page: three ListShards calls, the last two with NextToken alone (the endpoint
+    # refuses a NextToken together with the stream, as the service does).
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1", "--shards", "5", "--list-page", "2")
+    cluster.produce("t", rows(3))
+    port = free_port()
+    k = Kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t",
+                                  **{"metrics.listen": "127.0.0.1:%d" % port}))
+    wait_for(lambda: "stream 's1' has 5 open shards" in k.log(), 30, "the open shards in the log")
+    _, text = http_get("http://127.0.0.1:%d/metrics" % port)
+    assert "\nkinesink_stream_open_shards 5\n" in text, text
+    wait_for(lambda: len(fk.accepted()) == 3, 30, "the records")
+    assert k.stop(timeout=30) == 0, k.log()[-3000:]
+    assert "without the shard map" not in k.log()
+
+
+if __name__ == "__main__":
+    main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)])
