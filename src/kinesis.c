@@ -95,7 +95,7 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 	k->clock_ud = io ? io->clock_ud : NULL;
 	k->max_record_bytes = KS_MAX_RECORD_BYTES;
 	k->max_request_bytes = KS_PUT_MAX_BYTES;
-	k->rng = (uint64_t)time(NULL) * 6364136223846793005ULL ^ (uint64_t)getpid();
+	k->rng = io && io->seed ? io->seed : (uint64_t)time(NULL) * 6364136223846793005ULL ^ (uint64_t)getpid();
 	if (!(k->url = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint)))
 		goto nomem;
 	ks_aws_url_parse(k->url, &k->aws_url);

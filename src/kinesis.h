@@ -50,6 +50,7 @@ typedef struct ks_kinesis_io {
 	void *transport_ud;                  /**< handed to transport->open as opts->ud */
 	int64_t (*now_ms)(void *ud);         /**< monotonic milliseconds; NULL: ks_now_ms */
 	void *clock_ud;                      /**< passed to now_ms */
+	uint64_t seed;                       /**< the backoff jitter's; 0: from the time and process id */
 } ks_kinesis_io;
 
 /**
