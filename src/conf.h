@@ -92,6 +92,10 @@ typedef struct ks_conf {
 	char *http_proxy;                /**< NULL: libcurl's environment (https_proxy, ...) */
 	ks_ordering ordering;
 	ks_aggregation aggregation;
+	int aggregation_max_bytes;       /**< an aggregate's partition key plus data */
+	int64_t aggregation_max_records; /**< user records per aggregate */
+	int rate_limit_percent;          /**< of the per-shard limits; 0: not limited */
+	int64_t shards_refresh_ms;       /**< shard map listed again this often; 0: only when answers say so */
 	int debezium_tombstones;
 
 	/* Delivery engine. */

@@ -291,6 +291,38 @@ size_t ks_keygate_gather(ks_keygate_t *g, ks_record *head, size_t room)
 	return joined;
 }
 
+ks_record *ks_keygate_active(const ks_keygate_t *g, const ks_record *rec)
+{
+	const kslot *s = key_find(g, rec);
+
+	return (ks_record *)active_of(s);
+}
+
+ks_record *ks_keygate_take_waiting(ks_keygate_t *g, const ks_record *active)
+{
+	kslot *s = key_find(g, active);
+	ks_record *r;
+	wslot *w;
+
+	if (active_of(s) != active || !(s->active & WAITERS))
+		return NULL;
+	w = waiters_of(g, s);
+	r = ks_rqueue_pop(&w->waiting);
+	g->waiting--;
+	if (!w->waiting.head)
+		waiters_gone(g, s, w);
+	return r;
+}
+
+const ks_record *ks_keygate_peek_waiting(const ks_keygate_t *g, const ks_record *active)
+{
+	const kslot *s = key_find(g, active);
+
+	if (active_of(s) != active || !(s->active & WAITERS))
+		return NULL;
+	return wait_find(g, active)->waiting.head;
+}
+
 /* How many records ahead the table slot of a key is prefetched. */
 #define PREFETCH_AHEAD 8
 

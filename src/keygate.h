@@ -78,6 +78,23 @@ int ks_keygate_admit_queue(ks_keygate_t *g, ks_rqueue *in, ks_rqueue *ready);
  */
 void ks_keygate_prefetch(const ks_keygate_t *g, const ks_record *rec);
 
+/**
+ * @brief The active record of @p rec's key (@p rec itself when it is active), or NULL when
+ *        the key has none.
+ */
+ks_record *ks_keygate_active(const ks_keygate_t *g, const ks_record *rec);
+
+/**
+ * @brief Take the first record waiting behind @p active (the active record of its key): it is
+ *        sent together with @p active (in its aggregate, after it) and is no longer the gate's.
+ *        @p active stays the key's active record; releasing the taken one later does nothing.
+ * @returns that record, or NULL when none waits (or @p active is not active).
+ */
+ks_record *ks_keygate_take_waiting(ks_keygate_t *g, const ks_record *active);
+
+/** @brief The first record waiting behind @p active (still the gate's), or NULL. */
+const ks_record *ks_keygate_peek_waiting(const ks_keygate_t *g, const ks_record *active);
+
 /** @brief Keys with an active record. */
 size_t ks_keygate_keys(const ks_keygate_t *g);
 /** @brief Records waiting behind an active one. */

@@ -20,6 +20,8 @@
 #include "kpl.h"
 #include "log.h"
 #include "putrecords.h"
+#include "shards.h"
+#include "stream.h"
 
 #define JSON_1_1 "application/x-amz-json-1.1"
 
@@ -30,6 +32,14 @@ typedef struct request {
 	int64_t start_ms;
 	int busy;
 } request;
+
+/* An aggregate accepted by a shard the map did not know: decided after the next listing. */
+typedef struct landed_wait {
+	struct landed_wait *next;
+	ks_record *unit;
+	char shard[64];
+	char seq[128];
+} landed_wait;
 
 struct ks_kinesis {
 	const ks_conf *conf;
@@ -58,6 +68,20 @@ struct ks_kinesis {
 	ks_buf kpl;            /* aggregation=kpl: one aggregate being encoded */
 	size_t max_record_bytes;   /* the stream's (DescribeStreamSummary), 1 MiB until told */
 	size_t max_request_bytes;  /* 5 MiB; 10 MiB once records may be over 1 MiB */
+
+	/* Shard-aware (rate.limit.percent or aggregation=kpl, once a shard map is known). */
+	ks_shards_t *sh;
+	int64_t shard_wake;    /* when a queued unit may go next */
+	landed_wait *verdicts; /* aggregates that landed in a shard the map does not know yet */
+	int list_slot;         /* the transport slot of ListShards */
+	int list_busy;
+	int list_page;
+	ks_buf list_body;
+	ks_shardmap_t *list_map;
+	char list_next[4096];
+	int want_refresh;      /* an answer named another shard than predicted */
+	int64_t next_refresh_ms;
+	int64_t last_list_ms;
 
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
@@ -110,13 +134,25 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 	if (conf->ordering == KS_ORDERING_KEY && !(k->gate = ks_keygate_new()))
 		goto nomem;
 	ks_buf_init(&k->kpl, KS_MAX_RECORD_BYTES);
+	ks_buf_init(&k->list_body, 0);
+	if (conf->rate_limit_percent > 0 || conf->aggregation == KS_AGG_KPL) {
+		ks_shards_opts so = { conf->aggregation == KS_AGG_KPL,
+				      conf->aggregation_max_bytes > 0 ? (size_t)conf->aggregation_max_bytes : 51200,
+				      conf->aggregation_max_records > 0 ? (size_t)conf->aggregation_max_records : SIZE_MAX,
+				      KS_MAX_RECORD_BYTES, conf->rate_limit_percent, conf->batch_linger_ms };
+
+		if (!(k->sh = ks_shards_new(&so)))
+			goto nomem;
+	}
+	k->list_slot = k->nreqs;
+	k->shard_wake = INT64_MAX;
 	topts.url = k->url;
 	topts.timeout_ms = conf->request_timeout_ms;
 	topts.connect_timeout_ms = conf->connect_timeout_ms;
 	topts.ca_file = conf->ssl_ca_location;
 	topts.proxy = conf->http_proxy;
 	topts.max_response = 8u << 20;
-	topts.slots = k->nreqs;
+	topts.slots = k->nreqs + 1; /* the last one lists shards */
 	topts.ud = io ? io->transport_ud : NULL;
 	if (!(k->t = k->tp->open(&topts, err))) {
 		ks_kinesis_destroy(k);
@@ -135,23 +171,20 @@ ks_kinesis_t *ks_kinesis_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics 
 	return ks_kinesis_new_io(conf, creds, metrics, cbs, NULL, err);
 }
 
-/* A record and the records aggregated behind it. */
-static void destroy_group(ks_record *r)
+/* A record and the records aggregated behind it; a unit lets go of its shard map. */
+static void destroy_group(ks_kinesis_t *k, ks_record *r)
 {
-	while (r) {
-		ks_record *next = r->agg;
-
-		ks_record_destroy(r);
-		r = next;
-	}
+	if (k->sh)
+		ks_shards_unit_done(k->sh, r);
+	ks_shards_free_chain(r);
 }
 
-static void free_queue(ks_rqueue *q)
+static void free_queue(ks_kinesis_t *k, ks_rqueue *q)
 {
 	ks_record *r;
 
 	while ((r = ks_rqueue_pop(q)))
-		destroy_group(r);
+		destroy_group(k, r);
 }
 
 void ks_kinesis_destroy(ks_kinesis_t *k)
@@ -167,14 +200,24 @@ void ks_kinesis_destroy(ks_kinesis_t *k)
 		request *rq = &k->reqs[j];
 
 		for (i = 0; rq->busy && i < rq->n; i++)
-			destroy_group(rq->recs[i]);
+			destroy_group(k, rq->recs[i]);
 		free(rq->recs);
 		ks_buf_clean(&rq->body);
 	}
 	free(k->reqs);
-	free_queue(&k->incoming);
-	free_queue(&k->ready);
-	free_queue(&k->retry);
+	free_queue(k, &k->incoming);
+	free_queue(k, &k->ready);
+	free_queue(k, &k->retry);
+	while (k->verdicts) {
+		landed_wait *w = k->verdicts;
+
+		k->verdicts = w->next;
+		destroy_group(k, w->unit);
+		free(w);
+	}
+	ks_shards_destroy(k->sh);
+	ks_shardmap_destroy(k->list_map);
+	ks_buf_clean(&k->list_body);
 	ks_keygate_destroy(k->gate);
 	ks_buf_clean(&k->kpl);
 	free(k->url);
@@ -233,6 +276,7 @@ static int build_body(ks_kinesis_t *k, request *rq)
 	for (i = 0; i < rq->n; i++) {
 		ks_record *rec = rq->recs[i];
 		ks_put_entry e = { rec->pkey, rec->pkey_len, NULL, rec->data, rec->data_len };
+		char ehk[KS_U128_STRLEN];
 
 		if (rec->agg) {
 			ks_buf_reset(&k->kpl);
@@ -240,6 +284,12 @@ static int build_body(ks_kinesis_t *k, request *rq)
 				return r;
 			e.data = k->kpl.data;
 			e.data_len = k->kpl.len;
+			/* Routed by its first record's hash key: inside the shard it was packed for. */
+			if (rec->shardset) {
+				ks_shards_hash_key(rec, ehk);
+				e.explicit_hash_key = ehk;
+				ks_shards_refund(k->sh, rec, rec->pkey_len + k->kpl.len);
+			}
 		}
 		if ((r = ks_putrecords_add(&rq->body, &e, i)))
 			return r;
@@ -315,6 +365,62 @@ static void admit_incoming(ks_kinesis_t *k)
 	}
 }
 
+/* Whether records go by shard: a map is known and limits or aggregation asked for. */
+static int sharded(const ks_kinesis_t *k)
+{
+	return k->sh && ks_shards_map(k->sh);
+}
+
+/* Records of @p a's key waiting in the gate join its aggregate while it is open and has room:
+ * with aggregation, a busy key costs no round trip as long as its records fit. */
+static void join_waiting(ks_kinesis_t *k, ks_record *a)
+{
+	const ks_record *w;
+
+	while ((w = ks_keygate_peek_waiting(k->gate, a)) && ks_shards_can_join(k->sh, a, w))
+		ks_shards_join(k->sh, a, ks_keygate_take_waiting(k->gate, a));
+}
+
+/* Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
+static void route(ks_kinesis_t *k, ks_record *rec, int64_t now)
+{
+	ks_errbuf e;
+
+	if (ks_shards_add(k->sh, rec, now)) {
+		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+		ks_rqueue_push(&k->retry, rec); /* held, never acknowledged, freed with the writer */
+		set_fatal(k, &e);
+		return;
+	}
+	if (k->gate)
+		join_waiting(k, rec);
+}
+
+/* Shard-aware: the records submitted since the last poll go through the gate to their shard. */
+static void admit_sharded(ks_kinesis_t *k, int64_t now)
+{
+	ks_record *r, *a;
+	ks_errbuf e;
+	int rc;
+
+	while (!k->fatal && (r = ks_rqueue_pop(&k->incoming))) {
+		if (!k->gate) {
+			route(k, r, now);
+			continue;
+		}
+		if ((rc = ks_keygate_admit(k->gate, r)) < 0) {
+			ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
+				      ks_keygate_keys(k->gate));
+			ks_rqueue_push(&k->retry, r);
+			set_fatal(k, &e);
+		} else if (rc == 1) {
+			route(k, r, now);
+		} else if ((a = ks_keygate_active(k->gate, r))) {
+			join_waiting(k, a);
+		}
+	}
+}
+
 /* A batch is due when full, when its oldest record lingered long enough, or on flush. */
 static int batch_due(const ks_kinesis_t *k, int64_t now)
 {
@@ -338,8 +444,12 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
 
-	if (k->gate && !k->fatal)
+	if (sharded(k) && !k->fatal) {
+		admit_sharded(k, now);
+		ks_shards_take(k->sh, now, k->flush, &k->ready, &k->shard_wake);
+	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
+	}
 	for (i = 0; i < k->nreqs && !k->fatal && batch_due(k, now); i++) {
 		request *rq = &k->reqs[i];
 		size_t bytes = 0;
@@ -356,7 +466,7 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 			if (rq->n && (bytes + sz > (size_t)k->conf->batch_max_bytes || bytes + sz > k->max_request_bytes))
 				break;
 			/* A retried aggregate goes again as it was: nobody joins late and shares its deadline. */
-			if (k->conf->aggregation == KS_AGG_KPL && k->gate && !head->attempts) {
+			if (k->conf->aggregation == KS_AGG_KPL && k->gate && !head->attempts && !head->shardset) {
 				ks_keygate_gather(k->gate, head, (size_t)k->conf->batch_max_bytes - (rq->n ? bytes : 0));
 				sz = entry_bytes(head);
 			}
@@ -365,7 +475,7 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 		}
 		start_request(k, rq, now);
 	}
-	if (!k->ready.n)
+	if (!k->ready.n && !(k->sh && ks_shards_queued(k->sh)))
 		k->flush = 0;
 }
 
@@ -383,22 +493,24 @@ static void release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
 	ks_record *r;
 
-	/* The records aggregated behind it go with it, before its key's next record is let go. */
 	for (r = rec; r; r = r->agg) {
 		k->held_records--;
 		k->held_bytes -= r->pkey_len + r->data_len;
 	}
-	destroy_group(rec->agg);
-	rec->agg = NULL;
-	if (k->gate) {
-		ks_record *next = ks_keygate_release(k->gate, rec);
+	/* Every record of the unit is done before any key's next record is let go (an aggregate
+	 * may hold several keys, each key's records in their order). */
+	for (r = rec; k->gate && r; r = r->agg) {
+		ks_record *next = ks_keygate_release(k->gate, r);
 
-		if (next) {
-			next->not_before_ms = now;
+		if (!next)
+			continue;
+		next->not_before_ms = now;
+		if (sharded(k))
+			route(k, next, now);
+		else
 			ks_rqueue_push(&k->ready, next);
-		}
 	}
-	ks_record_destroy(rec);
+	destroy_group(k, rec);
 }
 
 static void fail_record(ks_kinesis_t *k, ks_record *rec, const char *code, const char *msg, int64_t now)
@@ -462,12 +574,106 @@ static void retry_request(ks_kinesis_t *k, request *rq, int64_t now, const char 
 	rq->n = 0;
 }
 
+/* Acknowledge every record of @p unit (accepted by shard @p shard_id) and let it go. */
+static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
+{
+	size_t n = 0, bytes = 0;
+	ks_record *r;
+
+	for (r = unit; r; r = r->agg) {
+		n++;
+		bytes += r->pkey_len + r->data_len;
+		if (k->cbs.acked)
+			k->cbs.acked(k->cbs.opaque, r, shard_id, seq);
+	}
+	KS_METRIC_ADD(k->metrics, bytes_put, bytes);
+	if (unit->shardset)
+		ks_metrics_shard_add(k->metrics, k->conf->stream, shard_id, n, bytes, 0);
+	release(k, unit, now);
+	return n;
+}
+
+/* The records of an aggregate that landed in a shard outside whose range they hash: a KCL
+ * consumer would drop them. They go again, for their shard, before any later record of their
+ * key (which waits in the gate behind them); they are not acknowledged. */
+static void resend(ks_kinesis_t *k, ks_record *outside, int64_t now)
+{
+	size_t n = 0;
+	ks_record *r;
+	ks_errbuf e;
+
+	for (r = outside; r; r = r->agg)
+		n++;
+	KS_METRIC_ADD(k->metrics, records_resent_reshard, n);
+	ks_info("kinesis", "%zu records of an aggregate landed outside the range of their shard of stream %s: sending them again",
+		n, k->conf->stream);
+	if (ks_shards_add_chain(k->sh, outside, now)) {
+		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+		set_fatal(k, &e);
+	}
+}
+
+/* An accepted unit's ShardId against its prediction. @returns 1 when it may be acknowledged
+ * now (after the records outside its landed shard's range were sent again), 0 when the unit
+ * waits for the next shard listing. */
+static int check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now)
+{
+	ks_record *outside = NULL;
+	landed_wait *w;
+
+	switch (ks_shards_landed(k->sh, unit, res->shard_id, &outside)) {
+	case KS_LANDED_PREDICTED:
+		return 1;
+	case KS_LANDED_SPLIT:
+		resend(k, outside, now);
+		/* fall through */
+	case KS_LANDED_ELSEWHERE:
+		KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
+		k->want_refresh = 1;
+		return 1;
+	case KS_LANDED_UNKNOWN:
+		break;
+	}
+	KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
+	k->want_refresh = 1;
+	if (!(w = calloc(1, sizeof(*w)))) {
+		/* Not known which records a KCL consumer sees: all but the first key go again. */
+		ks_shards_keep_first_key(unit, &outside);
+		resend(k, outside, now);
+		return 1;
+	}
+	w->unit = unit;
+	snprintf(w->shard, sizeof(w->shard), "%s", res->shard_id);
+	snprintf(w->seq, sizeof(w->seq), "%s", res->seq);
+	w->next = k->verdicts;
+	k->verdicts = w;
+	return 0;
+}
+
+/* After a listing (or a failed one): decide the aggregates that waited for it. */
+static void decide_waiting(ks_kinesis_t *k, int64_t now)
+{
+	landed_wait *w;
+
+	while ((w = k->verdicts)) {
+		ks_record *outside = NULL;
+
+		k->verdicts = w->next;
+		if (ks_shards_landed(k->sh, w->unit, w->shard, &outside) == KS_LANDED_UNKNOWN)
+			ks_shards_keep_first_key(w->unit, &outside);
+		if (outside)
+			resend(k, outside, now);
+		KS_METRIC_ADD(k->metrics, records_put_ok, ack_unit(k, w->unit, w->shard, w->seq, now));
+		free(w);
+	}
+}
+
 static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int64_t now)
 {
 	ks_put_answer ans;
 	size_t i, ok = 0, failed = 0;
 
-	if (ks_putrecords_parse(&ans, a->body, a->body_len, rq->n)) {
+	if (ks_putrecords_parse_as(&ans, a->body, a->body_len, rq->n, sharded(k))) {
 		/* Without a per-entry answer nothing is known accepted: send all again. */
 		ks_warn("kinesis", "PutRecords answer from %s without %zu entries (request id %s): retrying the batch",
 			k->url, rq->n, a->request_id[0] ? a->request_id : "none");
@@ -477,7 +683,7 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 	for (i = 0; k->gate && i < PREFETCH_AHEAD && i < rq->n; i++)
 		ks_keygate_prefetch(k->gate, rq->recs[i]);
 	for (i = 0; i < rq->n; i++) {
-		ks_record *rec = rq->recs[i], *r;
+		ks_record *rec = rq->recs[i];
 		ks_put_result res;
 
 		if (k->gate && i + PREFETCH_AHEAD < rq->n)
@@ -487,6 +693,8 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 		if (res.outcome != KS_PUT_ACCEPTED) {
 			int thr = res.outcome == KS_PUT_THROTTLED;
 
+			if (thr && rec->shardset)
+				ks_metrics_shard_add(k->metrics, k->conf->stream, ks_shards_predicted(rec), 0, 0, 1);
 			failed++;
 			KS_METRIC_ADD(k->metrics, records_put_failed[thr ? KS_PUTERR_THROTTLED : KS_PUTERR_INTERNAL],
 				      1 + rec->agg_n);
@@ -496,13 +704,9 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
-		for (r = rec; r; r = r->agg) {
-			ok++;
-			KS_METRIC_ADD(k->metrics, bytes_put, r->pkey_len + r->data_len);
-			if (k->cbs.acked)
-				k->cbs.acked(k->cbs.opaque, r, res.shard_id, res.seq);
-		}
-		release(k, rec, now);
+		if (rec->shardset && !check_landed(k, rec, &res, now))
+			continue; /* decided once the shard it landed in is known */
+		ok += ack_unit(k, rec, res.shard_id, res.seq, now);
 	}
 	rq->n = 0;
 	KS_METRIC_ADD(k->metrics, records_put_ok, ok);
@@ -548,12 +752,115 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 	}
 }
 
+/* ---- the shard map, listed again while running ------------------------------------------- */
+
+/* Least time between two listings, whatever asks for them. */
+#define LIST_MIN_INTERVAL_MS 1000
+
+/* Send the ListShards call of page k->list_page (1: the first, naming the stream). */
+static int list_page(ks_kinesis_t *k, int64_t now)
+{
+	ks_aws_headers hdrs = { 0 };
+	ks_errbuf err;
+	int rc;
+
+	ks_errbuf_clear(&err);
+	ks_buf_reset(&k->list_body);
+	if ((rc = ks_stream_list_body(&k->list_body, k->conf, k->list_page == 1 ? NULL : k->list_next)) ||
+	    (rc = sign(k, "Kinesis_20131202.ListShards", &k->list_body, &hdrs, &err)) ||
+	    (rc = k->tp->start(k->t, k->list_slot, (const char *const *)hdrs.lines, k->list_body.data, k->list_body.len,
+			       &err))) {
+		ks_warn("kinesis", "cannot list the shards of stream %s: %s", k->conf->stream,
+			err.text[0] ? err.text : ks_err_str(rc));
+		ks_aws_headers_clean(&hdrs);
+		return rc;
+	}
+	ks_aws_headers_clean(&hdrs);
+	k->list_busy = 1;
+	k->last_list_ms = now;
+	return 0;
+}
+
+/* List the shards again when an answer asked for it (at most once a second) or when due. */
+static void maybe_list(ks_kinesis_t *k, int64_t now)
+{
+	if (!sharded(k) || k->list_busy || k->fatal || now - k->last_list_ms < LIST_MIN_INTERVAL_MS)
+		return;
+	if (!k->want_refresh && !(k->conf->shards_refresh_ms > 0 && now >= k->next_refresh_ms))
+		return;
+	ks_shardmap_destroy(k->list_map);
+	if (!(k->list_map = ks_shardmap_new()))
+		return;
+	k->list_page = 1;
+	if (list_page(k, now)) {
+		ks_shardmap_destroy(k->list_map);
+		k->list_map = NULL;
+		decide_waiting(k, now);
+	}
+}
+
+static void use_map(ks_kinesis_t *k, ks_shardmap_t *map, int64_t now)
+{
+	int n = ks_shardmap_count(map);
+	ks_errbuf e;
+
+	if (ks_shards_set_map(k->sh, map, now)) {
+		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+		set_fatal(k, &e);
+		return;
+	}
+	KS_METRIC_SET(k->metrics, stream_open_shards, n);
+	k->next_refresh_ms = now + k->conf->shards_refresh_ms;
+}
+
+/* One ListShards answer: the next page, or the new map in use. */
+static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
+{
+	ks_aws_error ae;
+	ks_errbuf err;
+	int rc;
+
+	k->list_busy = 0;
+	ks_errbuf_clear(&err);
+	if (a->status != 200) {
+		ks_aws_error_parse(a->body, a->body_len, &ae);
+		ks_errbuf_set(&err, KS_ERR_IO, "HTTP %ld %s: %s", a->status, a->status ? ae.type : "no answer",
+			      a->status ? ae.message : a->error ? a->error : "");
+		rc = KS_ERR_IO;
+	} else if (!(rc = ks_shardmap_add_page(k->list_map, a->body, a->body_len, k->list_next, sizeof(k->list_next),
+					       &err)) &&
+		   k->list_next[0]) {
+		k->list_page++;
+		if (!(rc = list_page(k, now)))
+			return;
+	} else if (!rc) {
+		rc = ks_shardmap_finish(k->list_map, &err);
+	}
+	if (rc) {
+		/* Keep the map in use; try again later (a snapshot taken mid-reshard, a throttle). */
+		ks_warn("kinesis", "listing the shards of stream %s again failed (page %d): %s; keeping the map of %d shards",
+			k->conf->stream, k->list_page, err.text, ks_shardmap_count(ks_shards_map(k->sh)));
+		ks_shardmap_destroy(k->list_map);
+	} else {
+		KS_METRIC_ADD(k->metrics, shard_map_refreshes, 1);
+		ks_debug("kinesis", "stream %s has %d open shards", k->conf->stream, ks_shardmap_count(k->list_map));
+		use_map(k, k->list_map, now);
+		k->want_refresh = 0;
+	}
+	k->list_map = NULL;
+	decide_waiting(k, now);
+}
+
 static void handle_done(void *ud, const ks_http_answer *a)
 {
 	ks_kinesis_t *k = ud;
 	request *rq = &k->reqs[a->slot];
 	int64_t now = now_ms(k);
 
+	if (a->slot == k->list_slot) {
+		handle_list(k, a, now);
+		return;
+	}
 	rq->busy = 0;
 	k->busy--;
 	if (k->metrics) {
@@ -587,7 +894,19 @@ void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes)
 	if (max_record_bytes < KS_MAX_RECORD_BYTES || max_record_bytes > KS_MAX_DATA_BYTES)
 		max_record_bytes = KS_MAX_RECORD_BYTES;
 	k->max_record_bytes = max_record_bytes;
+	if (k->sh)
+		ks_shards_set_max_record_bytes(k->sh, max_record_bytes);
 	k->max_request_bytes = max_record_bytes > KS_MAX_RECORD_BYTES ? KS_PUT_MAX_LARGE_BYTES : KS_PUT_MAX_BYTES;
+}
+
+int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map)
+{
+	if (!k->sh) {
+		ks_shardmap_destroy(map); /* neither limits nor aggregation: records go as they come */
+		return 0;
+	}
+	use_map(k, map, now_ms(k));
+	return k->fatal ? KS_ERR_NOMEM : 0;
 }
 
 int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
@@ -602,7 +921,7 @@ int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 	rec->not_before_ms = now;
 	rec->attempts = 0;
 	/* With ordering=key the gate takes it on the next poll, with the others submitted by then. */
-	ks_rqueue_push(k->gate ? &k->incoming : &k->ready, rec);
+	ks_rqueue_push(k->gate || sharded(k) ? &k->incoming : &k->ready, rec);
 	k->held_records++;
 	k->held_bytes += rec->pkey_len + rec->data_len;
 	return 0;
@@ -634,6 +953,9 @@ static int64_t due_retries(ks_kinesis_t *k, int64_t now)
 		return next;
 	while ((r = ks_rqueue_pop(&k->retry))) {
 		if (r->not_before_ms <= now) {
+			/* Predicted units wait for their shard's buckets again. */
+			if (r->shardset && sharded(k) && ks_shards_retry(k->sh, r, now) == 0)
+				continue;
 			ks_rqueue_push(&k->ready, r);
 		} else {
 			if (r->not_before_ms < next)
@@ -652,10 +974,19 @@ int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err
 	if (k->fatal)
 		goto fatal;
 	next_retry = due_retries(k, now);
+	maybe_list(k, now);
 	start_batches(k, now);
 	/* Sleep no longer than until the next batch or retry is due. */
 	if (next_retry != INT64_MAX && next_retry - now < wait)
 		wait = next_retry - now;
+	if (sharded(k) && k->shard_wake != INT64_MAX && k->shard_wake - now < wait)
+		wait = k->shard_wake - now;
+	if (sharded(k) && (k->want_refresh || k->conf->shards_refresh_ms > 0) && !k->list_busy) {
+		int64_t due = k->want_refresh ? k->last_list_ms + LIST_MIN_INTERVAL_MS : k->next_refresh_ms;
+
+		if (due - now < wait)
+			wait = due - now;
+	}
 	if (k->ready.n && k->busy < k->nreqs) {
 		int64_t due = k->ready.head->not_before_ms + k->conf->batch_linger_ms - now;
 

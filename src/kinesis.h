@@ -20,6 +20,7 @@
 #include "creds.h"
 #include "http.h"
 #include "metrics.h"
+#include "shardmap.h"
 #include "transform.h"
 
 typedef struct ks_kinesis ks_kinesis_t;
@@ -79,6 +80,16 @@ int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err);
  * @locality pipeline thread, before the first ks_kinesis_submit
  */
 void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes);
+
+/**
+ * @brief The stream's shard map (from ks_stream_list_shards; the writer owns it from now on).
+ *        With rate.limit.percent or aggregation=kpl, records then go by their predicted shard:
+ *        they wait for its token buckets, are aggregated per shard, and the map is listed
+ *        again when answers say it changed and every shards.refresh.ms. Otherwise it is freed.
+ * @returns 0, KS_ERR_NOMEM (the writer stops: ks_kinesis_poll reports it).
+ * @locality pipeline thread
+ */
+int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map);
 
 /**
  * @brief Hand @p rec to the writer, which owns it from now on (acked or failed callback

@@ -110,6 +110,82 @@ static int part_metric(ks_buf *b, const char *name, const char *help, const char
 	return r;
 }
 
+/* What one shard of one stream was sent. */
+struct ks_shard_counters {
+	struct ks_shard_counters *next;
+	uint64_t records, bytes, throttled;
+	char *stream;
+	char shard[64];
+};
+
+static void shards_lock(ks_metrics *m)
+{
+	while (__atomic_test_and_set(&m->shards_lock, __ATOMIC_ACQUIRE))
+		;
+}
+
+static void shards_unlock(ks_metrics *m)
+{
+	__atomic_clear(&m->shards_lock, __ATOMIC_RELEASE);
+}
+
+int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, uint64_t records, uint64_t bytes,
+			 uint64_t throttled)
+{
+	struct ks_shard_counters *c;
+
+	if (!m || !shard || !*shard)
+		return 0;
+	shards_lock(m);
+	for (c = m->shards; c && (strcmp(c->shard, shard) != 0 || strcmp(c->stream, stream) != 0); c = c->next)
+		;
+	if (!c && (c = calloc(1, sizeof(*c)))) {
+		if (!(c->stream = strdup(stream))) {
+			free(c);
+			c = NULL;
+		} else {
+			snprintf(c->shard, sizeof(c->shard), "%s", shard);
+			c->next = m->shards;
+			m->shards = c;
+		}
+	}
+	if (c) {
+		c->records += records;
+		c->bytes += bytes;
+		c->throttled += throttled;
+	}
+	shards_unlock(m);
+	return c ? 0 : KS_ERR_NOMEM;
+}
+
+void ks_metrics_clean(ks_metrics *m)
+{
+	struct ks_shard_counters *c;
+
+	while ((c = m->shards)) {
+		m->shards = c->next;
+		free(c->stream);
+		free(c);
+	}
+}
+
+static int shard_metric(ks_buf *b, ks_metrics *m, const char *name, const char *help, int which)
+{
+	const struct ks_shard_counters *c;
+	int r = ks_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+
+	shards_lock(m);
+	for (c = m->shards; c && !r; c = c->next) {
+		uint64_t v = which == 0 ? c->records : which == 1 ? c->bytes : c->throttled;
+
+		if (!(r = ks_buf_printf(b, "%s{stream=\"", name)) && !(r = label(b, c->stream)) &&
+		    !(r = ks_buf_puts(b, "\",shard=\"")) && !(r = label(b, c->shard)))
+			r = ks_buf_printf(b, "\"} %llu\n", (unsigned long long)v);
+	}
+	shards_unlock(m);
+	return r;
+}
+
 int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int nparts, ks_buf *b)
 {
 	int i, r = 0;
@@ -143,6 +219,16 @@ int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int n
 		   LOAD(m->kinesis_reachable));
 	r |= gauge(b, "kinesink_stream_open_shards", "Open shards of the stream, as ListShards last told.",
 		   LOAD(m->stream_open_shards));
+	r |= counter(b, "kinesink_shard_map_refreshes_total", "Shard maps listed again (ListShards) while running.",
+		     LOAD(m->shard_map_refreshes));
+	r |= counter(b, "kinesink_shard_mispredictions_total", "Entries that landed in another shard than predicted.",
+		     LOAD(m->shard_mispredictions));
+	r |= counter(b, "kinesink_records_resent_reshard_total",
+		     "User records sent again because their aggregate landed in a shard outside whose range they hash.",
+		     LOAD(m->records_resent_reshard));
+	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_records_total", "User records a shard accepted.", 0);
+	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_bytes_total", "Bytes (partition keys plus data) a shard accepted.", 1);
+	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_throttled_total", "Entries a shard throttled.", 2);
 	r |= hist(b, "kinesink_put_latency_seconds", "PutRecords request latency.", &m->put_latency_ms, ks_latency_bounds_ms, 0.001);
 	r |= hist(b, "kinesink_batch_records", "Records per PutRecords request.", &m->batch_records, ks_batch_bounds, 1.0);
 	r |= part_metric(b, "kinesink_partition_lag", "Messages between the committable offset and the high watermark.", "gauge", parts, nparts, 0);

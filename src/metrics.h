@@ -67,6 +67,11 @@ typedef struct ks_metrics {
 	int64_t last_put_ok_ms;     /**< monotonic ms of the last accepted PutRecords (/readyz) */
 	int kinesis_reachable;      /**< stream check passed and no fatal error since */
 	int stream_open_shards;     /**< gauge: open shards of the stream as last listed */
+	uint64_t shard_map_refreshes;   /**< shard maps listed again while running */
+	uint64_t shard_mispredictions;  /**< entries that landed in another shard than predicted */
+	uint64_t records_resent_reshard;/**< user records sent again: their aggregate landed outside their range */
+	struct ks_shard_counters *shards; /**< per stream and shard; ks_metrics_shard_add, ks_metrics_clean */
+	unsigned char shards_lock;      /**< spin lock of @c shards (zero: free) */
 	ks_hist put_latency_ms;     /**< PutRecords request latency */
 	ks_hist batch_records;      /**< records per PutRecords request */
 } ks_metrics;
@@ -81,6 +86,16 @@ typedef struct ks_metrics {
 		if (m)                                                             \
 			__atomic_store_n(&(m)->field, (v), __ATOMIC_RELAXED);      \
 	} while (0)
+
+/**
+ * @brief Count what shard @p shard of stream @p stream was sent: user records and bytes it
+ *        accepted, and entries it throttled. @locality any thread
+ * @returns 0, KS_ERR_NOMEM (not counted).
+ */
+int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, uint64_t records, uint64_t bytes,
+			 uint64_t throttled);
+/** @brief Free what the metrics allocated (the per-shard counters); the counters stay. */
+void ks_metrics_clean(ks_metrics *m);
 
 /** @brief Record @p v into histogram @p h (bounds @p bounds, KS_HIST_BUCKETS of them). @locality any thread */
 void ks_hist_observe(ks_hist *h, const double *bounds, double v);

@@ -459,7 +459,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 	if (ks_stream_describe_info(p->conf, p->creds, &p->m, &info, err))
 		return 1;
 	ks_kinesis_set_max_record_bytes(p->kin, info.max_record_bytes);
-	/* Not yet used for routing: a worker allowed PutRecords but not ListShards still writes. */
+	/* A worker allowed PutRecords but not ListShards still writes, without knowing shards. */
 	ks_errbuf_clear(&lerr);
 	if (ks_stream_list_shards(p->conf, p->creds, &shards, &lerr) == KS_ERR_NOMEM) {
 		*err = lerr;
@@ -467,7 +467,8 @@ static int setup(pipeline *p, ks_errbuf *err)
 	} else if (shards) {
 		KS_METRIC_SET(&p->m, stream_open_shards, ks_shardmap_count(shards));
 		ks_info("pipeline", "stream '%s' has %d open shards", p->conf->stream, ks_shardmap_count(shards));
-		ks_shardmap_destroy(shards);
+		if (ks_kinesis_set_shardmap(p->kin, shards))
+			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory"), 1;
 	} else {
 		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
 	}
@@ -516,6 +517,7 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	ks_offsets_destroy(p.offs);
 	ks_preparer_destroy(p.prep);
 	ks_creds_destroy(p.creds);
+	ks_metrics_clean(&p.m);
 	if (p.wake[0] >= 0) {
 		close(p.wake[0]);
 		close(p.wake[1]);

@@ -123,9 +123,14 @@ int ks_putrecords_all_accepted(const char *body, size_t len, size_t n)
 
 int ks_putrecords_parse(ks_put_answer *a, const char *body, size_t len, size_t n)
 {
+	return ks_putrecords_parse_as(a, body, len, n, 0);
+}
+
+int ks_putrecords_parse_as(ks_put_answer *a, const char *body, size_t len, size_t n, int shard_ids)
+{
 	memset(a, 0, sizeof(*a));
 	a->n = n;
-	if ((a->fast = ks_putrecords_all_accepted(body, len, n)))
+	if (!shard_ids && (a->fast = ks_putrecords_all_accepted(body, len, n)))
 		return 0;
 	a->root = json_loadb(body ? body : "", len, 0, NULL);
 	a->entries = json_object_get(a->root, "Records");

@@ -93,6 +93,8 @@ typedef struct ks_put_answer {
  *          answer has no per-entry list of @p n results (nothing is known accepted).
  */
 int ks_putrecords_parse(ks_put_answer *a, const char *body, size_t len, size_t n);
+/** @brief ks_putrecords_parse that reads every entry's ShardId when @p shard_ids (no fast path). */
+int ks_putrecords_parse_as(ks_put_answer *a, const char *body, size_t len, size_t n, int shard_ids);
 /** @brief The result of entry @p i (0 .. n-1) of a parsed answer. */
 void ks_putrecords_result(const ks_put_answer *a, size_t i, ks_put_result *out);
 void ks_putrecords_answer_clean(ks_put_answer *a);

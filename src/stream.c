@@ -131,6 +131,16 @@ int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *
 	return rc;
 }
 
+int ks_stream_list_body(ks_buf *body, const ks_conf *conf, const char *next_token)
+{
+	/* The first page names the stream; the next ones only the token, as the service wants. */
+	if (!next_token)
+		return stream_member(body, conf) || ks_buf_puts(body, ",\"ShardFilter\":{\"Type\":\"AT_LATEST\"}}")
+			       ? KS_ERR_NOMEM : 0;
+	return ks_buf_puts(body, "{\"NextToken\":") || ks_buf_json_str(body, next_token, strlen(next_token)) ||
+		       ks_buf_puts(body, "}") ? KS_ERR_NOMEM : 0;
+}
+
 /* The error of a ListShards answer that is not 200. */
 static int list_failed(const ks_conf *conf, const char *url, const ks_http_response *resp, int page, ks_errbuf *err)
 {
@@ -156,12 +166,9 @@ int ks_stream_list_shards(const ks_conf *conf, ks_creds_t *creds, ks_shardmap_t 
 	ks_buf_init(&body, 0);
 	if (!url || !map)
 		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	/* The first page names the stream; the next ones only the token, as the service wants. */
 	for (page = 1; !rc && (page == 1 || next[0]); page++) {
 		ks_buf_reset(&body);
-		if (page == 1 ? stream_member(&body, conf) || ks_buf_puts(&body, ",\"ShardFilter\":{\"Type\":\"AT_LATEST\"}}")
-			      : ks_buf_puts(&body, "{\"NextToken\":") || ks_buf_json_str(&body, next, strlen(next)) ||
-					ks_buf_puts(&body, "}")) {
+		if (ks_stream_list_body(&body, conf, page == 1 ? NULL : next)) {
 			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 			break;
 		}

@@ -46,4 +46,11 @@ int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *
  */
 int ks_stream_list_shards(const ks_conf *conf, ks_creds_t *creds, ks_shardmap_t **out, ks_errbuf *err);
 
+/**
+ * @brief The body of a ListShards call: the stream and the open shards' filter on the first
+ *        page (@p next_token NULL), the token alone on the next ones.
+ * @returns 0, KS_ERR_NOMEM.
+ */
+int ks_stream_list_body(ks_buf *body, const ks_conf *conf, const char *next_token);
+
 #endif

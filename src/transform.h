@@ -36,6 +36,13 @@ typedef struct ks_record {
 	struct ks_record *agg;    /**< aggregation=kpl: the next record sent in this one's aggregate */
 	size_t agg_n;             /**< on the first record of an aggregate: how many follow it */
 	size_t agg_cost;          /**< on the first record: bound of the aggregate's bytes */
+	struct ks_record *agg_tail; /**< on the first record of a shard's aggregate: its last record */
+	struct ks_record *unit;   /**< shard-aware writer: the first record of the unit it is sent in */
+	void *shardset;           /**< on the first record: the shard map its shard was predicted in */
+	int shard;                /**< on the first record: the predicted shard's index in that map */
+	int unit_open;            /**< on the first record: still taking records (aggregation=kpl) */
+	int hash_key_ok;          /**< hash_key is set */
+	unsigned __int128 hash_key; /**< MD5 of pkey as Kinesis routes it (shard-aware writer) */
 	int attempts;
 	int64_t first_try_ms;
 	int64_t not_before_ms;

@@ -1,0 +1,430 @@
+/*
+ * Shard queues of the Kinesis writer (shards.h): routing by predicted shard, per-shard token
+ * buckets, KPL aggregates of the records bound for one shard, and the check of where an
+ * aggregate landed.
+ */
+#include "shards.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kpl.h"
+#include "ratelimit.h"
+
+/* A map and what is kept per shard while it is the current one. */
+typedef struct shardset {
+	ks_shardmap_t *map;
+	int refs;               /* taken units predicted in it, plus one while current */
+	ks_rqueue *units;       /* per shard; NULL once replaced */
+	ks_shard_limiter *lim;  /* per shard; NULL once replaced */
+} shardset;
+
+struct ks_shards {
+	ks_shards_opts o;
+	shardset *cur;
+	size_t queued;
+	int rr;                 /* the shard ks_shards_take starts with, in turn */
+};
+
+/* What an aggregate's framing adds beyond its records' costs (as keygate.c counts it). */
+#define AGG_BASE (KS_KPL_OVERHEAD + 16)
+
+ks_shards_t *ks_shards_new(const ks_shards_opts *o)
+{
+	ks_shards_t *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->o = *o;
+	return s;
+}
+
+static void set_unref(shardset *set)
+{
+	if (set && --set->refs == 0) {
+		ks_shardmap_destroy(set->map);
+		free(set->units);
+		free(set->lim);
+		free(set);
+	}
+}
+
+void ks_shards_free_chain(ks_record *r)
+{
+	while (r) {
+		ks_record *next = r->agg;
+
+		ks_record_destroy(r);
+		r = next;
+	}
+}
+
+void ks_shards_destroy(ks_shards_t *s)
+{
+	int i;
+	ks_record *u;
+
+	if (!s)
+		return;
+	if (s->cur) {
+		for (i = 0; i < ks_shardmap_count(s->cur->map); i++)
+			while ((u = ks_rqueue_pop(&s->cur->units[i]))) {
+				set_unref(s->cur);
+				ks_shards_free_chain(u);
+			}
+		set_unref(s->cur);
+	}
+	free(s);
+}
+
+void ks_shards_set_max_record_bytes(ks_shards_t *s, size_t max_record_bytes)
+{
+	s->o.max_record_bytes = max_record_bytes;
+}
+
+const ks_shardmap_t *ks_shards_map(const ks_shards_t *s)
+{
+	return s->cur ? s->cur->map : NULL;
+}
+
+size_t ks_shards_queued(const ks_shards_t *s)
+{
+	return s->queued;
+}
+
+static ks_u128 hash_of(ks_record *r)
+{
+	if (!r->hash_key_ok) {
+		r->hash_key = ks_hash_key(r->pkey, r->pkey_len);
+		r->hash_key_ok = 1;
+	}
+	return r->hash_key;
+}
+
+/* The most an aggregate may hold: partition key plus data. */
+static size_t agg_room(const ks_shards_t *s)
+{
+	return s->o.agg_max_bytes < s->o.max_record_bytes ? s->o.agg_max_bytes : s->o.max_record_bytes;
+}
+
+/* Whether @p n more records costing @p cost fit in open unit @p u. */
+static int fits(const ks_shards_t *s, const ks_record *u, size_t n, size_t cost)
+{
+	return s->o.aggregate && u->unit_open && u->agg_n + 1 + n <= s->o.agg_max_records &&
+	       u->pkey_len + u->agg_cost + cost <= agg_room(s);
+}
+
+/* Close @p u when nothing more can join it. */
+static void close_if_full(const ks_shards_t *s, ks_record *u)
+{
+	if (!s->o.aggregate || u->agg_n + 1 >= s->o.agg_max_records || u->pkey_len + u->agg_cost >= agg_room(s))
+		u->unit_open = 0;
+}
+
+/* Append chain @p first..@p last (@p n records costing @p cost) to unit @p u. */
+static void append(ks_record *u, ks_record *first, ks_record *last, size_t n, size_t cost)
+{
+	ks_record *r;
+
+	for (r = first; r; r = r->agg)
+		r->unit = u;
+	(u->agg_tail ? u->agg_tail : u)->agg = first;
+	u->agg_tail = last;
+	u->agg_n += n;
+	u->agg_cost += cost;
+}
+
+/* Queue one key's records (@p g and those chained behind it) for their shard. */
+static void add_group(ks_shards_t *s, ks_record *g)
+{
+	int idx = ks_shardmap_find(s->cur->map, hash_of(g));
+	ks_rqueue *q = &s->cur->units[idx];
+	ks_record *last = g, *r, *open = q->tail && q->tail->unit_open ? q->tail : NULL;
+	size_t n = 0, cost = ks_kpl_record_cost(g);
+
+	for (r = g->agg; r; r = r->agg) {
+		r->hash_key = g->hash_key;
+		r->hash_key_ok = 1;
+		cost += ks_kpl_record_cost(r);
+		n++;
+		last = r;
+	}
+	if (open && fits(s, open, n + 1, cost)) {
+		append(open, g, last, n + 1, cost);
+		close_if_full(s, open);
+		return;
+	}
+	if (open)
+		open->unit_open = 0;
+	/* A unit of its own: the key's records, the first one heading it. */
+	g->unit = g;
+	g->agg_n = 0;
+	g->agg_cost = AGG_BASE + ks_kpl_record_cost(g);
+	g->agg_tail = NULL;
+	g->unit_open = 1;
+	g->shardset = s->cur;
+	g->shard = idx;
+	s->cur->refs++;
+	if (g->agg) {
+		r = g->agg;
+		g->agg = NULL;
+		append(g, r, last, n, cost - ks_kpl_record_cost(g));
+	}
+	close_if_full(s, g);
+	ks_rqueue_push(q, g);
+	s->queued++;
+}
+
+int ks_shards_add(ks_shards_t *s, ks_record *rec, int64_t now_ms)
+{
+	(void)now_ms;
+	if (!s->cur)
+		return KS_ERR_NOMEM;
+	hash_of(rec);
+	add_group(s, rec);
+	return 0;
+}
+
+/* Take the records of @p first's key off @p *rest (in their order) and chain them behind it. */
+static ks_record *take_key(ks_record *first, ks_record **rest)
+{
+	ks_record **pp = rest, *tail = first, *r;
+
+	first->agg = NULL;
+	while ((r = *pp)) {
+		if (r->key_hash == first->key_hash && r->pkey_len == first->pkey_len &&
+		    memcmp(r->pkey, first->pkey, r->pkey_len) == 0) {
+			*pp = r->agg;
+			tail->agg = r;
+			tail = r;
+			r->agg = NULL;
+		} else {
+			pp = &r->agg;
+		}
+	}
+	return first;
+}
+
+int ks_shards_add_chain(ks_shards_t *s, ks_record *chain, int64_t now_ms)
+{
+	(void)now_ms;
+	if (!s->cur) {
+		ks_shards_free_chain(chain);
+		return KS_ERR_NOMEM;
+	}
+	while (chain) {
+		ks_record *first = chain;
+
+		chain = chain->agg;
+		first->agg_n = 0;
+		first->agg_tail = NULL;
+		hash_of(first);
+		add_group(s, take_key(first, &chain));
+	}
+	return 0;
+}
+
+int ks_shards_can_join(const ks_shards_t *s, const ks_record *in, const ks_record *rec)
+{
+	const ks_record *u = in->unit;
+
+	return u && u->shardset == s->cur && fits(s, u, 1, ks_kpl_record_cost(rec));
+}
+
+void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec)
+{
+	ks_record *u = in->unit;
+
+	rec->agg = NULL;
+	rec->hash_key = in->hash_key; /* the same key's: @p in was routed by it */
+	rec->hash_key_ok = in->hash_key_ok;
+	append(u, rec, rec, 1, ks_kpl_record_cost(rec));
+	close_if_full(s, u);
+}
+
+int ks_shards_retry(ks_shards_t *s, ks_record *unit, int64_t now_ms)
+{
+	shardset *set = unit->shardset;
+
+	if (set == s->cur && set) {
+		unit->unit_open = 0;
+		ks_rqueue_push(&set->units[unit->shard], unit);
+		s->queued++;
+		return 0;
+	}
+	/* Its map was replaced: queued again by key, for the shards as they are now. */
+	set_unref(set);
+	unit->shardset = NULL;
+	return ks_shards_add_chain(s, unit, now_ms);
+}
+
+/* The bytes a unit costs its shard's buckets: partition key plus data (or the aggregate's bound). */
+static size_t unit_bytes(const ks_record *u)
+{
+	return u->pkey_len + (u->agg ? u->agg_cost : u->data_len);
+}
+
+size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out, int64_t *wake_ms)
+{
+	int n, i;
+	size_t moved = 0;
+
+	*wake_ms = INT64_MAX;
+	if (!s->cur || !s->queued)
+		return 0;
+	n = ks_shardmap_count(s->cur->map);
+	for (i = 0; i < n; i++) {
+		int idx = (s->rr + i) % n;
+		ks_rqueue *q = &s->cur->units[idx];
+		ks_record *u;
+
+		while ((u = q->head)) {
+			if (u->unit_open && !flush && now_ms - u->not_before_ms < s->o.linger_ms) {
+				if (u->not_before_ms + s->o.linger_ms < *wake_ms)
+					*wake_ms = u->not_before_ms + s->o.linger_ms;
+				break;
+			}
+			if (s->o.rate_percent > 0 && !ks_limiter_take(&s->cur->lim[idx], unit_bytes(u), now_ms)) {
+				int64_t w = now_ms + ks_limiter_wait_ms(&s->cur->lim[idx], unit_bytes(u), now_ms);
+
+				if (w < *wake_ms)
+					*wake_ms = w;
+				break;
+			}
+			ks_rqueue_pop(q);
+			u->unit_open = 0;
+			/* A lone record leaves now; an aggregate keeps its first record's arrival. */
+			if (!u->agg)
+				u->not_before_ms = now_ms;
+			ks_rqueue_push(out, u);
+			s->queued--;
+			moved++;
+		}
+	}
+	s->rr = n ? (s->rr + 1) % n : 0;
+	return moved;
+}
+
+int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
+{
+	shardset *set = calloc(1, sizeof(*set)), *old = s->cur;
+	int n = ks_shardmap_count(map), i;
+	ks_record *chain = NULL, **tail = &chain, *u;
+
+	if (!set || !(set->units = calloc((size_t)(n ? n : 1), sizeof(*set->units))) ||
+	    !(set->lim = calloc((size_t)(n ? n : 1), sizeof(*set->lim)))) {
+		if (set) {
+			free(set->units);
+			free(set);
+		}
+		ks_shardmap_destroy(map);
+		return KS_ERR_NOMEM;
+	}
+	set->map = map;
+	set->refs = 1;
+	for (i = 0; i < n; i++) {
+		int was = old ? ks_shardmap_index_of(old->map, ks_shardmap_shard(map, i)->id) : -1;
+
+		if (was >= 0)
+			set->lim[i] = old->lim[was];
+		else
+			ks_limiter_init(&set->lim[i], s->o.rate_percent > 0 ? s->o.rate_percent : 100.0, now_ms);
+	}
+	/* The queued units, taken apart in shard order: each key's records stay in their order. */
+	for (i = 0; old && i < ks_shardmap_count(old->map); i++)
+		while ((u = ks_rqueue_pop(&old->units[i]))) {
+			ks_record *r;
+
+			set_unref(old);
+			u->shardset = NULL;
+			s->queued--;
+			*tail = u;
+			for (r = u; r->agg; r = r->agg)
+				;
+			tail = &r->agg;
+		}
+	s->cur = set;
+	if (old) {
+		free(old->units);
+		free(old->lim);
+		old->units = NULL;
+		old->lim = NULL;
+		set_unref(old);
+	}
+	return ks_shards_add_chain(s, chain, now_ms);
+}
+
+void ks_shards_hash_key(const ks_record *unit, char out[KS_U128_STRLEN])
+{
+	ks_u128_format(unit->hash_key, out);
+}
+
+const char *ks_shards_predicted(const ks_record *unit)
+{
+	const shardset *set = unit->shardset;
+
+	return set ? ks_shardmap_shard(set->map, unit->shard)->id : "";
+}
+
+void ks_shards_refund(ks_shards_t *s, const ks_record *unit, size_t exact_bytes)
+{
+	size_t charged = unit_bytes(unit);
+
+	if (s->o.rate_percent > 0 && unit->shardset == s->cur && s->cur && exact_bytes < charged)
+		s->cur->lim[unit->shard].bytes.tokens += (double)(charged - exact_bytes);
+}
+
+/* Take the records of @p unit that hash outside start..end off it, into @p outside. */
+static void split(ks_record *unit, ks_u128 start, ks_u128 end, ks_record **outside)
+{
+	ks_record **pp, *r, *last = unit, **otail = outside;
+
+	*outside = NULL;
+	for (pp = &unit->agg; (r = *pp);) {
+		ks_u128 h = hash_of(r);
+
+		if (h >= start && h <= end) {
+			last = r;
+			pp = &r->agg;
+			continue;
+		}
+		*pp = r->agg;
+		unit->agg_n--;
+		r->agg = NULL;
+		r->unit = NULL;
+		*otail = r;
+		otail = &r->agg;
+	}
+	unit->agg_tail = unit->agg ? last : NULL;
+}
+
+void ks_shards_keep_first_key(ks_record *unit, ks_record **outside)
+{
+	ks_u128 h = hash_of(unit);
+
+	split(unit, h, h, outside);
+}
+
+ks_landed ks_shards_landed(ks_shards_t *s, ks_record *unit, const char *landed, ks_record **outside)
+{
+	const ks_shard *sh;
+	int idx;
+
+	*outside = NULL;
+	if (!unit->shardset || !landed || !*landed || strcmp(landed, ks_shards_predicted(unit)) == 0)
+		return KS_LANDED_PREDICTED;
+	if (!unit->agg)
+		return KS_LANDED_ELSEWHERE; /* a record alone is where Kinesis put it by its own key */
+	/* A shard's range never changes: any map that names it tells it. */
+	if (!s->cur || (idx = ks_shardmap_index_of(s->cur->map, landed)) < 0)
+		return KS_LANDED_UNKNOWN;
+	sh = ks_shardmap_shard(s->cur->map, idx);
+	split(unit, sh->start, sh->end, outside);
+	return *outside ? KS_LANDED_SPLIT : KS_LANDED_ELSEWHERE;
+}
+
+void ks_shards_unit_done(ks_shards_t *s, ks_record *unit)
+{
+	(void)s;
+	set_unref(unit->shardset);
+	unit->shardset = NULL;
+}

@@ -1,0 +1,581 @@
+/*
+ * The shard-aware writer, driven through its seams: a fake service with shards (hash-key ranges,
+ * routing by ExplicitHashKey or MD5 of the partition key, ListShards, per-shard token buckets as
+ * the service enforces them, a split at a moment the test picks) and a fake clock that moves only
+ * when the writer waits. What the fake stores is read as a KCL consumer reads it: an aggregate's
+ * user records whose key hashes outside the shard's range are dropped. So the tests check what
+ * a consumer sees (every record once, each key in order), not only what the writer sent.
+ */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "kinesis.h"
+#include "kpl.h"
+#include "testutil.h"
+
+#define MAXSHARDS 8
+#define MAXSEEN 20000
+
+typedef struct fshard {
+	char id[32];
+	ks_u128 start, end;
+	int open;
+	double rec_tokens, byte_tokens;  /* the service's buckets (limits on) */
+	int64_t last_ms;
+} fshard;
+
+/* A user record a consumer of shard `shard` sees, in the order stored. */
+typedef struct seen {
+	int shard;
+	char rec[48];
+} seen;
+
+typedef struct fake {
+	int64_t now;
+	fshard sh[MAXSHARDS];
+	int nsh;
+	int limits;                 /* enforce 1,000 records/s and 1 MiB/s per shard */
+	int pending[16], npending;
+	ks_buf bodies[16];
+	int is_list[16];
+	seen seen[MAXSEEN];
+	int nseen;
+	int dropped;                /* user records a KCL consumer would drop (outside the range) */
+	int entries, aggregates, user_in_aggs, throttled, lists, requests;
+	int ehk_outside_predicted;  /* aggregates whose hash key is not in the shard they landed in */
+	int max_records_per_s;      /* most records one shard accepted within any 1,000 ms (limits on) */
+	int64_t acc_at[MAXSHARDS][4096];
+	int nacc[MAXSHARDS];
+	char log[1 << 16];          /* "+key=data " acknowledged */
+	int acked;
+} fake;
+
+static ks_u128 u128_of(const char *s)
+{
+	ks_u128 v = 0;
+
+	CU_ASSERT_EQUAL(ks_u128_parse(s, strlen(s), &v), 0);
+	return v;
+}
+
+static void shard_set(fake *f, int i, const char *id, ks_u128 start, ks_u128 end)
+{
+	snprintf(f->sh[i].id, sizeof(f->sh[i].id), "%s", id);
+	f->sh[i].start = start;
+	f->sh[i].end = end;
+	f->sh[i].open = 1;
+	f->sh[i].rec_tokens = 1000;
+	f->sh[i].byte_tokens = 1048576;
+	f->sh[i].last_ms = f->now;
+	if (i >= f->nsh)
+		f->nsh = i + 1;
+}
+
+/* @p n shards of equal ranges, as CreateStream makes them. */
+static void shards_even(fake *f, int n)
+{
+	ks_u128 step = KS_U128_MAX / (ks_u128)n;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "shardId-%012d", i);
+		shard_set(f, i, id, step * (ks_u128)i, i == n - 1 ? KS_U128_MAX : step * (ks_u128)(i + 1) - 1);
+	}
+}
+
+/* SplitShard of shard @p i at its middle: two children, the parent closed. */
+static void split(fake *f, int i)
+{
+	ks_u128 mid = f->sh[i].start + (f->sh[i].end - f->sh[i].start) / 2;
+	char a[32], b[32];
+
+	snprintf(a, sizeof(a), "shardId-%012d", f->nsh);
+	snprintf(b, sizeof(b), "shardId-%012d", f->nsh + 1);
+	f->sh[i].open = 0;
+	shard_set(f, f->nsh, a, f->sh[i].start, mid);
+	shard_set(f, f->nsh, b, mid + 1, f->sh[i].end);
+}
+
+static int route(const fake *f, ks_u128 h)
+{
+	int i;
+
+	for (i = 0; i < f->nsh; i++)
+		if (f->sh[i].open && h >= f->sh[i].start && h <= f->sh[i].end)
+			return i;
+	return -1;
+}
+
+/* The service's buckets: take one record of @p bytes, or say it is throttled. */
+static int take(fake *f, fshard *s, size_t bytes)
+{
+	double dt = (double)(f->now - s->last_ms) / 1000.0;
+
+	s->last_ms = f->now;
+	s->rec_tokens = s->rec_tokens + dt * 1000 > 1000 ? 1000 : s->rec_tokens + dt * 1000;
+	s->byte_tokens = s->byte_tokens + dt * 1048576 > 1048576 ? 1048576 : s->byte_tokens + dt * 1048576;
+	if (s->rec_tokens < 1 || s->byte_tokens < (double)bytes)
+		return 0;
+	s->rec_tokens -= 1;
+	s->byte_tokens -= (double)bytes;
+	return 1;
+}
+
+typedef struct store_ud {
+	fake *f;
+	int shard;
+} store_ud;
+
+static void store(void *ud, const char *pkey, size_t pkey_len, const void *data, size_t len)
+{
+	store_ud *u = ud;
+	fake *f = u->f;
+	ks_u128 h = ks_hash_key(pkey, pkey_len);
+
+	/* The KCL rule: a user record hashing outside the shard's range is dropped. */
+	if (h < f->sh[u->shard].start || h > f->sh[u->shard].end) {
+		f->dropped++;
+		return;
+	}
+	CU_ASSERT_FATAL(f->nseen < MAXSEEN);
+	f->seen[f->nseen].shard = u->shard;
+	snprintf(f->seen[f->nseen++].rec, sizeof(f->seen[0].rec), "%.*s=%.*s", (int)pkey_len, pkey, (int)len,
+		 (const char *)data);
+}
+
+static size_t unbase64(const char *b64, unsigned char *out)
+{
+	size_t n = strlen(b64);
+	int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+
+	if (n >= 1 && b64[n - 1] == '=')
+		len--;
+	if (n >= 2 && b64[n - 2] == '=')
+		len--;
+	return len < 0 ? 0 : (size_t)len;
+}
+
+static void answer_list(fake *f, ks_buf *out)
+{
+	int i, first = 1;
+
+	f->lists++;
+	ks_buf_puts(out, "{\"Shards\":[");
+	for (i = 0; i < f->nsh; i++) {
+		char a[KS_U128_STRLEN], b[KS_U128_STRLEN];
+
+		if (!f->sh[i].open)
+			continue;
+		ks_u128_format(f->sh[i].start, a);
+		ks_u128_format(f->sh[i].end, b);
+		ks_buf_printf(out, "%s{\"ShardId\":\"%s\",\"HashKeyRange\":{\"StartingHashKey\":\"%s\",\"EndingHashKey\":\"%s\"},"
+			      "\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"1\"}}",
+			      first ? "" : ",", f->sh[i].id, a, b);
+		first = 0;
+	}
+	ks_buf_puts(out, "]}");
+}
+
+/* One PutRecords request: each entry routed, limited, stored as a consumer reads it. */
+static void answer_put(fake *f, const ks_buf *body, ks_buf *out)
+{
+	static unsigned char data[1 << 20];
+	json_t *root = json_loadb(body->data, body->len, 0, NULL), *recs = json_object_get(root, "Records"), *r;
+	int failed = 0;
+	size_t i;
+
+	f->requests++;
+	ks_buf_puts(out, "{\"Records\":[");
+	json_array_foreach(recs, i, r) {
+		const char *pkey = json_string_value(json_object_get(r, "PartitionKey"));
+		const char *ehk = json_string_value(json_object_get(r, "ExplicitHashKey"));
+		size_t dlen = unbase64(json_string_value(json_object_get(r, "Data")), data);
+		ks_u128 h = ehk ? u128_of(ehk) : ks_hash_key(pkey, strlen(pkey));
+		int s = route(f, h), n;
+		store_ud u = { f, s };
+
+		CU_ASSERT_FATAL(s >= 0);
+		f->entries++;
+		if (i)
+			ks_buf_puts(out, ",");
+		if (f->limits && !take(f, &f->sh[s], strlen(pkey) + dlen)) {
+			failed++;
+			f->throttled++;
+			ks_buf_puts(out, "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded\"}");
+			continue;
+		}
+		if (f->nacc[s] < 4096)
+			f->acc_at[s][f->nacc[s]++] = f->now;
+		if ((n = ks_kpl_decode(data, dlen, store, &u)) >= 0) {
+			f->aggregates++;
+			f->user_in_aggs += n;
+			CU_ASSERT_PTR_NOT_NULL(ehk);
+		} else {
+			store(&u, pkey, strlen(pkey), data, dlen);
+		}
+		ks_buf_printf(out, "{\"SequenceNumber\":\"%d\",\"ShardId\":\"%s\"}", f->entries, f->sh[s].id);
+	}
+	ks_buf_printf(out, "],\"FailedRecordCount\":%d}", failed);
+	json_decref(root);
+}
+
+static int64_t fake_now(void *ud)
+{
+	return ((fake *)ud)->now;
+}
+
+static void *fake_open(const ks_http_transport_opts *o, ks_errbuf *err)
+{
+	CU_ASSERT_TRUE(o->slots <= 16);
+	return o->ud;
+}
+
+static int fake_start(void *t, int slot, const char *const *headers, const void *body, size_t len, ks_errbuf *err)
+{
+	fake *f = t;
+	int i;
+
+	f->is_list[slot] = 0;
+	for (i = 0; headers[i]; i++)
+		if (strcmp(headers[i], "X-Amz-Target: Kinesis_20131202.ListShards") == 0)
+			f->is_list[slot] = 1;
+	ks_buf_reset(&f->bodies[slot]);
+	ks_buf_append(&f->bodies[slot], body, len);
+	f->pending[f->npending++] = slot;
+	return 0;
+}
+
+static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *ud, const ks_http_answer *a), void *ud)
+{
+	fake *f = t;
+	int pending[16], n = f->npending, i;
+
+	if (!n) {
+		f->now += timeout_ms;
+		return;
+	}
+	memcpy(pending, f->pending, sizeof(pending));
+	f->npending = 0;
+	for (i = 0; i < n; i++) {
+		ks_http_answer a = { 0 };
+		ks_buf out;
+
+		ks_buf_init(&out, 0);
+		if (f->is_list[pending[i]])
+			answer_list(f, &out);
+		else
+			answer_put(f, &f->bodies[pending[i]], &out);
+		a.slot = pending[i];
+		a.status = 200;
+		a.body = out.data;
+		a.body_len = out.len;
+		a.request_id = "req-1";
+		done(ud, &a);
+		ks_buf_clean(&out);
+	}
+}
+
+static void fake_close(void *t)
+{
+}
+
+static const ks_http_transport fake_transport = { fake_open, fake_start, fake_poll, fake_close };
+
+static void on_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
+{
+	fake *f = opaque;
+	size_t l = strlen(f->log);
+
+	f->acked++;
+	if (l + 64 < sizeof(f->log))
+		snprintf(f->log + l, sizeof(f->log) - l, "+%s=%.*s ", rec->pkey, (int)rec->data_len, (const char *)rec->data);
+}
+
+static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
+{
+	CU_FAIL("a record failed");
+}
+
+typedef struct writer {
+	ks_conf conf;
+	ks_creds_t *creds;
+	ks_metrics m;
+	ks_kinesis_t *k;
+	fake f;
+} writer;
+
+/* The service's shards as ListShards tells them now. */
+static ks_shardmap_t *map_of(fake *f)
+{
+	ks_shardmap_t *m = ks_shardmap_new();
+	char next[64];
+	ks_errbuf err;
+	ks_buf b;
+
+	ks_buf_init(&b, 0);
+	answer_list(f, &b);
+	f->lists--;
+	CU_ASSERT_EQUAL(ks_shardmap_add_page(m, b.data, b.len, next, sizeof(next), &err), 0);
+	CU_ASSERT_EQUAL(ks_shardmap_finish(m, &err), 0);
+	ks_buf_clean(&b);
+	return m;
+}
+
+static void writer_open(writer *w, int nshards, const char *const *props)
+{
+	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
+	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f, 0x9e3779b97f4a7c15ULL };
+	ks_errbuf err;
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->f.now = 1000000;
+	for (i = 0; i < 16; i++)
+		ks_buf_init(&w->f.bodies[i], 0);
+	shards_even(&w->f, nshards);
+	ks_conf_init(&w->conf);
+	ks_conf_set(&w->conf, "stream", "s1", "t", 1, NULL);
+	ks_conf_set(&w->conf, "aws.region", "eu-west-1", "t", 1, NULL);
+	ks_conf_set(&w->conf, "aws.credentials.access_key_id", "AKIDEXAMPLE", "t", 1, NULL);
+	ks_conf_set(&w->conf, "aws.credentials.secret_access_key", "secret", "t", 1, NULL);
+	ks_conf_set(&w->conf, "shards.refresh.ms", "0", "t", 1, NULL);
+	for (i = 0; props && props[i]; i += 2)
+		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
+	w->creds = ks_creds_new(&w->conf, &w->m, &err);
+	w->k = ks_kinesis_new_io(&w->conf, w->creds, &w->m, &cbs, &io, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->k);
+	CU_ASSERT_EQUAL(ks_kinesis_set_shardmap(w->k, map_of(&w->f)), 0);
+}
+
+static void submit(writer *w, const char *key, int seq)
+{
+	char data[32];
+	ks_record *r;
+	ks_errbuf err;
+
+	snprintf(data, sizeof(data), "%d", seq);
+	r = ks_record_new(key, strlen(key), data, strlen(data));
+	CU_ASSERT_EQUAL(ks_kinesis_submit(w->k, r, &err), 0);
+}
+
+/* Poll until the writer holds nothing; @returns the fake time it took. */
+static int64_t drain(writer *w)
+{
+	int64_t t0 = w->f.now;
+	ks_errbuf err;
+	int i;
+
+	for (i = 0; i < 100000 && ks_kinesis_inflight_records(w->k); i++)
+		CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(w->k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w->k), 0);
+	return w->f.now - t0;
+}
+
+static void writer_close(writer *w)
+{
+	int i;
+
+	if (CU_get_number_of_failures())
+		fprintf(stderr, "acked: %.2000s\n", w->f.log);
+	ks_kinesis_destroy(w->k);
+	ks_creds_destroy(w->creds);
+	ks_conf_clean(&w->conf);
+	ks_metrics_clean(&w->m);
+	for (i = 0; i < 16; i++)
+		ks_buf_clean(&w->f.bodies[i]);
+}
+
+/* Every record "k<i>=<j>" (keys k0..k<keys-1>, j 1..per) seen exactly once, each key in order. */
+static void check_seen(const fake *f, int keys, int per)
+{
+	int *last = calloc((size_t)keys, sizeof(int)), i, bad = 0;
+
+	CU_ASSERT_EQUAL(f->nseen, keys * per);
+	for (i = 0; i < f->nseen; i++) {
+		int key, seq;
+
+		CU_ASSERT_EQUAL_FATAL(sscanf(f->seen[i].rec, "k%d=%d", &key, &seq), 2);
+		if (seq != last[key] + 1 && bad++ < 5)
+			fprintf(stderr, "key k%d: %d after %d\n", key, seq, last[key]);
+		last[key] = seq;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	for (i = 0; i < keys; i++)
+		CU_ASSERT_EQUAL(last[i], per);
+	free(last);
+}
+
+static void submit_keys(writer *w, int keys, int from, int to)
+{
+	int j, i;
+	char key[16];
+
+	for (j = from; j <= to; j++)
+		for (i = 0; i < keys; i++) {
+			snprintf(key, sizeof(key), "k%d", i);
+			submit(w, key, j);
+		}
+}
+
+static void test_aggregates_per_shard_across_keys(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", NULL };
+	writer w;
+
+	writer_open(&w, 4, props);
+	submit_keys(&w, 400, 1, 3);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	check_seen(&w.f, 400, 3);
+	CU_ASSERT_EQUAL(w.f.acked, 1200);
+	CU_ASSERT_EQUAL(w.f.dropped, 0);
+	/* Each shard's 300 records in one aggregate (a key's three in it, in order): 4 entries. */
+	CU_ASSERT_EQUAL(w.f.entries, 4);
+	CU_ASSERT_EQUAL(w.f.user_in_aggs, 1200);
+	CU_ASSERT_EQUAL(w.m.shard_mispredictions, 0);
+	writer_close(&w);
+}
+
+static void test_aggregate_limits(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", "aggregation.max.records",
+					     "50", NULL };
+	writer w;
+
+	writer_open(&w, 2, props);
+	submit_keys(&w, 100, 1, 2);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	check_seen(&w.f, 100, 2);
+	/* 200 records into aggregates of at most 50: at least 4 entries. */
+	CU_ASSERT_TRUE(w.f.entries >= 4 && w.f.entries <= 6);
+	writer_close(&w);
+}
+
+/* Most records shard @p s accepted within any 1,000 ms. */
+static int peak_per_second(const fake *f, int s)
+{
+	int i, j = 0, best = 0;
+
+	for (i = 0; i < f->nacc[s]; i++) {
+		while (f->acc_at[s][i] - f->acc_at[s][j] >= 1000)
+			j++;
+		if (i - j + 1 > best)
+			best = i - j + 1;
+	}
+	return best;
+}
+
+static void test_rate_limit_without_aggregation(void)
+{
+	static const char *const props[] = { "ordering", "none", NULL };
+	writer w;
+	int64_t took;
+
+	writer_open(&w, 2, props);
+	w.f.limits = 1;
+	submit_keys(&w, 1500, 1, 1);  /* about 750 per shard, then 1500 more: over the burst */
+	submit_keys(&w, 1500, 2, 2);
+	took = drain(&w);
+	CU_ASSERT_EQUAL(w.f.acked, 3000);
+	/* Nothing sent to be throttled: records waited for their shard instead. */
+	CU_ASSERT_EQUAL(w.f.throttled, 0);
+	/* 1,500 records per shard at 1,000/s after a full bucket: at least half a second. */
+	CU_ASSERT_TRUE(took >= 400);
+	CU_ASSERT_TRUE(peak_per_second(&w.f, 0) <= 1001 + 1000);
+	writer_close(&w);
+}
+
+static void test_rate_limit_percent(void)
+{
+	static const char *const props[] = { "ordering", "none", "rate.limit.percent", "50", NULL };
+	writer w;
+	int64_t took;
+
+	writer_open(&w, 1, props);
+	w.f.limits = 1;
+	submit_keys(&w, 2000, 1, 1);
+	took = drain(&w);
+	CU_ASSERT_EQUAL(w.f.acked, 2000);
+	CU_ASSERT_EQUAL(w.f.throttled, 0);
+	/* 500 at once (a full bucket at 50 %), then 500/s: 3 s for the other 1,500. */
+	CU_ASSERT_TRUE(took >= 2900 && took <= 3300);
+	writer_close(&w);
+}
+
+/*
+ * The service splits a shard while the writer's map is stale: aggregates packed for the parent
+ * land in a child, whose range holds only part of their records. Those outside are sent again
+ * for their shard before any later record of their key; a consumer sees every record once.
+ */
+static void test_split_resends_records_outside(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", NULL };
+	writer w;
+
+	writer_open(&w, 1, props);
+	submit_keys(&w, 200, 1, 1);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.acked, 200);
+	split(&w.f, 0);
+	submit_keys(&w, 200, 2, 3);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	submit_keys(&w, 200, 4, 4);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	check_seen(&w.f, 200, 4);
+	CU_ASSERT_EQUAL(w.f.acked, 800);
+	CU_ASSERT_TRUE(w.f.dropped > 0); /* the stale aggregate did hold records of the other child */
+	CU_ASSERT_TRUE(w.m.shard_mispredictions >= 1);
+	CU_ASSERT_TRUE(w.m.records_resent_reshard > 0);
+	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, 1);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 2);
+	CU_ASSERT_EQUAL(w.f.lists, 1);
+	writer_close(&w);
+}
+
+/* The map is listed again every shards.refresh.ms: records then go by the new shards. */
+static void test_refresh_interval(void)
+{
+	static const char *const props[] = { "ordering", "none", "shards.refresh.ms", "5000", NULL };
+	int64_t elapsed;
+	writer w;
+	ks_errbuf err;
+	int i;
+
+	writer_open(&w, 1, props);
+	split(&w.f, 0);
+	for (i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	/* Listed every 5 s of the clock (the writer wakes up for it), no more. */
+	elapsed = w.f.now - 1000000;
+	CU_ASSERT_TRUE(elapsed >= 10000);
+	CU_ASSERT_TRUE(w.f.lists >= elapsed / 5000 - 1 && w.f.lists <= elapsed / 5000);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 2);
+	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, (uint64_t)w.f.lists);
+	submit_keys(&w, 100, 1, 1);
+	drain(&w);
+	CU_ASSERT_EQUAL(w.m.shard_mispredictions, 0);
+	writer_close(&w);
+}
+
+int main(void)
+{
+	static const tu_test tests[] = {
+		{ "aggregation packs the records of a shard, across keys, each key in order",
+		  test_aggregates_per_shard_across_keys },
+		{ "aggregation.max.records bounds an aggregate", test_aggregate_limits },
+		{ "records wait for their shard's buckets instead of being throttled", test_rate_limit_without_aggregation },
+		{ "rate.limit.percent scales the buckets", test_rate_limit_percent },
+		{ "a split behind the map: records outside the landed shard go again", test_split_resends_records_outside },
+		{ "shards.refresh.ms lists the shards again", test_refresh_interval },
+		{ NULL, NULL },
+	};
+
+	return tu_main("shard-aware writer", tests);
+}
