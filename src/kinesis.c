@@ -80,6 +80,7 @@ struct ks_kinesis {
 	ks_shardmap_t *list_map;
 	char list_next[4096];
 	int want_refresh;      /* an answer named another shard than predicted */
+	int list_failures;     /* listings failed in a row (the first is logged) */
 	int64_t next_refresh_ms;
 	int64_t last_list_ms;
 
@@ -146,6 +147,9 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 	}
 	k->list_slot = k->nreqs;
 	k->shard_wake = INT64_MAX;
+	/* The pipeline lists the shards at start (ks_kinesis_set_shardmap); without a map by then,
+	 * the writer tries again later. */
+	k->next_refresh_ms = k->now_ms(k->clock_ud) + (conf->shards_refresh_ms > 0 ? conf->shards_refresh_ms : 60000);
 	topts.url = k->url;
 	topts.timeout_ms = conf->request_timeout_ms;
 	topts.connect_timeout_ms = conf->connect_timeout_ms;
@@ -781,12 +785,14 @@ static int list_page(ks_kinesis_t *k, int64_t now)
 	return 0;
 }
 
-/* List the shards again when an answer asked for it (at most once a second) or when due. */
+/* List the shards again when an answer asked for it (at most once a second) or when due; or,
+ * without a map yet (the listing at start failed), every shards.refresh.ms (or minute). */
 static void maybe_list(ks_kinesis_t *k, int64_t now)
 {
-	if (!sharded(k) || k->list_busy || k->fatal || now - k->last_list_ms < LIST_MIN_INTERVAL_MS)
+	if (!k->sh || k->list_busy || k->fatal || now - k->last_list_ms < LIST_MIN_INTERVAL_MS)
 		return;
-	if (!k->want_refresh && !(k->conf->shards_refresh_ms > 0 && now >= k->next_refresh_ms))
+	if (!sharded(k) ? now < k->next_refresh_ms
+			: !k->want_refresh && !(k->conf->shards_refresh_ms > 0 && now >= k->next_refresh_ms))
 		return;
 	ks_shardmap_destroy(k->list_map);
 	if (!(k->list_map = ks_shardmap_new()))
@@ -795,6 +801,8 @@ static void maybe_list(ks_kinesis_t *k, int64_t now)
 	if (list_page(k, now)) {
 		ks_shardmap_destroy(k->list_map);
 		k->list_map = NULL;
+		if (!sharded(k))
+			k->next_refresh_ms = now + (k->conf->shards_refresh_ms > 0 ? k->conf->shards_refresh_ms : 60000);
 		decide_waiting(k, now);
 	}
 }
@@ -838,10 +846,17 @@ static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
 	}
 	if (rc) {
 		/* Keep the map in use; try again later (a snapshot taken mid-reshard, a throttle). */
-		ks_warn("kinesis", "listing the shards of stream %s again failed (page %d): %s; keeping the map of %d shards",
-			k->conf->stream, k->list_page, err.text, ks_shardmap_count(ks_shards_map(k->sh)));
+		if (!k->list_failures++)
+			ks_warn("kinesis", "listing the shards of stream %s failed (page %d): %s; %s", k->conf->stream,
+				k->list_page, err.text, sharded(k) ? "keeping the map in use" : "writing on without the shard map");
 		ks_shardmap_destroy(k->list_map);
+		if (!sharded(k))
+			k->next_refresh_ms = now + (k->conf->shards_refresh_ms > 0 ? k->conf->shards_refresh_ms : 60000);
 	} else {
+		if (k->list_failures)
+			ks_info("kinesis", "listed the shards of stream %s again after %d failures", k->conf->stream,
+				k->list_failures);
+		k->list_failures = 0;
 		KS_METRIC_ADD(k->metrics, shard_map_refreshes, 1);
 		ks_debug("kinesis", "stream %s has %d open shards", k->conf->stream, ks_shardmap_count(k->list_map));
 		use_map(k, k->list_map, now);

@@ -324,7 +324,14 @@ static ks_shardmap_t *map_of(fake *f)
 	return m;
 }
 
+static void writer_open_map(writer *w, int nshards, const char *const *props, int with_map);
+
 static void writer_open(writer *w, int nshards, const char *const *props)
+{
+	writer_open_map(w, nshards, props, 1);
+}
+
+static void writer_open_map(writer *w, int nshards, const char *const *props, int with_map)
 {
 	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
 	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f, 0x9e3779b97f4a7c15ULL };
@@ -347,7 +354,8 @@ static void writer_open(writer *w, int nshards, const char *const *props)
 	w->creds = ks_creds_new(&w->conf, &w->m, &err);
 	w->k = ks_kinesis_new_io(&w->conf, w->creds, &w->m, &cbs, &io, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->k);
-	CU_ASSERT_EQUAL(ks_kinesis_set_shardmap(w->k, map_of(&w->f)), 0);
+	if (with_map)
+		CU_ASSERT_EQUAL(ks_kinesis_set_shardmap(w->k, map_of(&w->f)), 0);
 }
 
 static void submit(writer *w, const char *key, int seq)
@@ -564,6 +572,30 @@ static void test_refresh_interval(void)
 	writer_close(&w);
 }
 
+/* Without a map at start (ListShards failed then), the writer lists the shards itself later. */
+static void test_listed_later_without_a_map(void)
+{
+	static const char *const props[] = { "ordering", "none", NULL };
+	writer w;
+	ks_errbuf err;
+	int i;
+
+	writer_open_map(&w, 2, props, 0);
+	submit_keys(&w, 10, 1, 1);
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.lists, 0);
+	for (i = 0; i < 70 && !w.f.lists; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.f.lists, 1);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 2);
+	w.f.limits = 1;
+	submit_keys(&w, 3000, 2, 2);
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.throttled, 0); /* now limited per shard */
+	writer_close(&w);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -574,6 +606,7 @@ int main(void)
 		{ "rate.limit.percent scales the buckets", test_rate_limit_percent },
 		{ "a split behind the map: records outside the landed shard go again", test_split_resends_records_outside },
 		{ "shards.refresh.ms lists the shards again", test_refresh_interval },
+		{ "without a map at start, the shards are listed later", test_listed_later_without_a_map },
 		{ NULL, NULL },
 	};
 
