@@ -591,8 +591,9 @@ static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, c
 			k->cbs.acked(k->cbs.opaque, r, shard_id, seq);
 	}
 	KS_METRIC_ADD(k->metrics, bytes_put, bytes);
-	if (unit->shardset)
-		ks_metrics_shard_add(k->metrics, k->conf->stream, shard_id, n, bytes, 0);
+	if (unit->shardset) /* without the answer's shard id (not read), the predicted one */
+		ks_metrics_shard_add(k->metrics, k->conf->stream, *shard_id ? shard_id : ks_shards_predicted(unit), n,
+				     bytes, 0);
 	release(k, unit, now);
 	return n;
 }
@@ -677,6 +678,7 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 	ks_put_answer ans;
 	size_t i, ok = 0, failed = 0;
 
+	/* Shard-aware: where each entry landed (a stale map, and for an aggregate what is acknowledged). */
 	if (ks_putrecords_parse_as(&ans, a->body, a->body_len, rq->n, sharded(k))) {
 		/* Without a per-entry answer nothing is known accepted: send all again. */
 		ks_warn("kinesis", "PutRecords answer from %s without %zu entries (request id %s): retrying the batch",

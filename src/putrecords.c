@@ -126,12 +126,43 @@ int ks_putrecords_parse(ks_put_answer *a, const char *body, size_t len, size_t n
 	return ks_putrecords_parse_as(a, body, len, n, 0);
 }
 
+/* The n ShardIds of an answer that accepted all, in entry order: each `"ShardId":"` begins one
+ * (no other string of such an answer can hold it: sequence numbers and shard ids are plain).
+ * One block: n pointers, then the ids, each NUL-ended. */
+static char **shard_ids_of(const char *body, size_t len, size_t n)
+{
+	static const char tag[] = "\"ShardId\":\"";
+	const char *p = body, *end = body + len, *hit, *q;
+	char **ids = malloc(n * sizeof(char *) + len + 1), *o = (char *)(ids + n);
+	size_t i;
+
+	for (i = 0; ids && i < n; i++) {
+		if (!(hit = memmem(p, (size_t)(end - p), tag, sizeof(tag) - 1)))
+			break;
+		hit += sizeof(tag) - 1;
+		if (!(q = memchr(hit, '"', (size_t)(end - hit))))
+			break;
+		ids[i] = o;
+		memcpy(o, hit, (size_t)(q - hit));
+		o += q - hit;
+		*o++ = '\0';
+		p = q + 1;
+	}
+	if (ids && (i < n || memmem(p, (size_t)(end - p), tag, sizeof(tag) - 1))) {
+		free(ids);
+		return NULL;
+	}
+	return ids;
+}
+
 int ks_putrecords_parse_as(ks_put_answer *a, const char *body, size_t len, size_t n, int shard_ids)
 {
 	memset(a, 0, sizeof(*a));
 	a->n = n;
-	if (!shard_ids && (a->fast = ks_putrecords_all_accepted(body, len, n)))
+	if ((a->fast = ks_putrecords_all_accepted(body, len, n)) &&
+	    (!shard_ids || (a->shard_ids = shard_ids_of(body, len, n))))
 		return 0;
+	a->fast = 0;
 	a->root = json_loadb(body ? body : "", len, 0, NULL);
 	a->entries = json_object_get(a->root, "Records");
 	if (!json_is_array(a->entries) || json_array_size(a->entries) != n) {
@@ -145,6 +176,14 @@ void ks_putrecords_result(const ks_put_answer *a, size_t i, ks_put_result *out)
 {
 	json_t *e = a->fast ? NULL : json_array_get(a->entries, i); /* NULL: accepted, no details */
 	json_t *code = json_object_get(e, "ErrorCode");
+
+	if (a->fast && a->shard_ids) {
+		memset(out, 0, sizeof(*out));
+		out->outcome = KS_PUT_ACCEPTED;
+		out->shard_id = a->shard_ids[i];
+		out->seq = out->error_code = out->error_message = "";
+		return;
+	}
 
 	memset(out, 0, sizeof(*out));
 	/* kinesis-mock answers "ErrorCode":null for accepted entries: null is absent. */
@@ -165,4 +204,6 @@ void ks_putrecords_answer_clean(ks_put_answer *a)
 {
 	json_decref(a->root);
 	a->root = a->entries = NULL;
+	free(a->shard_ids);
+	a->shard_ids = NULL;
 }

@@ -82,7 +82,8 @@ typedef struct ks_put_result {
 /** A parsed PutRecords answer. */
 typedef struct ks_put_answer {
 	size_t n;              /**< entries */
-	int fast;              /**< all accepted, known without parsing: no shard ids nor sequence numbers */
+	int fast;              /**< all accepted, known without parsing: no sequence numbers */
+	char **shard_ids;      /**< fast, shard ids asked for: the n entries' ShardIds */
 	struct json_t *root;   /**< otherwise the parsed answer */
 	struct json_t *entries;
 } ks_put_answer;
@@ -93,7 +94,10 @@ typedef struct ks_put_answer {
  *          answer has no per-entry list of @p n results (nothing is known accepted).
  */
 int ks_putrecords_parse(ks_put_answer *a, const char *body, size_t len, size_t n);
-/** @brief ks_putrecords_parse that reads every entry's ShardId when @p shard_ids (no fast path). */
+/**
+ * @brief ks_putrecords_parse that also reads every accepted entry's ShardId when @p shard_ids:
+ *        an answer that accepted all has them picked out in order without building a tree.
+ */
 int ks_putrecords_parse_as(ks_put_answer *a, const char *body, size_t len, size_t n, int shard_ids);
 /** @brief The result of entry @p i (0 .. n-1) of a parsed answer. */
 void ks_putrecords_result(const ks_put_answer *a, size_t i, ks_put_result *out);

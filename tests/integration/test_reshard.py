@@ -89,6 +89,9 @@ def test_resharding_mid_run_seen_once_by_kcl_consumers(tmp):
     assert m["kinesink_shard_map_refreshes_total"] >= 3, m
     assert dropped > 0 and m["kinesink_records_resent_reshard_total"] >= dropped, (dropped, m)
     assert m["kinesink_stream_open_shards"] == 4, m
+    # Per shard: the user records each acknowledged, which add up to every record once.
+    per_shard = {k: v for k, v in m.items() if k.startswith('kinesink_shard_records_total{stream="s1",shard=')}
+    assert len(per_shard) >= 4 and sum(per_shard.values()) == len(msgs), per_shard
     assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
 
 

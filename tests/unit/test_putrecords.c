@@ -191,6 +191,45 @@ static void test_record_size_limits(void)
 	}
 }
 
+static void test_shard_ids_without_a_tree(void)
+{
+	static const char ok[] = "{\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-000000000002\"},"
+				 "{\"SequenceNumber\":\"2\",\"ShardId\":\"shardId-000000000007\"}]}";
+	static const char mixed[] = "{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-1\"},"
+				    "{\"ErrorCode\":\"InternalFailure\",\"ErrorMessage\":\"x\"}]}";
+	static const char missing[] = "{\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-1\"},"
+				      "{\"SequenceNumber\":\"2\"}]}";
+	ks_put_answer a;
+	ks_put_result r;
+
+	CU_ASSERT_EQUAL_FATAL(ks_putrecords_parse_as(&a, ok, sizeof(ok) - 1, 2, 1), 0);
+	CU_ASSERT_TRUE(a.fast);
+	ks_putrecords_result(&a, 1, &r);
+	CU_ASSERT_EQUAL(r.outcome, KS_PUT_ACCEPTED);
+	CU_ASSERT_STRING_EQUAL(r.shard_id, "shardId-000000000007");
+	ks_putrecords_result(&a, 0, &r);
+	CU_ASSERT_STRING_EQUAL(r.shard_id, "shardId-000000000002");
+	ks_putrecords_answer_clean(&a);
+	/* Not fast without shard ids asked for: none read. */
+	CU_ASSERT_EQUAL_FATAL(ks_putrecords_parse_as(&a, ok, sizeof(ok) - 1, 2, 0), 0);
+	ks_putrecords_result(&a, 1, &r);
+	CU_ASSERT_STRING_EQUAL(r.shard_id, "");
+	ks_putrecords_answer_clean(&a);
+	/* A failure, or an entry without its ShardId: parsed in full. */
+	CU_ASSERT_EQUAL_FATAL(ks_putrecords_parse_as(&a, mixed, sizeof(mixed) - 1, 2, 1), 0);
+	CU_ASSERT_FALSE(a.fast);
+	ks_putrecords_result(&a, 0, &r);
+	CU_ASSERT_STRING_EQUAL(r.shard_id, "shardId-1");
+	ks_putrecords_result(&a, 1, &r);
+	CU_ASSERT_EQUAL(r.outcome, KS_PUT_FAILED);
+	ks_putrecords_answer_clean(&a);
+	CU_ASSERT_EQUAL_FATAL(ks_putrecords_parse_as(&a, missing, sizeof(missing) - 1, 2, 1), 0);
+	CU_ASSERT_FALSE(a.fast);
+	ks_putrecords_result(&a, 1, &r);
+	CU_ASSERT_STRING_EQUAL(r.shard_id, "");
+	ks_putrecords_answer_clean(&a);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -198,6 +237,7 @@ int main(void)
 		{ "doubtful answers are parsed in full", test_doubtful_answers_are_parsed },
 		{ "request bodies", test_body },
 		{ "one result per entry", test_answer_per_entry },
+		{ "shard ids of an answer that accepted all, without a tree", test_shard_ids_without_a_tree },
 		{ "answers without a result per entry", test_malformed_answers },
 		{ "throttling codes", test_throttle_codes },
 		{ "per-record limits follow the stream's", test_record_size_limits },
