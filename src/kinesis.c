@@ -4,7 +4,8 @@
  * each answer entry acknowledges or fails one record; only failed entries are sent again, after a
  * jittered exponential backoff. With ordering=key the key gate (keygate.c) keeps one record per
  * key queued or in flight; with aggregation=kpl the records waiting behind it join its aggregate,
- * which is acknowledged, retried or failed as a whole, so a key's order holds.
+ * which is acknowledged, retried or failed as a whole, so a key's order holds. With a shard map,
+ * records reach the ready queue through their shard's queue (kinesis_shards.c, shards.c).
  */
 #include "kinesis.h"
 
@@ -15,84 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aws.h"
-#include "keygate.h"
+#include "kinesis_internal.h"
 #include "kpl.h"
 #include "log.h"
-#include "putrecords.h"
-#include "shards.h"
-#include "stream.h"
 
 #define JSON_1_1 "application/x-amz-json-1.1"
-
-typedef struct request {
-	ks_buf body;
-	ks_record **recs;
-	size_t n;
-	int64_t start_ms;
-	int busy;
-} request;
-
-/* An aggregate accepted by a shard the map did not know: decided after the next listing. */
-typedef struct landed_wait {
-	struct landed_wait *next;
-	ks_record *unit;
-	char shard[64];
-	char seq[128];
-} landed_wait;
-
-struct ks_kinesis {
-	const ks_conf *conf;
-	char *url;
-	ks_aws_url aws_url;    /* host and path as signed */
-	ks_creds_t *creds;
-	ks_metrics *metrics;
-	ks_kinesis_cbs cbs;
-	const ks_http_transport *tp;
-	void *t;
-	int64_t (*now_ms)(void *ud);
-	void *clock_ud;
-	request *reqs;
-	int nreqs;
-	int busy;
-
-	ks_rqueue incoming;    /* ordering=key: submitted, not yet through the gate */
-	ks_rqueue ready;       /* may be sent now */
-	ks_rqueue retry;       /* waiting for their backoff */
-	ks_keygate_t *gate;    /* ordering=key */
-	size_t held_records;
-	size_t held_bytes;
-	int flush;
-	uint64_t rng;
-
-	ks_buf kpl;            /* aggregation=kpl: one aggregate being encoded */
-	size_t max_record_bytes;   /* the stream's (DescribeStreamSummary), 1 MiB until told */
-	size_t max_request_bytes;  /* 5 MiB; 10 MiB once records may be over 1 MiB */
-
-	/* Shard-aware (rate.limit.percent or aggregation=kpl, once a shard map is known). */
-	ks_shards_t *sh;
-	int64_t shard_wake;    /* when a queued unit may go next */
-	landed_wait *verdicts; /* aggregates that landed in a shard the map does not know yet */
-	int list_slot;         /* the transport slot of ListShards */
-	int list_busy;
-	int list_page;
-	ks_buf list_body;
-	ks_shardmap_t *list_map;
-	char list_next[4096];
-	int want_refresh;      /* an answer named another shard than predicted */
-	int list_failures;     /* listings failed in a row (the first is logged) */
-	int64_t next_refresh_ms;
-	int64_t last_list_ms;
-
-	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
-	int fatal;
-	ks_errbuf fatal_err;
-};
-
-static int64_t now_ms(const ks_kinesis_t *k)
-{
-	return k->now_ms(k->clock_ud);
-}
 
 static int64_t mono_now(void *ud)
 {
@@ -244,7 +172,7 @@ static int keys_of(ks_kinesis_t *k, ks_credentials *cr, ks_sigv4_keys *keys, ks_
 }
 
 /* The signed header lines of a Kinesis call of @p target with @p body. */
-static int sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_headers *out, ks_errbuf *err)
+int ks_kinesis_sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_headers *out, ks_errbuf *err)
 {
 	ks_aws_call call = { "POST", &k->aws_url, k->conf->aws_region, "kinesis", JSON_1_1, target,
 			     body->data, body->len };
@@ -259,7 +187,7 @@ static int sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_
 	return rc;
 }
 
-static void set_fatal(ks_kinesis_t *k, const ks_errbuf *e)
+void ks_kinesis_set_fatal(ks_kinesis_t *k, const ks_errbuf *e)
 {
 	if (k->fatal)
 		return;
@@ -309,7 +237,7 @@ static int hold_fatal(ks_kinesis_t *k, request *rq, const ks_errbuf *err, int rc
 {
 	size_t i;
 
-	set_fatal(k, err);
+	ks_kinesis_set_fatal(k, err);
 	for (i = 0; i < rq->n; i++)
 		ks_rqueue_push(&k->retry, rq->recs[i]);
 	rq->n = 0;
@@ -324,7 +252,7 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	int rc;
 
 	ks_errbuf_clear(&err);
-	if ((rc = build_body(k, rq)) || (rc = sign(k, "Kinesis_20131202.PutRecords", &rq->body, &hdrs, &err))) {
+	if ((rc = build_body(k, rq)) || (rc = ks_kinesis_sign(k, "Kinesis_20131202.PutRecords", &rq->body, &hdrs, &err))) {
 		if (rc == KS_ERR_NOMEM || rc == KS_ERR_TOOBIG) {
 			ks_errbuf_set(&err, KS_ERR_FATAL, "cannot build a PutRecords request: %s", ks_err_str(rc));
 			return hold_fatal(k, rq, &err, rc);
@@ -365,65 +293,13 @@ static void admit_incoming(ks_kinesis_t *k)
 		/* The records left are held, never acknowledged (not committed), freed with the writer. */
 		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
 			      ks_keygate_keys(k->gate));
-		set_fatal(k, &e);
+		ks_kinesis_set_fatal(k, &e);
 	}
 }
 
-/* Whether records go by shard: a map is known and limits or aggregation asked for. */
-static int sharded(const ks_kinesis_t *k)
-{
-	return k->sh && ks_shards_map(k->sh);
-}
 
-/* Records of @p a's key waiting in the gate join its aggregate while it is open and has room:
- * with aggregation, a busy key costs no round trip as long as its records fit. */
-static void join_waiting(ks_kinesis_t *k, ks_record *a)
-{
-	const ks_record *w;
 
-	while ((w = ks_keygate_peek_waiting(k->gate, a)) && ks_shards_can_join(k->sh, a, w))
-		ks_shards_join(k->sh, a, ks_keygate_take_waiting(k->gate, a));
-}
 
-/* Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
-static void route(ks_kinesis_t *k, ks_record *rec, int64_t now)
-{
-	ks_errbuf e;
-
-	if (ks_shards_add(k->sh, rec, now)) {
-		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
-		ks_rqueue_push(&k->retry, rec); /* held, never acknowledged, freed with the writer */
-		set_fatal(k, &e);
-		return;
-	}
-	if (k->gate)
-		join_waiting(k, rec);
-}
-
-/* Shard-aware: the records submitted since the last poll go through the gate to their shard. */
-static void admit_sharded(ks_kinesis_t *k, int64_t now)
-{
-	ks_record *r, *a;
-	ks_errbuf e;
-	int rc;
-
-	while (!k->fatal && (r = ks_rqueue_pop(&k->incoming))) {
-		if (!k->gate) {
-			route(k, r, now);
-			continue;
-		}
-		if ((rc = ks_keygate_admit(k->gate, r)) < 0) {
-			ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
-				      ks_keygate_keys(k->gate));
-			ks_rqueue_push(&k->retry, r);
-			set_fatal(k, &e);
-		} else if (rc == 1) {
-			route(k, r, now);
-		} else if ((a = ks_keygate_active(k->gate, r))) {
-			join_waiting(k, a);
-		}
-	}
-}
 
 /* A batch is due when full, when its oldest record lingered long enough, or on flush. */
 static int batch_due(const ks_kinesis_t *k, int64_t now)
@@ -448,8 +324,8 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
 
-	if (sharded(k) && !k->fatal) {
-		admit_sharded(k, now);
+	if (ks_kinesis_sharded(k) && !k->fatal) {
+		ks_kinesis_admit_sharded(k, now);
 		ks_shards_take(k->sh, now, k->flush, &k->ready, &k->shard_wake);
 	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
@@ -493,7 +369,7 @@ static uint64_t rnd(ks_kinesis_t *k)
 	return k->rng;
 }
 
-static void release(ks_kinesis_t *k, ks_record *rec, int64_t now)
+void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
 	ks_record *r;
 
@@ -509,8 +385,8 @@ static void release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 		if (!next)
 			continue;
 		next->not_before_ms = now;
-		if (sharded(k))
-			route(k, next, now);
+		if (ks_kinesis_sharded(k))
+			ks_kinesis_route(k, next, now);
 		else
 			ks_rqueue_push(&k->ready, next);
 	}
@@ -533,7 +409,7 @@ static void fail_record(ks_kinesis_t *k, ks_record *rec, const char *code, const
 		for (r = rec; r; r = r->agg)
 			k->cbs.failed(k->cbs.opaque, r, &e);
 	}
-	release(k, rec, now);
+	ks_kinesis_release(k, rec, now);
 }
 
 static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const char *why)
@@ -579,7 +455,7 @@ static void retry_request(ks_kinesis_t *k, request *rq, int64_t now, const char 
 }
 
 /* Acknowledge every record of @p unit (accepted by shard @p shard_id) and let it go. */
-static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
+size_t ks_kinesis_ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
 {
 	size_t n = 0, bytes = 0;
 	ks_record *r;
@@ -594,84 +470,12 @@ static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, c
 	if (unit->shardset) /* without the answer's shard id (not read), the predicted one */
 		ks_metrics_shard_add(k->metrics, k->conf->stream, *shard_id ? shard_id : ks_shards_predicted(unit), n,
 				     bytes, 0);
-	release(k, unit, now);
+	ks_kinesis_release(k, unit, now);
 	return n;
 }
 
-/* The records of an aggregate that landed in a shard outside whose range they hash: a KCL
- * consumer would drop them. They go again, for their shard, before any later record of their
- * key (which waits in the gate behind them); they are not acknowledged. */
-static void resend(ks_kinesis_t *k, ks_record *outside, int64_t now)
-{
-	size_t n = 0;
-	ks_record *r;
-	ks_errbuf e;
 
-	for (r = outside; r; r = r->agg)
-		n++;
-	KS_METRIC_ADD(k->metrics, records_resent_reshard, n);
-	ks_info("kinesis", "%zu records of an aggregate landed outside the range of their shard of stream %s: sending them again",
-		n, k->conf->stream);
-	if (ks_shards_add_chain(k->sh, outside, now)) {
-		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
-		set_fatal(k, &e);
-	}
-}
 
-/* An accepted unit's ShardId against its prediction. @returns 1 when it may be acknowledged
- * now (after the records outside its landed shard's range were sent again), 0 when the unit
- * waits for the next shard listing. */
-static int check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now)
-{
-	ks_record *outside = NULL;
-	landed_wait *w;
-
-	switch (ks_shards_landed(k->sh, unit, res->shard_id, &outside)) {
-	case KS_LANDED_PREDICTED:
-		return 1;
-	case KS_LANDED_SPLIT:
-		resend(k, outside, now);
-		/* fall through */
-	case KS_LANDED_ELSEWHERE:
-		KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
-		k->want_refresh = 1;
-		return 1;
-	case KS_LANDED_UNKNOWN:
-		break;
-	}
-	KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
-	k->want_refresh = 1;
-	if (!(w = calloc(1, sizeof(*w)))) {
-		/* Not known which records a KCL consumer sees: all but the first key go again. */
-		ks_shards_keep_first_key(unit, &outside);
-		resend(k, outside, now);
-		return 1;
-	}
-	w->unit = unit;
-	snprintf(w->shard, sizeof(w->shard), "%s", res->shard_id);
-	snprintf(w->seq, sizeof(w->seq), "%s", res->seq);
-	w->next = k->verdicts;
-	k->verdicts = w;
-	return 0;
-}
-
-/* After a listing (or a failed one): decide the aggregates that waited for it. */
-static void decide_waiting(ks_kinesis_t *k, int64_t now)
-{
-	landed_wait *w;
-
-	while ((w = k->verdicts)) {
-		ks_record *outside = NULL;
-
-		k->verdicts = w->next;
-		if (ks_shards_landed(k->sh, w->unit, w->shard, &outside) == KS_LANDED_UNKNOWN)
-			ks_shards_keep_first_key(w->unit, &outside);
-		if (outside)
-			resend(k, outside, now);
-		KS_METRIC_ADD(k->metrics, records_put_ok, ack_unit(k, w->unit, w->shard, w->seq, now));
-		free(w);
-	}
-}
 
 static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int64_t now)
 {
@@ -679,7 +483,7 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 	size_t i, ok = 0, failed = 0;
 
 	/* Shard-aware: where each entry landed (a stale map, and for an aggregate what is acknowledged). */
-	if (ks_putrecords_parse_as(&ans, a->body, a->body_len, rq->n, sharded(k))) {
+	if (ks_putrecords_parse_as(&ans, a->body, a->body_len, rq->n, ks_kinesis_sharded(k))) {
 		/* Without a per-entry answer nothing is known accepted: send all again. */
 		ks_warn("kinesis", "PutRecords answer from %s without %zu entries (request id %s): retrying the batch",
 			k->url, rq->n, a->request_id[0] ? a->request_id : "none");
@@ -710,9 +514,9 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
-		if (rec->shardset && !check_landed(k, rec, &res, now))
+		if (rec->shardset && !ks_kinesis_check_landed(k, rec, &res, now))
 			continue; /* decided once the shard it landed in is known */
-		ok += ack_unit(k, rec, res.shard_id, res.seq, now);
+		ok += ks_kinesis_ack_unit(k, rec, res.shard_id, res.seq, now);
 	}
 	rq->n = 0;
 	KS_METRIC_ADD(k->metrics, records_put_ok, ok);
@@ -758,124 +562,18 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 	}
 }
 
-/* ---- the shard map, listed again while running ------------------------------------------- */
 
-/* Least time between two listings, whatever asks for them. */
-#define LIST_MIN_INTERVAL_MS 1000
 
-/* Send the ListShards call of page k->list_page (1: the first, naming the stream). */
-static int list_page(ks_kinesis_t *k, int64_t now)
-{
-	ks_aws_headers hdrs = { 0 };
-	ks_errbuf err;
-	int rc;
 
-	ks_errbuf_clear(&err);
-	ks_buf_reset(&k->list_body);
-	if ((rc = ks_stream_list_body(&k->list_body, k->conf, k->list_page == 1 ? NULL : k->list_next)) ||
-	    (rc = sign(k, "Kinesis_20131202.ListShards", &k->list_body, &hdrs, &err)) ||
-	    (rc = k->tp->start(k->t, k->list_slot, (const char *const *)hdrs.lines, k->list_body.data, k->list_body.len,
-			       &err))) {
-		ks_warn("kinesis", "cannot list the shards of stream %s: %s", k->conf->stream,
-			err.text[0] ? err.text : ks_err_str(rc));
-		ks_aws_headers_clean(&hdrs);
-		return rc;
-	}
-	ks_aws_headers_clean(&hdrs);
-	k->list_busy = 1;
-	k->last_list_ms = now;
-	return 0;
-}
-
-/* List the shards again when an answer asked for it (at most once a second) or when due; or,
- * without a map yet (the listing at start failed), every shards.refresh.ms (or minute). */
-static void maybe_list(ks_kinesis_t *k, int64_t now)
-{
-	if (!k->sh || k->list_busy || k->fatal || now - k->last_list_ms < LIST_MIN_INTERVAL_MS)
-		return;
-	if (!sharded(k) ? now < k->next_refresh_ms
-			: !k->want_refresh && !(k->conf->shards_refresh_ms > 0 && now >= k->next_refresh_ms))
-		return;
-	ks_shardmap_destroy(k->list_map);
-	if (!(k->list_map = ks_shardmap_new()))
-		return;
-	k->list_page = 1;
-	if (list_page(k, now)) {
-		ks_shardmap_destroy(k->list_map);
-		k->list_map = NULL;
-		if (!sharded(k))
-			k->next_refresh_ms = now + (k->conf->shards_refresh_ms > 0 ? k->conf->shards_refresh_ms : 60000);
-		decide_waiting(k, now);
-	}
-}
-
-static void use_map(ks_kinesis_t *k, ks_shardmap_t *map, int64_t now)
-{
-	int n = ks_shardmap_count(map);
-	ks_errbuf e;
-
-	if (ks_shards_set_map(k->sh, map, now)) {
-		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
-		set_fatal(k, &e);
-		return;
-	}
-	KS_METRIC_SET(k->metrics, stream_open_shards, n);
-	k->next_refresh_ms = now + k->conf->shards_refresh_ms;
-}
-
-/* One ListShards answer: the next page, or the new map in use. */
-static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
-{
-	ks_aws_error ae;
-	ks_errbuf err;
-	int rc;
-
-	k->list_busy = 0;
-	ks_errbuf_clear(&err);
-	if (a->status != 200) {
-		ks_aws_error_parse(a->body, a->body_len, &ae);
-		ks_errbuf_set(&err, KS_ERR_IO, "HTTP %ld %s: %s", a->status, a->status ? ae.type : "no answer",
-			      a->status ? ae.message : a->error ? a->error : "");
-		rc = KS_ERR_IO;
-	} else if (!(rc = ks_shardmap_add_page(k->list_map, a->body, a->body_len, k->list_next, sizeof(k->list_next),
-					       &err)) &&
-		   k->list_next[0]) {
-		k->list_page++;
-		if (!(rc = list_page(k, now)))
-			return;
-	} else if (!rc) {
-		rc = ks_shardmap_finish(k->list_map, &err);
-	}
-	if (rc) {
-		/* Keep the map in use; try again later (a snapshot taken mid-reshard, a throttle). */
-		if (!k->list_failures++)
-			ks_warn("kinesis", "listing the shards of stream %s failed (page %d): %s; %s", k->conf->stream,
-				k->list_page, err.text, sharded(k) ? "keeping the map in use" : "writing on without the shard map");
-		ks_shardmap_destroy(k->list_map);
-		if (!sharded(k))
-			k->next_refresh_ms = now + (k->conf->shards_refresh_ms > 0 ? k->conf->shards_refresh_ms : 60000);
-	} else {
-		if (k->list_failures)
-			ks_info("kinesis", "listed the shards of stream %s again after %d failures", k->conf->stream,
-				k->list_failures);
-		k->list_failures = 0;
-		KS_METRIC_ADD(k->metrics, shard_map_refreshes, 1);
-		ks_debug("kinesis", "stream %s has %d open shards", k->conf->stream, ks_shardmap_count(k->list_map));
-		use_map(k, k->list_map, now);
-		k->want_refresh = 0;
-	}
-	k->list_map = NULL;
-	decide_waiting(k, now);
-}
 
 static void handle_done(void *ud, const ks_http_answer *a)
 {
 	ks_kinesis_t *k = ud;
 	request *rq = &k->reqs[a->slot];
-	int64_t now = now_ms(k);
+	int64_t now = ks_kinesis_now(k);
 
 	if (a->slot == k->list_slot) {
-		handle_list(k, a, now);
+		ks_kinesis_handle_list(k, a, now);
 		return;
 	}
 	rq->busy = 0;
@@ -916,19 +614,10 @@ void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes)
 	k->max_request_bytes = max_record_bytes > KS_MAX_RECORD_BYTES ? KS_PUT_MAX_LARGE_BYTES : KS_PUT_MAX_BYTES;
 }
 
-int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map)
-{
-	if (!k->sh) {
-		ks_shardmap_destroy(map); /* neither limits nor aggregation: records go as they come */
-		return 0;
-	}
-	use_map(k, map, now_ms(k));
-	return k->fatal ? KS_ERR_NOMEM : 0;
-}
 
 int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 {
-	int64_t now = now_ms(k);
+	int64_t now = ks_kinesis_now(k);
 	ks_put_entry e = { rec->pkey, rec->pkey_len, NULL, rec->data, rec->data_len };
 	int rc;
 
@@ -938,7 +627,7 @@ int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 	rec->not_before_ms = now;
 	rec->attempts = 0;
 	/* With ordering=key the gate takes it on the next poll, with the others submitted by then. */
-	ks_rqueue_push(k->gate || sharded(k) ? &k->incoming : &k->ready, rec);
+	ks_rqueue_push(k->gate || ks_kinesis_sharded(k) ? &k->incoming : &k->ready, rec);
 	k->held_records++;
 	k->held_bytes += rec->pkey_len + rec->data_len;
 	return 0;
@@ -971,7 +660,7 @@ static int64_t due_retries(ks_kinesis_t *k, int64_t now)
 	while ((r = ks_rqueue_pop(&k->retry))) {
 		if (r->not_before_ms <= now) {
 			/* Predicted units wait for their shard's buckets again. */
-			if (r->shardset && sharded(k) && ks_shards_retry(k->sh, r, now) == 0)
+			if (r->shardset && ks_kinesis_sharded(k) && ks_shards_retry(k->sh, r, now) == 0)
 				continue;
 			ks_rqueue_push(&k->ready, r);
 		} else {
@@ -986,24 +675,18 @@ static int64_t due_retries(ks_kinesis_t *k, int64_t now)
 
 int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err)
 {
-	int64_t now = now_ms(k), next_retry, wait = timeout_ms;
+	int64_t now = ks_kinesis_now(k), next_retry, wait = timeout_ms;
 
 	if (k->fatal)
 		goto fatal;
 	next_retry = due_retries(k, now);
-	maybe_list(k, now);
+	ks_kinesis_maybe_list(k, now);
 	start_batches(k, now);
 	/* Sleep no longer than until the next batch or retry is due. */
 	if (next_retry != INT64_MAX && next_retry - now < wait)
 		wait = next_retry - now;
-	if (sharded(k) && k->shard_wake != INT64_MAX && k->shard_wake - now < wait)
-		wait = k->shard_wake - now;
-	if (sharded(k) && (k->want_refresh || k->conf->shards_refresh_ms > 0) && !k->list_busy) {
-		int64_t due = k->want_refresh ? k->last_list_ms + LIST_MIN_INTERVAL_MS : k->next_refresh_ms;
-
-		if (due - now < wait)
-			wait = due - now;
-	}
+	if (ks_kinesis_shards_wake(k) - now < wait)
+		wait = ks_kinesis_shards_wake(k) - now;
 	if (k->ready.n && k->busy < k->nreqs) {
 		int64_t due = k->ready.head->not_before_ms + k->conf->batch_linger_ms - now;
 
@@ -1013,7 +696,7 @@ int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err
 	if (wait < 0)
 		wait = 0;
 	k->tp->poll(k->t, (int)wait, wake_fd, handle_done, k);
-	now = now_ms(k);
+	now = ks_kinesis_now(k);
 	due_retries(k, now);
 	start_batches(k, now);
 	if (k->metrics) {
