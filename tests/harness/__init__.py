@@ -432,6 +432,19 @@ def per_partition(msgs, parts):
     return {p: sum(1 for m in msgs if m[2] == p) for p in range(parts)}
 
 
+def check_once_in_order(seen, produced):
+    """(partition_key, data) user records against produced (key, Debezium update, partition)
+    messages: each row version exactly once, per key in Kafka order."""
+    got, want = {}, {}
+    for key, data in seen:
+        got.setdefault(key, []).append(json.loads(data)["v"])
+    for k, v, _ in produced:
+        want.setdefault(k, []).append(json.loads(v)["after"]["v"])
+    assert got.keys() == want.keys(), (sorted(got)[:5], sorted(want)[:5])
+    for k in want:
+        assert got[k] == want[k], "key %s: got %s, want %s" % (k, got[k][:20], want[k][:20])
+
+
 def check_stream(accepted, produced, exactly_once=True):
     """Every produced update arrived; per key in Kafka order; each exactly once when asked."""
     got = {}

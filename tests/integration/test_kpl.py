@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (FakeKinesis, KinesisMock, MockCluster, base_config, deaggregate, main,  # noqa: E402
+from harness import (FakeKinesis, KinesisMock, MockCluster, base_config, check_once_in_order, deaggregate, main,  # noqa: E402
                      per_partition, run_kinesink)
 from harness import keyed_updates as harness_keyed_updates  # noqa: E402
 
@@ -34,17 +34,6 @@ def accepted_records(fk):
 
 def keyed_updates(n, keys):
     return harness_keyed_updates(n, keys, PARTS)
-
-
-def check_once_in_order(user_records, produced):
-    got, want = {}, {}
-    for key, data in user_records:
-        got.setdefault(key, []).append(json.loads(data)["v"])
-    for k, v, _ in produced:
-        want.setdefault(k, []).append(json.loads(v)["after"]["v"])
-    assert got.keys() == want.keys(), (sorted(got)[:5], sorted(want)[:5])
-    for k in want:
-        assert got[k] == want[k], "key %s: got %s, want %s" % (k, got[k][:20], want[k][:20])
 
 
 def test_aggregated_records_read_back_from_kinesis_mock(tmp):

@@ -5,12 +5,11 @@ back from every shard, closed ones included, taken apart by the awslabs deaggreg
 aws-kinesis-agg) with the KCL's rule that drops a user record hashing outside the shard it was read
 from: every Kafka record is seen exactly once by such a consumer, each key in order, and the offsets
 are committed."""
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (Kinesink, KinesisMock, MockCluster, base_config, deaggregate, free_port,  # noqa: E402
+from harness import (Kinesink, KinesisMock, MockCluster, base_config, check_once_in_order, deaggregate, free_port,  # noqa: E402
                      http_get, keyed_updates, main, metrics, per_partition, wait_for)
 
 PARTS = 4
@@ -23,17 +22,6 @@ def visible(records):
     errors = [r for r in user if r.get("error")]
     assert not errors, errors[:3]
     return [(r["partitionKey"], r["data"]) for r in user if not r["dropped"]], sum(1 for r in user if r["dropped"])
-
-
-def check_once_in_order(seen, produced):
-    got, want = {}, {}
-    for key, data in seen:
-        got.setdefault(key, []).append(json.loads(data)["v"])
-    for k, v, _ in produced:
-        want.setdefault(k, []).append(json.loads(v)["after"]["v"])
-    assert got.keys() == want.keys(), (sorted(got)[:5], sorted(want)[:5])
-    for k in want:
-        assert got[k] == want[k], "key %s: got %s, want %s" % (k, got[k][:20], want[k][:20])
 
 
 def open_shards(kc):

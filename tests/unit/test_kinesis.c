@@ -10,7 +10,7 @@
 
 #include "kinesis.h"
 #include "kpl.h"
-#include "testutil.h"
+#include "writerutil.h"
 
 #define MAXREQ 64
 #define MAXENT 16
@@ -65,19 +65,6 @@ static void on_user_record(void *ud, const char *pkey, size_t pkey_len, const vo
 			 (const char *)data);
 }
 
-/* Base64 Data of an entry, decoded into @p out; @returns its length. */
-static size_t unbase64(const char *b64, unsigned char *out)
-{
-	size_t n = strlen(b64);
-	int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-
-	if (n >= 1 && b64[n - 1] == '=')
-		len--;
-	if (n >= 2 && b64[n - 2] == '=')
-		len--;
-	return len < 0 ? 0 : (size_t)len;
-}
-
 static int fake_start(void *t, int slot, const char *const *headers, const void *body, size_t len,
 		      ks_errbuf *err)
 {
@@ -98,7 +85,7 @@ static int fake_start(void *t, int slot, const char *const *headers, const void 
 	json_array_foreach(recs, idx, r) {
 		seen_entry *e = &rq->e[idx];
 		const char *pkey = json_string_value(json_object_get(r, "PartitionKey"));
-		size_t dlen = unbase64(json_string_value(json_object_get(r, "Data")), data);
+		size_t dlen = wu_unbase64(json_string_value(json_object_get(r, "Data")), data);
 
 		snprintf(e->pkey, sizeof(e->pkey), "%s", pkey);
 		if (ks_kpl_decode(data, dlen, on_user_record, e) < 0)
@@ -208,6 +195,8 @@ typedef struct writer {
 
 static void writer_open(writer *w, script_fn script, const char *const *props)
 {
+	static const char *const base[] = { "batch.linger.ms", "0", "retry.backoff.ms", "100", "retry.backoff.max.ms",
+					    "300", NULL };
 	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
 	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f, 0x9e3779b97f4a7c15ULL };
 	ks_errbuf err;
@@ -216,14 +205,7 @@ static void writer_open(writer *w, script_fn script, const char *const *props)
 	memset(w, 0, sizeof(*w));
 	w->f.now = 1000000;
 	w->f.script = script;
-	ks_conf_init(&w->conf);
-	ks_conf_set(&w->conf, "stream", "s1", "t", 1, NULL);
-	ks_conf_set(&w->conf, "aws.region", "eu-west-1", "t", 1, NULL);
-	ks_conf_set(&w->conf, "aws.credentials.access_key_id", "AKIDEXAMPLE", "t", 1, NULL);
-	ks_conf_set(&w->conf, "aws.credentials.secret_access_key", "secret", "t", 1, NULL);
-	ks_conf_set(&w->conf, "batch.linger.ms", "0", "t", 1, NULL);
-	ks_conf_set(&w->conf, "retry.backoff.ms", "100", "t", 1, NULL);
-	ks_conf_set(&w->conf, "retry.backoff.max.ms", "300", "t", 1, NULL);
+	wu_conf(&w->conf, base);
 	for (i = 0; props && props[i]; i += 2)
 		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
 	w->creds = ks_creds_new(&w->conf, &w->m, &err);
@@ -608,7 +590,7 @@ static int stress_start(void *t, int slot, const char *const *headers, const voi
 		int k = pkey[1] - '0', n = s->n[slot]++;
 
 		CU_ASSERT_FATAL(n < SENTRIES && strlen(b64) < 40);
-		data[unbase64(b64, data)] = '\0';
+		data[wu_unbase64(b64, data)] = '\0';
 		/* The rule: never two records of one key in flight at once. */
 		if (s->inflight[k]++)
 			s->twice++;
@@ -710,9 +692,7 @@ typedef struct stress_writer {
 
 static void stress_writer_open(stress_writer *w)
 {
-	static const char *const props[] = { "stream", "s1", "aws.region", "eu-west-1",
-		"aws.credentials.access_key_id", "AKIDEXAMPLE", "aws.credentials.secret_access_key", "secret",
-		"batch.linger.ms", "0", "batch.max.records", "5", "max.inflight.requests", "4",
+	static const char *const props[] = { "batch.linger.ms", "0", "batch.max.records", "5", "max.inflight.requests", "4",
 		"retry.backoff.ms", "10", "retry.backoff.max.ms", "40", NULL };
 	ks_kinesis_cbs cbs = { stress_acked, stress_failed, &w->s };
 	/* A fixed jitter seed: the run, and what it asserts, are the same every time. */
@@ -723,9 +703,7 @@ static void stress_writer_open(stress_writer *w)
 	memset(w, 0, sizeof(*w));
 	w->s.now = 1000000;
 	w->s.rng = 88172645463325252ULL;
-	ks_conf_init(&w->conf);
-	for (i = 0; props[i]; i += 2)
-		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
+	wu_conf(&w->conf, props);
 	w->creds = ks_creds_new(&w->conf, &w->m, &err);
 	w->k = ks_kinesis_new_io(&w->conf, w->creds, &w->m, &cbs, &io, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->k);

@@ -12,7 +12,7 @@
 
 #include "kinesis.h"
 #include "kpl.h"
-#include "testutil.h"
+#include "writerutil.h"
 
 #define MAXSHARDS 8
 #define MAXSEEN 20000
@@ -146,18 +146,6 @@ static void store(void *ud, const char *pkey, size_t pkey_len, const void *data,
 		 (const char *)data);
 }
 
-static size_t unbase64(const char *b64, unsigned char *out)
-{
-	size_t n = strlen(b64);
-	int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-
-	if (n >= 1 && b64[n - 1] == '=')
-		len--;
-	if (n >= 2 && b64[n - 2] == '=')
-		len--;
-	return len < 0 ? 0 : (size_t)len;
-}
-
 static void answer_list(fake *f, ks_buf *out)
 {
 	int i, first = 1;
@@ -192,7 +180,7 @@ static void answer_put(fake *f, const ks_buf *body, ks_buf *out)
 	json_array_foreach(recs, i, r) {
 		const char *pkey = json_string_value(json_object_get(r, "PartitionKey"));
 		const char *ehk = json_string_value(json_object_get(r, "ExplicitHashKey"));
-		size_t dlen = unbase64(json_string_value(json_object_get(r, "Data")), data);
+		size_t dlen = wu_unbase64(json_string_value(json_object_get(r, "Data")), data);
 		ks_u128 h = ehk ? u128_of(ehk) : ks_hash_key(pkey, strlen(pkey));
 		int s = route(f, h), n;
 		store_ud u = { f, s };
@@ -333,6 +321,7 @@ static void writer_open(writer *w, int nshards, const char *const *props)
 
 static void writer_open_map(writer *w, int nshards, const char *const *props, int with_map)
 {
+	static const char *const base[] = { "shards.refresh.ms", "0", NULL };
 	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
 	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f, 0x9e3779b97f4a7c15ULL };
 	ks_errbuf err;
@@ -343,12 +332,7 @@ static void writer_open_map(writer *w, int nshards, const char *const *props, in
 	for (i = 0; i < 16; i++)
 		ks_buf_init(&w->f.bodies[i], 0);
 	shards_even(&w->f, nshards);
-	ks_conf_init(&w->conf);
-	ks_conf_set(&w->conf, "stream", "s1", "t", 1, NULL);
-	ks_conf_set(&w->conf, "aws.region", "eu-west-1", "t", 1, NULL);
-	ks_conf_set(&w->conf, "aws.credentials.access_key_id", "AKIDEXAMPLE", "t", 1, NULL);
-	ks_conf_set(&w->conf, "aws.credentials.secret_access_key", "secret", "t", 1, NULL);
-	ks_conf_set(&w->conf, "shards.refresh.ms", "0", "t", 1, NULL);
+	wu_conf(&w->conf, base);
 	for (i = 0; props && props[i]; i += 2)
 		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
 	w->creds = ks_creds_new(&w->conf, &w->m, &err);
