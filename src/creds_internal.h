@@ -54,6 +54,16 @@ typedef struct ks_creds_role {
 int ks_creds_assume_role(const ks_creds_net *net, const ks_creds_role *role, const ks_credentials *base,
 			 const char *source, ks_credentials *out, ks_errbuf *err);
 
+/**
+ * @brief STS AssumeRoleWithWebIdentity (unsigned) for @p role_arn with the token read from
+ *        @p token_file (read again at each call: the issuer rotates it); @p session NULL or
+ *        empty: "kinesink-<time>". The result is named @p source; errors begin with it.
+ * @returns 0; KS_ERR_AUTH (unreadable file, refused) or KS_ERR_TRANSIENT with @p err set.
+ * @locality any thread (blocking)
+ */
+int ks_creds_web_identity(const ks_creds_net *net, const char *token_file, const char *role_arn,
+			  const char *session, const char *source, ks_credentials *out, ks_errbuf *err);
+
 /** @brief AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. @returns 0, KS_ERR_NOTFOUND. */
 int ks_creds_from_env(ks_credentials *out);
 /** @brief The container endpoint (AWS_CONTAINER_CREDENTIALS_*). @returns 0, KS_ERR_NOTFOUND, or an error. */

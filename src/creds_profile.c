@@ -1,9 +1,10 @@
 /*
  * The shared files' profile (AWS_PROFILE, "default" when unset), in the order of the AWS SDKs'
- * chain: role_arn (AssumeRole on top of source_profile, itself resolved the same way, or of a
- * credential_source), IAM Identity Center (sso_session / sso_start_url), static keys of the
- * credentials file, credential_process, static keys of the config file. A source profile's own
- * static keys come before its role_arn, as the SDKs do, which lets a profile name itself as its
+ * chain: web_identity_token_file with role_arn (AssumeRoleWithWebIdentity), role_arn (AssumeRole
+ * on top of source_profile, itself resolved the same way, or of a credential_source), IAM Identity
+ * Center (sso_session / sso_start_url), static keys of the credentials file, credential_process,
+ * static keys of the config file. A source profile's own static keys come before its role_arn
+ * and its web_identity_token_file, as the SDKs do, which lets a profile name itself as its
  * source_profile. Keys are read from the credentials file's [NAME] first, then from the config
  * file's [profile NAME] ([default] for the default profile).
  */
@@ -247,13 +248,33 @@ static int via_role(const ks_creds_net *net, files *fs, const char **chain, int 
 	return rc;
 }
 
+/* web_identity_token_file with role_arn: AssumeRoleWithWebIdentity, as the environment's form. */
+static int from_web_identity(const ks_creds_net *net, files *fs, const char *profile, const char *token_file,
+			     const char *role_arn, ks_credentials *out, ks_errbuf *err)
+{
+	char source[32];
+	int rc;
+
+	if (!role_arn)
+		return ks_errbuf_set(err, KS_ERR_AUTH, "profile '%s' has web_identity_token_file but no role_arn; set "
+				     "the role to assume in %s", profile, fs->fpath);
+	snprintf(source, sizeof(source), "web-identity:%.16s", profile);
+	rc = ks_creds_web_identity(net, token_file, role_arn, prof_get(fs, profile, "role_session_name"), source,
+				   out, err);
+	if (rc)
+		ks_errbuf_prefix(err, "profile '%s'", profile);
+	return rc;
+}
+
 static int resolve(const ks_creds_net *net, files *fs, const char **chain, int depth, int as_source,
 		   ks_credentials *out, ks_errbuf *err)
 {
 	const char *name = chain[depth];
-	const char *role_arn = prof_get(fs, name, "role_arn"), *process;
+	const char *role_arn = prof_get(fs, name, "role_arn"), *process, *wif;
 	int rc;
 
+	if ((wif = prof_get(fs, name, "web_identity_token_file")) && !(as_source && has_static(fs, name)))
+		return from_web_identity(net, fs, name, wif, role_arn, out, err);
 	if (role_arn && !(as_source && has_static(fs, name)))
 		return via_role(net, fs, chain, depth, role_arn, out, err);
 	if (prof_get(fs, name, "sso_session") || prof_get(fs, name, "sso_start_url") ||

@@ -156,7 +156,8 @@ def test_credential_process(tmp):
     env = process_profile(tmp, "ok")
     out = creds(env, "--at", "0", "--at", "300", "--at", "700")
     assert out[0].startswith("source=process:proc akid=AKIDPROC ") and "token=yes" in out[0], out
-    assert 890 <= int(out[0].split("expires_in=")[1].split()[0]) <= 900, out
+    # The process reads the clock after creds_get did: a second may have passed in between.
+    assert 890 <= int(out[0].split("expires_in=")[1].split()[0]) <= 901, out
     # Expires in 15 minutes: kept at +5 min, run again at +11:40.
     assert out[1].endswith("refreshes=0") and out[2].endswith("refreshes=1"), out
     with open(env["PROC_LOG"]) as f:
@@ -239,6 +240,52 @@ def test_role_from_credential_source_imds(tmp):
     assert assumed(reqs[3])["RoleArn"] == "arn:aws:iam::111122223333:role/from-node", reqs[3]
     # Signed with the instance's credentials.
     assert reqs[3]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0001/"), reqs[3]
+
+
+def test_web_identity_profile(tmp):
+    """A profile's web_identity_token_file + role_arn (+ role_session_name): AssumeRoleWithWebIdentity
+    with the file's token, read again at each refresh; such a profile also serves as a source_profile."""
+    sts = AwsStandin(tmp, "--ttl", "900")
+    token = tmp.file("wi token", "eyJhbGciOiJSUzI1NiJ9.profile-token-1\n")
+    conf = tmp.file("config", "[profile wi]\nweb_identity_token_file = %s\n"
+                              "role_arn = arn:aws:iam::111122223333:role/pod\nrole_session_name = sess-wi\n"
+                              "[profile top]\nrole_arn = arn:aws:iam::444455556666:role/top\nsource_profile = wi\n"
+                              "[profile norole]\nweb_identity_token_file = %s\n" % (token, token))
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="wi", AWS_ENDPOINT_URL_STS=sts.url)
+    out = creds(env, "--at", "0", "--at", "300", "--at", "700")
+    assert out[0].startswith("source=web-identity:wi akid=ASIASTANDIN0001 ") and "token=yes" in out[0], out
+    # Valid for 15 minutes: kept at +5 min, assumed again at +11:40.
+    assert out[1].startswith("source=web-identity:wi akid=ASIASTANDIN0001 ") and out[1].endswith("refreshes=0"), out
+    assert out[2].startswith("source=web-identity:wi akid=ASIASTANDIN0002 ") and out[2].endswith("refreshes=1"), out
+    reqs = sts.requests()
+    assert len(reqs) == 2, reqs
+    for r in reqs:
+        form = assumed(r)
+        assert form["Action"] == "AssumeRoleWithWebIdentity" and "Authorization" not in r["headers"], r
+        assert form["RoleArn"] == "arn:aws:iam::111122223333:role/pod" and form["RoleSessionName"] == "sess-wi", form
+        assert form["WebIdentityToken"] == "eyJhbGciOiJSUzI1NiJ9.profile-token-1", form
+    env["AWS_PROFILE"] = "top"
+    out += creds(env)
+    assert out[3].startswith("source=role:top akid=ASIASTANDIN0004 "), out
+    reqs = sts.requests()[2:]
+    assert [assumed(r)["Action"] for r in reqs] == ["AssumeRoleWithWebIdentity", "AssumeRole"], reqs
+    assert reqs[1]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0003/"), reqs[1]
+    env["AWS_PROFILE"] = "norole"
+    out += creds(env)
+    assert out[4] == "error: profile 'norole' has web_identity_token_file but no role_arn; set the role to " \
+                     "assume in %s" % conf, out
+    assert "profile-token" not in "\n".join(out) and "standin-secret" not in "\n".join(out), out
+
+
+def test_web_identity_profile_unreadable_token(tmp):
+    sts = AwsStandin(tmp)
+    missing = os.path.join(tmp.path, "no-such-token")
+    conf = tmp.file("config", "[profile wi]\nweb_identity_token_file = %s\n"
+                              "role_arn = arn:aws:iam::111122223333:role/pod\n" % missing)
+    out = creds(clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="wi", AWS_ENDPOINT_URL_STS=sts.url))
+    assert out == ["error: profile 'wi': web-identity:wi: cannot read the web identity token file %s: "
+                   "No such file or directory" % missing], out
+    assert sts.requests() == []
 
 
 SSO_URL = "https://d-9067example.awsapps.com/start"
