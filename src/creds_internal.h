@@ -1,7 +1,7 @@
 /**
  * @file creds_internal.h
  * @brief What the credential sources share inside the provider (not a public interface):
- *        making a credentials snapshot, STS calls (AssumeRole), the environment, container
+ *        making a credentials snapshot, STS calls (AssumeRole, AssumeRoleWithWebIdentity), the environment, container
  *        and IMDS sources that a profile's `credential_source` names, the shared profile
  *        files, credential_process and IAM Identity Center (SSO). One file per source:
  *        creds.c (chain, STS, environment, web identity, container, IMDS), creds_profile.c
@@ -104,9 +104,12 @@ typedef struct ks_creds_sso {
 } ks_creds_sso;
 
 /**
- * @brief IAM Identity Center: the token `aws sso login` cached, then the portal's
- *        GetRoleCredentials (AWS_ENDPOINT_URL_SSO overrides the portal's endpoint).
- * @returns 0; KS_ERR_AUTH (no or expired token, refused) or KS_ERR_TRANSIENT with @p err set.
+ * @brief IAM Identity Center: the token `aws sso login` cached (an sso-session's refreshed with
+ *        SSO OIDC CreateToken and written back when it expires within 15 minutes), then the
+ *        portal's GetRoleCredentials (AWS_ENDPOINT_URL_SSO and AWS_ENDPOINT_URL_SSO_OIDC
+ *        override the endpoints).
+ * @returns 0; KS_ERR_AUTH (no or expired token that cannot be refreshed, refused) or
+ *          KS_ERR_TRANSIENT with @p err set.
  */
 int ks_creds_from_sso(const ks_creds_net *net, const ks_creds_sso *sso, ks_credentials *out, ks_errbuf *err);
 

@@ -21,8 +21,8 @@ CREDS_GET = os.path.join(BUILDDIR, "tests", "tools", "creds_get")
 class AwsStandin(Standin):
     """STS, IMDSv2 and the container endpoint (tests/tools/aws_standin.py)."""
 
-    def __init__(self, tmp, *args):
-        super().__init__(tmp, "aws_standin.py", "standin", *args)
+    def __init__(self, tmp, *args, name="standin"):
+        super().__init__(tmp, "aws_standin.py", name, *args)
 
     def requests(self):
         with urllib.request.urlopen(self.url + "/_requests") as r:
@@ -36,10 +36,15 @@ def clean_env(tmp, **extra):
     return env
 
 
-def creds(env, *args):
+def creds_and_log(env, *args):
+    """creds_get's lines, and what it logged (standard error)."""
     p = subprocess.run([CREDS_GET, "-X", "aws.region=us-east-1"] + list(args), env=env, capture_output=True,
                        text=True, timeout=60)
-    return p.stdout.strip().splitlines()
+    return p.stdout.strip().splitlines(), p.stderr
+
+
+def creds(env, *args):
+    return creds_and_log(env, *args)[0]
 
 
 def test_static_config_first(tmp):
@@ -291,13 +296,20 @@ def test_web_identity_profile_unreadable_token(tmp):
 SSO_URL = "https://d-9067example.awsapps.com/start"
 
 
-def sso_setup(tmp, key, expires_in, token="sso-access-t0ken"):
-    cache = os.path.join(tmp.path, ".aws", "sso", "cache")
-    os.makedirs(cache, exist_ok=True)
-    exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=expires_in)
-    with open(os.path.join(cache, hashlib.sha1(key.encode()).hexdigest() + ".json"), "w") as f:
-        json.dump({"startUrl": SSO_URL, "region": "eu-west-1", "accessToken": token,
-                   "expiresAt": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}, f)
+def iso_in(seconds):
+    return (datetime.datetime.utcnow() + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sso_cache_file(home, key):
+    return os.path.join(home, ".aws", "sso", "cache", hashlib.sha1(key.encode()).hexdigest() + ".json")
+
+
+def sso_setup(tmp, key, expires_in, token="sso-access-t0ken", home=None, **extra):
+    path = sso_cache_file(home or tmp.path, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(dict({"startUrl": SSO_URL, "region": "eu-west-1", "accessToken": token,
+                        "expiresAt": iso_in(expires_in)}, **extra), f)
     return tmp.file("config", "[profile legacy]\nsso_start_url = %s\nsso_region = eu-west-1\n"
                               "sso_account_id = 111122223333\nsso_role_name = Writer\n"
                               "[profile wrongrole]\nsso_session = corp\nsso_account_id = 111122223333\n"
@@ -350,6 +362,115 @@ def test_sso_expired_or_missing_token(tmp):
     out += creds(env)
     assert "no usable SSO token cached" in out[1] and "aws sso login --sso-session corp" in out[1], out
     assert "sso-access-t0ken" not in "\n".join(out) and portal.requests() == [], out
+
+
+# What `aws sso login --sso-session corp` caches: the client registration and a refresh token.
+REGISTRATION = {"clientId": "client-1d", "clientSecret": "client-s3cret", "refreshToken": "r3fresh-t0ken"}
+
+
+def oidc_standin(tmp, name="standin"):
+    return AwsStandin(tmp, "--ttl", "900", "--sso-token", "sso-access-t0ken", "--sso-account", "111122223333",
+                      "--sso-role", "Writer", "--oidc-client", "client-1d:client-s3cret",
+                      "--oidc-refresh-token", "r3fresh-t0ken", "--oidc-expires-in", "3600", name=name)
+
+
+SECRETS = ("sso-access-t0ken", "stale-t0ken", "client-s3cret", "r3fresh-t0ken", "standin-secret")
+
+# botocore's SSOTokenProvider (what the AWS CLI and boto3 run) refreshing the same cache entry.
+BOTOCORE_REFRESH = """import os, sys
+import botocore.session
+from botocore.tokens import SSOTokenProvider, _sso_json_dumps
+from botocore.utils import JSONFileCache
+session = botocore.session.Session(profile="modern")
+create_client = session.create_client
+# The SSO OIDC endpoint of the stand-in (older botocore has no AWS_ENDPOINT_URL_SSO_OIDC).
+session.create_client = lambda *a, **kw: create_client(*a, endpoint_url=os.environ["OIDC_URL"], **kw)
+cache = JSONFileCache(os.path.join(os.environ["HOME"], ".aws", "sso", "cache"), dumps_func=_sso_json_dumps)
+provider = SSOTokenProvider(session, cache=cache)
+print(provider.load_token().get_frozen_token().token == "sso-access-t0ken")
+"""
+
+
+def test_sso_token_refreshed_as_botocore_does(tmp):
+    """An sso-session token within 15 minutes of its expiry is refreshed with SSO OIDC CreateToken
+    (the refresh token grant) and written back to the cache as botocore writes it; the next
+    resolution, at the credentials' refresh, uses the written token without another CreateToken."""
+    ours, ref = oidc_standin(tmp), oidc_standin(tmp, name="botocore")
+    ref_home = os.path.join(tmp.path, "botocore-home")
+    conf = sso_setup(tmp, "corp", 600, token="stale-t0ken", registrationExpiresAt=iso_in(86400 * 80), **REGISTRATION)
+    sso_setup(tmp, "corp", 600, token="stale-t0ken", home=ref_home, registrationExpiresAt=iso_in(86400 * 80),
+              **REGISTRATION)
+    p = subprocess.run([sys.executable, "-c", BOTOCORE_REFRESH], capture_output=True, text=True, timeout=60,
+                       env=clean_env(tmp, HOME=ref_home, AWS_CONFIG_FILE=conf, OIDC_URL=ref.url))
+    assert p.stdout.strip() == "True", p.stdout + p.stderr
+
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="modern", AWS_ENDPOINT_URL_SSO=ours.url,
+                    AWS_ENDPOINT_URL_SSO_OIDC=ours.url)
+    out, log = creds_and_log(env, "--at", "0", "--at", "700")
+    assert out[0].startswith("source=sso:modern akid=ASIASTANDIN0001 "), (out, log)
+    assert out[1].startswith("source=sso:modern akid=ASIASTANDIN0002 ") and out[1].endswith("refreshes=1"), out
+    reqs = [(r["method"], r["path"]) for r in ours.requests()]
+    assert reqs == [("POST", "/token")] + [("GET", "/federation/credentials?role_name=Writer&"
+                                            "account_id=111122223333")] * 2, reqs
+    # The same CreateToken request as botocore's (unsigned JSON).
+    mine, theirs = ours.requests()[0], ref.requests()[0]
+    assert json.loads(mine["body"]) == json.loads(theirs["body"]) == {
+        "clientId": "client-1d", "clientSecret": "client-s3cret", "grantType": "refresh_token",
+        "refreshToken": "r3fresh-t0ken"}, (mine, theirs)
+    assert mine["headers"]["Content-Type"] == "application/json" and "Authorization" not in mine["headers"], mine
+    # The same cache entry as botocore's, but for the time it was written.
+    with open(sso_cache_file(tmp.path, "corp")) as f:
+        written = json.load(f)
+    with open(sso_cache_file(ref_home, "corp")) as f:
+        expected = json.load(f)
+    assert written["refreshToken"] == "r3fresh-t0ken-2" and written["accessToken"] == "sso-access-t0ken", written
+    exp = [datetime.datetime.strptime(d.pop("expiresAt"), "%Y-%m-%dT%H:%M:%SZ") for d in (written, expected)]
+    assert written == expected, (written, expected)
+    assert abs((exp[0] - exp[1]).total_seconds()) < 60, exp
+    assert abs((exp[0] - datetime.datetime.utcnow()).total_seconds() - 3600) < 60, exp
+    cache_dir = os.path.dirname(sso_cache_file(tmp.path, "corp"))
+    assert os.listdir(cache_dir) == [os.path.basename(sso_cache_file(tmp.path, "corp"))], os.listdir(cache_dir)
+    assert os.stat(sso_cache_file(tmp.path, "corp")).st_mode & 0o077 == 0
+    assert "refreshed the SSO token of sso-session 'corp'" in log, log
+    assert not [s for s in SECRETS if s in "\n".join(out) + log], (out, log)
+
+
+def test_sso_token_expired_without_refresh_token(tmp):
+    portal = oidc_standin(tmp)
+    conf = sso_setup(tmp, "corp", -60, token="stale-t0ken")
+    out, log = creds_and_log(clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="modern",
+                                       AWS_ENDPOINT_URL_SSO=portal.url, AWS_ENDPOINT_URL_SSO_OIDC=portal.url))
+    assert out[0].startswith("error: profile 'modern': the SSO token cached in %s expired at "
+                             % sso_cache_file(tmp.path, "corp")), out
+    assert out[0].endswith(" and it holds no refreshToken; run `aws sso login --sso-session corp` "
+                           "(or --profile modern)"), out
+    assert portal.requests() == [] and not [s for s in SECRETS if s in out[0] + log], (out, log)
+
+
+def test_sso_token_refresh_refused_or_registration_expired(tmp):
+    portal = oidc_standin(tmp)
+    # Expired, and the refresh token is no longer accepted: the error says so, and to log in again.
+    conf = sso_setup(tmp, "corp", -60, token="stale-t0ken", registrationExpiresAt=iso_in(86400),
+                     **dict(REGISTRATION, refreshToken="r3fresh-t0ken-revoked"))
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="modern", AWS_ENDPOINT_URL_SSO=portal.url,
+                    AWS_ENDPOINT_URL_SSO_OIDC=portal.url)
+    out, log = creds_and_log(env)
+    assert out[0].startswith("error: profile 'modern': the SSO token cached in "), out
+    assert (" and cannot be refreshed: SSO OIDC CreateToken at %s/token answered HTTP 400 invalid_grant: Invalid "
+            "refresh token provided (request id none); run `aws sso login --sso-session corp`" % portal.url) in out[0], out
+    # Not yet expired: the cached token serves until it expires, with a warning.
+    sso_setup(tmp, "corp", 300, registrationExpiresAt=iso_in(86400),
+              **dict(REGISTRATION, refreshToken="r3fresh-t0ken-revoked"))
+    more, log2 = creds_and_log(env)
+    assert more[0].startswith("source=sso:modern akid=ASIASTANDIN0001 "), (more, log2)
+    assert "cannot refresh the SSO token of sso-session 'corp'" in log2 and "using the cached one" in log2, log2
+    # The client registration expired: no CreateToken at all.
+    sso_setup(tmp, "corp", -60, token="stale-t0ken", registrationExpiresAt=iso_in(-3600), **REGISTRATION)
+    out += creds(env)
+    assert " and its client registration expired at " in out[1] and "aws sso login --sso-session corp" in out[1], out
+    assert [r["path"] for r in portal.requests()] == ["/token", "/token", "/federation/credentials?role_name=Writer&"
+                                                      "account_id=111122223333"], portal.requests()
+    assert not [s for s in SECRETS if s in "\n".join(out + more) + log + log2], (out, more, log, log2)
 
 
 if __name__ == "__main__":
