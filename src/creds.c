@@ -1,8 +1,8 @@
 /*
  * AWS credentials: static keys from the configuration, else the standard chain in its usual
- * order (environment, the shared files' profile (creds_profile.c), web identity, container,
- * IMDSv2), optionally wrapped in STS AssumeRole. Here: the chain, STS, and the sources that
- * need no files of their own. Temporary credentials are refreshed five minutes before they expire.
+ * order (environment, the shared files' profile with web identity (creds_profile.c), container,
+ * IMDSv2), optionally wrapped in STS AssumeRole. Here: the chain, STS (AssumeRole and
+ * AssumeRoleWithWebIdentity), and the sources that need no files of their own. Temporary credentials are refreshed five minutes before they expire.
  */
 #include "creds.h"
 
@@ -296,15 +296,6 @@ int ks_creds_web_identity(const ks_creds_net *net, const char *token_file, const
 	return rc;
 }
 
-static int from_web_identity(const ks_creds_net *net, ks_credentials *out, ks_errbuf *err)
-{
-	const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = getenv("AWS_ROLE_ARN");
-
-	if (!file || !*file || !role || !*role)
-		return KS_ERR_NOTFOUND;
-	return ks_creds_web_identity(net, file, role, getenv("AWS_ROLE_SESSION_NAME"), "web-identity", out, err);
-}
-
 static int http_get_creds(const ks_creds_net *net, const char *url, const char *const *headers, const char *source,
 			  ks_credentials *out, ks_errbuf *err)
 {
@@ -469,8 +460,6 @@ static int resolve_base(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 		return rc;
 	ks_errbuf_clear(&e);
 	if ((rc = ks_creds_from_profile(&p->net, out, profile, sizeof(profile), &e)) != KS_ERR_NOTFOUND)
-		goto source_failed;
-	if ((rc = from_web_identity(&p->net, out, &e)) != KS_ERR_NOTFOUND)
 		goto source_failed;
 	if ((rc = ks_creds_from_container(&p->net, out, &e)) != KS_ERR_NOTFOUND)
 		goto source_failed;

@@ -1,10 +1,10 @@
 /**
  * @file creds.h
  * @brief AWS credentials: static keys from the configuration, else the standard chain
- *        (environment, the AWS_PROFILE profile of the shared credentials/config files: web
- *        identity, role_arn with source_profile or credential_source, IAM Identity Center (its
- *        sso-session token refreshed), static keys, credential_process; web identity from the
- *        environment, container credentials, EC2 IMDSv2), optionally
+ *        (environment, the AWS_PROFILE profile of the shared credentials/config files: role_arn
+ *        with source_profile or credential_source, web identity (the profile's or the
+ *        environment's), IAM Identity Center (its sso-session token refreshed), static keys,
+ *        credential_process; container credentials, EC2 IMDSv2), optionally
  *        wrapped in STS AssumeRole.
  *        Temporary credentials are refreshed before they expire.
  *

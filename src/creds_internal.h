@@ -4,8 +4,8 @@
  *        making a credentials snapshot, STS calls (AssumeRole, AssumeRoleWithWebIdentity), the environment, container
  *        and IMDS sources that a profile's `credential_source` names, the shared profile
  *        files, credential_process and IAM Identity Center (SSO). One file per source:
- *        creds.c (chain, STS, environment, web identity, container, IMDS), creds_profile.c
- *        (profiles, role chaining), creds_process.c, creds_sso.c.
+ *        creds.c (chain, STS, environment, container, IMDS), creds_profile.c (profiles, role
+ *        chaining, web identity), creds_process.c, creds_sso.c.
  */
 #ifndef KS_CREDS_INTERNAL_H
 #define KS_CREDS_INTERNAL_H

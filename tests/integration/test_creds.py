@@ -282,6 +282,39 @@ def test_web_identity_profile(tmp):
     assert "profile-token" not in "\n".join(out) and "standin-secret" not in "\n".join(out), out
 
 
+def test_web_identity_order_and_environment(tmp):
+    """As the SDKs: the environment's web identity comes before the profile's static keys and
+    credential_process (but after its role_arn + source_profile), and AWS_ROLE_ARN /
+    AWS_ROLE_SESSION_NAME override a profile's role_arn / role_session_name key by key."""
+    sts = AwsStandin(tmp)
+    env_token = tmp.file("env-token", "eyJhbGciOiJSUzI1NiJ9.env-token\n")
+    prof_token = tmp.file("prof-token", "eyJhbGciOiJSUzI1NiJ9.profile-token\n")
+    cred = tmp.file("credentials", "[keys]\naws_access_key_id = AKIDKEYS\naws_secret_access_key = keysecret\n")
+    conf = tmp.file("config", "[profile wi]\nweb_identity_token_file = %s\nrole_arn = arn:aws:iam::1:role/prof\n"
+                              "role_session_name = prof-session\n"
+                              "[profile chained]\nrole_arn = arn:aws:iam::1:role/chained\nsource_profile = keys\n"
+                              % prof_token)
+    env = clean_env(tmp, AWS_SHARED_CREDENTIALS_FILE=cred, AWS_CONFIG_FILE=conf, AWS_PROFILE="keys",
+                    AWS_WEB_IDENTITY_TOKEN_FILE=env_token, AWS_ROLE_ARN="arn:aws:iam::1:role/env",
+                    AWS_ENDPOINT_URL_STS=sts.url)
+    out = creds(env)
+    assert out[0].startswith("source=web-identity akid=ASIASTANDIN0001 "), out
+    form = assumed(sts.requests()[-1])
+    assert form["RoleArn"] == "arn:aws:iam::1:role/env" and form["WebIdentityToken"].endswith(".env-token"), form
+    env["AWS_PROFILE"] = "chained"
+    out += creds(env)
+    assert out[1].startswith("source=role:chained akid=ASIASTANDIN0002 "), out
+    assert assumed(sts.requests()[-1])["Action"] == "AssumeRole", sts.requests()[-1]
+    env["AWS_PROFILE"] = "wi"
+    del env["AWS_WEB_IDENTITY_TOKEN_FILE"]
+    out += creds(env)
+    assert out[2].startswith("source=web-identity:wi akid=ASIASTANDIN0003 "), out
+    form = assumed(sts.requests()[-1])
+    assert form["RoleArn"] == "arn:aws:iam::1:role/env" and form["RoleSessionName"] == "prof-session", form
+    assert form["WebIdentityToken"].endswith(".profile-token"), form
+    assert "env-token" not in "\n".join(out) and "profile-token" not in "\n".join(out), out
+
+
 def test_web_identity_profile_unreadable_token(tmp):
     sts = AwsStandin(tmp)
     missing = os.path.join(tmp.path, "no-such-token")
