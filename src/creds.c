@@ -1,12 +1,13 @@
 /*
  * AWS credentials: static keys from the configuration, else the standard chain in its usual
- * order (environment, the shared files' profile (creds_profile.c), web identity, container,
- * IMDSv2), optionally wrapped in STS AssumeRole. Here: the chain, STS, and the sources that
- * need no files of their own. Temporary credentials are refreshed five minutes before they expire.
+ * order (environment, the shared files' profile with web identity (creds_profile.c), container,
+ * IMDSv2), optionally wrapped in STS AssumeRole. Here: the chain, STS (AssumeRole and
+ * AssumeRoleWithWebIdentity), and the sources that need no files of their own. Temporary credentials are refreshed five minutes before they expire.
  */
 #include "creds.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -259,20 +260,18 @@ int ks_creds_from_env(ks_credentials *out)
 	return ks_creds_set(out, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment");
 }
 
-static int from_web_identity(const ks_creds_net *net, ks_credentials *out, ks_errbuf *err)
+int ks_creds_web_identity(const ks_creds_net *net, const char *token_file, const char *role_arn,
+			  const char *session, const char *source, ks_credentials *out, ks_errbuf *err)
 {
-	const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = getenv("AWS_ROLE_ARN");
-	const char *session = getenv("AWS_ROLE_SESSION_NAME");
 	char token[16384], sname[64];
 	ks_buf body;
 	size_t n;
 	FILE *f;
 	int rc;
 
-	if (!file || !*file || !role || !*role)
-		return KS_ERR_NOTFOUND;
-	if (!(f = fopen(file, "r")))
-		return ks_errbuf_set(err, KS_ERR_AUTH, "web identity: cannot read AWS_WEB_IDENTITY_TOKEN_FILE %s", file);
+	if (!(f = fopen(token_file, "r")))
+		return ks_errbuf_set(err, KS_ERR_AUTH, "%s: cannot read the web identity token file %s: %s", source,
+				     token_file, strerror(errno));
 	n = fread(token, 1, sizeof(token) - 1, f);
 	fclose(f);
 	while (n && isspace((unsigned char)token[n - 1]))
@@ -284,14 +283,14 @@ static int from_web_identity(const ks_creds_net *net, ks_credentials *out, ks_er
 	}
 	ks_buf_init(&body, 64 * 1024);
 	rc = ks_creds_form_append(&body, "Action", "AssumeRoleWithWebIdentity") ||
-	     ks_creds_form_append(&body, "Version", "2011-06-15") || ks_creds_form_append(&body, "RoleArn", role) ||
+	     ks_creds_form_append(&body, "Version", "2011-06-15") || ks_creds_form_append(&body, "RoleArn", role_arn) ||
 	     ks_creds_form_append(&body, "RoleSessionName", session) || ks_creds_form_append(&body, "WebIdentityToken", token);
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc) {
 		ks_buf_clean(&body);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	rc = sts_call(net, body.data, NULL, "web-identity", out, err);
+	rc = sts_call(net, body.data, NULL, source, out, err);
 	OPENSSL_cleanse(body.data, body.len);
 	ks_buf_clean(&body);
 	return rc;
@@ -461,8 +460,6 @@ static int resolve_base(ks_creds_t *p, ks_credentials *out, ks_errbuf *err)
 		return rc;
 	ks_errbuf_clear(&e);
 	if ((rc = ks_creds_from_profile(&p->net, out, profile, sizeof(profile), &e)) != KS_ERR_NOTFOUND)
-		goto source_failed;
-	if ((rc = from_web_identity(&p->net, out, &e)) != KS_ERR_NOTFOUND)
 		goto source_failed;
 	if ((rc = ks_creds_from_container(&p->net, out, &e)) != KS_ERR_NOTFOUND)
 		goto source_failed;

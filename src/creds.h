@@ -2,15 +2,16 @@
  * @file creds.h
  * @brief AWS credentials: static keys from the configuration, else the standard chain
  *        (environment, the AWS_PROFILE profile of the shared credentials/config files: role_arn
- *        with source_profile or credential_source, IAM Identity Center, static keys,
- *        credential_process; web identity, container credentials, EC2 IMDSv2), optionally
+ *        with source_profile or credential_source, web identity (the profile's or the
+ *        environment's), IAM Identity Center (its sso-session token refreshed), static keys,
+ *        credential_process; container credentials, EC2 IMDSv2), optionally
  *        wrapped in STS AssumeRole.
  *        Temporary credentials are refreshed before they expire.
  *
  * Test seams are the standard AWS environment variables: AWS_ENDPOINT_URL_STS,
  * AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_CONTAINER_CREDENTIALS_FULL_URI,
- * AWS_ENDPOINT_URL_SSO, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, HOME (the SSO token
- * cache); the clock is passed in.
+ * AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE,
+ * HOME (the SSO token cache); the clock is passed in.
  */
 #ifndef KS_CREDS_H
 #define KS_CREDS_H
@@ -28,7 +29,7 @@ typedef struct ks_credentials {
 	char *session_token;  /**< NULL: none */
 	time_t expiration;    /**< 0: does not expire */
 	char source[32];      /**< "config", "environment", "profile:NAME", "role:NAME", "sso:NAME",
-				   "process:NAME", "web-identity", "container", "imds", "assume-role" */
+				   "process:NAME", "web-identity", "web-identity:NAME", "container", "imds", "assume-role" */
 } ks_credentials;
 void ks_credentials_clean(ks_credentials *c);
 

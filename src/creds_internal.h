@@ -1,11 +1,11 @@
 /**
  * @file creds_internal.h
  * @brief What the credential sources share inside the provider (not a public interface):
- *        making a credentials snapshot, STS calls (AssumeRole), the environment, container
+ *        making a credentials snapshot, STS calls (AssumeRole, AssumeRoleWithWebIdentity), the environment, container
  *        and IMDS sources that a profile's `credential_source` names, the shared profile
  *        files, credential_process and IAM Identity Center (SSO). One file per source:
- *        creds.c (chain, STS, environment, web identity, container, IMDS), creds_profile.c
- *        (profiles, role chaining), creds_process.c, creds_sso.c.
+ *        creds.c (chain, STS, environment, container, IMDS), creds_profile.c (profiles, role
+ *        chaining, web identity), creds_process.c, creds_sso.c.
  */
 #ifndef KS_CREDS_INTERNAL_H
 #define KS_CREDS_INTERNAL_H
@@ -54,6 +54,16 @@ typedef struct ks_creds_role {
 int ks_creds_assume_role(const ks_creds_net *net, const ks_creds_role *role, const ks_credentials *base,
 			 const char *source, ks_credentials *out, ks_errbuf *err);
 
+/**
+ * @brief STS AssumeRoleWithWebIdentity (unsigned) for @p role_arn with the token read from
+ *        @p token_file (read again at each call: the issuer rotates it); @p session NULL or
+ *        empty: "kinesink-<time>". The result is named @p source; errors begin with it.
+ * @returns 0; KS_ERR_AUTH (unreadable file, refused) or KS_ERR_TRANSIENT with @p err set.
+ * @locality any thread (blocking)
+ */
+int ks_creds_web_identity(const ks_creds_net *net, const char *token_file, const char *role_arn,
+			  const char *session, const char *source, ks_credentials *out, ks_errbuf *err);
+
 /** @brief AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. @returns 0, KS_ERR_NOTFOUND. */
 int ks_creds_from_env(ks_credentials *out);
 /** @brief The container endpoint (AWS_CONTAINER_CREDENTIALS_*). @returns 0, KS_ERR_NOTFOUND, or an error. */
@@ -94,9 +104,12 @@ typedef struct ks_creds_sso {
 } ks_creds_sso;
 
 /**
- * @brief IAM Identity Center: the token `aws sso login` cached, then the portal's
- *        GetRoleCredentials (AWS_ENDPOINT_URL_SSO overrides the portal's endpoint).
- * @returns 0; KS_ERR_AUTH (no or expired token, refused) or KS_ERR_TRANSIENT with @p err set.
+ * @brief IAM Identity Center: the token `aws sso login` cached (an sso-session's refreshed with
+ *        SSO OIDC CreateToken and written back when it expires within 15 minutes), then the
+ *        portal's GetRoleCredentials (AWS_ENDPOINT_URL_SSO and AWS_ENDPOINT_URL_SSO_OIDC
+ *        override the endpoints).
+ * @returns 0; KS_ERR_AUTH (no or expired token that cannot be refreshed, refused) or
+ *          KS_ERR_TRANSIENT with @p err set.
  */
 int ks_creds_from_sso(const ks_creds_net *net, const ks_creds_sso *sso, ks_credentials *out, ks_errbuf *err);
 

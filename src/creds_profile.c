@@ -1,10 +1,12 @@
 /*
  * The shared files' profile (AWS_PROFILE, "default" when unset), in the order of the AWS SDKs'
  * chain: role_arn (AssumeRole on top of source_profile, itself resolved the same way, or of a
- * credential_source), IAM Identity Center (sso_session / sso_start_url), static keys of the
- * credentials file, credential_process, static keys of the config file. A source profile's own
- * static keys come before its role_arn, as the SDKs do, which lets a profile name itself as its
- * source_profile. Keys are read from the credentials file's [NAME] first, then from the config
+ * credential_source), web identity (web_identity_token_file with role_arn, the environment's
+ * AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN overriding them: AssumeRoleWithWebIdentity), IAM
+ * Identity Center (sso_session / sso_start_url), static keys of the credentials file,
+ * credential_process, static keys of the config file. A source profile's own static keys come
+ * before its role_arn and its web_identity_token_file, as the SDKs do, which lets a profile name
+ * itself as its source_profile. Keys are read from the credentials file's [NAME] first, then from the config
  * file's [profile NAME] ([default] for the default profile).
  */
 #include <ctype.h>
@@ -247,15 +249,61 @@ static int via_role(const ks_creds_net *net, files *fs, const char **chain, int 
 	return rc;
 }
 
+/*
+ * web_identity_token_file with role_arn (and role_session_name): AssumeRoleWithWebIdentity, as
+ * the environment's form. For the profile AWS_PROFILE names (@p use_env), the environment's
+ * AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and AWS_ROLE_SESSION_NAME override the profile's
+ * keys one by one, as the SDKs merge them. @returns KS_ERR_NOTFOUND when there is no token file.
+ */
+static int from_web_identity(const ks_creds_net *net, files *fs, const char *profile, int use_env,
+			     ks_credentials *out, ks_errbuf *err)
+{
+	const char *file = prof_get(fs, profile, "web_identity_token_file"), *role = prof_get(fs, profile, "role_arn");
+	const char *session = prof_get(fs, profile, "role_session_name"), *v;
+	char source[32];
+	int rc, env_file = 0;
+
+	if (use_env) {
+		if ((v = getenv("AWS_WEB_IDENTITY_TOKEN_FILE")) && *v) {
+			file = v;
+			env_file = 1;
+		}
+		if ((v = getenv("AWS_ROLE_ARN")) && *v)
+			role = v;
+		if ((v = getenv("AWS_ROLE_SESSION_NAME")) && *v)
+			session = v;
+	}
+	if (!file || (env_file && !role)) /* the environment's form needs both (creds.c) */
+		return KS_ERR_NOTFOUND;
+	if (!role)
+		return ks_errbuf_set(err, KS_ERR_AUTH, "profile '%s' has web_identity_token_file but no role_arn; set "
+				     "the role to assume in %s", profile, fs->fpath);
+	if (env_file)
+		snprintf(source, sizeof(source), "web-identity");
+	else
+		snprintf(source, sizeof(source), "web-identity:%.16s", profile);
+	rc = ks_creds_web_identity(net, file, role, session, source, out, err);
+	if (rc && !env_file)
+		ks_errbuf_prefix(err, "profile '%s'", profile);
+	return rc;
+}
+
+/*
+ * The SDKs' order: for the profile AWS_PROFILE names, role_arn (without web_identity_token_file)
+ * then web identity; for a source profile, its static keys first (which lets a profile name
+ * itself as its source), then role_arn, then web identity without the environment.
+ */
 static int resolve(const ks_creds_net *net, files *fs, const char **chain, int depth, int as_source,
 		   ks_credentials *out, ks_errbuf *err)
 {
 	const char *name = chain[depth];
 	const char *role_arn = prof_get(fs, name, "role_arn"), *process;
-	int rc;
+	int rc, keys = as_source && has_static(fs, name);
 
-	if (role_arn && !(as_source && has_static(fs, name)))
+	if (role_arn && !prof_get(fs, name, "web_identity_token_file") && !keys)
 		return via_role(net, fs, chain, depth, role_arn, out, err);
+	if (!keys && (rc = from_web_identity(net, fs, name, !as_source, out, err)) != KS_ERR_NOTFOUND)
+		return rc;
 	if (prof_get(fs, name, "sso_session") || prof_get(fs, name, "sso_start_url") ||
 	    prof_get(fs, name, "sso_account_id"))
 		return from_sso(net, fs, name, out, err);

@@ -54,6 +54,16 @@ static const char *fatal_reason(ks_dlq_t *d)
 	return d->fatal[0] ? d->fatal : NULL;
 }
 
+/* MSK IAM: the brokers refused the producer's token (librdkafka would retry for ever). */
+static const char *auth_failure(ks_dlq_t *d, ks_errbuf *e)
+{
+	ks_errbuf_clear(e);
+	if (!ks_msk_iam_failed(d->iam, e))
+		return NULL;
+	ks_errbuf_prefix(e, "the dead-letter producer");
+	return e->text;
+}
+
 /*
  * Dead-letter a reference to a record the broker (or the producer's own cap) refused by size:
  * the kinesink.* headers of @p full, the original size, why, and at most REFERENCE_PREFIX bytes
@@ -101,6 +111,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	void *cookie = l->cookie;
 	int reference = l->reference;
 	char why[768];
+	ks_errbuf e;
 
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !l->reference) {
@@ -119,6 +130,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	}
 	if (fatal_reason(d))
 		snprintf(why, sizeof(why), "the dead-letter producer failed for good: %s", d->fatal);
+	else if (auth_failure(d, &e))
+		snprintf(why, sizeof(why), "%s", e.text);
 	else
 		snprintf(why, sizeof(why), "%s", rd_kafka_err2str(m->err));
 	d->done(d->opaque, cookie, why);
@@ -135,7 +148,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 			   d->topic, d->fatal, d->pending, d->pending == 1 ? "" : "s");
 		return;
 	}
-	/* librdkafka retries the others itself. */
+	/* With MSK IAM a refused token is final, as for the consumer: ks_dlq_poll fails the dead
+	 * letters. librdkafka retries the others itself. */
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+		ks_msk_iam_auth_error(d->iam, reason);
 	ks_warn("dlq", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
@@ -189,6 +205,13 @@ static rd_kafka_conf_t *dlq_conf_new(const ks_conf *conf, ks_errbuf *err)
 		    !strncmp(k, "fetch.", 6) || !strcmp(k, "isolation.level") || !strcmp(k, "check.crcs"))
 			continue;
 		rd_kafka_conf_set(kc, k, conf->kafka[i].value, NULL, 0);
+	}
+	/* The consumer's client.id with "-dlq": brokers' logs, quotas and policies tell the two apart
+	 * (Kafka Connect names its dead-letter producers apart the same way). */
+	n = sizeof(brokers);
+	if (rd_kafka_conf_get(kc, "client.id", brokers, &n) == RD_KAFKA_CONF_OK && n + 4 <= sizeof(brokers)) {
+		strcat(brokers, "-dlq");
+		rd_kafka_conf_set(kc, "client.id", brokers, NULL, 0);
 	}
 	rd_kafka_conf_set(kc, "acks", "all", NULL, 0);
 	rd_kafka_conf_set(kc, "enable.idempotence", "true", NULL, 0);
@@ -284,9 +307,14 @@ int ks_dlq_send(ks_dlq_t *d, const rd_kafka_message_t *msg, const ks_errbuf *why
 {
 	rd_kafka_headers_t *orig = NULL, *h;
 	rd_kafka_resp_err_t e;
+	ks_errbuf refused;
 	letter *l;
 	char num[32];
 
+	if (auth_failure(d, &refused))
+		return ks_errbuf_set(err, KS_ERR_AUTH, "cannot dead-letter %s [%d] @%lld to %s: %s",
+				     rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset, d->topic,
+				     refused.text);
 	if (!(l = calloc(1, sizeof(*l))))
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory dead-lettering %s [%d] @%lld",
 				     rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset);
@@ -333,7 +361,7 @@ void ks_dlq_poll(ks_dlq_t *d)
 	if (!d)
 		return;
 	rd_kafka_poll(d->rk, 0);
-	if (!d->purged && d->pending > 0 && fatal_reason(d)) {
+	if (!d->purged && d->pending > 0 && (fatal_reason(d) || ks_msk_iam_failed(d->iam, NULL))) {
 		/* The producer is done for: fail what it still holds now rather than at its timeout. */
 		d->purged = 1;
 		rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING);

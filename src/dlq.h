@@ -33,7 +33,9 @@ void ks_dlq_destroy(ks_dlq_t *d, int timeout_ms);
 
 /**
  * @brief Dead-letter @p msg (its key, value and headers are copied) with @p why.
- * @returns 0 (the done callback reports the outcome with @p cookie) or KS_ERR_TRANSIENT/FATAL.
+ * @returns 0 (the done callback reports the outcome with @p cookie) or KS_ERR_TRANSIENT/FATAL;
+ *          KS_ERR_AUTH once the brokers refused the producer's MSK IAM token (the dead letters
+ *          still pending then fail through the done callback at the next ks_dlq_poll).
  */
 int ks_dlq_send(ks_dlq_t *d, const rd_kafka_message_t *msg, const ks_errbuf *why, void *cookie,
 		ks_errbuf *err);

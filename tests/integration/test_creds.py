@@ -21,8 +21,8 @@ CREDS_GET = os.path.join(BUILDDIR, "tests", "tools", "creds_get")
 class AwsStandin(Standin):
     """STS, IMDSv2 and the container endpoint (tests/tools/aws_standin.py)."""
 
-    def __init__(self, tmp, *args):
-        super().__init__(tmp, "aws_standin.py", "standin", *args)
+    def __init__(self, tmp, *args, name="standin"):
+        super().__init__(tmp, "aws_standin.py", name, *args)
 
     def requests(self):
         with urllib.request.urlopen(self.url + "/_requests") as r:
@@ -36,10 +36,15 @@ def clean_env(tmp, **extra):
     return env
 
 
-def creds(env, *args):
+def creds_and_log(env, *args):
+    """creds_get's lines, and what it logged (standard error)."""
     p = subprocess.run([CREDS_GET, "-X", "aws.region=us-east-1"] + list(args), env=env, capture_output=True,
                        text=True, timeout=60)
-    return p.stdout.strip().splitlines()
+    return p.stdout.strip().splitlines(), p.stderr
+
+
+def creds(env, *args):
+    return creds_and_log(env, *args)[0]
 
 
 def test_static_config_first(tmp):
@@ -156,7 +161,8 @@ def test_credential_process(tmp):
     env = process_profile(tmp, "ok")
     out = creds(env, "--at", "0", "--at", "300", "--at", "700")
     assert out[0].startswith("source=process:proc akid=AKIDPROC ") and "token=yes" in out[0], out
-    assert 890 <= int(out[0].split("expires_in=")[1].split()[0]) <= 900, out
+    # The process reads the clock after creds_get did: a second may have passed in between.
+    assert 890 <= int(out[0].split("expires_in=")[1].split()[0]) <= 901, out
     # Expires in 15 minutes: kept at +5 min, run again at +11:40.
     assert out[1].endswith("refreshes=0") and out[2].endswith("refreshes=1"), out
     with open(env["PROC_LOG"]) as f:
@@ -241,16 +247,102 @@ def test_role_from_credential_source_imds(tmp):
     assert reqs[3]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0001/"), reqs[3]
 
 
+def test_web_identity_profile(tmp):
+    """A profile's web_identity_token_file + role_arn (+ role_session_name): AssumeRoleWithWebIdentity
+    with the file's token, read again at each refresh; such a profile also serves as a source_profile."""
+    sts = AwsStandin(tmp, "--ttl", "900")
+    token = tmp.file("wi token", "eyJhbGciOiJSUzI1NiJ9.profile-token-1\n")
+    conf = tmp.file("config", "[profile wi]\nweb_identity_token_file = %s\n"
+                              "role_arn = arn:aws:iam::111122223333:role/pod\nrole_session_name = sess-wi\n"
+                              "[profile top]\nrole_arn = arn:aws:iam::444455556666:role/top\nsource_profile = wi\n"
+                              "[profile norole]\nweb_identity_token_file = %s\n" % (token, token))
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="wi", AWS_ENDPOINT_URL_STS=sts.url)
+    out = creds(env, "--at", "0", "--at", "300", "--at", "700")
+    assert out[0].startswith("source=web-identity:wi akid=ASIASTANDIN0001 ") and "token=yes" in out[0], out
+    # Valid for 15 minutes: kept at +5 min, assumed again at +11:40.
+    assert out[1].startswith("source=web-identity:wi akid=ASIASTANDIN0001 ") and out[1].endswith("refreshes=0"), out
+    assert out[2].startswith("source=web-identity:wi akid=ASIASTANDIN0002 ") and out[2].endswith("refreshes=1"), out
+    reqs = sts.requests()
+    assert len(reqs) == 2, reqs
+    for r in reqs:
+        form = assumed(r)
+        assert form["Action"] == "AssumeRoleWithWebIdentity" and "Authorization" not in r["headers"], r
+        assert form["RoleArn"] == "arn:aws:iam::111122223333:role/pod" and form["RoleSessionName"] == "sess-wi", form
+        assert form["WebIdentityToken"] == "eyJhbGciOiJSUzI1NiJ9.profile-token-1", form
+    env["AWS_PROFILE"] = "top"
+    out += creds(env)
+    assert out[3].startswith("source=role:top akid=ASIASTANDIN0004 "), out
+    reqs = sts.requests()[2:]
+    assert [assumed(r)["Action"] for r in reqs] == ["AssumeRoleWithWebIdentity", "AssumeRole"], reqs
+    assert reqs[1]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIASTANDIN0003/"), reqs[1]
+    env["AWS_PROFILE"] = "norole"
+    out += creds(env)
+    assert out[4] == "error: profile 'norole' has web_identity_token_file but no role_arn; set the role to " \
+                     "assume in %s" % conf, out
+    assert "profile-token" not in "\n".join(out) and "standin-secret" not in "\n".join(out), out
+
+
+def test_web_identity_order_and_environment(tmp):
+    """As the SDKs: the environment's web identity comes before the profile's static keys and
+    credential_process (but after its role_arn + source_profile), and AWS_ROLE_ARN /
+    AWS_ROLE_SESSION_NAME override a profile's role_arn / role_session_name key by key."""
+    sts = AwsStandin(tmp)
+    env_token = tmp.file("env-token", "eyJhbGciOiJSUzI1NiJ9.env-token\n")
+    prof_token = tmp.file("prof-token", "eyJhbGciOiJSUzI1NiJ9.profile-token\n")
+    cred = tmp.file("credentials", "[keys]\naws_access_key_id = AKIDKEYS\naws_secret_access_key = keysecret\n")
+    conf = tmp.file("config", "[profile wi]\nweb_identity_token_file = %s\nrole_arn = arn:aws:iam::1:role/prof\n"
+                              "role_session_name = prof-session\n"
+                              "[profile chained]\nrole_arn = arn:aws:iam::1:role/chained\nsource_profile = keys\n"
+                              % prof_token)
+    env = clean_env(tmp, AWS_SHARED_CREDENTIALS_FILE=cred, AWS_CONFIG_FILE=conf, AWS_PROFILE="keys",
+                    AWS_WEB_IDENTITY_TOKEN_FILE=env_token, AWS_ROLE_ARN="arn:aws:iam::1:role/env",
+                    AWS_ENDPOINT_URL_STS=sts.url)
+    out = creds(env)
+    assert out[0].startswith("source=web-identity akid=ASIASTANDIN0001 "), out
+    form = assumed(sts.requests()[-1])
+    assert form["RoleArn"] == "arn:aws:iam::1:role/env" and form["WebIdentityToken"].endswith(".env-token"), form
+    env["AWS_PROFILE"] = "chained"
+    out += creds(env)
+    assert out[1].startswith("source=role:chained akid=ASIASTANDIN0002 "), out
+    assert assumed(sts.requests()[-1])["Action"] == "AssumeRole", sts.requests()[-1]
+    env["AWS_PROFILE"] = "wi"
+    del env["AWS_WEB_IDENTITY_TOKEN_FILE"]
+    out += creds(env)
+    assert out[2].startswith("source=web-identity:wi akid=ASIASTANDIN0003 "), out
+    form = assumed(sts.requests()[-1])
+    assert form["RoleArn"] == "arn:aws:iam::1:role/env" and form["RoleSessionName"] == "prof-session", form
+    assert form["WebIdentityToken"].endswith(".profile-token"), form
+    assert "env-token" not in "\n".join(out) and "profile-token" not in "\n".join(out), out
+
+
+def test_web_identity_profile_unreadable_token(tmp):
+    sts = AwsStandin(tmp)
+    missing = os.path.join(tmp.path, "no-such-token")
+    conf = tmp.file("config", "[profile wi]\nweb_identity_token_file = %s\n"
+                              "role_arn = arn:aws:iam::111122223333:role/pod\n" % missing)
+    out = creds(clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="wi", AWS_ENDPOINT_URL_STS=sts.url))
+    assert out == ["error: profile 'wi': web-identity:wi: cannot read the web identity token file %s: "
+                   "No such file or directory" % missing], out
+    assert sts.requests() == []
+
+
 SSO_URL = "https://d-9067example.awsapps.com/start"
 
 
-def sso_setup(tmp, key, expires_in, token="sso-access-t0ken"):
-    cache = os.path.join(tmp.path, ".aws", "sso", "cache")
-    os.makedirs(cache, exist_ok=True)
-    exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=expires_in)
-    with open(os.path.join(cache, hashlib.sha1(key.encode()).hexdigest() + ".json"), "w") as f:
-        json.dump({"startUrl": SSO_URL, "region": "eu-west-1", "accessToken": token,
-                   "expiresAt": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}, f)
+def iso_in(seconds):
+    return (datetime.datetime.utcnow() + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sso_cache_file(home, key):
+    return os.path.join(home, ".aws", "sso", "cache", hashlib.sha1(key.encode()).hexdigest() + ".json")
+
+
+def sso_setup(tmp, key, expires_in, token="sso-access-t0ken", home=None, **extra):
+    path = sso_cache_file(home or tmp.path, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(dict({"startUrl": SSO_URL, "region": "eu-west-1", "accessToken": token,
+                        "expiresAt": iso_in(expires_in)}, **extra), f)
     return tmp.file("config", "[profile legacy]\nsso_start_url = %s\nsso_region = eu-west-1\n"
                               "sso_account_id = 111122223333\nsso_role_name = Writer\n"
                               "[profile wrongrole]\nsso_session = corp\nsso_account_id = 111122223333\n"
@@ -303,6 +395,115 @@ def test_sso_expired_or_missing_token(tmp):
     out += creds(env)
     assert "no usable SSO token cached" in out[1] and "aws sso login --sso-session corp" in out[1], out
     assert "sso-access-t0ken" not in "\n".join(out) and portal.requests() == [], out
+
+
+# What `aws sso login --sso-session corp` caches: the client registration and a refresh token.
+REGISTRATION = {"clientId": "client-1d", "clientSecret": "client-s3cret", "refreshToken": "r3fresh-t0ken"}
+
+
+def oidc_standin(tmp, name="standin"):
+    return AwsStandin(tmp, "--ttl", "900", "--sso-token", "sso-access-t0ken", "--sso-account", "111122223333",
+                      "--sso-role", "Writer", "--oidc-client", "client-1d:client-s3cret",
+                      "--oidc-refresh-token", "r3fresh-t0ken", "--oidc-expires-in", "3600", name=name)
+
+
+SECRETS = ("sso-access-t0ken", "stale-t0ken", "client-s3cret", "r3fresh-t0ken", "standin-secret")
+
+# botocore's SSOTokenProvider (what the AWS CLI and boto3 run) refreshing the same cache entry.
+BOTOCORE_REFRESH = """import os, sys
+import botocore.session
+from botocore.tokens import SSOTokenProvider, _sso_json_dumps
+from botocore.utils import JSONFileCache
+session = botocore.session.Session(profile="modern")
+create_client = session.create_client
+# The SSO OIDC endpoint of the stand-in (older botocore has no AWS_ENDPOINT_URL_SSO_OIDC).
+session.create_client = lambda *a, **kw: create_client(*a, endpoint_url=os.environ["OIDC_URL"], **kw)
+cache = JSONFileCache(os.path.join(os.environ["HOME"], ".aws", "sso", "cache"), dumps_func=_sso_json_dumps)
+provider = SSOTokenProvider(session, cache=cache)
+print(provider.load_token().get_frozen_token().token == "sso-access-t0ken")
+"""
+
+
+def test_sso_token_refreshed_as_botocore_does(tmp):
+    """An sso-session token within 15 minutes of its expiry is refreshed with SSO OIDC CreateToken
+    (the refresh token grant) and written back to the cache as botocore writes it; the next
+    resolution, at the credentials' refresh, uses the written token without another CreateToken."""
+    ours, ref = oidc_standin(tmp), oidc_standin(tmp, name="botocore")
+    ref_home = os.path.join(tmp.path, "botocore-home")
+    conf = sso_setup(tmp, "corp", 600, token="stale-t0ken", registrationExpiresAt=iso_in(86400 * 80), **REGISTRATION)
+    sso_setup(tmp, "corp", 600, token="stale-t0ken", home=ref_home, registrationExpiresAt=iso_in(86400 * 80),
+              **REGISTRATION)
+    p = subprocess.run([sys.executable, "-c", BOTOCORE_REFRESH], capture_output=True, text=True, timeout=60,
+                       env=clean_env(tmp, HOME=ref_home, AWS_CONFIG_FILE=conf, OIDC_URL=ref.url))
+    assert p.stdout.strip() == "True", p.stdout + p.stderr
+
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="modern", AWS_ENDPOINT_URL_SSO=ours.url,
+                    AWS_ENDPOINT_URL_SSO_OIDC=ours.url)
+    out, log = creds_and_log(env, "--at", "0", "--at", "700")
+    assert out[0].startswith("source=sso:modern akid=ASIASTANDIN0001 "), (out, log)
+    assert out[1].startswith("source=sso:modern akid=ASIASTANDIN0002 ") and out[1].endswith("refreshes=1"), out
+    reqs = [(r["method"], r["path"]) for r in ours.requests()]
+    assert reqs == [("POST", "/token")] + [("GET", "/federation/credentials?role_name=Writer&"
+                                            "account_id=111122223333")] * 2, reqs
+    # The same CreateToken request as botocore's (unsigned JSON).
+    mine, theirs = ours.requests()[0], ref.requests()[0]
+    assert json.loads(mine["body"]) == json.loads(theirs["body"]) == {
+        "clientId": "client-1d", "clientSecret": "client-s3cret", "grantType": "refresh_token",
+        "refreshToken": "r3fresh-t0ken"}, (mine, theirs)
+    assert mine["headers"]["Content-Type"] == "application/json" and "Authorization" not in mine["headers"], mine
+    # The same cache entry as botocore's, but for the time it was written.
+    with open(sso_cache_file(tmp.path, "corp")) as f:
+        written = json.load(f)
+    with open(sso_cache_file(ref_home, "corp")) as f:
+        expected = json.load(f)
+    assert written["refreshToken"] == "r3fresh-t0ken-2" and written["accessToken"] == "sso-access-t0ken", written
+    exp = [datetime.datetime.strptime(d.pop("expiresAt"), "%Y-%m-%dT%H:%M:%SZ") for d in (written, expected)]
+    assert written == expected, (written, expected)
+    assert abs((exp[0] - exp[1]).total_seconds()) < 60, exp
+    assert abs((exp[0] - datetime.datetime.utcnow()).total_seconds() - 3600) < 60, exp
+    cache_dir = os.path.dirname(sso_cache_file(tmp.path, "corp"))
+    assert os.listdir(cache_dir) == [os.path.basename(sso_cache_file(tmp.path, "corp"))], os.listdir(cache_dir)
+    assert os.stat(sso_cache_file(tmp.path, "corp")).st_mode & 0o077 == 0
+    assert "refreshed the SSO token of sso-session 'corp'" in log, log
+    assert not [s for s in SECRETS if s in "\n".join(out) + log], (out, log)
+
+
+def test_sso_token_expired_without_refresh_token(tmp):
+    portal = oidc_standin(tmp)
+    conf = sso_setup(tmp, "corp", -60, token="stale-t0ken")
+    out, log = creds_and_log(clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="modern",
+                                       AWS_ENDPOINT_URL_SSO=portal.url, AWS_ENDPOINT_URL_SSO_OIDC=portal.url))
+    assert out[0].startswith("error: profile 'modern': the SSO token cached in %s expired at "
+                             % sso_cache_file(tmp.path, "corp")), out
+    assert out[0].endswith(" and it holds no refreshToken; run `aws sso login --sso-session corp` "
+                           "(or --profile modern)"), out
+    assert portal.requests() == [] and not [s for s in SECRETS if s in out[0] + log], (out, log)
+
+
+def test_sso_token_refresh_refused_or_registration_expired(tmp):
+    portal = oidc_standin(tmp)
+    # Expired, and the refresh token is no longer accepted: the error says so, and to log in again.
+    conf = sso_setup(tmp, "corp", -60, token="stale-t0ken", registrationExpiresAt=iso_in(86400),
+                     **dict(REGISTRATION, refreshToken="r3fresh-t0ken-revoked"))
+    env = clean_env(tmp, AWS_CONFIG_FILE=conf, AWS_PROFILE="modern", AWS_ENDPOINT_URL_SSO=portal.url,
+                    AWS_ENDPOINT_URL_SSO_OIDC=portal.url)
+    out, log = creds_and_log(env)
+    assert out[0].startswith("error: profile 'modern': the SSO token cached in "), out
+    assert (" and cannot be refreshed: SSO OIDC CreateToken at %s/token answered HTTP 400 invalid_grant: Invalid "
+            "refresh token provided (request id none); run `aws sso login --sso-session corp`" % portal.url) in out[0], out
+    # Not yet expired: the cached token serves until it expires, with a warning.
+    sso_setup(tmp, "corp", 300, registrationExpiresAt=iso_in(86400),
+              **dict(REGISTRATION, refreshToken="r3fresh-t0ken-revoked"))
+    more, log2 = creds_and_log(env)
+    assert more[0].startswith("source=sso:modern akid=ASIASTANDIN0001 "), (more, log2)
+    assert "cannot refresh the SSO token of sso-session 'corp'" in log2 and "using the cached one" in log2, log2
+    # The client registration expired: no CreateToken at all.
+    sso_setup(tmp, "corp", -60, token="stale-t0ken", registrationExpiresAt=iso_in(-3600), **REGISTRATION)
+    out += creds(env)
+    assert " and its client registration expired at " in out[1] and "aws sso login --sso-session corp" in out[1], out
+    assert [r["path"] for r in portal.requests()] == ["/token", "/token", "/federation/credentials?role_name=Writer&"
+                                                      "account_id=111122223333"], portal.requests()
+    assert not [s for s in SECRETS if s in "\n".join(out + more) + log + log2], (out, more, log, log2)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,28 @@ def test_dead_letter_producer(tmp):
     assert all(e["ok"] for e in standin.events())
 
 
+def test_dead_letter_producer_refused(tmp):
+    """The brokers refuse the dead-letter producer's token (its client.id is the consumer's with
+    -dlq) while the consumer's is accepted: the worker stops with exit 1 and the reason, well
+    before librdkafka would give up on the dead letter (message.timeout.ms, 5 minutes), and the
+    bad record's offset is not committed."""
+    cluster, kinesis, standin, c = setup(tmp, standin_args=("--key", "AKIDTEST:testsecret",
+                                                            "--refuse-client-id", "rdkafka-dlq"),
+                                         messages=8, **{"errors.policy": "dlq", "errors.dlq.topic": "dead"})
+    cluster.produce(TOPIC, [("bad", "not json {", 0)])
+    rc, log = run_kinesink(tmp, c, timeout=120)
+    assert rc == 1, log[-3000:]
+    assert "cannot dead-letter %s [0] @2 to dead: " % TOPIC in log, log[-3000:]
+    assert "the dead-letter producer: Kafka SASL authentication with AWS MSK IAM failed: " in log, log[-3000:]
+    assert "client.id rdkafka-dlq may not connect" in log, log[-3000:]
+    assert "testsecret" not in log
+    ev = standin.events()
+    assert {e["client_id"] for e in ev if e["ok"]} == {"rdkafka"}, ev
+    assert {e["client_id"] for e in ev if not e["ok"]} == {"rdkafka-dlq"}, ev
+    assert cluster.consume_all("dead", 1)[0] == []
+    assert cluster.committed("kinesink", TOPIC, 4).get(0, 0) <= 2
+
+
 def test_kafka_role(tmp):
     """kafka.aws.credentials.role.arn: the tokens are signed with the role's credentials (STS
     AssumeRole on the stand-in, with the external id), the Kinesis side keeps its own keys."""

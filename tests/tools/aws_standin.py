@@ -1,15 +1,22 @@
 #!/usr/bin/python3
 """Stand-ins for the AWS credential endpoints, for tests: STS (AssumeRole,
-AssumeRoleWithWebIdentity), EC2 IMDSv2, the container credentials endpoint and the IAM Identity
-Center portal (GetRoleCredentials), all on one loopback port. Credentials it hands out expire
---ttl seconds after the request.
+AssumeRoleWithWebIdentity), EC2 IMDSv2, the container credentials endpoint, the IAM Identity
+Center portal (GetRoleCredentials) and SSO OIDC (CreateToken with a refresh token), all on one
+loopback port. Credentials it hands out expire --ttl seconds after the request.
 
   aws_standin.py --port-file F [--ttl SECONDS] [--container-token TOKEN]
                  [--sso-token TOKEN --sso-account ID --sso-role NAME]
+                 [--oidc-client ID:SECRET --oidc-refresh-token TOKEN [--oidc-expires-in SECONDS]]
 
 The portal answers GET /federation/credentials?role_name=R&account_id=A only for the bearer
 token (x-amz-sso_bearer_token) and the account and role given: 401 UnauthorizedException for
 another token, 403 ForbiddenException for another account or role.
+
+SSO OIDC answers POST /token (JSON {"clientId", "clientSecret", "grantType": "refresh_token",
+"refreshToken"}) for the client and refresh token given with the portal's --sso-token as the new
+access token, valid --oidc-expires-in seconds, and a new refresh token ("<TOKEN>-2", then -3...,
+which is then the one accepted); 400 invalid_grant (x-amzn-ErrorType InvalidGrantException) for
+another refresh token, 401 invalid_client for another client.
 
 GET /_requests answers the requests received so far as JSON: [{"method","path","headers","body"}].
 """
@@ -24,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 args = None
 log = []
 counter = {"n": 0}
+oidc = {"n": 1, "refresh": None}
 
 
 def creds():
@@ -100,9 +108,37 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, json.dumps({"roleCredentials": {"accessKeyId": a, "secretAccessKey": s, "sessionToken": t,
                                                         "expiration": exp_ms}}), "application/json")
 
+    def oidc_create_token(self, body):
+        try:
+            req = json.loads(body)
+        except ValueError:
+            req = {}
+        if self.headers.get("Content-Type") != "application/json" or req.get("grantType") != "refresh_token":
+            return self.sso_error(400, "InvalidRequestException", "expected a JSON refresh_token grant")
+        if not args.oidc_client or "%s:%s" % (req.get("clientId"), req.get("clientSecret")) != args.oidc_client:
+            return self.oidc_error(401, "InvalidClientException", "invalid_client", "Invalid client provided")
+        if req.get("refreshToken") != oidc["refresh"]:
+            return self.oidc_error(400, "InvalidGrantException", "invalid_grant", "Invalid refresh token provided")
+        oidc["n"] += 1
+        oidc["refresh"] = "%s-%d" % (args.oidc_refresh_token, oidc["n"])
+        self.reply(200, json.dumps({"accessToken": args.sso_token, "tokenType": "Bearer",
+                                    "expiresIn": args.oidc_expires_in, "refreshToken": oidc["refresh"]}),
+                   "application/json")
+
+    def oidc_error(self, code, kind, error, description):
+        data = json.dumps({"error": error, "error_description": description}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-ErrorType", kind)
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
         self.record(body)
+        if self.path == "/token":
+            return self.oidc_create_token(body)
         form = urllib.parse.parse_qs(body)
         action = form.get("Action", [""])[0]
         if action == "AssumeRole" and not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
@@ -127,7 +163,11 @@ def main():
     p.add_argument("--sso-token")
     p.add_argument("--sso-account")
     p.add_argument("--sso-role")
+    p.add_argument("--oidc-client")
+    p.add_argument("--oidc-refresh-token")
+    p.add_argument("--oidc-expires-in", type=int, default=3600)
     args = p.parse_args()
+    oidc["refresh"] = args.oidc_refresh_token
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     with open(args.port_file + ".tmp", "w") as f:
         f.write("%d\n" % srv.server_address[1])

@@ -12,12 +12,15 @@ FindCoordinator and DescribeCluster answers; the stand-in rewrites those ports t
 
   msk_standin.py --bootstrap HOST:PORT,... --region R --port-file F --events F
                  [--key AKID:SECRET]... [--accept-standin-keys] [--max-session SECONDS]
+                 [--refuse-client-id ID]...
 
 --accept-standin-keys: also accept the credentials tests/tools/aws_standin.py hands out
 (ASIASTANDINnnnn / standin-secret-n). --max-session: close authenticated connections after
-this long, so clients reconnect with their current token. The port file gets
-"BOOTSTRAP host:port,..." once listening; each authentication appends a JSON line to --events:
-{"ok", "akid", "date", "expires", "session_token", "reason"} (never a secret).
+this long, so clients reconnect with their current token. --refuse-client-id: refuse the token of
+a client whose requests carry this client.id, good or not (as a broker whose policy does not let
+that principal connect). The port file gets "BOOTSTRAP host:port,..." once listening; each
+authentication appends a JSON line to --events: {"ok", "akid", "date", "expires",
+"session_token", "client_id", "reason"} (never a secret).
 """
 import argparse
 import base64
@@ -137,11 +140,11 @@ def kstring(b, off):
 
 
 def request_header(frame):
-    """(api_key, api_version, correlation_id, body offset) of a header v1 request (the
+    """(api_key, api_version, correlation_id, body offset, client_id) of a header v1 request (the
     requests read here before authentication are not flexible)."""
     key, ver, corr = struct.unpack_from(">hhi", frame, 0)
-    _, off = kstring(frame, 8)
-    return key, ver, corr, off
+    client_id, off = kstring(frame, 8)
+    return key, ver, corr, off, client_id
 
 
 def enc_string(s):
@@ -262,7 +265,7 @@ class Standin:
         mechanism = None
         while True:
             frame = read_frame(client)
-            key, ver, corr, off = request_header(frame)
+            key, ver, corr, off, client_id = request_header(frame)
             if key == API_API_VERSIONS:
                 send_frame(up, frame)
                 send_frame(client, add_sasl_apis(read_frame(up), ver))
@@ -286,6 +289,9 @@ class Standin:
                         pass
                     secret = self.secret_of(akid)
                     ok, d = check_token(m.group(1), self.args.region, {akid: secret} if secret else {})
+                if ok and client_id in self.args.refuse_client_id:
+                    ok, d["reason"] = False, "client.id %s may not connect" % client_id
+                d["client_id"] = client_id
                 self.event(ok, d)
                 err = 0 if ok else ERR_SASL_AUTHENTICATION_FAILED
                 reply = struct.pack(">ih", corr, err)
@@ -351,6 +357,7 @@ def main():
     p.add_argument("--key", action="append", default=[])
     p.add_argument("--accept-standin-keys", action="store_true")
     p.add_argument("--max-session", type=float, default=0)
+    p.add_argument("--refuse-client-id", action="append", default=[])
     Standin(p.parse_args()).serve()
 
 
