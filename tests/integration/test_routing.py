@@ -1,0 +1,209 @@
+"""Routing end to end: one kinesink process reads three topics into three kinesis-mock streams,
+each topic through its own route (Debezium JSON -> upsert with primary_key, plain JSON ->
+append-only, raw bytes -> a mirror stream named from the topic by a template). Every stream is
+read back and checked record by record, byte for byte and per key in Kafka order, and every
+topic's offsets are committed. Both configuration syntaxes. Then a route whose stream refuses
+every record: the other routes' topics are delivered and committed, its own is never committed."""
+import json
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import (FakeKinesis, KinesisMock, Kinesink, MockCluster, base_config, debezium_event,  # noqa: E402
+                     free_port, http_get, main, metrics, per_partition, run_kinesink, wait_for)
+
+PARTS = 3
+CDC, CLICKS, RAW = "inventory.customers", "clicks", "events.raw"
+
+
+def compact(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def cdc_messages(n_keys=8):
+    """Inserts, an update of each row, deletes of every other one with their tombstones."""
+    msgs = []
+    for i in range(n_keys):
+        msgs.append((i, debezium_event("c", None, {"id": i, "name": "n%d" % i, "qty": 3 * i})))
+    for i in range(n_keys):
+        msgs.append((i, debezium_event("u", {"id": i, "name": "n%d" % i, "qty": 3 * i},
+                                       {"id": i, "name": "r%d" % i, "qty": 3 * i + 1})))
+    for i in range(0, n_keys, 2):
+        msgs.append((i, debezium_event("d", {"id": i, "name": "r%d" % i, "qty": 3 * i + 1}, None)))
+        msgs.append((i, None))
+    return [(json.dumps({"id": i}), v, i % PARTS) for i, v in msgs]
+
+
+def cdc_expected(n_keys=8):
+    """{partition key: [data, ...]} an upsert stream must hold, in order."""
+    out = {}
+    for i in range(n_keys):
+        k = '{"id":%d}' % i
+        out[k] = [compact({"id": i, "name": "n%d" % i, "qty": 3 * i}),
+                  compact({"id": i, "name": "r%d" % i, "qty": 3 * i + 1})]
+        if i % 2 == 0:
+            out[k].append(b"")
+    return out
+
+
+def click_messages(n=30, users=5):
+    return [(json.dumps({"user": i % users}), json.dumps({"user": i % users, "seq": i, "page": "/p/%d" % i}),
+             (i % users) % PARTS) for i in range(n)]
+
+
+def raw_messages(n=24):
+    # Bytes that are not text, and a key per partition, so order per key is Kafka's order.
+    return [("dev-%d" % (i % PARTS), bytes([i, 0, 255, 10]) + ("payload %d" % i).encode() + b"\x00\xfe", i % PARTS)
+            for i in range(n)]
+
+
+def by_key(recs):
+    out = {}
+    for key, data, _ in recs:
+        out.setdefault(key, []).append(data)
+    return out
+
+
+def stream_records(km, stream):
+    return [r for shard in km.read_all(stream).values() for r in shard]
+
+
+def setup_peers(tmp):
+    cluster = MockCluster(tmp, topics={CDC: PARTS, CLICKS: PARTS, RAW: PARTS})
+    km = KinesisMock(tmp, {"customers-out": 2, "clicks-out": 1, "mirror-events.raw": 2})
+    cdc, clicks, raw = cdc_messages(), click_messages(), raw_messages()
+    cluster.produce(CDC, cdc)
+    cluster.produce(CLICKS, clicks)
+    cluster.produce(RAW, raw)
+    return cluster, km, {CDC: cdc, CLICKS: clicks, RAW: raw}
+
+
+def check_all(cluster, km, produced):
+    # Debezium JSON -> upsert: rows by primary key, a tombstone after each delete, in order.
+    got = by_key(stream_records(km, "customers-out"))
+    assert got == cdc_expected(), "customers-out: %r" % got
+    # Plain JSON -> append-only: each value as written (keys sorted, compact), per key (its
+    # primary_key, the route's own) in order.
+    want = {}
+    for k, v, _ in produced[CLICKS]:
+        want.setdefault(compact(json.loads(k)).decode(), []).append(compact(json.loads(v)))
+    got = by_key(stream_records(km, "clicks-out"))
+    assert got == want, "clicks-out: %r" % got
+    # Raw -> the template's stream: the value bytes untouched, keyed by the Kafka key, in order.
+    want = {}
+    for k, v, _ in produced[RAW]:
+        want.setdefault(k, []).append(v)
+    got = by_key(stream_records(km, "mirror-events.raw"))
+    assert got == want, "mirror-events.raw: %r" % got
+    for topic, msgs in produced.items():
+        committed = cluster.committed("kinesink", topic, PARTS)
+        assert committed == per_partition(msgs, PARTS), "%s: committed %r, produced %r" % (
+            topic, committed, per_partition(msgs, PARTS))
+
+
+def route_props():
+    return {
+        "routes": "customers, clicks, mirror",
+        "route.customers.topic": CDC,
+        "route.customers.stream": "customers-out",
+        "route.customers.type": "upsert",
+        "route.customers.primary_key": "id",
+        "route.clicks.topic": CLICKS,
+        "route.clicks.stream": "clicks-out",
+        "route.clicks.type": "append-only",
+        "route.clicks.input.format": "json",
+        "route.clicks.primary_key": "user",
+        "route.mirror.topic": "^events\\..*",
+        "route.mirror.stream": "mirror-${topic}",
+        "route.mirror.type": "append-only",
+        "route.mirror.input.format": "raw",
+    }
+
+
+def test_three_topics_three_streams_properties(tmp):
+    cluster, km, produced = setup_peers(tmp)
+    conf = base_config(cluster, km.endpoint)
+    del conf["stream"]
+    conf.update(route_props())
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 0, "kinesink exited %d:\n%s" % (rc, log[-3000:])
+    assert "route 'mirror': topic 'events.raw' goes to stream 'mirror-events.raw'" in log, log[-3000:]
+    check_all(cluster, km, produced)
+
+
+def test_three_topics_three_streams_create_sink(tmp):
+    cluster, km, produced = setup_peers(tmp)
+    common = base_config(cluster, km.endpoint)
+    del common["stream"]
+    with_common = ", ".join("%s = '%s'" % (k, v) for k, v in sorted(common.items()))
+    sql = (
+        "-- one route per statement, matched in this order\n"
+        "CREATE SINK customers FROM %s WITH (connector = 'kinesis', stream = 'customers-out', primary_key = 'id',\n"
+        "  %s) FORMAT UPSERT ENCODE JSON;\n"
+        "CREATE SINK clicks FROM %s WITH (connector = 'kinesis', stream = 'clicks-out', input.format = 'json',\n"
+        "  primary_key = 'user',"
+        "  %s) FORMAT PLAIN ENCODE JSON;\n"
+        "CREATE SINK mirror FROM \"^events\\..*\" WITH (connector = 'kinesis', stream = 'mirror-${topic}',\n"
+        "  input.format = 'raw', type = 'append-only', %s);\n") % (CDC, with_common, CLICKS, with_common, with_common)
+    rc, log = run_kinesink(tmp, sql, timeout=90)  # a CREATE SINK file is known by its content
+    assert rc == 0, "kinesink exited %d:\n%s" % (rc, log[-3000:])
+    check_all(cluster, km, produced)
+
+
+def test_refusing_stream_holds_only_its_own_offsets(tmp):
+    """clicks go to a stream that refuses every record (retried until delivery.timeout.ms);
+    the customers route's records are all delivered and committed meanwhile, and clicks'
+    offsets are never committed, neither while it retries nor after the worker gives up."""
+    cluster = MockCluster(tmp, topics={CDC: PARTS, CLICKS: PARTS})
+    km = KinesisMock(tmp, {"customers-out": 2})
+    fk = FakeKinesis(tmp, "--fail-rate", "1", "--stream", "clicks-out")
+    cdc, clicks = cdc_messages(), click_messages()
+    cluster.produce(CDC, cdc)
+    cluster.produce(CLICKS, clicks)
+    port = free_port()
+    conf = base_config(cluster, km.endpoint)
+    del conf["stream"]
+    conf.update(route_props())
+    conf.update({"routes": "customers, clicks", "route.clicks.endpoint": fk.endpoint,
+                 "route.clicks.delivery.timeout.ms": "600000", "retry.backoff.max.ms": "200",
+                 "shutdown.timeout.ms": "1000", "metrics.listen": "127.0.0.1:%d" % port})
+    for k in [k for k in conf if k.startswith("route.mirror.")]:
+        del conf[k]
+    k = Kinesink(tmp, conf)
+
+    def nothing_committed(topic):
+        # Nothing past the first message: no commit (OFFSET_INVALID, -1001) or offset 0.
+        c = cluster.committed("kinesink", topic, PARTS)
+        return all(v in (-1001, 0) for v in c.values()), c
+
+    try:
+        wait_for(lambda: cluster.committed("kinesink", CDC, PARTS) == per_partition(cdc, PARTS) or not k.alive(),
+                 60, "the customers route's offsets to be committed")
+        assert k.alive(), "kinesink exited:\n%s" % k.log()[-3000:]
+        # Every click was taken and refused at least once (and is being retried) ...
+        wait_for(lambda: retried(port) >= len(clicks) or not k.alive(), 30, "every click to be refused")
+        assert k.alive(), "kinesink exited:\n%s" % k.log()[-3000:]
+        # ... and none of their offsets is committed, whatever the other route committed.
+        ok, c = nothing_committed(CLICKS)
+        assert ok, "clicks committed %r before any was acknowledged" % c
+        k.proc.send_signal(signal.SIGTERM)
+        rc = k.wait(60)
+    finally:
+        k.stop()
+    log = k.log()
+    assert rc == 1, "kinesink exited %d (its clicks were never acknowledged):\n%s" % (rc, log[-3000:])
+    assert "records unacknowledged" in log, log[-3000:]
+    assert by_key(stream_records(km, "customers-out")) == cdc_expected()
+    assert cluster.committed("kinesink", CDC, PARTS) == per_partition(cdc, PARTS)
+    ok, c = nothing_committed(CLICKS)
+    assert ok, "clicks committed %r, none acknowledged" % c
+    assert fk.accepted() == []
+
+
+def retried(port):
+    return metrics(http_get("http://127.0.0.1:%d/metrics" % port)[1]).get("kinesink_records_retried_total", 0)
+
+
+if __name__ == "__main__":
+    main([(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")])
