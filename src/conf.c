@@ -233,7 +233,7 @@ static int edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
-static const char *suggest(const char *key)
+const char *ks_conf_suggest(const char *key)
 {
 	const char *best = NULL;
 	int i, bestd = 1000;
@@ -423,7 +423,7 @@ int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *orig
 	if (strncmp(key, "route.", 6) == 0)
 		return ks_conf_route_set_dotted(c, key + 6, value, origin, line, errs);
 	if (!(p = find_prop(key))) {
-		const char *s = suggest(key);
+		const char *s = ks_conf_suggest(key);
 
 		if (s)
 			ks_conf_add_err(errs, "%s: unknown key '%s' (did you mean '%s'?)", at, key, s);

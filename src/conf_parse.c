@@ -431,24 +431,31 @@ int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_er
 	if (lx.multi) {
 		/* Each sink is a route, matched in the order of the statements. */
 		char *list = strdup(names.data), *tok, *save = NULL;
-		int k = 0;
+		ks_buf uniq;
 
-		for (tok = list ? strtok_r(list, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save), k++) {
-			const char *p = names.data;
-			int j, dup = 0;
+		ks_buf_init(&uniq, 1 << 20);
+		for (tok = list ? strtok_r(list, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+			char at[256];
+			size_t k = 0, len = strlen(tok);
+			int dup = 0;
 
-			for (j = 0; j < k; j++, p = strchr(p, ',') + 1)
-				dup |= strncmp(p, tok, strlen(tok)) == 0 && (p[strlen(tok)] == ',' || !p[strlen(tok)]);
+			for (k = 0; uniq.data && k + len <= uniq.len; k++)
+				dup |= (k == 0 || uniq.data[k - 1] == ',') && !strncmp(uniq.data + k, tok, len) &&
+				       (k + len == uniq.len || uniq.data[k + len] == ',');
 			if (dup) {
-				char at[256];
-
 				ks_conf_where_str(at, sizeof(at), origin, 0);
-				ks_conf_add_err(errs, "%s: two statements create sink '%s': each sink is a route and needs its own name",
+				ks_conf_add_err(errs, "%s: two statements create sink '%s': each sink is a route and needs a name of its own",
 						at, tok);
 				rc = KS_ERR_CONFIG;
+			} else if ((uniq.len && ks_buf_puts(&uniq, ",")) || ks_buf_puts(&uniq, tok)) {
+				rc = KS_ERR_NOMEM;
 			}
 		}
 		free(list);
+		ks_buf_reset(&names);
+		if (uniq.data)
+			ks_buf_puts(&names, uniq.data);
+		ks_buf_clean(&uniq);
 		if (ks_conf_set(c, "routes", names.data, origin, first_line, errs))
 			rc = KS_ERR_CONFIG;
 	}

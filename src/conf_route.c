@@ -44,6 +44,19 @@ const char *const *ks_conf_route_keys(void)
 	return route_keys;
 }
 
+/* "topic, stream, ... or request.timeout.ms", for messages. @returns @p out. */
+static const char *route_keys_text(char *out, size_t n)
+{
+	size_t len = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; route_keys[i] && len < n; i++)
+		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? (route_keys[i + 1] ? ", " : " or ") : "",
+					route_keys[i]);
+	return out;
+}
+
 static int valid_name(const char *s, size_t n)
 {
 	size_t i;
@@ -89,10 +102,15 @@ int ks_conf_route_set(ks_conf *c, const char *name, const char *key, const char 
 		return KS_ERR_CONFIG;
 	}
 	if (!ks_conf_route_key(key)) {
-		ks_conf_add_err(errs, "%s: route '%s': '%s' cannot be set per route (routes may set topic, stream, type, "
-				      "primary_key, force_append_only, input.format and the keys that go with it, and the "
-				      "writer's batch/retry/ordering keys; kinesink --help-config lists them): set it once at the top level",
-				at, name, key);
+		const char *s = ks_conf_suggest(key);
+		char keys[1024];
+
+		if (strncmp(key, "kafka.", 6) != 0 && s && strcmp(s, key) != 0 && ks_conf_route_key(s))
+			ks_conf_add_err(errs, "route '%s': %s: unknown key '%s' (did you mean '%s'?)", name, at, key, s);
+		else
+			ks_conf_add_err(errs, "route '%s': %s: '%s' cannot be set per route: set it once at the top level "
+					      "(a route may set %s)",
+					name, at, key, route_keys_text(keys, sizeof(keys)));
 		return KS_ERR_CONFIG;
 	}
 	if (!(r = route_get(c, name, strlen(name))))
@@ -278,8 +296,11 @@ static int order_routes(ks_conf *c, ks_conf_errors *errs)
 
 	ks_conf_at(c, "routes", at, sizeof(at));
 	if (!c->routes) {
-		ks_conf_add_err(errs, "%s: route '%s' is set but routes is not: list the routes in match order, e.g. routes = %s",
-				c->route[0].kv ? c->route[0].kv[0].origin : "configuration", c->route[0].name, c->route[0].name);
+		char kat[256];
+
+		ks_conf_where_str(kat, sizeof(kat), c->route[0].kv[0].origin, c->route[0].kv[0].line);
+		ks_conf_add_err(errs, "route '%s': %s: route.%s.%s is set but routes is not: list the routes in match order, e.g. routes = %s",
+				c->route[0].name, kat, c->route[0].name, c->route[0].kv[0].key, c->route[0].name);
 		return KS_ERR_CONFIG;
 	}
 	if (!(list = strdup(c->routes)) || !(sorted = calloc((size_t)c->n_route + 64, sizeof(*sorted)))) {
@@ -318,9 +339,12 @@ static int order_routes(ks_conf *c, ks_conf_errors *errs)
 	free(list);
 	for (i = 0; i < c->n_route; i++) {
 		if (c->route[i].name[0]) {
-			ks_conf_add_err(errs, "%s:%d: route.%s.%s: routes (%s) does not name route '%s': add it, or fix the name",
-					c->route[i].kv[0].origin, c->route[i].kv[0].line, c->route[i].name,
-					c->route[i].kv[0].key, c->routes, c->route[i].name);
+			char kat[256];
+
+			ks_conf_where_str(kat, sizeof(kat), c->route[i].kv[0].origin, c->route[i].kv[0].line);
+			ks_conf_add_err(errs, "route '%s': %s: route.%s.%s is set but routes (%s) does not name route '%s': add it, or fix the name",
+					c->route[i].name, kat, c->route[i].name, c->route[i].kv[0].key, c->routes,
+					c->route[i].name);
 			sorted[n++] = c->route[i]; /* kept for cleaning */
 			rc = KS_ERR_CONFIG;
 		}

@@ -57,6 +57,9 @@ int ks_conf_kafka_key_secret(const char *k);
 const char *ks_conf_input_str(ks_input_format f);
 const char *ks_conf_envelope_str(ks_raw_envelope e);
 
+/** @brief The property @p key is plausibly a typo of, or NULL. */
+const char *ks_conf_suggest(const char *key);
+
 /* ---- routes (conf_route.c) ---- */
 
 /** @brief 1 if a route may set property @p key (route.NAME.KEY). */
