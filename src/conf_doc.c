@@ -175,6 +175,12 @@ void ks_conf_man(FILE *out)
 		man_text(out, ks_conf_props[i].doc);
 		fputc('\n', out);
 	}
+	fputs(".TP\n.B route.NAME.KEY\nA key of route NAME (named in routes), overriding the top\\-level one for the topics it matches. Routes may set:", out);
+	for (i = 0; ks_conf_route_keys()[i]; i++) {
+		fputs(i ? ", " : " ", out);
+		man_text(out, ks_conf_route_keys()[i]);
+	}
+	fputs(".\n", out);
 	fputs(".TP\n.B kafka.*\nAny librdkafka consumer property, passed as is.\n"
 	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight, commit and exit 0.\n", out);
 }

@@ -452,6 +452,12 @@ int ks_conf_routes_finalize(ks_conf *c, ks_conf_errors *errs)
 		return KS_ERR_CONFIG;
 	check_overlaps(c, errs);
 	subscription(c, errs);
+	/* The process's own AWS calls (STS, MSK IAM) need a region: the first route's when none is set. */
+	if ((!c->aws_region || !*c->aws_region) && c->route[0].conf->aws_region) {
+		free(c->aws_region);
+		if (!(c->aws_region = strdup(c->route[0].conf->aws_region)))
+			return KS_ERR_NOMEM;
+	}
 	return errs && errs->n > before ? KS_ERR_CONFIG : 0;
 }
 
