@@ -201,6 +201,58 @@ def test_refusing_stream_holds_only_its_own_offsets(tmp):
     assert fk.accepted() == []
 
 
+def test_bad_record_dead_lettered_naming_its_route(tmp):
+    """A click that is not JSON goes to the dead-letter topic, its reason naming the clicks route
+    and its coordinates; everything else of both routes is delivered and every offset committed."""
+    cluster = MockCluster(tmp, topics={CDC: PARTS, CLICKS: PARTS, "dlq": 1})
+    km = KinesisMock(tmp, {"customers-out": 2, "clicks-out": 1})
+    cdc, clicks = cdc_messages(), click_messages()
+    poison = ('{"user":1}', "not json {", 1)
+    cluster.produce(CDC, cdc)
+    cluster.produce(CLICKS, clicks[:10] + [poison] + clicks[10:])
+    conf = base_config(cluster, km.endpoint)
+    del conf["stream"]
+    conf.update(route_props())
+    conf.update({"routes": "customers, clicks", "errors.policy": "dlq", "errors.dlq.topic": "dlq"})
+    for k in [k for k in conf if k.startswith("route.mirror.")]:
+        del conf[k]
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 0, "kinesink exited %d:\n%s" % (rc, log[-3000:])
+    dead = cluster.consume_all("dlq", 1)[0]
+    assert len(dead) == 1, dead
+    h = {k: v.decode() for k, v in dead[0].headers()}
+    offset = sum(1 for m in clicks[:10] if m[2] == 1)
+    assert dead[0].value() == poison[1].encode(), dead[0].value()
+    assert h["kinesink.original.topic"] == CLICKS and h["kinesink.original.partition"] == "1", h
+    assert h["kinesink.original.offset"] == str(offset), h
+    assert h["kinesink.error.message"].startswith("route 'clicks': "), h
+    assert by_key(stream_records(km, "customers-out")) == cdc_expected()
+    want = {}
+    for k, v, _ in clicks:
+        want.setdefault(compact(json.loads(k)).decode(), []).append(compact(json.loads(v)))
+    assert by_key(stream_records(km, "clicks-out")) == want
+    assert cluster.committed("kinesink", CDC, PARTS) == per_partition(cdc, PARTS)
+    assert cluster.committed("kinesink", CLICKS, PARTS) == per_partition(clicks + [poison], PARTS)
+
+
+def test_template_stream_missing_stops_naming_route_and_topic(tmp):
+    """events.raw's stream (mirror-events.raw) does not exist: the worker stops, saying which
+    route, topic and stream, and commits nothing of that topic."""
+    cluster = MockCluster(tmp, topics={RAW: PARTS})
+    km = KinesisMock(tmp, {"customers-out": 1})
+    raw = raw_messages()
+    cluster.produce(RAW, raw)
+    conf = base_config(cluster, km.endpoint)
+    del conf["stream"]
+    conf.update({k: v for k, v in route_props().items() if k.startswith("route.mirror.")})
+    conf["routes"] = "mirror"
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 1, "kinesink exited %d:\n%s" % (rc, log[-3000:])
+    assert "route 'mirror': topic 'events.raw': " in log and "mirror-events.raw" in log, log[-3000:]
+    c = cluster.committed("kinesink", RAW, PARTS)
+    assert all(v in (-1001, 0) for v in c.values()), c
+
+
 def retried(port):
     return metrics(http_get("http://127.0.0.1:%d/metrics" % port)[1]).get("kinesink_records_retried_total", 0)
 
