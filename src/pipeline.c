@@ -347,10 +347,14 @@ static int take_routed(pipeline *p, rd_kafka_message_t *msg)
 	int route = msg->err ? 0 : ks_router_route(p->router, rd_kafka_topic_name(msg->rkt));
 
 	if (route < 0) {
-		/* Never tracked, never committed: read again once a route takes it. */
-		set_fatal(p, "%s [%d] @%lld: topic '%s' matches no route: add a route for it, or narrow topic (the subscription)",
-			  rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
-			  rd_kafka_topic_name(msg->rkt));
+		char text[1024];
+
+		/* Never tracked, never committed: read again once a route takes it. What the writers
+		 * hold for the other topics is finished first. */
+		snprintf(text, sizeof(text), "%s [%d] @%lld: topic '%s' matches no route: add a route for it, or narrow topic (the subscription)",
+			 rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
+			 rd_kafka_topic_name(msg->rkt));
+		stop_on(p, 1, text);
 		rd_kafka_message_destroy(msg);
 		return 1;
 	}

@@ -253,6 +253,25 @@ def test_template_stream_missing_stops_naming_route_and_topic(tmp):
     assert all(v in (-1001, 0) for v in c.values()), c
 
 
+def test_subscribed_topic_without_route_stops_before_committing_it(tmp):
+    """topic (the subscription) is a regex; a topic it brings that no route takes stops the
+    worker with an error naming it, and nothing of that topic is committed."""
+    cluster = MockCluster(tmp, topics={"shop.orders": 1, "shop.refunds": 1})
+    km = KinesisMock(tmp, {"orders-out": 1})
+    orders = [(None, json.dumps({"id": i}), 0) for i in range(5)]
+    cluster.produce("shop.orders", orders)
+    cluster.produce("shop.refunds", [(None, json.dumps({"id": 1}), 0)])
+    conf = base_config(cluster, km.endpoint)
+    del conf["stream"]
+    conf.update({"topic": "^shop\\..*", "routes": "orders", "route.orders.topic": "shop.orders",
+                 "route.orders.stream": "orders-out", "route.orders.type": "append-only",
+                 "route.orders.input.format": "json"})
+    rc, log = run_kinesink(tmp, conf)
+    assert rc == 1, "kinesink exited %d:\n%s" % (rc, log[-3000:])
+    assert "shop.refunds [0] @0: topic 'shop.refunds' matches no route" in log, log[-3000:]
+    assert cluster.committed("kinesink", "shop.refunds", 1)[0] in (-1001, 0)
+
+
 def retried(port):
     return metrics(http_get("http://127.0.0.1:%d/metrics" % port)[1]).get("kinesink_records_retried_total", 0)
 
