@@ -4,14 +4,17 @@ append-only, raw bytes -> a mirror stream named from the topic by a template). E
 read back and checked record by record, byte for byte and per key in Kafka order, and every
 topic's offsets are committed. Both configuration syntaxes. Then a route whose stream refuses
 every record: the other routes' topics are delivered and committed, its own is never committed."""
+import base64
 import json
 import os
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (FakeKinesis, KinesisMock, Kinesink, MockCluster, base_config, debezium_event,  # noqa: E402
-                     free_port, http_get, main, metrics, per_partition, run_kinesink, wait_for)
+from harness import (KINESINK, FakeKinesis, KinesisMock, Kinesink, MockCluster, base_config,  # noqa: E402
+                     config_text, debezium_event, free_port, http_get, main, metrics, per_partition, run_kinesink,
+                     wait_for)
 
 PARTS = 3
 CDC, CLICKS, RAW = "inventory.customers", "clicks", "events.raw"
@@ -79,23 +82,28 @@ def setup_peers(tmp):
     return cluster, km, {CDC: cdc, CLICKS: clicks, RAW: raw}
 
 
-def check_all(cluster, km, produced):
-    # Debezium JSON -> upsert: rows by primary key, a tombstone after each delete, in order.
-    got = by_key(stream_records(km, "customers-out"))
-    assert got == cdc_expected(), "customers-out: %r" % got
-    # Plain JSON -> append-only: each value as written (keys sorted, compact), per key (its
-    # primary_key, the route's own) in order.
+def expected(produced):
+    """{stream: {partition key: [data, ...]}}, each key's records in Kafka order."""
+    # Debezium JSON -> upsert: rows by primary key, a tombstone after each delete.
+    out = {"customers-out": cdc_expected()}
+    # Plain JSON -> append-only: each value as written (keys sorted, compact), keyed by the
+    # route's own primary_key.
     want = {}
     for k, v, _ in produced[CLICKS]:
         want.setdefault(compact(json.loads(k)).decode(), []).append(compact(json.loads(v)))
-    got = by_key(stream_records(km, "clicks-out"))
-    assert got == want, "clicks-out: %r" % got
-    # Raw -> the template's stream: the value bytes untouched, keyed by the Kafka key, in order.
+    out["clicks-out"] = want
+    # Raw -> the template's stream: the value bytes untouched, keyed by the Kafka key.
     want = {}
     for k, v, _ in produced[RAW]:
         want.setdefault(k, []).append(v)
-    got = by_key(stream_records(km, "mirror-events.raw"))
-    assert got == want, "mirror-events.raw: %r" % got
+    out["mirror-events.raw"] = want
+    return out
+
+
+def check_all(cluster, km, produced):
+    for stream, want in expected(produced).items():
+        got = by_key(stream_records(km, stream))
+        assert got == want, "%s: %r" % (stream, got)
     for topic, msgs in produced.items():
         committed = cluster.committed("kinesink", topic, PARTS)
         assert committed == per_partition(msgs, PARTS), "%s: committed %r, produced %r" % (
@@ -270,6 +278,31 @@ def test_subscribed_topic_without_route_stops_before_committing_it(tmp):
     assert rc == 1, "kinesink exited %d:\n%s" % (rc, log[-3000:])
     assert "shop.refunds [0] @0: topic 'shop.refunds' matches no route" in log, log[-3000:]
     assert cluster.committed("kinesink", "shop.refunds", 1)[0] in (-1001, 0)
+
+
+def test_preview_takes_each_topic_through_its_route(tmp):
+    """--preview shows what a run would send: each topic's records made by its own route."""
+    cluster = MockCluster(tmp, topics={CDC: PARTS, CLICKS: PARTS, RAW: PARTS})
+    produced = {CDC: cdc_messages(), CLICKS: click_messages(), RAW: raw_messages()}
+    for topic, msgs in produced.items():
+        cluster.produce(topic, msgs)
+    conf = base_config(cluster, "http://127.0.0.1:9")
+    del conf["stream"]
+    conf.update(route_props())
+    path = tmp.file("preview.conf", config_text(conf))
+    p = subprocess.run([KINESINK, "-c", path, "--preview", "1000", "--preview-format", "json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    stream_of = {CDC: "customers-out", CLICKS: "clicks-out", RAW: "mirror-events.raw"}
+    got = {s: {} for s in stream_of.values()}
+    for line in p.stdout.splitlines():
+        r = json.loads(line)
+        if "partition_key" not in r:
+            continue
+        data = base64.b64decode(r["data"]) if r.get("data_base64") else r["data"].encode()
+        got[stream_of[r["topic"]]].setdefault(r["partition_key"], []).append(data)
+    assert got == expected(produced), got
+    assert "78 messages from 9 partitions: 74 records, 0 bad, 4 without a record" in p.stderr, p.stderr
 
 
 def retried(port):
