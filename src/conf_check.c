@@ -147,7 +147,8 @@ static void check_stream(ks_conf *c, ks_conf_errors *errs)
 }
 
 /* Every rule, in one order for every message list; @p what picks the process's rules, the
- * output's (a route's), or both (a one-stream configuration). */
+ * output's (a route's), or both (a one-stream configuration). One function over 100 lines on
+ * purpose: the order of the rules is the order of the messages, which the tests pin. */
 static void check(ks_conf *c, int what, ks_conf_errors *errs)
 {
 	char at[256];

@@ -214,7 +214,6 @@ static int copy_base(ks_conf *dst, const ks_conf *src)
 		}
 		dst->where[i] = src->where[i];
 	}
-	dst->where[0].set = src->where[0].set;
 	dst->exit_at_eof = src->exit_at_eof;
 	for (i = 0; i < KS_CONF_NPROPS; i++)
 		if (!strcmp(ks_conf_props[i].name, "topic") || !strcmp(ks_conf_props[i].name, "routes"))
