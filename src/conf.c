@@ -65,6 +65,8 @@ const ks_conf_prop ks_conf_props[] = {
 	/* Input. */
 	{ "topic", KS_CONF_P_STR, O(topic), NULL, 0, 0, NULL, 0,
 	  "Required. Kafka topic(s): comma-separated names or one ^regex (CREATE SINK ... FROM topic)." },
+	{ "routes", KS_CONF_P_STR, O(routes), NULL, 0, 0, NULL, 0,
+	  "Routing: route names in match order (the first route whose topic matches a Kafka topic takes it); each route sets route.NAME.topic, route.NAME.stream (may hold ${topic}) and any of the keys --help-config lists as routable." },
 	{ "input.format", KS_CONF_P_ENUM, O(input_format), "debezium-json", 0, 0, e_input, 0,
 	  "How Kafka values are decoded: debezium-json, debezium-avro, json or raw." },
 	{ "raw.envelope", KS_CONF_P_ENUM, O(raw_envelope), "none", 0, 0, e_envelope, 0,
@@ -239,7 +241,7 @@ static int edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
-static const char *suggest(const char *key)
+const char *ks_conf_suggest(const char *key)
 {
 	const char *best = NULL;
 	int i, bestd = 1000;
@@ -426,8 +428,10 @@ int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *orig
 	ks_conf_where_str(at, sizeof(at), origin, line);
 	if (strncmp(key, "kafka.", 6) == 0 && strncmp(key, "kafka.aws.", 10) != 0) /* kafka.aws.*: ours */
 		return set_kafka(c, key + 6, value, at, line, errs);
+	if (strncmp(key, "route.", 6) == 0)
+		return ks_conf_route_set_dotted(c, key + 6, value, origin, line, errs);
 	if (!(p = find_prop(key))) {
-		const char *s = suggest(key);
+		const char *s = ks_conf_suggest(key);
 
 		if (s)
 			ks_conf_add_err(errs, "%s: unknown key '%s' (did you mean '%s'?)", at, key, s);
@@ -478,6 +482,7 @@ void ks_conf_clean(ks_conf *c)
 	}
 	free(c->kafka);
 	free(c->sink_name);
+	ks_conf_routes_clean(c);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -44,6 +44,31 @@ typedef struct ks_kv {
 	int line;    /**< where it was set (0: command line / default) */
 } ks_kv;
 
+struct ks_conf;
+
+/** One `route.NAME.KEY = value` as written (or one key of a CREATE SINK statement's route). */
+typedef struct ks_route_kv {
+	char *key;            /**< the property, without "route.NAME." */
+	char *value;
+	char origin[128];     /**< file, "-X", ... */
+	int line;             /**< 0: not from a file line */
+} ks_route_kv;
+
+/**
+ * One route: the Kafka topics it matches and the stream it writes them to, with its own
+ * output settings; every other key is the top-level one. Routes match in the order of
+ * `routes`: the first route whose topic matches a Kafka topic takes it.
+ */
+typedef struct ks_route {
+	char *name;
+	ks_route_kv *kv;      /**< the route's own keys, as written */
+	int n_kv;
+	struct ks_conf *conf; /**< after ks_conf_finalize: the top-level configuration with the route's keys
+			       *   applied (its topic the route's, no routes of its own) */
+	void *re;             /**< topic is a ^regex: its compiled form (regex_t), else NULL */
+	int is_template;      /**< stream holds ${topic}: one stream per matching topic */
+} ks_route;
+
 /**
  * The effective configuration. Strings are owned by the struct (NULL when unset).
  * Numbers are in the unit their property name says.
@@ -121,6 +146,11 @@ typedef struct ks_conf {
 	char *kafka_role_arn;            /**< role for the Kafka side (default: aws.credentials.role.arn) */
 	char *kafka_role_external_id;    /**< secret */
 
+	/* Routing: `routes = a, b` with route.a.* keys, or several CREATE SINK statements in one file. */
+	char *routes;                    /**< the route names as written, in match order */
+	ks_route *route;                 /**< in `routes` order once finalized; none: one implicit route, this */
+	int n_route;
+
 	/* Command-line switches (not properties). */
 	int exit_at_eof;
 
@@ -182,6 +212,19 @@ void ks_conf_help(FILE *out);
 
 /** @brief Print the property table as man(7) source (for kinesink.1). */
 void ks_conf_man(FILE *out);
+
+/**
+ * @brief The first route of @p c whose topic matches @p topic (a literal list member, or the
+ *        route's ^regex). @returns its index, or -1 (none matches, or @p c has no routes).
+ */
+int ks_conf_route_find(const ks_conf *c, const char *topic);
+
+/**
+ * @brief The stream route @p r writes @p topic to: its stream, with `${topic}` replaced by
+ *        @p topic when it is a template. @returns 0, or KS_ERR_CONFIG with @p err when the
+ *        result is not a valid stream name (1 to 128 of [a-zA-Z0-9_.-]) or too long.
+ */
+int ks_conf_route_stream(const ks_route *r, const char *topic, char *out, size_t n, ks_errbuf *err);
 
 /** @brief Name of a sink type ("append-only", "debezium", "upsert"). */
 const char *ks_conf_type_str(ks_sink_type t);

@@ -128,83 +128,140 @@ static void check_msk_iam(const ks_conf *c, ks_conf_errors *errs)
 			ks_conf_at(c, "kafka.aws.credentials.role.external_id", at, sizeof(at)));
 }
 
+#define PROC 1 /* the process's keys */
+#define OUT 2  /* the keys a route may set (its own stream, topic, output and writer) */
+
+/* A template stream is checked with a stand-in topic. */
+static void check_stream(ks_conf *c, ks_conf_errors *errs)
+{
+	char *tmpl = c->stream, *d = strstr(tmpl, "${topic}"), buf[512];
+
+	if (!d) {
+		check_stream_arn(c, errs);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.*st%s", (int)(d - tmpl), tmpl, d + 8);
+	c->stream = buf;
+	check_stream_arn(c, errs);
+	c->stream = tmpl;
+}
+
+/* Every rule, in one order for every message list; @p what picks the process's rules, the
+ * output's (a route's), or both (a one-stream configuration). One function over 100 lines on
+ * purpose: the order of the rules is the order of the messages, which the tests pin. */
+static void check(ks_conf *c, int what, ks_conf_errors *errs)
+{
+	char at[256];
+
+	if (what & PROC) {
+		if (!c->connector || strcasecmp(c->connector, "kinesis") != 0)
+			ks_conf_add_err(errs, "%s: connector must be 'kinesis', got '%s' (kinesink only writes to Kinesis)",
+				ks_conf_at(c, "connector", at, sizeof(at)), c->connector ? c->connector : "");
+	}
+	if (what & OUT) {
+		if (!c->stream || !*c->stream)
+			ks_conf_add_err(errs, "missing required key 'stream': name the Kinesis data stream to write to");
+		if (c->stream && !strncmp(c->stream, "arn:", 4))
+			check_stream(c, errs);
+		else if (!c->aws_region || !*c->aws_region)
+			ks_conf_add_err(errs, "missing required key 'aws.region': the AWS region of the stream, e.g. us-east-1 (or a stream ARN as stream)");
+		if (!c->topic || !*c->topic)
+			ks_conf_add_err(errs, "missing required key 'topic': the Kafka topic(s) to read (or CREATE SINK ... FROM topic)");
+		if (!ks_conf_is_set(c, "type"))
+			ks_conf_add_err(errs, "missing required key 'type': `type` must be append-only, debezium, or upsert");
+	}
+	if (what & PROC) {
+		if (c->access_key_id && !c->secret_access_key)
+			ks_conf_add_err(errs, "%s: aws.credentials.access_key_id is set but aws.credentials.secret_access_key is not: set both, or neither to use the AWS credential chain",
+				ks_conf_at(c, "aws.credentials.access_key_id", at, sizeof(at)));
+		if (c->secret_access_key && !c->access_key_id)
+			ks_conf_add_err(errs, "%s: aws.credentials.secret_access_key is set but aws.credentials.access_key_id is not: set both, or neither to use the AWS credential chain",
+				ks_conf_at(c, "aws.credentials.secret_access_key", at, sizeof(at)));
+		if (c->session_token && !c->access_key_id)
+			ks_conf_add_err(errs, "%s: aws.credentials.session_token needs aws.credentials.access_key_id and secret_access_key",
+				ks_conf_at(c, "aws.credentials.session_token", at, sizeof(at)));
+		if (c->role_external_id && !c->role_arn)
+			ks_conf_add_err(errs, "%s: aws.credentials.role.external_id needs aws.credentials.role.arn",
+				ks_conf_at(c, "aws.credentials.role.external_id", at, sizeof(at)));
+	}
+	if (what & OUT) {
+		if (c->endpoint && strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
+			ks_conf_add_err(errs, "%s: endpoint must be an http:// or https:// URL, got '%s'",
+				ks_conf_at(c, "endpoint", at, sizeof(at)), c->endpoint);
+
+		if (c->primary_key) {
+			if (parse_pk(c))
+				ks_conf_add_err(errs, "out of memory parsing primary_key");
+			else if (c->n_pk_cols == 0)
+				ks_conf_add_err(errs, "%s: primary_key is empty: list the key columns separated by commas, e.g. primary_key = 'id'",
+					ks_conf_at(c, "primary_key", at, sizeof(at)));
+		}
+		if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_APPEND_ONLY && ks_conf_input_is_cdc(c) &&
+		    !c->force_append_only)
+			ks_conf_add_err(errs, "%s: The sink cannot be append-only. Please add \"force_append_only='true'\" in options to force the sink to be append-only. Notice that this will cause the sink executor to drop DELETE messages and convert UPDATE messages to INSERT. (input.format=%s carries updates and deletes)",
+				ks_conf_at(c, "type", at, sizeof(at)), ks_conf_input_str(c->input_format));
+		if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_UPSERT && c->input_format == KS_INPUT_JSON &&
+		    c->n_pk_cols == 0 && !c->primary_key)
+			ks_conf_add_err(errs, "%s: type=upsert with input.format=json needs primary_key: plain JSON has no key message to take the key from",
+				ks_conf_at(c, "type", at, sizeof(at)));
+		if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_DEBEZIUM && !ks_conf_input_is_cdc(c))
+			ks_conf_add_err(errs, "%s: type=debezium needs a Debezium input (input.format=debezium-json or debezium-avro), got %s",
+				ks_conf_at(c, "type", at, sizeof(at)), ks_conf_input_str(c->input_format));
+		if (c->raw_envelope != KS_ENVELOPE_NONE && c->input_format != KS_INPUT_RAW)
+			ks_conf_add_err(errs, "%s: raw.envelope=%s wraps raw records: it needs input.format=raw, got %s",
+					ks_conf_at(c, "raw.envelope", at, sizeof(at)), ks_conf_envelope_str(c->raw_envelope),
+					ks_conf_input_str(c->input_format));
+		if (c->input_format == KS_INPUT_DEBEZIUM_AVRO && !c->registry_url)
+			ks_conf_add_err(errs, "%s: input.format=debezium-avro needs schema.registry.url",
+				ks_conf_at(c, "input.format", at, sizeof(at)));
+	}
+	if (what & PROC) {
+		if (c->errors_policy == KS_POLICY_DLQ && (!c->errors_dlq_topic || !*c->errors_dlq_topic))
+			ks_conf_add_err(errs, "%s: errors.policy=dlq needs errors.dlq.topic: the Kafka topic that receives bad records",
+				ks_conf_at(c, "errors.policy", at, sizeof(at)));
+	}
+	if (what & OUT) {
+		if (c->retry_backoff_max_ms < c->retry_backoff_ms)
+			ks_conf_add_err(errs, "%s: retry.backoff.max.ms (%d) must not be below retry.backoff.ms (%d)",
+				ks_conf_at(c, "retry.backoff.max.ms", at, sizeof(at)), c->retry_backoff_max_ms,
+				c->retry_backoff_ms);
+		if (c->max_inflight_bytes < c->batch_max_bytes)
+			ks_conf_add_err(errs, "%s: max.inflight.bytes (%lld) must be at least batch.max.bytes (%d)",
+				ks_conf_at(c, "max.inflight.bytes", at, sizeof(at)), (long long)c->max_inflight_bytes,
+				c->batch_max_bytes);
+		if (c->aggregation == KS_AGG_KPL && c->ordering != KS_ORDERING_KEY)
+			ks_conf_add_err(errs, "%s: aggregation=kpl packs the records of one key together in order: it needs ordering=key",
+				ks_conf_at(c, "aggregation", at, sizeof(at)));
+	}
+	if (what & PROC) {
+		if (c->metrics_listen && strcmp(c->metrics_listen, "off") != 0 && !strrchr(c->metrics_listen, ':'))
+			ks_conf_add_err(errs, "%s: metrics.listen must be host:port or off, got '%s'",
+				ks_conf_at(c, "metrics.listen", at, sizeof(at)), c->metrics_listen);
+	}
+
+	if (what & PROC)
+		check_msk_iam(c, errs);
+}
+
+void ks_conf_check_output(ks_conf *c, ks_conf_errors *errs)
+{
+	check(c, OUT, errs);
+}
+
 int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
 {
 	int before = errs ? errs->n : 0;
 	char at[256];
 
-	if (!c->connector || strcasecmp(c->connector, "kinesis") != 0)
-		ks_conf_add_err(errs, "%s: connector must be 'kinesis', got '%s' (kinesink only writes to Kinesis)",
-			ks_conf_at(c, "connector", at, sizeof(at)), c->connector ? c->connector : "");
-	if (!c->stream || !*c->stream)
-		ks_conf_add_err(errs, "missing required key 'stream': name the Kinesis data stream to write to");
-	if (c->stream && !strncmp(c->stream, "arn:", 4))
-		check_stream_arn(c, errs);
-	else if (!c->aws_region || !*c->aws_region)
-		ks_conf_add_err(errs, "missing required key 'aws.region': the AWS region of the stream, e.g. us-east-1 (or a stream ARN as stream)");
-	if (!c->topic || !*c->topic)
-		ks_conf_add_err(errs, "missing required key 'topic': the Kafka topic(s) to read (or CREATE SINK ... FROM topic)");
-	if (!ks_conf_is_set(c, "type"))
-		ks_conf_add_err(errs, "missing required key 'type': `type` must be append-only, debezium, or upsert");
-	if (c->access_key_id && !c->secret_access_key)
-		ks_conf_add_err(errs, "%s: aws.credentials.access_key_id is set but aws.credentials.secret_access_key is not: set both, or neither to use the AWS credential chain",
-			ks_conf_at(c, "aws.credentials.access_key_id", at, sizeof(at)));
-	if (c->secret_access_key && !c->access_key_id)
-		ks_conf_add_err(errs, "%s: aws.credentials.secret_access_key is set but aws.credentials.access_key_id is not: set both, or neither to use the AWS credential chain",
-			ks_conf_at(c, "aws.credentials.secret_access_key", at, sizeof(at)));
-	if (c->session_token && !c->access_key_id)
-		ks_conf_add_err(errs, "%s: aws.credentials.session_token needs aws.credentials.access_key_id and secret_access_key",
-			ks_conf_at(c, "aws.credentials.session_token", at, sizeof(at)));
-	if (c->role_external_id && !c->role_arn)
-		ks_conf_add_err(errs, "%s: aws.credentials.role.external_id needs aws.credentials.role.arn",
-			ks_conf_at(c, "aws.credentials.role.external_id", at, sizeof(at)));
-	if (c->endpoint && strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
-		ks_conf_add_err(errs, "%s: endpoint must be an http:// or https:// URL, got '%s'",
-			ks_conf_at(c, "endpoint", at, sizeof(at)), c->endpoint);
-
-	if (c->primary_key) {
-		if (parse_pk(c))
-			ks_conf_add_err(errs, "out of memory parsing primary_key");
-		else if (c->n_pk_cols == 0)
-			ks_conf_add_err(errs, "%s: primary_key is empty: list the key columns separated by commas, e.g. primary_key = 'id'",
-				ks_conf_at(c, "primary_key", at, sizeof(at)));
+	if (c->stream && strstr(c->stream, "${"))
+		ks_conf_add_err(errs, "%s: stream '%s' is a template: ${topic} only means something in a route's stream (route.NAME.stream)",
+				ks_conf_at(c, "stream", at, sizeof(at)), c->stream);
+	if (c->routes || c->n_route) {
+		check(c, PROC, errs);
+		if ((errs ? errs->n : 0) == before)
+			ks_conf_routes_finalize(c, errs);
+	} else {
+		check(c, PROC | OUT, errs);
 	}
-	if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_APPEND_ONLY && ks_conf_input_is_cdc(c) &&
-	    !c->force_append_only)
-		ks_conf_add_err(errs, "%s: The sink cannot be append-only. Please add \"force_append_only='true'\" in options to force the sink to be append-only. Notice that this will cause the sink executor to drop DELETE messages and convert UPDATE messages to INSERT. (input.format=%s carries updates and deletes)",
-			ks_conf_at(c, "type", at, sizeof(at)), ks_conf_input_str(c->input_format));
-	if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_UPSERT && c->input_format == KS_INPUT_JSON &&
-	    c->n_pk_cols == 0 && !c->primary_key)
-		ks_conf_add_err(errs, "%s: type=upsert with input.format=json needs primary_key: plain JSON has no key message to take the key from",
-			ks_conf_at(c, "type", at, sizeof(at)));
-	if (ks_conf_is_set(c, "type") && c->type == KS_TYPE_DEBEZIUM && !ks_conf_input_is_cdc(c))
-		ks_conf_add_err(errs, "%s: type=debezium needs a Debezium input (input.format=debezium-json or debezium-avro), got %s",
-			ks_conf_at(c, "type", at, sizeof(at)), ks_conf_input_str(c->input_format));
-	if (c->raw_envelope != KS_ENVELOPE_NONE && c->input_format != KS_INPUT_RAW)
-		ks_conf_add_err(errs, "%s: raw.envelope=%s wraps raw records: it needs input.format=raw, got %s",
-				ks_conf_at(c, "raw.envelope", at, sizeof(at)), ks_conf_envelope_str(c->raw_envelope),
-				ks_conf_input_str(c->input_format));
-	if (c->input_format == KS_INPUT_DEBEZIUM_AVRO && !c->registry_url)
-		ks_conf_add_err(errs, "%s: input.format=debezium-avro needs schema.registry.url",
-			ks_conf_at(c, "input.format", at, sizeof(at)));
-	if (c->errors_policy == KS_POLICY_DLQ && (!c->errors_dlq_topic || !*c->errors_dlq_topic))
-		ks_conf_add_err(errs, "%s: errors.policy=dlq needs errors.dlq.topic: the Kafka topic that receives bad records",
-			ks_conf_at(c, "errors.policy", at, sizeof(at)));
-	if (c->retry_backoff_max_ms < c->retry_backoff_ms)
-		ks_conf_add_err(errs, "%s: retry.backoff.max.ms (%d) must not be below retry.backoff.ms (%d)",
-			ks_conf_at(c, "retry.backoff.max.ms", at, sizeof(at)), c->retry_backoff_max_ms,
-			c->retry_backoff_ms);
-	if (c->max_inflight_bytes < c->batch_max_bytes)
-		ks_conf_add_err(errs, "%s: max.inflight.bytes (%lld) must be at least batch.max.bytes (%d)",
-			ks_conf_at(c, "max.inflight.bytes", at, sizeof(at)), (long long)c->max_inflight_bytes,
-			c->batch_max_bytes);
-	if (c->aggregation == KS_AGG_KPL && c->ordering != KS_ORDERING_KEY)
-		ks_conf_add_err(errs, "%s: aggregation=kpl packs the records of one key together in order: it needs ordering=key",
-			ks_conf_at(c, "aggregation", at, sizeof(at)));
-	if (c->metrics_listen && strcmp(c->metrics_listen, "off") != 0 && !strrchr(c->metrics_listen, ':'))
-		ks_conf_add_err(errs, "%s: metrics.listen must be host:port or off, got '%s'",
-			ks_conf_at(c, "metrics.listen", at, sizeof(at)), c->metrics_listen);
-
-	check_msk_iam(c, errs);
 	return (errs ? errs->n : 0) > before ? KS_ERR_CONFIG : 0;
 }

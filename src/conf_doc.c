@@ -6,6 +6,7 @@
 #include "conf.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "conf_table.h"
 
@@ -30,6 +31,40 @@ static void value_str(const ks_conf *c, const ks_conf_prop *p, char *out, size_t
 	}
 }
 
+/* Each route: what it reads and writes, then every key it sets or differs in from the top level. */
+static void dump_routes(const ks_conf *c, FILE *out)
+{
+	const char *const *keys = ks_conf_route_keys();
+	char v[1024], top[1024];
+	int i, k, j;
+
+	for (i = 0; i < c->n_route; i++) {
+		const ks_route *r = &c->route[i];
+
+		if (!r->conf)
+			continue;
+		fprintf(out, "# route %d of %d: %s%s\n", i + 1, c->n_route, r->conf->topic && r->conf->topic[0] == '^' ? "topics matching " : "topic ",
+			r->conf->topic);
+		for (k = 0; keys[k]; k++) {
+			const ks_conf_prop *p = NULL;
+
+			for (j = 0; j < KS_CONF_NPROPS; j++)
+				if (!strcmp(ks_conf_props[j].name, keys[k]))
+					p = &ks_conf_props[j];
+			if (!p || (p->type == KS_CONF_P_STR && !*KS_CONF_FIELD(r->conf, p, char *)))
+				continue;
+			value_str(r->conf, p, v, sizeof(v));
+			value_str(c, p, top, sizeof(top));
+			/* topic, stream and type always; the rest where the route's differs */
+			if (strcmp(keys[k], "topic") && strcmp(keys[k], "stream") && strcmp(keys[k], "type") &&
+			    !strcmp(v, top) && (p->type != KS_CONF_P_ENUM || r->conf->where[j].set == c->where[j].set))
+				continue;
+			fprintf(out, "route.%s.%s = %s%s\n", r->name, keys[k], v,
+				!strcmp(keys[k], "stream") && r->is_template ? "  # one stream per topic" : "");
+		}
+	}
+}
+
 void ks_conf_dump(const ks_conf *c, FILE *out)
 {
 	char v[1024];
@@ -50,6 +85,7 @@ void ks_conf_dump(const ks_conf *c, FILE *out)
 	for (i = 0; i < c->n_kafka; i++)
 		fprintf(out, "kafka.%s = %s\n", c->kafka[i].key,
 			ks_conf_kafka_key_secret(c->kafka[i].key) ? "[redacted]" : c->kafka[i].value);
+	dump_routes(c, out);
 }
 
 static void type_desc(const ks_conf_prop *p, char *out, size_t n)
@@ -83,6 +119,11 @@ void ks_conf_help(FILE *out)
 			ks_conf_props[i].def ? ks_conf_props[i].def : "", ks_conf_props[i].secret ? ", secret (redacted)" : "",
 			ks_conf_props[i].doc);
 	}
+	fprintf(out, "%-36s string\n    A key of route NAME (named in routes), overriding the top-level one for the topics it matches. Routes may set:",
+		"route.NAME.KEY");
+	for (i = 0; ks_conf_route_keys()[i]; i++)
+		fprintf(out, "%s %s", i ? "," : "", ks_conf_route_keys()[i]);
+	fprintf(out, ".\n");
 	fprintf(out, "%-36s string\n    Any librdkafka consumer property (kafka.bootstrap.servers, kafka.group.id, kafka.security.protocol, ...), passed as is.\n",
 		"kafka.*");
 }
@@ -134,6 +175,12 @@ void ks_conf_man(FILE *out)
 		man_text(out, ks_conf_props[i].doc);
 		fputc('\n', out);
 	}
+	fputs(".TP\n.B route.NAME.KEY\nA key of route NAME (named in routes), overriding the top\\-level one for the topics it matches. Routes may set:", out);
+	for (i = 0; ks_conf_route_keys()[i]; i++) {
+		fputs(i ? ", " : " ", out);
+		man_text(out, ks_conf_route_keys()[i]);
+	}
+	fputs(".\n", out);
 	fputs(".TP\n.B kafka.*\nAny librdkafka consumer property, passed as is.\n"
 	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight, commit and exit 0.\n", out);
 }

@@ -65,6 +65,12 @@ typedef struct lexer {
 	const char *origin;
 	ks_conf_errors *errs;
 	int failed;
+	/* Several statements: each is a route named by its sink; the keys a route cannot set are
+	 * the process's, and every statement that sets one must agree. */
+	int multi;
+	const char *sink;  /* the statement's sink name */
+	ks_route_kv *seen; /* process keys set so far: value, and the sink in origin */
+	int n_seen;
 } lexer;
 
 static void lex_error(lexer *lx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -193,6 +199,45 @@ static int expect_kw(lexer *lx, const char *kw)
 	return 0;
 }
 
+/* One key of a statement: the top level's, or with several statements its route's. */
+static int sql_set(lexer *lx, ks_conf *c, const char *key, const char *value, int line)
+{
+	ks_route_kv *n;
+	char at[256];
+	int i;
+
+	if (!lx->multi)
+		return ks_conf_set(c, key, value, lx->origin, line, lx->errs);
+	if (ks_conf_route_key(key))
+		return ks_conf_route_set(c, lx->sink, key, value, lx->origin, line, lx->errs);
+	for (i = 0; i < lx->n_seen; i++) {
+		if (strcmp(lx->seen[i].key, key) != 0)
+			continue;
+		if (strcmp(lx->seen[i].value, value) == 0)
+			return 0;
+		ks_conf_where_str(at, sizeof(at), lx->origin, line);
+		ks_conf_add_err(lx->errs, "%s: sink '%s' sets %s differently from sink '%s' (line %d): the statements of one "
+					  "file share one Kafka consumer and one AWS identity, so the keys a route cannot set "
+					  "must agree (or be set in one statement only)",
+				at, lx->sink, key, lx->seen[i].origin, lx->seen[i].line);
+		return KS_ERR_CONFIG;
+	}
+	if (!(n = realloc(lx->seen, sizeof(*n) * (size_t)(lx->n_seen + 1))))
+		return KS_ERR_NOMEM;
+	lx->seen = n;
+	n = &n[lx->n_seen];
+	memset(n, 0, sizeof(*n));
+	if (!(n->key = strdup(key)) || !(n->value = strdup(value))) {
+		free(n->key);
+		free(n->value);
+		return KS_ERR_NOMEM;
+	}
+	snprintf(n->origin, sizeof(n->origin), "%s", lx->sink);
+	n->line = line;
+	lx->n_seen++;
+	return ks_conf_set(c, key, value, lx->origin, line, lx->errs);
+}
+
 /* ( key = 'value' [, ...] ) */
 static int parse_options(lexer *lx, ks_conf *c)
 {
@@ -231,7 +276,7 @@ static int parse_options(lexer *lx, ks_conf *c)
 			free(key);
 			return -1;
 		}
-		if (ks_conf_set(c, key, lx->text.data, lx->origin, kline, lx->errs))
+		if (sql_set(lx, c, key, lx->text.data, kline))
 			rc = KS_ERR_CONFIG;
 		free(key);
 		lex_next(lx);
@@ -252,94 +297,181 @@ static int parse_options(lexer *lx, ks_conf *c)
 	}
 }
 
-int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_errors *errs)
+/* CREATE SINK [IF NOT EXISTS] name [FROM topic] WITH (...) [FORMAT f ENCODE JSON [(...)]]; the
+ * lexer stands on its first word and is left after it. @returns 0, KS_ERR_CONFIG, or -1 on a
+ * syntax error (reported). */
+static int parse_statement(lexer *lx, ks_conf *c, ks_buf *names)
 {
-	lexer lx = { .s = sql, .line = 1, .origin = origin, .errs = errs };
 	char d[64];
 	int rc = 0;
 
-	ks_buf_init(&lx.text, 1 << 20);
-	lex_next(&lx);
-	if (expect_kw(&lx, "CREATE") || expect_kw(&lx, "SINK"))
-		goto fail;
-	if (is_kw(&lx, "IF")) {
-		lex_next(&lx);
-		if (expect_kw(&lx, "NOT") || expect_kw(&lx, "EXISTS"))
-			goto fail;
+	if (expect_kw(lx, "CREATE") || expect_kw(lx, "SINK"))
+		return -1;
+	if (is_kw(lx, "IF")) {
+		lex_next(lx);
+		if (expect_kw(lx, "NOT") || expect_kw(lx, "EXISTS"))
+			return -1;
 	}
-	if (lx.type != T_WORD && lx.type != T_QIDENT) {
-		lex_error(&lx, "expected the sink name after CREATE SINK, found %s", tok_desc(&lx, d, sizeof(d)));
-		goto fail;
+	if (lx->type != T_WORD && lx->type != T_QIDENT) {
+		lex_error(lx, "expected the sink name after CREATE SINK, found %s", tok_desc(lx, d, sizeof(d)));
+		return -1;
 	}
-	free(c->sink_name);
-	c->sink_name = strdup(lx.text.data);
-	lex_next(&lx);
-	if (is_kw(&lx, "FROM")) {
+	if (lx->multi) {
+		if (ks_buf_reserve(names, lx->text.len + 2) || ks_buf_puts(names, names->len ? "," : "") ||
+		    ks_buf_puts(names, lx->text.data))
+			return KS_ERR_NOMEM;
+		lx->sink = names->data + names->len - lx->text.len;
+	} else {
+		free(c->sink_name);
+		c->sink_name = strdup(lx->text.data);
+	}
+	lex_next(lx);
+	if (is_kw(lx, "FROM")) {
 		int tline;
 
-		lex_next(&lx);
-		tline = lx.tline;
-		if (lx.type != T_WORD && lx.type != T_QIDENT) {
-			lex_error(&lx, "expected a topic name after FROM, found %s", tok_desc(&lx, d, sizeof(d)));
-			goto fail;
+		lex_next(lx);
+		tline = lx->tline;
+		if (lx->type != T_WORD && lx->type != T_QIDENT) {
+			lex_error(lx, "expected a topic name after FROM, found %s", tok_desc(lx, d, sizeof(d)));
+			return -1;
 		}
-		if (ks_conf_set(c, "topic", lx.text.data, origin, tline, errs))
+		if (sql_set(lx, c, "topic", lx->text.data, tline))
 			rc = KS_ERR_CONFIG;
-		lex_next(&lx);
-	} else if (is_kw(&lx, "AS")) {
-		lex_error(&lx, "CREATE SINK ... AS SELECT is not supported: name the Kafka topic with FROM topic");
-		goto fail;
+		lex_next(lx);
+	} else if (is_kw(lx, "AS")) {
+		lex_error(lx, "CREATE SINK ... AS SELECT is not supported: name the Kafka topic with FROM topic");
+		return -1;
 	}
-	if (expect_kw(&lx, "WITH"))
-		goto fail;
-	if ((rc = parse_options(&lx, c) ? KS_ERR_CONFIG : rc), lx.failed)
-		goto fail;
-	if (is_kw(&lx, "FORMAT")) {
+	if (expect_kw(lx, "WITH"))
+		return -1;
+	if ((rc = parse_options(lx, c) ? KS_ERR_CONFIG : rc), lx->failed)
+		return -1;
+	if (is_kw(lx, "FORMAT")) {
 		static const char *const fmts[][2] = {
 			{ "PLAIN", "append-only" }, { "UPSERT", "upsert" }, { "DEBEZIUM", "debezium" },
 		};
 		size_t i;
 		int found = 0, fline;
 
-		lex_next(&lx);
-		fline = lx.tline;
+		lex_next(lx);
+		fline = lx->tline;
 		for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
-			if (is_kw(&lx, fmts[i][0])) {
-				if (ks_conf_set(c, "type", fmts[i][1], origin, fline, errs))
+			if (is_kw(lx, fmts[i][0])) {
+				if (sql_set(lx, c, "type", fmts[i][1], fline))
 					rc = KS_ERR_CONFIG;
 				found = 1;
 			}
 		}
 		if (!found) {
-			lex_error(&lx, "FORMAT must be PLAIN, UPSERT or DEBEZIUM, found %s", tok_desc(&lx, d, sizeof(d)));
-			goto fail;
+			lex_error(lx, "FORMAT must be PLAIN, UPSERT or DEBEZIUM, found %s", tok_desc(lx, d, sizeof(d)));
+			return -1;
 		}
-		lex_next(&lx);
-		if (expect_kw(&lx, "ENCODE"))
-			goto fail;
-		if (!is_kw(&lx, "JSON")) {
-			lex_error(&lx, "ENCODE must be JSON (kinesink writes JSON), found %s", tok_desc(&lx, d, sizeof(d)));
-			goto fail;
+		lex_next(lx);
+		if (expect_kw(lx, "ENCODE"))
+			return -1;
+		if (!is_kw(lx, "JSON")) {
+			lex_error(lx, "ENCODE must be JSON (kinesink writes JSON), found %s", tok_desc(lx, d, sizeof(d)));
+			return -1;
 		}
-		lex_next(&lx);
-		if (is_punct(&lx, '(')) {
-			if (parse_options(&lx, c))
+		lex_next(lx);
+		if (is_punct(lx, '(')) {
+			if (parse_options(lx, c))
 				rc = KS_ERR_CONFIG;
-			if (lx.failed)
-				goto fail;
+			if (lx->failed)
+				return -1;
 		}
 	}
-	if (is_punct(&lx, ';'))
-		lex_next(&lx);
-	if (lx.type != T_END) {
-		lex_error(&lx, "unexpected %s after the statement", tok_desc(&lx, d, sizeof(d)));
-		goto fail;
+	return rc;
+}
+
+/* Statements in @p sql: CREATE at the start or after a ';' (a pass of the lexer alone). */
+static int count_statements(const char *sql)
+{
+	ks_conf_errors scratch = { 0 };
+	lexer lx = { .s = sql, .line = 1, .origin = "", .errs = &scratch };
+	int n = 0, start = 1;
+
+	ks_buf_init(&lx.text, 1 << 20);
+	for (lex_next(&lx); lx.type != T_END; lex_next(&lx)) {
+		if (start && is_kw(&lx, "CREATE"))
+			n++;
+		start = is_punct(&lx, ';');
 	}
+	ks_buf_clean(&lx.text);
+	ks_conf_errors_clean(&scratch);
+	return n;
+}
+
+int ks_conf_load_sql(ks_conf *c, const char *sql, const char *origin, ks_conf_errors *errs)
+{
+	lexer lx = { .s = sql, .line = 1, .origin = origin, .errs = errs };
+	ks_buf names;
+	char d[64];
+	int rc = 0, r, i, first_line = 1;
+
+	ks_buf_init(&lx.text, 1 << 20);
+	ks_buf_init(&names, 1 << 20);
+	lx.multi = count_statements(sql) > 1;
+	lex_next(&lx);
+	first_line = lx.tline;
+	for (;;) {
+		if ((r = parse_statement(&lx, c, &names)) < 0 && r != KS_ERR_CONFIG)
+			goto fail;
+		if (r)
+			rc = KS_ERR_CONFIG;
+		if (is_punct(&lx, ';'))
+			lex_next(&lx);
+		if (lx.type == T_END)
+			break;
+		if (!lx.multi || !is_kw(&lx, "CREATE")) {
+			lex_error(&lx, "unexpected %s after the statement", tok_desc(&lx, d, sizeof(d)));
+			goto fail;
+		}
+	}
+	if (lx.multi) {
+		/* Each sink is a route, matched in the order of the statements. */
+		char *list = strdup(names.data), *tok, *save = NULL;
+		ks_buf uniq;
+
+		ks_buf_init(&uniq, 1 << 20);
+		for (tok = list ? strtok_r(list, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+			char at[256];
+			size_t k = 0, len = strlen(tok);
+			int dup = 0;
+
+			for (k = 0; uniq.data && k + len <= uniq.len; k++)
+				dup |= (k == 0 || uniq.data[k - 1] == ',') && !strncmp(uniq.data + k, tok, len) &&
+				       (k + len == uniq.len || uniq.data[k + len] == ',');
+			if (dup) {
+				ks_conf_where_str(at, sizeof(at), origin, 0);
+				ks_conf_add_err(errs, "%s: two statements create sink '%s': each sink is a route and needs a name of its own",
+						at, tok);
+				rc = KS_ERR_CONFIG;
+			} else if ((uniq.len && ks_buf_puts(&uniq, ",")) || ks_buf_puts(&uniq, tok)) {
+				rc = KS_ERR_NOMEM;
+			}
+		}
+		free(list);
+		ks_buf_reset(&names);
+		if (uniq.data)
+			ks_buf_puts(&names, uniq.data);
+		ks_buf_clean(&uniq);
+		if (ks_conf_set(c, "routes", names.data, origin, first_line, errs))
+			rc = KS_ERR_CONFIG;
+	}
+	goto done;
+fail:
+	rc = KS_ERR_SYNTAX;
+done:
+	for (i = 0; i < lx.n_seen; i++) {
+		OPENSSL_cleanse(lx.seen[i].value, strlen(lx.seen[i].value));
+		free(lx.seen[i].key);
+		free(lx.seen[i].value);
+	}
+	free(lx.seen);
+	ks_buf_clean(&names);
 	ks_buf_clean(&lx.text);
 	return rc;
-fail:
-	ks_buf_clean(&lx.text);
-	return KS_ERR_SYNTAX;
 }
 
 static int looks_like_sql(const char *text)

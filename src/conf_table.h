@@ -57,4 +57,27 @@ int ks_conf_kafka_key_secret(const char *k);
 const char *ks_conf_input_str(ks_input_format f);
 const char *ks_conf_envelope_str(ks_raw_envelope e);
 
+/** @brief The property @p key is plausibly a typo of, or NULL. */
+const char *ks_conf_suggest(const char *key);
+
+/* ---- routes (conf_route.c) ---- */
+
+/** @brief 1 if a route may set property @p key (route.NAME.KEY). */
+int ks_conf_route_key(const char *key);
+/** @brief The keys a route may set, NULL-terminated. */
+const char *const *ks_conf_route_keys(void);
+/** @brief Set key @p key of route @p name (created on first use). @returns 0 or KS_ERR_CONFIG (in @p errs). */
+int ks_conf_route_set(ks_conf *c, const char *name, const char *key, const char *value, const char *origin, int line,
+		      ks_conf_errors *errs);
+/** @brief ks_conf_route_set for "NAME.KEY" (the text after "route."). */
+int ks_conf_route_set_dotted(ks_conf *c, const char *rest, const char *value, const char *origin, int line,
+			     ks_conf_errors *errs);
+/** @brief Order the routes as `routes` says, build and check each route's configuration, and
+ *  work out the subscription. @returns 0 or KS_ERR_CONFIG. */
+int ks_conf_routes_finalize(ks_conf *c, ks_conf_errors *errs);
+/** @brief Free the route table of @p c. */
+void ks_conf_routes_clean(ks_conf *c);
+/** @brief The rules of the keys a route may set (stream, topic, type, ...), on @p c alone (conf_check.c). */
+void ks_conf_check_output(ks_conf *c, ks_conf_errors *errs);
+
 #endif

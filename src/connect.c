@@ -209,11 +209,26 @@ int ks_connect_run(const ks_conf *conf, FILE *out)
 {
 	checks c = { out, 0 };
 	ks_creds_t *creds;
+	int i;
 
 	creds = check_credentials(&c, conf);
 	check_kafka(&c, conf);
-	check_registry(&c, conf);
-	check_kinesis(&c, conf, creds);
+	if (!conf->n_route) {
+		check_registry(&c, conf);
+		check_kinesis(&c, conf, creds);
+	}
+	/* Routes: each route's registry and stream (a template's streams are known per topic only). */
+	for (i = 0; i < conf->n_route; i++) {
+		const ks_route *r = &conf->route[i];
+
+		if (r->conf->registry_url || r->conf->input_format == KS_INPUT_DEBEZIUM_AVRO)
+			check_registry(&c, r->conf);
+		if (r->is_template)
+			line(&c, "skip", "kinesis", "route '%s': stream '%s' is a template: each topic's stream is checked when its first record comes",
+			     r->name, r->conf->stream);
+		else
+			check_kinesis(&c, r->conf, creds);
+	}
 	ks_creds_destroy(creds);
 	return c.failed;
 }

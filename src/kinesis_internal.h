@@ -70,6 +70,7 @@ struct ks_kinesis {
 	char list_next[4096];
 	int want_refresh;      /* an answer named another shard than predicted */
 	int list_failures;     /* listings failed in a row (the first is logged) */
+	int open_shards;       /* of the map in use: its share of kinesink_stream_open_shards */
 	int64_t next_refresh_ms;
 	int64_t last_list_ms;
 

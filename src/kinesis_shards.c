@@ -196,7 +196,9 @@ static void use_map(ks_kinesis_t *k, ks_shardmap_t *map, int64_t now)
 		ks_kinesis_set_fatal(k, &e);
 		return;
 	}
-	KS_METRIC_SET(k->metrics, stream_open_shards, n);
+	/* The gauge adds up every writer's stream (several with routes). */
+	KS_METRIC_ADD(k->metrics, stream_open_shards, n - k->open_shards);
+	k->open_shards = n;
 	k->next_refresh_ms = now + k->conf->shards_refresh_ms;
 }
 
@@ -248,7 +250,9 @@ void ks_kinesis_handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t no
 int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map)
 {
 	if (!k->sh) {
-		ks_shardmap_destroy(map); /* neither limits nor aggregation: records go as they come */
+		/* Neither limits nor aggregation: records go as they come. */
+		KS_METRIC_ADD(k->metrics, stream_open_shards, ks_shardmap_count(map));
+		ks_shardmap_destroy(map);
 		return 0;
 	}
 	use_map(k, map, ks_kinesis_now(k));

@@ -28,6 +28,7 @@
 #include "prepare.h"
 #include "stream.h"
 #include "progress.h"
+#include "router.h"
 
 #define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
 
@@ -37,7 +38,7 @@ typedef struct pipeline {
 	ks_metrics m;
 	ks_metrics_server_t *msrv;
 	ks_creds_t *creds;
-	ks_kinesis_t *kin;
+	ks_router_t *router;          /* the routes and their Kinesis writers, one per stream */
 	ks_preparer_t *prep;          /* the decode lanes, with the batch on them and the one being taken */
 	ks_offsets_t *offs;
 	ks_consumer_t *cons;
@@ -95,11 +96,23 @@ static void on_acked(void *opaque, ks_record *rec, const char *shard, const char
 static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
 {
 	pipeline *p = opaque;
+	char tag[128];
 
 	/* Never acknowledged: its offset is never committed, the worker stops. */
 	ks_ptrack_drop(rec->origin, rec->offset);
-	set_fatal(p, "%s [%d] @%lld: %s", ks_ptrack_topic(rec->origin), (int)ks_ptrack_partition(rec->origin),
-		  (long long)rec->offset, err->text);
+	set_fatal(p, "%s%s [%d] @%lld: %s",
+		  ks_router_tag(p->router, ks_router_route(p->router, ks_ptrack_topic(rec->origin)), tag, sizeof(tag)),
+		  ks_ptrack_topic(rec->origin), (int)ks_ptrack_partition(rec->origin), (long long)rec->offset, err->text);
+}
+
+/* Every writer, driven as one; the in-flight gauges are then the sums over them. */
+static int writers_poll(pipeline *p, int timeout_ms, int wake_fd, ks_errbuf *err)
+{
+	int rc = ks_router_poll(p->router, timeout_ms, wake_fd, err);
+
+	KS_METRIC_SET(&p->m, inflight_records, (int64_t)ks_router_records(p->router));
+	KS_METRIC_SET(&p->m, inflight_bytes, (int64_t)ks_router_bytes(p->router));
+	return rc;
 }
 
 static void on_consumer_fatal(void *opaque, const char *msg)
@@ -113,9 +126,9 @@ static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts,
 	pipeline *p = opaque;
 	ks_errbuf err;
 
-	ks_kinesis_flush(p->kin);
+	ks_router_flush(p->router);
 	while (!p->fatal && ks_offsets_pending(p->offs, parts) && ks_now_ms() < deadline) {
-		if (ks_kinesis_poll(p->kin, 50, -1, &err)) {
+		if (writers_poll(p, 50, -1, &err)) {
 			set_fatal(p, "%s", err.text);
 			break;
 		}
@@ -126,20 +139,22 @@ static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts,
 /* ---- messages ------------------------------------------------------------------------------------ */
 
 /* The records of one message go to the writer; one Kinesis refuses is a bad record. */
-static void submit(pipeline *p, ks_ptrack_t *part, const rd_kafka_message_t *msg, ks_record **recs, int n)
+static void submit(pipeline *p, ks_dest *d, ks_ptrack_t *part, const rd_kafka_message_t *msg, ks_record **recs,
+		   int n)
 {
 	ks_errbuf err;
+	char tag[128];
 	int i, rc;
 
 	for (i = 0; i < n; i++) {
 		recs[i]->origin = part;
 		recs[i]->offset = msg->offset;
 		ks_errbuf_clear(&err);
-		if ((rc = ks_kinesis_submit(p->kin, recs[i], &err)) == 0)
+		if ((rc = ks_kinesis_submit(d->kin, recs[i], &err)) == 0)
 			continue;
 		if (rc == KS_ERR_BADREC) {
-			ks_errbuf_prefix(&err, "%s [%d] @%lld", rd_kafka_topic_name(msg->rkt), (int)msg->partition,
-					 (long long)msg->offset);
+			ks_errbuf_prefix(&err, "%s%s [%d] @%lld", ks_router_tag(p->router, d->route, tag, sizeof(tag)),
+					 rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset);
 			ks_policy_bad_record(p->pol, part, msg, &err);
 		} else {
 			ks_ptrack_drop(part, msg->offset);
@@ -155,7 +170,9 @@ static void handle_prepared(void *opaque, ks_prepared *it)
 {
 	pipeline *p = opaque;
 	rd_kafka_message_t *msg = it->msg;
+	ks_dest *d = NULL;
 	ks_ptrack_t *part;
+	ks_errbuf err;
 	int rc, i;
 
 	if (msg->err) {
@@ -177,6 +194,8 @@ static void handle_prepared(void *opaque, ks_prepared *it)
 	case KS_PREP_BAD:
 		if (it->err.stage == KS_STAGE_TRANSFORM)
 			KS_METRIC_ADD(&p->m, records_decoded, 1);
+		if (p->conf->n_route)
+			ks_errbuf_prefix(&it->err, "route '%s'", p->conf->route[it->route].name);
 		if (ks_ptrack_add(part, msg->offset, 1) == 0)
 			ks_policy_bad_record(p->pol, part, msg, &it->err);
 		return;
@@ -191,12 +210,19 @@ static void handle_prepared(void *opaque, ks_prepared *it)
 		break;
 	}
 	KS_METRIC_ADD(&p->m, records_decoded, 1);
+	ks_errbuf_clear(&err);
+	if (it->n && !(d = ks_router_dest(p->router, rd_kafka_topic_name(msg->rkt), &err))) {
+		/* Not tracked: never committed; what the writers hold is finished first. */
+		stop_on(p, 1, err.text);
+		goto drop;
+	}
 	if ((rc = ks_ptrack_add(part, msg->offset, it->n))) {
 		set_fatal(p, "cannot track %s [%d] @%lld: %s", rd_kafka_topic_name(msg->rkt), (int)msg->partition,
 			  (long long)msg->offset, ks_err_str(rc));
 		goto drop;
 	}
-	submit(p, part, msg, it->recs, it->n);
+	if (it->n)
+		submit(p, d, part, msg, it->recs, it->n);
 	return;
 drop:
 	for (i = 0; i < it->n; i++)
@@ -226,8 +252,8 @@ static size_t held(pipeline *p, size_t *bytes)
 	size_t n = (size_t)ks_preparer_held(p->prep, bytes);
 
 	if (bytes)
-		*bytes += ks_kinesis_inflight_bytes(p->kin);
-	return n + ks_kinesis_inflight_records(p->kin);
+		*bytes += ks_router_bytes(p->router);
+	return n + ks_router_records(p->router);
 }
 
 /* Columns of the terminal on stderr, 0 when unknown. */
@@ -282,7 +308,7 @@ static void progress_line(pipeline *p, int64_t now)
 		consumed, secs > 0 ? (double)(consumed - p->last_stats_consumed) / secs : 0.0,
 		__atomic_load_n(&p->m.records_put_ok, __ATOMIC_RELAXED),
 		__atomic_load_n(&p->m.records_retried, __ATOMIC_RELAXED), bad,
-		ks_kinesis_inflight_records(p->kin), ks_kinesis_inflight_bytes(p->kin), ks_offsets_count(p->offs),
+		ks_router_records(p->router), ks_router_bytes(p->router), ks_offsets_count(p->offs),
 		ks_consumer_bp_paused(p->cons) ? ", paused (backpressure)" : "", figures[0] ? "; backfill: " : "",
 		figures);
 	p->last_stats_ms = now;
@@ -305,12 +331,34 @@ static void drain_after_fatal(pipeline *p)
 	if (!p->fatal_drain)
 		return;
 	ks_consumer_stop(p->cons);
-	ks_kinesis_flush(p->kin);
-	while ((ks_kinesis_inflight_records(p->kin) > 0 || ks_policy_pending(p->pol) > 0) && ks_now_ms() < deadline) {
-		if (ks_kinesis_poll(p->kin, 50, -1, &err))
+	ks_router_flush(p->router);
+	while ((ks_router_records(p->router) > 0 || ks_policy_pending(p->pol) > 0) && ks_now_ms() < deadline) {
+		if (writers_poll(p, 50, -1, &err))
 			break;
 		ks_policy_poll(p->pol);
 	}
+}
+
+/* Onto the batch for the lanes, with the decoder and transform of the route that takes its
+ * topic. @returns 1 (the message dropped, the worker stopping) when no route takes it. */
+static int take_routed(pipeline *p, rd_kafka_message_t *msg)
+{
+	int route = msg->err ? 0 : ks_router_route(p->router, rd_kafka_topic_name(msg->rkt));
+
+	if (route < 0) {
+		char text[1024];
+
+		/* Never tracked, never committed: read again once a route takes it. What the writers
+		 * hold for the other topics is finished first. */
+		snprintf(text, sizeof(text), "%s [%d] @%lld: topic '%s' matches no route: add a route for it, or narrow topic (the subscription)",
+			 rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
+			 rd_kafka_topic_name(msg->rkt));
+		stop_on(p, 1, text);
+		rd_kafka_message_destroy(msg);
+		return 1;
+	}
+	ks_preparer_take_route(p->prep, msg, route);
+	return 0;
 }
 
 /*
@@ -342,7 +390,8 @@ static int take_messages(pipeline *p, int64_t now, int *hold, int *soon)
 				break;
 			}
 			taken += msg->len + msg->key_len;
-			ks_preparer_take(p->prep, msg);
+			if (take_routed(p, msg))
+				break;
 		}
 		n = ks_preparer_taking(p->prep);
 		advance(p);
@@ -368,11 +417,11 @@ static int run_loop(pipeline *p)
 		KS_METRIC_SET(&p->m, last_loop_ms, now);
 		if (*p->stop && !p->stopping) {
 			ks_info("pipeline", "stopping: finishing %zu records in flight (up to %d ms)",
-				ks_kinesis_inflight_records(p->kin), p->conf->shutdown_timeout_ms);
+				ks_router_records(p->router), p->conf->shutdown_timeout_ms);
 			p->stopping = 1;
 			p->stop_deadline = now + p->conf->shutdown_timeout_ms;
 			ks_consumer_stop(p->cons);
-			ks_kinesis_flush(p->kin);
+			ks_router_flush(p->router);
 		}
 		if (ks_consumer_fatal(p->cons, &err))
 			set_fatal(p, "%s", err.text);
@@ -386,7 +435,7 @@ static int run_loop(pipeline *p)
 			if (now >= p->stop_deadline) {
 				ks_err_log("pipeline", "shutdown.timeout.ms passed with %zu records unacknowledged: "
 						       "their offsets are not committed and will be read again",
-					   ks_kinesis_inflight_records(p->kin));
+					   ks_router_records(p->router));
 				return 1;
 			}
 		}
@@ -401,7 +450,7 @@ static int run_loop(pipeline *p)
 		}
 
 		/* Holding back: wait for the writer only, not for more Kafka messages. */
-		if (ks_kinesis_poll(p->kin, more ? 0 : soon ? soon : 100, more || hold ? -1 : p->wake[0], &err)) {
+		if (writers_poll(p, more ? 0 : soon ? soon : 100, more || hold ? -1 : p->wake[0], &err)) {
 			set_fatal(p, "%s", err.text);
 			return 1;
 		}
@@ -429,13 +478,44 @@ static int run_loop(pipeline *p)
 
 /* ---- start and end ------------------------------------------------------------------------------ */
 
-static int setup(pipeline *p, ks_errbuf *err)
+/*
+ * A writer's start-up, for stream d->conf->stream: the writer, the stream's record size limit
+ * (DescribeStreamSummary) and its shard map (ListShards). Called for each route's stream at
+ * start, and for a template route's stream on its topic's first record. @returns 0, or 1 with @p err.
+ */
+static int start_writer(void *opaque, ks_dest *d, ks_errbuf *err)
 {
+	pipeline *p = opaque;
 	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
-	ks_policy_cbs pcbs = { stop_on, p };
+	const ks_conf *c = d->conf;
 	ks_stream_info info;
 	ks_shardmap_t *shards;
 	ks_errbuf lerr;
+
+	if (!(d->kin = ks_kinesis_new(c, p->creds, &p->m, &kcbs, err)) ||
+	    ks_stream_describe_info(c, p->creds, &p->m, &info, err))
+		return 1;
+	ks_kinesis_set_max_record_bytes(d->kin, info.max_record_bytes);
+	/* A worker allowed PutRecords but not ListShards still writes, without knowing shards. */
+	ks_errbuf_clear(&lerr);
+	if (ks_stream_list_shards(c, p->creds, &shards, &lerr) == KS_ERR_NOMEM) {
+		*err = lerr;
+		return 1;
+	} else if (shards) {
+		ks_info("pipeline", "stream '%s' has %d open shards", c->stream, ks_shardmap_count(shards));
+		if (ks_kinesis_set_shardmap(d->kin, shards))
+			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory"), 1;
+	} else {
+		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
+	}
+	ks_info("pipeline", "stream '%s' in %s is ready (records up to %zu KiB)", c->stream, c->aws_region,
+		info.max_record_bytes >> 10);
+	return 0;
+}
+
+static int setup(pipeline *p, ks_errbuf *err)
+{
+	ks_policy_cbs pcbs = { stop_on, p };
 	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_consumer_fatal, p };
 
 	if (pipe(p->wake)) {
@@ -453,27 +533,10 @@ static int setup(pipeline *p, ks_errbuf *err)
 					      p->conf->delivery_timeout_ms, err)))
 		return 1;
 	if (!(p->creds = ks_creds_new(p->conf, &p->m, err)) ||
-	    !(p->kin = ks_kinesis_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
-	    !(p->prep = ks_preparer_new(p->conf, &p->m, err)))
+	    !(p->router = ks_router_new(p->conf, start_writer, p, err)) ||
+	    !(p->prep = ks_preparer_new_routes(p->conf, ks_router_confs(p->router), ks_router_nroutes(p->router), &p->m,
+					       err)))
 		return 1;
-	if (ks_stream_describe_info(p->conf, p->creds, &p->m, &info, err))
-		return 1;
-	ks_kinesis_set_max_record_bytes(p->kin, info.max_record_bytes);
-	/* A worker allowed PutRecords but not ListShards still writes, without knowing shards. */
-	ks_errbuf_clear(&lerr);
-	if (ks_stream_list_shards(p->conf, p->creds, &shards, &lerr) == KS_ERR_NOMEM) {
-		*err = lerr;
-		return 1;
-	} else if (shards) {
-		KS_METRIC_SET(&p->m, stream_open_shards, ks_shardmap_count(shards));
-		ks_info("pipeline", "stream '%s' has %d open shards", p->conf->stream, ks_shardmap_count(shards));
-		if (ks_kinesis_set_shardmap(p->kin, shards))
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory"), 1;
-	} else {
-		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
-	}
-	ks_info("pipeline", "stream '%s' in %s is ready (records up to %zu KiB)", p->conf->stream, p->conf->aws_region,
-		info.max_record_bytes >> 10);
 	if (!(p->pol = ks_policy_new(p->conf, &p->m, &pcbs, p->stop, err)) ||
 	    !(p->cons = ks_consumer_start(p->conf, p->offs, &p->m, &ccbs, p->wake[1], err)))
 		return 1;
@@ -512,7 +575,7 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	/* What Kinesis acknowledged is committed whatever the reason for stopping. */
 	ks_consumer_close(p.cons);
 	ks_policy_destroy(p.pol);
-	ks_kinesis_destroy(p.kin);
+	ks_router_destroy(p.router);
 	ks_metrics_server_destroy(p.msrv);
 	ks_offsets_destroy(p.offs);
 	ks_preparer_destroy(p.prep);

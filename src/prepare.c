@@ -24,15 +24,16 @@ typedef struct lane {
 	struct ks_preparer *pp;
 	pthread_t th;
 	int started;
-	ks_decoder_t *dec;
-	ks_transform_t *tr;
+	ks_decoder_t **dec; /* one per route */
+	ks_transform_t **tr;
 } lane;
 
 struct ks_preparer {
 	int nlanes; /* lanes[0] is the caller's */
 	lane *lanes;
-	ks_registry_t *registry; /* debezium-avro: the lanes' one schema cache */
-	int headers;             /* raw.envelope=kafka: decode needs the messages' headers */
+	int nroutes;
+	ks_registry_t **registry; /* per route, debezium-avro: the lanes' one schema cache */
+	int *headers;             /* per route, raw.envelope=kafka: decode needs the messages' headers */
 	pthread_mutex_t mu;
 	pthread_cond_t go, done;
 	uint32_t gen;       /* the batch started last */
@@ -62,8 +63,8 @@ static void prepare_one(lane *l, ks_prepared *it)
 	ks_errbuf_clear(&it->err);
 	if (it->msg->err)
 		return;
-	ks_consumer_msg(it->msg, l->pp->headers, &km);
-	if ((n = ks_decoder_decode(l->dec, &km, &change, &it->err))) {
+	ks_consumer_msg(it->msg, l->pp->headers[it->route], &km);
+	if ((n = ks_decoder_decode(l->dec[it->route], &km, &change, &it->err))) {
 		it->outcome = n == KS_ERR_BADREC ? KS_PREP_BAD : KS_PREP_FATAL;
 		if (n != KS_ERR_BADREC && !it->err.text[0])
 			ks_errbuf_set(&it->err, n, "%s", ks_err_str(n));
@@ -76,7 +77,7 @@ static void prepare_one(lane *l, ks_prepared *it)
 		ks_change_clean(&change);
 		return;
 	}
-	n = ks_transform_apply(l->tr, &change, it->recs, &it->err);
+	n = ks_transform_apply(l->tr[it->route], &change, it->recs, &it->err);
 	ks_change_clean(&change);
 	if (n == KS_ERR_BADREC) {
 		it->outcome = KS_PREP_BAD;
@@ -141,36 +142,56 @@ static void *lane_main(void *arg)
 
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
 {
-	struct ks_preparer *pp = calloc(1, sizeof(*pp));
-	/* Raw bytes have nothing to decode: handing them to a lane costs more than it saves. */
-	int i, n = conf->decode_threads > 0 && conf->input_format != KS_INPUT_RAW ? conf->decode_threads : 1;
+	return ks_preparer_new_routes(conf, &conf, 1, metrics, err);
+}
 
-	if (!pp || !(pp->lanes = calloc((size_t)n, sizeof(*pp->lanes)))) {
+ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const *routes, int nroutes,
+				      ks_metrics *metrics, ks_errbuf *err)
+{
+	struct ks_preparer *pp = calloc(1, sizeof(*pp));
+	int i, r, n = 1;
+
+	/* Raw bytes have nothing to decode: handing them to a lane costs more than it saves. */
+	for (r = 0; r < nroutes; r++)
+		if (routes[r]->input_format != KS_INPUT_RAW && conf->decode_threads > 0)
+			n = conf->decode_threads;
+	if (!pp || !(pp->lanes = calloc((size_t)n, sizeof(*pp->lanes))) ||
+	    !(pp->batch = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->batch))) ||
+	    !(pp->pend = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->pend))) ||
+	    !(pp->registry = calloc((size_t)nroutes, sizeof(*pp->registry))) ||
+	    !(pp->headers = calloc((size_t)nroutes, sizeof(*pp->headers)))) {
+		if (pp) {
+			free(pp->lanes);
+			free(pp->batch);
+			free(pp->pend);
+			free(pp->registry);
+		}
 		free(pp);
 		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	pp->nlanes = n;
-	if (!(pp->batch = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->batch))) ||
-	    !(pp->pend = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->pend)))) {
-		free(pp->batch);
-		free(pp->lanes);
-		free(pp);
-		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-		return NULL;
-	}
+	pp->nroutes = nroutes;
 	pthread_mutex_init(&pp->mu, NULL);
 	pthread_cond_init(&pp->go, NULL);
 	pthread_cond_init(&pp->done, NULL);
-	pp->headers = conf->raw_envelope != KS_ENVELOPE_NONE;
-	if (conf->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry = ks_registry_new(conf, err)))
-		goto fail;
+	for (r = 0; r < nroutes; r++) {
+		pp->headers[r] = routes[r]->raw_envelope != KS_ENVELOPE_NONE;
+		if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
+			goto fail;
+	}
 	for (i = 0; i < n; i++) {
 		lane *l = &pp->lanes[i];
 
 		l->pp = pp;
-		if (!(l->dec = ks_decoder_new_shared(conf, metrics, pp->registry, err)) || !(l->tr = ks_transform_new(conf, err)))
+		if (!(l->dec = calloc((size_t)nroutes, sizeof(*l->dec))) || !(l->tr = calloc((size_t)nroutes, sizeof(*l->tr)))) {
+			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 			goto fail;
+		}
+		for (r = 0; r < nroutes; r++)
+			if (!(l->dec[r] = ks_decoder_new_shared(routes[r], metrics, pp->registry[r], err)) ||
+			    !(l->tr[r] = ks_transform_new(routes[r], err)))
+				goto fail;
 		if (i > 0) {
 			int e = pthread_create(&l->th, NULL, lane_main, l);
 
@@ -214,7 +235,7 @@ void ks_preparer_finish(ks_preparer_t *pp)
 
 void ks_preparer_destroy(ks_preparer_t *pp)
 {
-	int i;
+	int i, k;
 
 	if (!pp)
 		return;
@@ -228,10 +249,17 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 	for (i = 0; i < pp->nlanes; i++) {
 		if (pp->lanes[i].started)
 			pthread_join(pp->lanes[i].th, NULL);
-		ks_transform_destroy(pp->lanes[i].tr);
-		ks_decoder_destroy(pp->lanes[i].dec);
+		for (k = 0; k < pp->nroutes && pp->lanes[i].tr; k++)
+			ks_transform_destroy(pp->lanes[i].tr[k]);
+		for (k = 0; k < pp->nroutes && pp->lanes[i].dec; k++)
+			ks_decoder_destroy(pp->lanes[i].dec[k]);
+		free(pp->lanes[i].tr);
+		free(pp->lanes[i].dec);
 	}
-	ks_registry_destroy(pp->registry);
+	for (k = 0; k < pp->nroutes; k++)
+		ks_registry_destroy(pp->registry[k]);
+	free(pp->registry);
+	free(pp->headers);
 	pthread_mutex_destroy(&pp->mu);
 	pthread_cond_destroy(&pp->go);
 	pthread_cond_destroy(&pp->done);
@@ -245,6 +273,12 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 
 void ks_preparer_take(ks_preparer_t *pp, rd_kafka_message_t *msg)
 {
+	ks_preparer_take_route(pp, msg, 0);
+}
+
+void ks_preparer_take_route(ks_preparer_t *pp, rd_kafka_message_t *msg, int route)
+{
+	pp->batch[pp->nbatch].route = route >= 0 && route < pp->nroutes ? route : 0;
 	pp->batch[pp->nbatch++].msg = msg;
 }
 

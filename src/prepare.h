@@ -28,6 +28,7 @@ typedef enum ks_prep_outcome {
 /** One message and what decode and transform made of it. */
 typedef struct ks_prepared {
 	rd_kafka_message_t *msg;  /**< in: the message (an error event is left alone) */
+	int route;                /**< in: which route's decoder and transform (ks_preparer_new_routes) */
 	ks_prep_outcome outcome;
 	ks_op op;                 /**< the decoded change's operation */
 	int n;                    /**< records made (0..2) */
@@ -42,6 +43,14 @@ typedef struct ks_preparer ks_preparer_t;
  *        set on failure.
  */
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err);
+
+/**
+ * @brief ks_preparer_new with one decoder and transform per route on each lane, route i
+ *        configured by @p routes[i] (borrowed: must outlive the preparer); @p conf gives the
+ *        lanes (decode.threads; one when every route is raw). NULL with @p err set on failure.
+ */
+ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const *routes, int nroutes,
+				      ks_metrics *metrics, ks_errbuf *err);
 
 /**
  * @brief Hand @p items[0..n) (their msg set by the caller) to the helper threads and return at
@@ -74,6 +83,8 @@ typedef void (*ks_prepared_fn)(void *opaque, ks_prepared *it);
 
 /** @brief Add @p msg to the batch being taken (ks_preparer_taking() < KS_PREP_BATCH_MAX). */
 void ks_preparer_take(ks_preparer_t *pp, rd_kafka_message_t *msg);
+/** @brief ks_preparer_take for route @p route's decoder and transform. */
+void ks_preparer_take_route(ks_preparer_t *pp, rd_kafka_message_t *msg, int route);
 /** @brief Messages in the batch being taken. */
 int ks_preparer_taking(const ks_preparer_t *pp);
 /** @brief Messages on the lanes (taken, not yet handled); their bytes (key and value) in @p bytes

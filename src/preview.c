@@ -119,7 +119,9 @@ int ks_preview_partitions(rd_kafka_t *rk, const ks_conf *conf, int timeout_ms, i
 			tok[strcspn(tok, " ")] = '\0';
 			if (!*tok)
 				continue;
-			if ((t = find_topic(md, tok)))
+			if (*tok == '^') /* a route's regex, among the routes' topics */
+				rc = match_regex(list, md, tok, bootstrap, err);
+			else if ((t = find_topic(md, tok)))
 				rc = add_topic(list, t, bootstrap, err);
 			else
 				rc = ks_errbuf_set(err, KS_ERR_NOTFOUND,
@@ -410,6 +412,8 @@ static int consume(preview *pv, rd_kafka_t *rk, ks_preparer_t *pp, rd_kafka_topi
 			}
 			memset(&it, 0, sizeof(it));
 			it.msg = m;
+			if (pv->conf->n_route && (it.route = ks_conf_route_find(pv->conf, rd_kafka_topic_name(m->rkt))) < 0)
+				it.route = 0; /* the subscription is the routes' topics: not reached */
 			ks_preparer_start(pp, &it, 1);
 			ks_preparer_finish(pp);
 			pv->messages++;
@@ -442,7 +446,20 @@ int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, vol
 				   rd_kafka_err2str(e));
 		goto done;
 	}
-	if (!(pp = ks_preparer_new(conf, NULL, err))) {
+	if (conf->n_route) { /* each message through its route's decoder and transform */
+		const ks_conf **routes = calloc((size_t)conf->n_route, sizeof(*routes));
+		int k;
+
+		for (k = 0; routes && k < conf->n_route; k++)
+			routes[k] = conf->route[k].conf;
+		pp = routes ? ks_preparer_new_routes(conf, routes, conf->n_route, NULL, err) : NULL;
+		if (!routes)
+			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		free(routes);
+	} else {
+		pp = ks_preparer_new(conf, NULL, err);
+	}
+	if (!pp) {
 		rc = err->code;
 		goto done;
 	}

@@ -121,6 +121,74 @@ static void test_kafka_defaults(void)
 	ks_conf_clean(&c);
 }
 
+/* Which route takes a topic (first match wins), and the stream a template gives it. */
+static void test_route_matching(void)
+{
+	static const char *const lines[] = {
+		"aws.region=us-east-1", "type=append-only", "input.format=raw", "routes=lists, events, wide, mirror",
+		"route.lists.topic= orders , items", "route.lists.stream=s1",
+		"route.events.topic=^events\\.(a|b)$", "route.events.stream=s2",
+		"route.wide.topic=^events\\..*", "route.wide.stream=s3",
+		"route.mirror.topic=^m\\.", "route.mirror.stream=arn:aws:kinesis:us-east-1:123456789012:stream/copy-${topic}-v1",
+	};
+	static const struct {
+		const char *topic;
+		int route;
+		const char *stream; /* NULL: the template gives no valid stream name */
+	} cases[] = {
+		{ "orders", 0, "s1" },
+		{ "items", 0, "s1" },
+		{ "order", -1, NULL },
+		{ "orders2", -1, NULL },
+		{ "events.a", 1, "s2" },       /* also matches wide: the first route wins */
+		{ "events.ab", 2, "s3" },
+		{ "eventsXa", -1, NULL },
+		{ "m.t1", 3, "arn:aws:kinesis:us-east-1:123456789012:stream/copy-m.t1-v1" },
+		{ "m.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 3, NULL },
+		{ "m.a b", 3, NULL },
+	};
+	ks_conf_errors errs = { 0 };
+	char out[512];
+	ks_errbuf err;
+	ks_conf c;
+	size_t i;
+
+	ks_conf_init(&c);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		char *l = strdup(lines[i]);
+
+		tu_conf_lines(&c, l, "test", &errs);
+		free(l);
+	}
+	CU_ASSERT_EQUAL_FATAL(ks_conf_finalize(&c, &errs), 0);
+	CU_ASSERT_EQUAL_FATAL(c.n_route, 4);
+	CU_ASSERT_STRING_EQUAL(c.topic, " orders , items,^events\\.(a|b)$,^events\\..*,^m\\.");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = ks_conf_route_find(&c, cases[i].topic);
+
+		CU_ASSERT_EQUAL(r, cases[i].route);
+		if (r != cases[i].route)
+			fprintf(stderr, "\ntopic %s: route %d, want %d\n", cases[i].topic, r, cases[i].route);
+		if (r < 0)
+			continue;
+		ks_errbuf_clear(&err);
+		if (cases[i].stream) {
+			CU_ASSERT_EQUAL(ks_conf_route_stream(&c.route[r], cases[i].topic, out, sizeof(out), &err), 0);
+			CU_ASSERT_STRING_EQUAL(out, cases[i].stream);
+		} else {
+			CU_ASSERT_EQUAL(ks_conf_route_stream(&c.route[r], cases[i].topic, out, sizeof(out), &err), KS_ERR_CONFIG);
+			CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "route 'mirror': topic '"));
+		}
+	}
+	/* Each route's configuration is its own, the rest the top level's. */
+	CU_ASSERT_STRING_EQUAL(c.route[1].conf->stream, "s2");
+	CU_ASSERT_EQUAL(c.route[1].conf->input_format, KS_INPUT_RAW);
+	CU_ASSERT_TRUE(c.route[3].is_template);
+	CU_ASSERT_FALSE(c.route[0].is_template);
+	ks_conf_errors_clean(&errs);
+	ks_conf_clean(&c);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -128,6 +196,7 @@ int main(void)
 		{ "primary_key parsing", test_primary_key_parsing },
 		{ "statement errors: syntax vs. configuration", test_sql_error_codes },
 		{ "kafka.* defaults from the consumer", test_kafka_defaults },
+		{ "routes: which route takes a topic, template streams", test_route_matching },
 		{ NULL, NULL },
 	};
 
