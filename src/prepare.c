@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "consumer.h"
 #include "log.h"
 #include "registry.h"
 
 #define MIN_SPLIT 32 /* below this many messages a batch is not worth a thread hand-off */
 #define CHUNK 16     /* messages a lane takes at a time */
+#define ARENA_KEEP (1024 * 1024) /* a lane's arena keeps up to this between messages */
 
 typedef struct lane {
 	struct ks_preparer *pp;
@@ -26,6 +28,7 @@ typedef struct lane {
 	int started;
 	ks_decoder_t *dec;
 	ks_transform_t *tr;
+	ks_arena_t *arena; /* JSON input: the jansson values of the message being prepared */
 } lane;
 
 struct ks_preparer {
@@ -50,7 +53,7 @@ struct ks_preparer {
 	size_t pend_bytes;
 };
 
-static void prepare_one(lane *l, ks_prepared *it)
+static void prepare_msg(lane *l, ks_prepared *it)
 {
 	ks_change change;
 	ks_msg km;
@@ -88,6 +91,15 @@ static void prepare_one(lane *l, ks_prepared *it)
 		it->outcome = KS_PREP_RECORDS;
 		it->n = n;
 	}
+}
+
+/* Everything jansson allocates for one message comes from the lane's arena (when it has one)
+ * and goes back at once: the change is cleaned and its records are plain malloc. */
+static void prepare_one(lane *l, ks_prepared *it)
+{
+	ks_arena_begin(l->arena);
+	prepare_msg(l, it);
+	ks_arena_end();
 }
 
 /* Take chunks of batch @p gen until none is left; what was done is counted towards the batch. */
@@ -165,10 +177,19 @@ ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errb
 	pp->headers = conf->raw_envelope != KS_ENVELOPE_NONE;
 	if (conf->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry = ks_registry_new(conf, err)))
 		goto fail;
+	/* Avro decoding fills the Schema Registry cache and the decoder's plans as it goes: its
+	 * jansson values outlive the message, so only JSON input uses the arenas. */
+	if (conf->input_format == KS_INPUT_DEBEZIUM_JSON || conf->input_format == KS_INPUT_JSON)
+		ks_arena_install();
 	for (i = 0; i < n; i++) {
 		lane *l = &pp->lanes[i];
 
 		l->pp = pp;
+		if ((conf->input_format == KS_INPUT_DEBEZIUM_JSON || conf->input_format == KS_INPUT_JSON) &&
+		    !(l->arena = ks_arena_new(ARENA_KEEP))) {
+			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+			goto fail;
+		}
 		if (!(l->dec = ks_decoder_new_shared(conf, metrics, pp->registry, err)) || !(l->tr = ks_transform_new(conf, err)))
 			goto fail;
 		if (i > 0) {
@@ -230,6 +251,7 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 			pthread_join(pp->lanes[i].th, NULL);
 		ks_transform_destroy(pp->lanes[i].tr);
 		ks_decoder_destroy(pp->lanes[i].dec);
+		ks_arena_destroy(pp->lanes[i].arena);
 	}
 	ks_registry_destroy(pp->registry);
 	pthread_mutex_destroy(&pp->mu);
