@@ -136,6 +136,42 @@ static int neighbour_reads_back(double v, decimal *d)
 }
 
 /*
+ * Most reals in change events are short decimals (prices, amounts, measures): v = m / 10^k for
+ * an integer m below 10^15 and k <= 15, all exact in a double. When the division m / 10^k (of two
+ * exact doubles, so correctly rounded, as strtod rounds "m e-k") gives v back, the decimal m·10^-k
+ * reads back as v, and with at most 15 digits it is the one shortest_digits would find (no two
+ * decimals of up to 15 digits read back as the same double). Found without printf or strtod.
+ */
+static int few_digits(double v, decimal *d)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+				      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	char s[20];
+	int k, n, z;
+
+	for (k = 0; k < 16; k++) {
+		double m = v * p10[k];
+		unsigned long long u;
+
+		if (!(m < 1e15))
+			return 0;
+		/* v * 10^k is rounded itself (0.3 * 10 is 3.0000000000000004): its nearest integer. */
+		u = (unsigned long long)(m + 0.5);
+		if (!u || (double)u / p10[k] != v)
+			continue;
+		for (n = 0; u; u /= 10)
+			s[n++] = (char)('0' + u % 10); /* least significant first */
+		for (z = 0; s[z] == '0'; z++)
+			; /* trailing zeros: m >= 1 has a digit that is not */
+		d->e = n - 1 - k;
+		for (d->n = 0; d->n < n - z; d->n++)
+			d->d[d->n] = s[n - 1 - d->n];
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * The shortest round-trip digits of finite @p v > 0. A decimal of up to 15 digits survives a
  * trip through a normal double (DBL_DIG), so one that reads back as v is v's 15-digit rounding
  * less its trailing zeros; past that, 16 digits (the nearest, or its neighbour), else 17.
@@ -144,6 +180,8 @@ static void shortest_digits(double v, decimal *d)
 {
 	int n;
 
+	if (few_digits(v, d))
+		return;
 	if (v < DBL_MIN) {
 		/* Subnormals carry fewer digits: try each length (their neighbours are evenly spaced). */
 		for (n = 1; !round_to(v, n, d); n++)
