@@ -204,14 +204,16 @@ static size_t feed_more(void *buf, size_t size, void *arg)
  */
 static json_t *schema_known(schema_texts *st, const char *p, size_t n, const schema_text **known)
 {
-	const char *s = p + HEAD_LEN;
-	size_t left = n - HEAD_LEN;
+	const char *s;
+	size_t left;
 	json_t *root;
 	feed f;
 	int i;
 
 	if (n < HEAD_LEN || memcmp(p, connect_head, HEAD_LEN))
 		return NULL;
+	s = p + HEAD_LEN;
+	left = n - HEAD_LEN;
 	for (i = 0; i < SCHEMA_TEXTS; i++) {
 		const schema_text *e = &st->e[i];
 
@@ -243,7 +245,7 @@ static json_t *schema_known(schema_texts *st, const char *p, size_t n, const sch
  */
 static void remember_schema(schema_texts *st, const char *p, size_t n)
 {
-	const char *s = p + HEAD_LEN;
+	const char *s;
 	schema_text *e;
 	json_error_t jerr;
 	ks_arena_t *arena;
@@ -253,6 +255,7 @@ static void remember_schema(schema_texts *st, const char *p, size_t n)
 
 	if (n < HEAD_LEN || memcmp(p, connect_head, HEAD_LEN) || (st->misses > 64 && st->misses > st->hits))
 		return;
+	s = p + HEAD_LEN;
 	st->misses++;
 	arena = ks_arena_suspend();
 	schema = json_loadb(s, n - HEAD_LEN, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK, &jerr);
@@ -297,8 +300,7 @@ static json_t *decode_json_key(ks_decoder_t *d, const ks_msg *m)
 	if (json_is_object(payload) && json_object_get(root, "schema")) {
 		key = json_incref(payload);
 		remember_schema(&d->keys, m->key, m->key_len);
-	}
-	else if (json_is_object(root))
+	} else if (json_is_object(root))
 		key = json_incref(root);
 	release(root);
 	return key;
