@@ -9,8 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "decode_avro.h"
 #include "registry.h"
+
+/*
+ * Kafka Connect's JSON converter writes every message as {"schema":S,"payload":P}, with the
+ * same S (several times larger than P) in every message of a table. A decoder remembers the
+ * bytes of the last few S it met and their parsed value; a message that starts with one of them
+ * has only {"payload":P...} parsed (schema_known).
+ */
+#define SCHEMA_TEXTS 8              /* schema texts remembered per decoder, for values and for keys */
+#define SCHEMA_TEXT_MAX (64 * 1024) /* longer ones are parsed every time */
+
+typedef struct schema_text {
+	char *text;     /* S's bytes as the messages have them */
+	size_t len;
+	json_t *schema; /* parsed from them outside any arena (shared, never changed) */
+	int has_float;  /* the bytes hold "float" (see widen_floats) */
+} schema_text;
+
+typedef struct schema_texts {
+	schema_text e[SCHEMA_TEXTS];
+	unsigned next;  /* the entry replaced next */
+	unsigned long hits, misses;
+} schema_texts;
 
 struct ks_decoder {
 	ks_input_format format;
@@ -19,6 +42,9 @@ struct ks_decoder {
 	int own_registry;
 	ks_avro_decoder_t *avro; /* debezium-avro only: this decoder's Avro state */
 	ks_metrics *metrics;
+	schema_texts values, keys; /* debezium-json: the schemas met, by their bytes */
+	int key_later;           /* debezium-json with primary_key: the message key is parsed only
+				    when a delete has no before */
 };
 
 char ks_op_char(ks_op op)
@@ -28,13 +54,24 @@ char ks_op_char(ks_op op)
 	return (unsigned)op < sizeof(letters) ? letters[op] : '-';
 }
 
+/*
+ * A value of the arena open on this thread goes back with the whole arena at the window's end:
+ * walking its tree to drop references would only cost time (nothing in such a tree holds a
+ * value from outside it). Anything else is released as usual.
+ */
+static void release(json_t *j)
+{
+	if (j && !ks_arena_owns(j))
+		json_decref(j);
+}
+
 void ks_change_clean(ks_change *c)
 {
-	json_decref(c->before);
-	json_decref(c->after);
-	json_decref(c->source);
-	json_decref(c->schema);
-	json_decref(c->key);
+	release(c->before);
+	release(c->after);
+	release(c->source);
+	release(c->schema);
+	release(c->key);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -50,6 +87,7 @@ ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, ks
 	d->format = conf->input_format;
 	d->envelope = conf->input_format == KS_INPUT_RAW && conf->raw_envelope != KS_ENVELOPE_NONE;
 	d->metrics = metrics;
+	d->key_later = d->format == KS_INPUT_DEBEZIUM_JSON && conf->n_pk_cols > 0;
 	if (d->format != KS_INPUT_DEBEZIUM_AVRO)
 		return d;
 	if (!(d->registry = registry)) {
@@ -75,10 +113,28 @@ struct ks_registry *ks_decoder_registry(ks_decoder_t *d)
 	return d->registry;
 }
 
+static void forget_texts(schema_texts *st)
+{
+	int i;
+
+	for (i = 0; i < SCHEMA_TEXTS; i++) {
+		free(st->e[i].text);
+		json_decref(st->e[i].schema);
+	}
+	memset(st, 0, sizeof(*st));
+}
+
+unsigned long ks_decoder_schemas_reused(const ks_decoder_t *d)
+{
+	return d->values.hits + d->keys.hits;
+}
+
 void ks_decoder_destroy(ks_decoder_t *d)
 {
 	if (!d)
 		return;
+	forget_texts(&d->values);
+	forget_texts(&d->keys);
 	ks_avro_decoder_destroy(d->avro);
 	if (d->own_registry)
 		ks_registry_destroy(d->registry);
@@ -111,21 +167,142 @@ static json_t *own(json_t *j)
 	return j && !json_is_null(j) ? json_incref(j) : NULL;
 }
 
-/* The key message: {"schema":…,"payload":{…}} or the bare object; anything else is no key. */
-static json_t *decode_json_key(const ks_msg *m)
+static const char connect_head[] = "{\"schema\":", connect_mid[] = ",\"payload\":";
+#define HEAD_LEN (sizeof(connect_head) - 1)
+#define MID_LEN (sizeof(connect_mid) - 1)
+
+/* What json_load_callback reads: "{" and then the bytes from the "payload" member on. */
+typedef struct feed {
+	const char *p;
+	size_t n;
+	int opened;
+} feed;
+
+static size_t feed_more(void *buf, size_t size, void *arg)
 {
+	feed *f = arg;
+	size_t k;
+
+	if (!f->opened) {
+		f->opened = 1;
+		*(char *)buf = '{';
+		return 1;
+	}
+	k = f->n < size ? f->n : size;
+	memcpy(buf, f->p, k);
+	f->p += k;
+	f->n -= k;
+	return k;
+}
+
+/*
+ * When @p p (@p n bytes) begins {"schema":S,"payload": with S the bytes of a remembered schema
+ * (*known gets it), the value parsed from the rest as {"payload":…}: the message's object but for
+ * its "schema" member, which is S. Parsing that rest checks everything a parse of the whole
+ * value would (the nesting depth too, as the object is the same); when it fails, or the rest has
+ * a "schema" member of its own, NULL: the caller parses the whole value, as without the cache.
+ */
+static json_t *schema_known(schema_texts *st, const char *p, size_t n, const schema_text **known)
+{
+	const char *s;
+	size_t left;
+	json_t *root;
+	feed f;
+	int i;
+
+	if (n < HEAD_LEN || memcmp(p, connect_head, HEAD_LEN))
+		return NULL;
+	s = p + HEAD_LEN;
+	left = n - HEAD_LEN;
+	for (i = 0; i < SCHEMA_TEXTS; i++) {
+		const schema_text *e = &st->e[i];
+
+		if (!e->text || e->len + MID_LEN > left || memcmp(s, e->text, e->len) ||
+		    memcmp(s + e->len, connect_mid, MID_LEN))
+			continue;
+		f.p = s + e->len + 1; /* from "payload" on */
+		f.n = left - e->len - 1;
+		f.opened = 0;
+		root = json_load_callback(feed_more, &f, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		if (root && json_object_get(root, "schema")) {
+			release(root);
+			root = NULL;
+		}
+		if (root) {
+			st->hits++;
+			*known = e;
+		}
+		return root;
+	}
+	return NULL;
+}
+
+/*
+ * After a whole @p p (@p n bytes) parsed well in the Connect form: remember its S. S is parsed on
+ * its own (outside the arena: it outlives the message) to know where it ends. A decoder that
+ * keeps meeting new texts (more tables than entries, or S written differently each time) stops
+ * remembering.
+ */
+static void remember_schema(schema_texts *st, const char *p, size_t n)
+{
+	const char *s;
+	schema_text *e;
+	json_error_t jerr;
+	ks_arena_t *arena;
+	json_t *schema;
+	char *text;
+	size_t len;
+
+	if (n < HEAD_LEN || memcmp(p, connect_head, HEAD_LEN) || (st->misses > 64 && st->misses > st->hits))
+		return;
+	s = p + HEAD_LEN;
+	st->misses++;
+	arena = ks_arena_suspend();
+	schema = json_loadb(s, n - HEAD_LEN, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK, &jerr);
+	len = schema && jerr.position > 0 ? (size_t)jerr.position : 0;
+	if (!len || len > SCHEMA_TEXT_MAX || len + MID_LEN > n - HEAD_LEN || memcmp(s + len, connect_mid, MID_LEN) ||
+	    !(text = malloc(len))) {
+		json_decref(schema);
+		ks_arena_resume(arena);
+		return;
+	}
+	memcpy(text, s, len);
+	e = &st->e[st->next];
+	st->next = (st->next + 1) % SCHEMA_TEXTS;
+	free(e->text);
+	json_decref(e->schema);
+	e->text = text;
+	e->len = len;
+	e->schema = schema;
+	e->has_float = memmem(text, len, "\"float\"", 7) != NULL;
+	ks_arena_resume(arena);
+}
+
+/* The key message: {"schema":…,"payload":{…}} or the bare object; anything else is no key. */
+static json_t *decode_json_key(ks_decoder_t *d, const ks_msg *m)
+{
+	const schema_text *known = NULL;
 	json_t *root, *payload, *key = NULL;
 
 	if (!m->key || !m->key_len)
 		return NULL;
+	if ((root = schema_known(&d->keys, m->key, m->key_len, &known))) {
+		/* The object without its "schema" member: only a payload object can be the key. */
+		payload = json_object_get(root, "payload");
+		key = json_is_object(payload) ? json_incref(payload) : NULL;
+		release(root);
+		if (key)
+			return key;
+	}
 	if (!(root = json_loadb(m->key, m->key_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)))
 		return NULL;
 	payload = json_object_get(root, "payload");
-	if (json_is_object(payload) && json_object_get(root, "schema"))
+	if (json_is_object(payload) && json_object_get(root, "schema")) {
 		key = json_incref(payload);
-	else if (json_is_object(root))
+		remember_schema(&d->keys, m->key, m->key_len);
+	} else if (json_is_object(root))
 		key = json_incref(root);
-	json_decref(root);
+	release(root);
 	return key;
 }
 
@@ -151,7 +328,7 @@ static const char *quoted(char *out, size_t size, const char *s, size_t n)
  * Pull a change out of a Debezium payload object (from JSON or from Avro): op, before,
  * after, source, ts_ms. @p schema is the value schema or NULL (borrowed).
  */
-static int extract_debezium(const ks_msg *m, json_t *payload, json_t *schema, ks_change *out,
+static int extract_debezium(ks_decoder_t *d, const ks_msg *m, json_t *payload, json_t *schema, ks_change *out,
 			    ks_errbuf *err)
 {
 	json_t *op = json_object_get(payload, "op"), *j;
@@ -187,6 +364,9 @@ static int extract_debezium(const ks_msg *m, json_t *payload, json_t *schema, ks
 	out->after = own(j);
 	if ((out->op == KS_OP_CREATE || out->op == KS_OP_READ || out->op == KS_OP_UPDATE) && !out->after)
 		return bad(err, m, "missing_after", "payload.after: missing or null, but op '%c' needs the row", ops[0]);
+	/* With primary_key the row gives the key columns; the message key is wanted only here. */
+	if (out->op == KS_OP_DELETE && !out->before && !out->key && d->key_later)
+		out->key = decode_json_key(d, m);
 	if (out->op == KS_OP_DELETE && !out->before && !out->key)
 		return bad(err, m, "missing_before",
 			   "payload.before: missing for op 'd' and the message has no key to identify the row");
@@ -303,24 +483,30 @@ static void widen_floats(const json_t *schema, ks_change *out)
 	}
 }
 
-static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
+static int decode_debezium_json(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbuf *err)
 {
+	const schema_text *known = NULL;
 	json_error_t jerr;
 	json_t *root, *payload, *schema = NULL;
-	int rc;
+	int rc, floats;
 
-	if (!(root = json_loadb(m->value, m->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
-		return not_json(m, &jerr, err);
+	if (!(root = schema_known(&d->values, m->value, m->value_len, &known))) {
+		if (!(root = json_loadb(m->value, m->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
+			return not_json(m, &jerr, err);
+		if (json_is_object(root) && json_object_get(root, "schema") && json_object_get(root, "payload") &&
+		    !json_object_get(root, "op"))
+			remember_schema(&d->values, m->value, m->value_len);
+	}
 	if (!json_is_object(root)) {
 		rc = bad(err, m, "not_object", "value: expected a Debezium envelope object, got %s",
 			 ks_json_type_name(root));
-		json_decref(root);
+		release(root);
 		return rc;
 	}
 	payload = json_object_get(root, "payload");
 	/* The envelope is {"schema":…,"payload":…}; a bare payload has "op" at the top. */
 	if (payload && !json_object_get(root, "op")) {
-		schema = json_object_get(root, "schema");
+		schema = known ? known->schema : json_object_get(root, "schema");
 		if (json_is_null(schema))
 			schema = NULL;
 		if (!json_is_object(payload)) {
@@ -330,16 +516,22 @@ static int decode_debezium_json(const ks_msg *m, ks_change *out, ks_errbuf *err)
 			/* {"schema":…,"payload":null} is the JSON converter's tombstone. */
 			if (!rc)
 				out->op = KS_OP_TOMBSTONE;
-			json_decref(root);
+			release(root);
 			return rc;
 		}
 	} else {
 		payload = root;
 	}
-	rc = extract_debezium(m, payload, schema, out, err);
-	if (!rc && schema && memmem(m->value, m->value_len, "\"float\"", 7))
+	rc = extract_debezium(d, m, payload, schema, out, err);
+	/* "float" cannot straddle S and what follows it (a ',' comes first): the text after S is enough. */
+	if (known)
+		floats = known->has_float || memmem((const char *)m->value + HEAD_LEN + known->len,
+						    m->value_len - HEAD_LEN - known->len, "\"float\"", 7);
+	else
+		floats = memmem(m->value, m->value_len, "\"float\"", 7) != NULL;
+	if (!rc && schema && floats)
 		widen_floats(schema, out);
-	json_decref(root);
+	release(root);
 	return rc;
 }
 
@@ -358,7 +550,7 @@ static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errb
 	if (!json_is_object(payload)) {
 		rc = bad(err, m, "not_object", "Avro value: expected a record, got %s", ks_json_type_name(payload));
 	} else {
-		rc = extract_debezium(m, payload, schema, out, err);
+		rc = extract_debezium(d, m, payload, schema, out, err);
 	}
 	json_decref(payload);
 	json_decref(schema);
@@ -417,8 +609,9 @@ int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbu
 		out->op = KS_OP_CREATE;
 		return 0;
 	case KS_INPUT_DEBEZIUM_JSON:
-		out->key = decode_json_key(m);
-		rc = decode_debezium_json(m, out, err);
+		if (!d->key_later)
+			out->key = decode_json_key(d, m);
+		rc = decode_debezium_json(d, m, out, err);
 		break;
 	case KS_INPUT_DEBEZIUM_AVRO:
 		out->key = decode_avro_key(d, m, err, &fatal);

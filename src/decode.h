@@ -113,4 +113,11 @@ void ks_decoder_destroy(ks_decoder_t *d);
  */
 int ks_decoder_decode(ks_decoder_t *d, const ks_msg *msg, ks_change *out, ks_errbuf *err);
 
+/**
+ * @brief How many messages had their Kafka Connect `schema` part recognised by its bytes instead
+ *        of parsed (debezium-json: values and keys), since the decoder was made.
+ * @locality the decoder's thread
+ */
+unsigned long ks_decoder_schemas_reused(const ks_decoder_t *d);
+
 #endif

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "consumer.h"
 #include "log.h"
 #include "registry.h"
 
 #define MIN_SPLIT 32 /* below this many messages a batch is not worth a thread hand-off */
 #define CHUNK 16     /* messages a lane takes at a time */
+#define ARENA_KEEP (1024 * 1024) /* a lane's arena keeps up to this between messages */
 
 typedef struct lane {
 	struct ks_preparer *pp;
@@ -26,6 +28,7 @@ typedef struct lane {
 	int started;
 	ks_decoder_t **dec; /* one per route */
 	ks_transform_t **tr;
+	ks_arena_t *arena; /* JSON input: the jansson values of the message being prepared */
 } lane;
 
 struct ks_preparer {
@@ -34,6 +37,7 @@ struct ks_preparer {
 	int nroutes;
 	ks_registry_t **registry; /* per route, debezium-avro: the lanes' one schema cache */
 	int *headers;             /* per route, raw.envelope=kafka: decode needs the messages' headers */
+	int *json;                /* per route, JSON input: its messages are prepared in the lane's arena */
 	pthread_mutex_t mu;
 	pthread_cond_t go, done;
 	uint32_t gen;       /* the batch started last */
@@ -51,7 +55,7 @@ struct ks_preparer {
 	size_t pend_bytes;
 };
 
-static void prepare_one(lane *l, ks_prepared *it)
+static void prepare_msg(lane *l, ks_prepared *it)
 {
 	ks_change change;
 	ks_msg km;
@@ -89,6 +93,15 @@ static void prepare_one(lane *l, ks_prepared *it)
 		it->outcome = KS_PREP_RECORDS;
 		it->n = n;
 	}
+}
+
+/* Everything jansson allocates for one message comes from the lane's arena (when it has one)
+ * and goes back at once: the change is cleaned and its records are plain malloc. */
+static void prepare_one(lane *l, ks_prepared *it)
+{
+	ks_arena_begin(l->pp->json[it->route] ? l->arena : NULL);
+	prepare_msg(l, it);
+	ks_arena_end();
 }
 
 /* Take chunks of batch @p gen until none is left; what was done is counted towards the batch. */
@@ -149,7 +162,7 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 				      ks_metrics *metrics, ks_errbuf *err)
 {
 	struct ks_preparer *pp = calloc(1, sizeof(*pp));
-	int i, r, n = 1;
+	int i, r, n = 1, json_routes = 0;
 
 	/* Raw bytes have nothing to decode: handing them to a lane costs more than it saves. */
 	for (r = 0; r < nroutes; r++)
@@ -159,12 +172,15 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 	    !(pp->batch = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->batch))) ||
 	    !(pp->pend = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->pend))) ||
 	    !(pp->registry = calloc((size_t)nroutes, sizeof(*pp->registry))) ||
-	    !(pp->headers = calloc((size_t)nroutes, sizeof(*pp->headers)))) {
+	    !(pp->headers = calloc((size_t)nroutes, sizeof(*pp->headers))) ||
+	    !(pp->json = calloc((size_t)nroutes, sizeof(*pp->json)))) {
 		if (pp) {
 			free(pp->lanes);
 			free(pp->batch);
 			free(pp->pend);
 			free(pp->registry);
+			free(pp->headers);
+	free(pp->json);
 		}
 		free(pp);
 		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
@@ -179,12 +195,20 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 		pp->headers[r] = routes[r]->raw_envelope != KS_ENVELOPE_NONE;
 		if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
 			goto fail;
+		/* Avro decoding fills the Schema Registry cache and the decoder's plans as it goes: its
+		 * jansson values outlive the message, so only JSON input uses the arenas. */
+		pp->json[r] = routes[r]->input_format == KS_INPUT_DEBEZIUM_JSON || routes[r]->input_format == KS_INPUT_JSON;
+		if (pp->json[r])
+			json_routes++;
 	}
+	if (json_routes)
+		ks_arena_install();
 	for (i = 0; i < n; i++) {
 		lane *l = &pp->lanes[i];
 
 		l->pp = pp;
-		if (!(l->dec = calloc((size_t)nroutes, sizeof(*l->dec))) || !(l->tr = calloc((size_t)nroutes, sizeof(*l->tr)))) {
+		if (!(l->dec = calloc((size_t)nroutes, sizeof(*l->dec))) || !(l->tr = calloc((size_t)nroutes, sizeof(*l->tr))) ||
+		    (json_routes && !(l->arena = ks_arena_new(ARENA_KEEP)))) {
 			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 			goto fail;
 		}
@@ -255,11 +279,13 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 			ks_decoder_destroy(pp->lanes[i].dec[k]);
 		free(pp->lanes[i].tr);
 		free(pp->lanes[i].dec);
+		ks_arena_destroy(pp->lanes[i].arena);
 	}
 	for (k = 0; k < pp->nroutes; k++)
 		ks_registry_destroy(pp->registry[k]);
 	free(pp->registry);
 	free(pp->headers);
+	free(pp->json);
 	pthread_mutex_destroy(&pp->mu);
 	pthread_cond_destroy(&pp->go);
 	pthread_cond_destroy(&pp->done);

@@ -5,12 +5,12 @@
  */
 #include "transform.h"
 
-#include <float.h>
 #include <librdkafka/rdkafka.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "arena.h"
 
 struct ks_transform {
 	ks_sink_type type;
@@ -23,6 +23,9 @@ struct ks_transform {
 	ks_buf data;      /* reused for every record's data */
 	ks_buf key;       /* reused for every partition key */
 	ks_buf scratch;   /* raw.envelope: a field's bytes re-written, or in base64 */
+	json_t *schema;   /* type=debezium: the last schema written outside an arena (a reference
+			     held, so the same pointer is the same value) ... */
+	ks_buf schema_text; /* ... and its text */
 };
 
 ks_record *ks_record_new(const char *pkey, size_t pkey_len, const void *data, size_t data_len)
@@ -65,257 +68,6 @@ uint64_t ks_key_hash(const char *p, size_t n)
 	return h ^ (h >> 32);
 }
 
-/* ---- reals as RisingWave writes them ------------------------------------------------------ */
-
-/*
- * RisingWave's JSON encoder is serde_json, whose numbers are written by the ryu crate: the
- * shortest digits that read back as the same double (among those, the nearest to the exact
- * value), laid out as ryu's format64 does (write_real). A float32 column reaches serde_json
- * widened to a double, so a double is all there is to write.
- */
-typedef struct decimal {
-	char d[20]; /* the significant digits, no trailing zeros */
-	int n;      /* how many */
-	int e;      /* decimal exponent of the first */
-} decimal;
-
-/*
- * @p v > 0 correctly rounded to @p n significant digits into @p d: does that text read back as
- * v? ("%g" is cheaper than "%e" in glibc and drops the trailing zeros itself.)
- */
-static int round_to(double v, int n, decimal *d)
-{
-	char s[40];
-	const char *p;
-	int point = 0, seen_point = 0;
-
-	snprintf(s, sizeof(s), "%.*g", n, v);
-	d->n = 0;
-	for (p = s; *p && *p != 'e'; p++) {
-		if (*p == '.') {
-			seen_point = 1;
-		} else if (d->n || *p != '0') {
-			d->d[d->n++] = *p;
-			point += !seen_point;
-		} else if (seen_point) {
-			point--; /* a leading zero after the point: 0.00x */
-		}
-	}
-	d->e = point - 1 + (*p ? atoi(p + 1) : 0);
-	while (d->n > 1 && d->d[d->n - 1] == '0')
-		d->n--;
-	return strtod(s, NULL) == v;
-}
-
-/*
- * At a power of two the doubles below are twice as close as those above, so the nearest
- * 16-digit decimal (in @p d) may miss v while its neighbour on the far side still reads back.
- */
-static int neighbour_reads_back(double v, decimal *d)
-{
-	unsigned long long m = 0;
-	char s[40];
-	int i;
-
-	for (i = 0; i < 16; i++)
-		m = m * 10 + (unsigned long long)(i < d->n ? d->d[i] - '0' : 0);
-	for (i = 0; i < 2; i++) {
-		unsigned long long c = i ? m + 1 : m - 1;
-
-		if (c < 1000000000000000ULL || c > 9999999999999999ULL)
-			continue; /* a carry or borrow: fewer digits, already tried */
-		snprintf(s, sizeof(s), "%llue%d", c, d->e - 15);
-		if (strtod(s, NULL) == v) {
-			d->n = snprintf(d->d, sizeof(d->d), "%llu", c);
-			while (d->n > 1 && d->d[d->n - 1] == '0')
-				d->n--;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/*
- * The shortest round-trip digits of finite @p v > 0. A decimal of up to 15 digits survives a
- * trip through a normal double (DBL_DIG), so one that reads back as v is v's 15-digit rounding
- * less its trailing zeros; past that, 16 digits (the nearest, or its neighbour), else 17.
- */
-static void shortest_digits(double v, decimal *d)
-{
-	int n;
-
-	if (v < DBL_MIN) {
-		/* Subnormals carry fewer digits: try each length (their neighbours are evenly spaced). */
-		for (n = 1; !round_to(v, n, d); n++)
-			;
-	} else if (!round_to(v, 15, d) && !round_to(v, 16, d) && !neighbour_reads_back(v, d)) {
-		round_to(v, 17, d);
-	}
-}
-
-/*
- * ryu's layout, with kk the position of the decimal point (10^(kk-1) <= |v| < 10^kk): integers of
- * up to 16 digits as "1234000.0", other values with kk in 1..16 as "12.34", kk in -4..0 as
- * "0.001234", everything else in exponent form without '+' or padding: "1e16", "1.5e-7", "5e-324".
- */
-static int write_real(ks_buf *b, double v)
-{
-	char out[48];
-	decimal d;
-	const char *digits;
-	int len = 0, kk, i;
-
-	if (!isfinite(v))
-		return ks_buf_append(b, "null", 4); /* what serde_json writes (jansson never holds one) */
-	if (signbit(v))
-		out[len++] = '-';
-	if (v == 0) {
-		memcpy(out + len, "0.0", 3);
-		return ks_buf_append(b, out, (size_t)len + 3);
-	}
-	shortest_digits(fabs(v), &d);
-	digits = d.d;
-	kk = d.e + 1;
-	if (kk >= d.n && kk <= 16) {
-		memcpy(out + len, digits, (size_t)d.n);
-		len += d.n;
-		for (i = d.n; i < kk; i++)
-			out[len++] = '0';
-		out[len++] = '.';
-		out[len++] = '0';
-	} else if (kk > 0 && kk <= 16) {
-		memcpy(out + len, digits, (size_t)kk);
-		len += kk;
-		out[len++] = '.';
-		memcpy(out + len, digits + kk, (size_t)(d.n - kk));
-		len += d.n - kk;
-	} else if (kk > -5 && kk <= 0) {
-		out[len++] = '0';
-		out[len++] = '.';
-		for (i = kk; i < 0; i++)
-			out[len++] = '0';
-		memcpy(out + len, digits, (size_t)d.n);
-		len += d.n;
-	} else {
-		out[len++] = digits[0];
-		if (d.n > 1) {
-			out[len++] = '.';
-			memcpy(out + len, digits + 1, (size_t)(d.n - 1));
-			len += d.n - 1;
-		}
-		len += snprintf(out + len, sizeof(out) - (size_t)len, "e%d", kk - 1);
-	}
-	return ks_buf_append(b, out, (size_t)len);
-}
-
-/* ---- deterministic JSON ------------------------------------------------------------------ */
-
-/* Object members in key order: insertion sort for the usual few, qsort for many. */
-typedef struct member {
-	const char *key;
-	size_t len;
-	const json_t *value;
-} member;
-
-static int member_cmp(const void *a, const void *b)
-{
-	const member *x = a, *y = b;
-	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
-
-	return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-static void sort_members(member *m, size_t n)
-{
-	size_t i, j;
-
-	if (n > 16) {
-		qsort(m, n, sizeof(*m), member_cmp);
-		return;
-	}
-	for (i = 1; i < n; i++) {
-		member t = m[i];
-
-		for (j = i; j > 0 && member_cmp(&m[j - 1], &t) > 0; j--)
-			m[j] = m[j - 1];
-		m[j] = t;
-	}
-}
-
-static int write_int(ks_buf *b, long long v)
-{
-	char s[24], *p = s + sizeof(s);
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	return ks_buf_append(b, p, (size_t)(s + sizeof(s) - p));
-}
-
-int ks_json_write(ks_buf *b, const json_t *j)
-{
-	int r = 0;
-
-	switch (json_typeof(j)) {
-	case JSON_OBJECT: {
-		member stack[32], *m = stack;
-		size_t n = json_object_size(j), i = 0;
-		const char *k;
-		size_t klen;
-		json_t *v;
-
-		if (n > sizeof(stack) / sizeof(stack[0]) && !(m = malloc(n * sizeof(*m))))
-			return KS_ERR_NOMEM;
-		json_object_keylen_foreach((json_t *)j, k, klen, v) {
-			m[i].key = k;
-			m[i].len = klen;
-			m[i++].value = v;
-		}
-		sort_members(m, n);
-		r = ks_buf_append(b, "{", 1);
-		for (i = 0; i < n && !r; i++) {
-			if (i && (r = ks_buf_append(b, ",", 1)))
-				break;
-			if ((r = ks_buf_json_str(b, m[i].key, m[i].len)) || (r = ks_buf_append(b, ":", 1)))
-				break;
-			r = ks_json_write(b, m[i].value);
-		}
-		if (!r)
-			r = ks_buf_append(b, "}", 1);
-		if (m != stack)
-			free(m);
-		return r;
-	}
-	case JSON_ARRAY: {
-		size_t i;
-
-		r = ks_buf_append(b, "[", 1);
-		for (i = 0; i < json_array_size(j) && !r; i++) {
-			if (i && (r = ks_buf_append(b, ",", 1)))
-				break;
-			r = ks_json_write(b, json_array_get(j, i));
-		}
-		return r ? r : ks_buf_append(b, "]", 1);
-	}
-	case JSON_STRING:
-		return ks_buf_json_str(b, json_string_value(j), json_string_length(j));
-	case JSON_INTEGER:
-		return write_int(b, (long long)json_integer_value(j));
-	case JSON_REAL:
-		return write_real(b, json_real_value(j));
-	case JSON_TRUE:
-		return ks_buf_append(b, "true", 4);
-	case JSON_FALSE:
-		return ks_buf_append(b, "false", 5);
-	default:
-		return ks_buf_append(b, "null", 4);
-	}
-}
-
 static int write_or_null(ks_buf *b, const json_t *j)
 {
 	return j ? ks_json_write(b, j) : ks_buf_append(b, "null", 4);
@@ -356,6 +108,7 @@ ks_transform_t *ks_transform_new(const ks_conf *conf, ks_errbuf *err)
 	ks_buf_init(&t->data, KS_MAX_DATA_BYTES);
 	ks_buf_init(&t->key, KS_MAX_DATA_BYTES);
 	ks_buf_init(&t->scratch, KS_MAX_DATA_BYTES);
+	ks_buf_init(&t->schema_text, KS_MAX_DATA_BYTES);
 	return t;
 }
 
@@ -366,6 +119,8 @@ void ks_transform_destroy(ks_transform_t *t)
 	ks_buf_clean(&t->data);
 	ks_buf_clean(&t->key);
 	ks_buf_clean(&t->scratch);
+	ks_buf_clean(&t->schema_text);
+	json_decref(t->schema);
 	free(t->pk_cols);
 	free(t);
 }
@@ -511,6 +266,28 @@ static int emit_row(ks_transform_t *t, ks_record *out[2], int n, const json_t *r
 	return emit(t, out, n, t->data.data, t->data.len);
 }
 
+/*
+ * The value schema of a Kafka Connect envelope is the same value for every message of a table
+ * (the decoder keeps one per schema text): written once, then copied. A schema of the open arena
+ * lives for this message only and is written as it is.
+ */
+static int write_schema(ks_transform_t *t, ks_buf *b, json_t *schema)
+{
+	int r;
+
+	if (!schema || ks_arena_owns(schema))
+		return write_or_null(b, schema);
+	if (schema != t->schema) {
+		json_decref(t->schema);
+		t->schema = NULL;
+		ks_buf_reset(&t->schema_text);
+		if ((r = ks_json_write(&t->schema_text, schema)))
+			return r;
+		t->schema = json_incref(schema);
+	}
+	return ks_buf_append(b, t->schema_text.data, t->schema_text.len);
+}
+
 static int debezium_envelope(ks_transform_t *t, const ks_change *c, char op)
 {
 	ks_buf *b = &t->data;
@@ -524,8 +301,8 @@ static int debezium_envelope(ks_transform_t *t, const ks_change *c, char op)
 	    (r = ks_buf_puts(b, ",\"source\":")) || (r = write_or_null(b, c->source)) ||
 	    (r = ks_buf_puts(b, ",\"ts_ms\":")))
 		return r;
-	r = c->has_ts_ms ? write_int(b, (long long)c->ts_ms) : ks_buf_puts(b, "null");
-	if (r || (r = ks_buf_puts(b, "},\"schema\":")) || (r = write_or_null(b, c->schema)))
+	r = c->has_ts_ms ? ks_json_write_int(b, (long long)c->ts_ms) : ks_buf_puts(b, "null");
+	if (r || (r = ks_buf_puts(b, "},\"schema\":")) || (r = write_schema(t, b, c->schema)))
 		return r;
 	return ks_buf_puts(b, "}");
 }

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "conf.h"
 #include "decode.h"
+#include "json_write.h"
 
 /** Kinesis limits. */
 #define KS_MAX_PKEY_LEN 256
@@ -55,13 +56,6 @@ void ks_record_destroy(ks_record *r);
 /** @brief Stable 64-bit hash of a partition key (FNV-1a). */
 uint64_t ks_key_hash(const char *p, size_t n);
 
-/**
- * @brief Append @p j to @p b as compact JSON with object keys sorted (byte for byte
- *        deterministic; reals as RisingWave's serde_json/ryu writes them: the shortest digits
- *        that read back the same, "100.0", "0.0001", "1e16", "1.5e-7", "5e-324").
- * @returns 0, KS_ERR_TOOBIG, KS_ERR_NOMEM.
- */
-int ks_json_write(ks_buf *b, const json_t *j);
 
 typedef struct ks_transform ks_transform_t;
 
