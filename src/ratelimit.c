@@ -18,6 +18,7 @@ void ks_bucket_init(ks_bucket *b, double rate, int64_t now_ms)
 	b->rate = rate;
 	b->cap = rate;
 	b->tokens = rate;
+	b->reserve = 0;
 	b->last_ms = now_ms;
 }
 
@@ -27,10 +28,17 @@ void ks_limiter_init(ks_shard_limiter *l, double percent, int64_t now_ms)
 	ks_bucket_init(&l->bytes, KS_SHARD_BYTES_PER_S * percent / 100.0, now_ms);
 }
 
-/* What must be in the bucket before @p n is taken: a take larger than the bucket needs it full. */
+void ks_limiter_reserve(ks_shard_limiter *l, double seconds)
+{
+	l->records.reserve = l->records.rate * seconds;
+	l->bytes.reserve = l->bytes.rate * seconds;
+}
+
+/* What must be in the bucket before @p n is taken (and its reserve left): a take larger than the
+ * bucket needs it full. */
 static double needed(const ks_bucket *b, double n)
 {
-	return n < b->cap ? n : b->cap;
+	return n + b->reserve < b->cap ? n + b->reserve : b->cap;
 }
 
 int ks_limiter_take(ks_shard_limiter *l, size_t bytes, int64_t now_ms)

@@ -17,6 +17,7 @@ typedef struct ks_bucket {
 	double tokens;   /**< available now (may go below 0 after a record larger than the bucket) */
 	double rate;     /**< tokens added per second */
 	double cap;      /**< most tokens held: one second of rate */
+	double reserve;  /**< tokens a take leaves in the bucket (0 unless ks_limiter_reserve) */
 	int64_t last_ms; /**< when tokens was last brought up to date */
 } ks_bucket;
 
@@ -38,6 +39,15 @@ void ks_bucket_init(ks_bucket *b, double rate, int64_t now_ms);
  *        RateLimit: 100 is the service's own limits).
  */
 void ks_limiter_init(ks_shard_limiter *l, double percent, int64_t now_ms);
+
+/**
+ * @brief Keep @p seconds of each rate in the buckets: a take must leave that much (a take larger
+ *        than the bucket still goes from a full one). The long-run rate stays the same; what the
+ *        service sees may arrive later than it was taken, by up to that long, and still conform
+ *        to its own buckets (a bucket that stays full while records are on their way loses that
+ *        refill, and a request sent before another may arrive after it).
+ */
+void ks_limiter_reserve(ks_shard_limiter *l, double seconds);
 
 /**
  * @brief Take one record of @p bytes (partition key plus data) if both buckets allow it now.

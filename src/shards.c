@@ -26,6 +26,11 @@ struct ks_shards {
 	int rr;                 /* the shard ks_shards_take starts with, in turn */
 };
 
+/* Seconds of each shard's rates kept in its buckets: between a take and the service's own take
+ * lie the ready queue (batch.linger.ms at most, when not lingering for an aggregate), the request
+ * slots and the transfer. */
+#define LIMIT_RESERVE_S 0.1
+
 /* What an aggregate's framing adds beyond its records' costs (as keygate.c counts it). */
 #define AGG_BASE (KS_KPL_OVERHEAD + 16)
 
@@ -328,6 +333,8 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 			set->lim[i] = old->lim[was];
 		else
 			ks_limiter_init(&set->lim[i], s->o.rate_percent > 0 ? s->o.rate_percent : 100.0, now_ms);
+		/* Taken tokens reach the service later (the ready queue, the requests in flight). */
+		ks_limiter_reserve(&set->lim[i], LIMIT_RESERVE_S);
 	}
 	/* The queued units, taken apart in shard order: each key's records stay in their order. */
 	for (i = 0; old && i < ks_shardmap_count(old->map); i++)
@@ -369,8 +376,15 @@ void ks_shards_refund(ks_shards_t *s, const ks_record *unit, size_t exact_bytes)
 {
 	size_t charged = unit_bytes(unit);
 
-	if (s->o.rate_percent > 0 && unit->shardset == s->cur && s->cur && exact_bytes < charged)
-		s->cur->lim[unit->shard].bytes.tokens += (double)(charged - exact_bytes);
+	ks_bucket *b;
+
+	if (s->o.rate_percent <= 0 || unit->shardset != s->cur || !s->cur || exact_bytes >= charged)
+		return;
+	/* As if only the exact bytes had been taken: never over what the bucket holds. */
+	b = &s->cur->lim[unit->shard].bytes;
+	b->tokens += (double)(charged - exact_bytes);
+	if (b->tokens > b->cap)
+		b->tokens = b->cap;
 }
 
 /* Take the records of @p unit that hash outside start..end off it, into @p outside. */

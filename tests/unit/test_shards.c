@@ -157,6 +157,28 @@ static void test_bytes_bucket_and_percent(void)
 	CU_ASSERT_DOUBLE_EQUAL(l.records.rate, 500.0, 1e-9);
 }
 
+/* A reserve: takes leave 10 % of a second in the bucket; the long-run rate is the same. */
+static void test_reserve(void)
+{
+	ks_shard_limiter l;
+	int taken = 0, i;
+
+	ks_limiter_init(&l, 100.0, 0);
+	ks_limiter_reserve(&l, 0.1);
+	for (i = 0; i < 2000; i++)
+		taken += ks_limiter_take(&l, 10, 0);
+	CU_ASSERT_EQUAL(taken, 900);
+	for (i = 0; i < 2000; i++)
+		taken += ks_limiter_take(&l, 10, 10000);
+	CU_ASSERT_EQUAL(taken, 1800);
+	/* Steady: one record a millisecond. */
+	for (i = 1; i <= 1000; i++)
+		taken += ks_limiter_take(&l, 10, 10000 + i);
+	CU_ASSERT_EQUAL(taken, 2800);
+	/* A record larger than the bucket still goes from a full one. */
+	CU_ASSERT_EQUAL(ks_limiter_take(&l, 2 << 20, 20000), 1);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -164,6 +186,7 @@ int main(void)
 		{ "128-bit hash key text", test_u128_text },
 		{ "records bucket", test_records_bucket },
 		{ "bytes bucket, percent, large records", test_bytes_bucket_and_percent },
+		{ "a reserve left in the buckets", test_reserve },
 		{ NULL, NULL },
 	};
 
