@@ -406,6 +406,11 @@ def main():
         for r in shard_rows:
             f.write("| %s | %.0f | %.1f | %.1f | %.1f %% | %.0f %% | %.0f %% |\n"
                     % (r[0], r[1], r[2], r[3], 100 * r[4], 100 * r[5], 100 * r[6]))
+        f.write("\nBoth writers run with the defaults (`rate.limit.percent=100`: each shard's token buckets at the "
+                "service's limits); `aggregation=kpl` packs a shard's records across keys into aggregates of up to "
+                "`aggregation.max.bytes` (51,200). The service's buckets, and the fake endpoint's, start full: one "
+                "second of each limit goes at once, so a share over 100 %% is that first second over a short run "
+                "(%s).\n" % ", ".join("%s %.1f s" % (r[0], N_SHARD / r[1]) for r in shard_rows))
     print("wrote bench/RESULTS.md")
     tmp.remove()
 
