@@ -698,7 +698,6 @@ static void stress_writer_open(stress_writer *w)
 	/* A fixed jitter seed: the run, and what it asserts, are the same every time. */
 	ks_kinesis_io io = { &stress_transport, &w->s, stress_now, &w->s, 0x9e3779b97f4a7c15ULL };
 	ks_errbuf err;
-	int i;
 
 	memset(w, 0, sizeof(*w));
 	w->s.now = 1000000;
