@@ -77,7 +77,7 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 	k->shard_wake = INT64_MAX;
 	/* The pipeline lists the shards at start (ks_kinesis_set_shardmap); without a map by then,
 	 * the writer tries again later. */
-	k->next_refresh_ms = k->now_ms(k->clock_ud) + (conf->shards_refresh_ms > 0 ? conf->shards_refresh_ms : 60000);
+	k->next_refresh_ms = k->now_ms(k->clock_ud) + ks_kinesis_relist_ms(conf);
 	topts.url = k->url;
 	topts.timeout_ms = conf->request_timeout_ms;
 	topts.connect_timeout_ms = conf->connect_timeout_ms;
@@ -297,10 +297,6 @@ static void admit_incoming(ks_kinesis_t *k)
 	}
 }
 
-
-
-
-
 /* A batch is due when full, when its oldest record lingered long enough, or on flush. */
 static int batch_due(const ks_kinesis_t *k, int64_t now)
 {
@@ -312,20 +308,12 @@ static int batch_due(const ks_kinesis_t *k, int64_t now)
 	       now - k->ready.head->not_before_ms >= k->conf->batch_linger_ms;
 }
 
-/* What an entry adds to a request: partition key and data, or the aggregate's bound. */
-static size_t entry_bytes(const ks_record *r)
-{
-	ks_put_entry e = { r->pkey, r->pkey_len, NULL, r->data, r->agg ? r->agg_cost : r->data_len };
-
-	return ks_putrecords_entry_bytes(&e);
-}
-
 static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
 
 	if (ks_kinesis_sharded(k) && !k->fatal) {
-		ks_kinesis_admit_sharded(k, now);
+		ks_kinesis_admit_sharded(k);
 		ks_shards_take(k->sh, now, k->flush, &k->ready, &k->shard_wake);
 	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
@@ -339,7 +327,7 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 		rq->n = 0;
 		while (k->ready.head && rq->n < (size_t)k->conf->batch_max_records) {
 			ks_record *head = k->ready.head;
-			size_t sz = entry_bytes(head);
+			size_t sz = ks_shards_unit_bytes(head);
 
 			/* A record alone may be over batch.max.bytes (up to the stream's record size),
 			 * never over the request limit. */
@@ -348,7 +336,7 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 			/* A retried aggregate goes again as it was: nobody joins late and shares its deadline. */
 			if (k->conf->aggregation == KS_AGG_KPL && k->gate && !head->attempts && !head->shardset) {
 				ks_keygate_gather(k->gate, head, (size_t)k->conf->batch_max_bytes - (rq->n ? bytes : 0));
-				sz = entry_bytes(head);
+				sz = ks_shards_unit_bytes(head);
 			}
 			bytes += sz;
 			rq->recs[rq->n++] = ks_rqueue_pop(&k->ready);
@@ -386,7 +374,7 @@ void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 			continue;
 		next->not_before_ms = now;
 		if (ks_kinesis_sharded(k))
-			ks_kinesis_route(k, next, now);
+			ks_kinesis_route(k, next);
 		else
 			ks_rqueue_push(&k->ready, next);
 	}
@@ -474,9 +462,6 @@ size_t ks_kinesis_ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_i
 	return n;
 }
 
-
-
-
 static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int64_t now)
 {
 	ks_put_answer ans;
@@ -514,7 +499,7 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
-		if (rec->shardset && !ks_kinesis_check_landed(k, rec, &res, now))
+		if (rec->shardset && !ks_kinesis_check_landed(k, rec, &res))
 			continue; /* decided once the shard it landed in is known */
 		ok += ks_kinesis_ack_unit(k, rec, res.shard_id, res.seq, now);
 	}
@@ -561,10 +546,6 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 		hold_fatal(k, rq, &e, KS_ERR_FATAL);
 	}
 }
-
-
-
-
 
 static void handle_done(void *ud, const ks_http_answer *a)
 {
@@ -614,7 +595,6 @@ void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes)
 	k->max_request_bytes = max_record_bytes > KS_MAX_RECORD_BYTES ? KS_PUT_MAX_LARGE_BYTES : KS_PUT_MAX_BYTES;
 }
 
-
 int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 {
 	int64_t now = ks_kinesis_now(k);
@@ -660,7 +640,7 @@ static int64_t due_retries(ks_kinesis_t *k, int64_t now)
 	while ((r = ks_rqueue_pop(&k->retry))) {
 		if (r->not_before_ms <= now) {
 			/* Predicted units wait for their shard's buckets again. */
-			if (r->shardset && ks_kinesis_sharded(k) && ks_shards_retry(k->sh, r, now) == 0)
+			if (r->shardset && ks_kinesis_sharded(k) && ks_shards_retry(k->sh, r) == 0)
 				continue;
 			ks_rqueue_push(&k->ready, r);
 		} else {

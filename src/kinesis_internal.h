@@ -90,6 +90,12 @@ static inline int64_t ks_kinesis_now(const ks_kinesis_t *k)
 	return k->now_ms(k->clock_ud);
 }
 
+/* Without a map, how often the writer tries to list the shards: shards.refresh.ms, or a minute. */
+static inline int64_t ks_kinesis_relist_ms(const ks_conf *conf)
+{
+	return conf->shards_refresh_ms > 0 ? conf->shards_refresh_ms : 60000;
+}
+
 /* kinesis.c */
 
 /** @brief The signed header lines of a Kinesis call of @p target with @p body. */
@@ -104,15 +110,15 @@ size_t ks_kinesis_ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_i
 /* kinesis_shards.c */
 
 /** @brief Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
-void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec, int64_t now);
+void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec);
 /** @brief The records submitted since the last poll through the gate to their shards. */
-void ks_kinesis_admit_sharded(ks_kinesis_t *k, int64_t now);
+void ks_kinesis_admit_sharded(ks_kinesis_t *k);
 /**
  * @brief An accepted unit's ShardId against its prediction.
  * @returns 1 when it may be acknowledged now (records outside the landed shard's range were sent
  *          again), 0 when it waits for the next listing (the writer holds it).
  */
-int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now);
+int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res);
 /** @brief Start a listing of the shards when one is asked for or due. */
 void ks_kinesis_maybe_list(ks_kinesis_t *k, int64_t now);
 /** @brief A ListShards answer (the transport's last slot). */

@@ -25,15 +25,21 @@ static void join_waiting(ks_kinesis_t *k, ks_record *a)
 		ks_shards_join(k->sh, a, ks_keygate_take_waiting(k->gate, a));
 }
 
-/* Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
-void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec, int64_t now)
+/* The shard queues could not take a record: the writer stops. */
+static void shards_nomem(ks_kinesis_t *k)
 {
 	ks_errbuf e;
 
-	if (ks_shards_add(k->sh, rec, now)) {
-		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+	ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+	ks_kinesis_set_fatal(k, &e);
+}
+
+/* Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
+void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec)
+{
+	if (ks_shards_add(k->sh, rec)) {
 		ks_rqueue_push(&k->retry, rec); /* held, never acknowledged, freed with the writer */
-		ks_kinesis_set_fatal(k, &e);
+		shards_nomem(k);
 		return;
 	}
 	if (k->gate)
@@ -41,7 +47,7 @@ void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec, int64_t now)
 }
 
 /* Shard-aware: the records submitted since the last poll go through the gate to their shard. */
-void ks_kinesis_admit_sharded(ks_kinesis_t *k, int64_t now)
+void ks_kinesis_admit_sharded(ks_kinesis_t *k)
 {
 	ks_record *r, *a;
 	ks_errbuf e;
@@ -49,7 +55,7 @@ void ks_kinesis_admit_sharded(ks_kinesis_t *k, int64_t now)
 
 	while (!k->fatal && (r = ks_rqueue_pop(&k->incoming))) {
 		if (!k->gate) {
-			ks_kinesis_route(k, r, now);
+			ks_kinesis_route(k, r);
 			continue;
 		}
 		if ((rc = ks_keygate_admit(k->gate, r)) < 0) {
@@ -58,7 +64,7 @@ void ks_kinesis_admit_sharded(ks_kinesis_t *k, int64_t now)
 			ks_rqueue_push(&k->retry, r);
 			ks_kinesis_set_fatal(k, &e);
 		} else if (rc == 1) {
-			ks_kinesis_route(k, r, now);
+			ks_kinesis_route(k, r);
 		} else if ((a = ks_keygate_active(k->gate, r))) {
 			join_waiting(k, a);
 		}
@@ -68,50 +74,42 @@ void ks_kinesis_admit_sharded(ks_kinesis_t *k, int64_t now)
 /* The records of an aggregate that landed in a shard outside whose range they hash: a KCL
  * consumer would drop them. They go again, for their shard, before any later record of their
  * key (which waits in the gate behind them); they are not acknowledged. */
-static void resend(ks_kinesis_t *k, ks_record *outside, int64_t now)
+static void resend(ks_kinesis_t *k, ks_record *outside)
 {
 	size_t n = 0;
 	ks_record *r;
-	ks_errbuf e;
 
 	for (r = outside; r; r = r->agg)
 		n++;
 	KS_METRIC_ADD(k->metrics, records_resent_reshard, n);
 	ks_info("kinesis", "%zu records of an aggregate landed outside the range of their shard of stream %s: sending them again",
 		n, k->conf->stream);
-	if (ks_shards_add_chain(k->sh, outside, now)) {
-		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
-		ks_kinesis_set_fatal(k, &e);
-	}
+	if (ks_shards_add_chain(k->sh, outside))
+		shards_nomem(k);
 }
 
 /* An accepted unit's ShardId against its prediction. @returns 1 when it may be acknowledged
  * now (after the records outside its landed shard's range were sent again), 0 when the unit
  * waits for the next shard listing. */
-int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now)
+int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res)
 {
 	ks_record *outside = NULL;
+	ks_landed landed = ks_shards_landed(k->sh, unit, res->shard_id, &outside);
 	landed_wait *w;
 
-	switch (ks_shards_landed(k->sh, unit, res->shard_id, &outside)) {
-	case KS_LANDED_PREDICTED:
+	if (landed == KS_LANDED_PREDICTED)
 		return 1;
-	case KS_LANDED_SPLIT:
-		resend(k, outside, now);
-		/* fall through */
-	case KS_LANDED_ELSEWHERE:
-		KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
-		k->want_refresh = 1;
-		return 1;
-	case KS_LANDED_UNKNOWN:
-		break;
-	}
 	KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
 	k->want_refresh = 1;
+	if (landed != KS_LANDED_UNKNOWN) {
+		if (outside)
+			resend(k, outside);
+		return 1;
+	}
 	if (!(w = calloc(1, sizeof(*w)))) {
 		/* Not known which records a KCL consumer sees: all but the first key go again. */
 		ks_shards_keep_first_key(unit, &outside);
-		resend(k, outside, now);
+		resend(k, outside);
 		return 1;
 	}
 	w->unit = unit;
@@ -134,7 +132,7 @@ static void decide_waiting(ks_kinesis_t *k, int64_t now)
 		if (ks_shards_landed(k->sh, w->unit, w->shard, &outside) == KS_LANDED_UNKNOWN)
 			ks_shards_keep_first_key(w->unit, &outside);
 		if (outside)
-			resend(k, outside, now);
+			resend(k, outside);
 		KS_METRIC_ADD(k->metrics, records_put_ok, ks_kinesis_ack_unit(k, w->unit, w->shard, w->seq, now));
 		free(w);
 	}
@@ -181,7 +179,7 @@ void ks_kinesis_maybe_list(ks_kinesis_t *k, int64_t now)
 		ks_shardmap_destroy(k->list_map);
 		k->list_map = NULL;
 		if (!ks_kinesis_sharded(k))
-			k->next_refresh_ms = now + (k->conf->shards_refresh_ms > 0 ? k->conf->shards_refresh_ms : 60000);
+			k->next_refresh_ms = now + ks_kinesis_relist_ms(k->conf);
 		decide_waiting(k, now);
 	}
 }
@@ -232,7 +230,7 @@ void ks_kinesis_handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t no
 				k->list_page, err.text, ks_kinesis_sharded(k) ? "keeping the map in use" : "writing on without the shard map");
 		ks_shardmap_destroy(k->list_map);
 		if (!ks_kinesis_sharded(k))
-			k->next_refresh_ms = now + (k->conf->shards_refresh_ms > 0 ? k->conf->shards_refresh_ms : 60000);
+			k->next_refresh_ms = now + ks_kinesis_relist_ms(k->conf);
 	} else {
 		if (k->list_failures)
 			ks_info("kinesis", "listed the shards of stream %s again after %d failures", k->conf->stream,

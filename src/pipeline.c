@@ -503,8 +503,10 @@ static int start_writer(void *opaque, ks_dest *d, ks_errbuf *err)
 		return 1;
 	} else if (shards) {
 		ks_info("pipeline", "stream '%s' has %d open shards", c->stream, ks_shardmap_count(shards));
-		if (ks_kinesis_set_shardmap(d->kin, shards))
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory"), 1;
+		if (ks_kinesis_set_shardmap(d->kin, shards)) {
+			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+			return 1;
+		}
 	} else {
 		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
 	}

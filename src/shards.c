@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kpl.h"
+#include "putrecords.h"
 #include "ratelimit.h"
 
 /* A map and what is kept per shard while it is the current one. */
@@ -179,9 +180,8 @@ static void add_group(ks_shards_t *s, ks_record *g)
 	s->queued++;
 }
 
-int ks_shards_add(ks_shards_t *s, ks_record *rec, int64_t now_ms)
+int ks_shards_add(ks_shards_t *s, ks_record *rec)
 {
-	(void)now_ms;
 	if (!s->cur)
 		return KS_ERR_NOMEM;
 	hash_of(rec);
@@ -209,9 +209,8 @@ static ks_record *take_key(ks_record *first, ks_record **rest)
 	return first;
 }
 
-int ks_shards_add_chain(ks_shards_t *s, ks_record *chain, int64_t now_ms)
+int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
 {
-	(void)now_ms;
 	if (!s->cur) {
 		ks_shards_free_chain(chain);
 		return KS_ERR_NOMEM;
@@ -246,7 +245,7 @@ void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec)
 	close_if_full(s, u);
 }
 
-int ks_shards_retry(ks_shards_t *s, ks_record *unit, int64_t now_ms)
+int ks_shards_retry(ks_shards_t *s, ks_record *unit)
 {
 	shardset *set = unit->shardset;
 
@@ -259,13 +258,14 @@ int ks_shards_retry(ks_shards_t *s, ks_record *unit, int64_t now_ms)
 	/* Its map was replaced: queued again by key, for the shards as they are now. */
 	set_unref(set);
 	unit->shardset = NULL;
-	return ks_shards_add_chain(s, unit, now_ms);
+	return ks_shards_add_chain(s, unit);
 }
 
-/* The bytes a unit costs its shard's buckets: partition key plus data (or the aggregate's bound). */
-static size_t unit_bytes(const ks_record *u)
+size_t ks_shards_unit_bytes(const ks_record *u)
 {
-	return u->pkey_len + (u->agg ? u->agg_cost : u->data_len);
+	ks_put_entry e = { u->pkey, u->pkey_len, NULL, u->data, u->agg ? u->agg_cost : u->data_len };
+
+	return ks_putrecords_entry_bytes(&e);
 }
 
 size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out, int64_t *wake_ms)
@@ -288,8 +288,8 @@ size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out,
 					*wake_ms = u->not_before_ms + s->o.linger_ms;
 				break;
 			}
-			if (s->o.rate_percent > 0 && !ks_limiter_take(&s->cur->lim[idx], unit_bytes(u), now_ms)) {
-				int64_t w = now_ms + ks_limiter_wait_ms(&s->cur->lim[idx], unit_bytes(u), now_ms);
+			if (s->o.rate_percent > 0 && !ks_limiter_take(&s->cur->lim[idx], ks_shards_unit_bytes(u), now_ms)) {
+				int64_t w = now_ms + ks_limiter_wait_ms(&s->cur->lim[idx], ks_shards_unit_bytes(u), now_ms);
 
 				if (w < *wake_ms)
 					*wake_ms = w;
@@ -357,7 +357,7 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 		old->lim = NULL;
 		set_unref(old);
 	}
-	return ks_shards_add_chain(s, chain, now_ms);
+	return ks_shards_add_chain(s, chain);
 }
 
 void ks_shards_hash_key(const ks_record *unit, char out[KS_U128_STRLEN])
@@ -374,7 +374,7 @@ const char *ks_shards_predicted(const ks_record *unit)
 
 void ks_shards_refund(ks_shards_t *s, const ks_record *unit, size_t exact_bytes)
 {
-	size_t charged = unit_bytes(unit);
+	size_t charged = ks_shards_unit_bytes(unit);
 
 	ks_bucket *b;
 

@@ -67,7 +67,7 @@ const ks_shardmap_t *ks_shards_map(const ks_shards_t *s);
  *        order: they go in one unit), for their predicted shard.
  * @returns 0, KS_ERR_NOMEM (nothing queued).
  */
-int ks_shards_add(ks_shards_t *s, ks_record *rec, int64_t now_ms);
+int ks_shards_add(ks_shards_t *s, ks_record *rec);
 
 /**
  * @brief Queue @p chain (records chained by `agg`, of any keys, in their order) again: each key's
@@ -75,7 +75,7 @@ int ks_shards_add(ks_shards_t *s, ks_record *rec, int64_t now_ms);
  *        replaced, and for the records of an aggregate that landed outside their range.
  * @returns 0, KS_ERR_NOMEM (what could not be queued is dropped from @p chain and freed: fatal).
  */
-int ks_shards_add_chain(ks_shards_t *s, ks_record *chain, int64_t now_ms);
+int ks_shards_add_chain(ks_shards_t *s, ks_record *chain);
 
 /**
  * @brief Whether @p rec (of the same key as @p in, which is queued) can join @p in's unit now:
@@ -90,7 +90,7 @@ void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec);
  *        is; by key, as ks_shards_add_chain does, when its map was replaced.
  * @returns 0, KS_ERR_NOMEM.
  */
-int ks_shards_retry(ks_shards_t *s, ks_record *unit, int64_t now_ms);
+int ks_shards_retry(ks_shards_t *s, ks_record *unit);
 
 /**
  * @brief Move the units that may be sent now to @p out: closed or lingered long enough (or
@@ -99,6 +99,12 @@ int ks_shards_retry(ks_shards_t *s, ks_record *unit, int64_t now_ms);
  * @returns how many units were moved.
  */
 size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out, int64_t *wake_ms);
+
+/**
+ * @brief What @p unit (a record alone, or the first of an aggregate) counts against a request
+ *        and its shard's byte bucket: partition key plus data, or the aggregate's bound.
+ */
+size_t ks_shards_unit_bytes(const ks_record *unit);
 
 /** @brief Units queued (not taken). */
 size_t ks_shards_queued(const ks_shards_t *s);
