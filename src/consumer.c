@@ -254,8 +254,10 @@ struct ks_consumer {
 	ks_offsets_t *offs;
 	ks_metrics *m;
 	ks_consumer_cbs cbs;
+	int coop;                     /* the group's protocol is COOPERATIVE */
 	int bp_paused;
 	int stopping;
+	int closing;                  /* in ks_consumer_close: revocations are not drained */
 	int64_t over_since_ms;        /* 0, or since when in-flight bounds are exceeded */
 	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
 	int nudge_armed;              /* the prefetch queue was seen near its limit */
@@ -279,9 +281,11 @@ static void pause_all(ks_consumer_t *c, int pause)
 
 static void revoke_parts(ks_consumer_t *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
-	/* Let the records of these partitions finish, so the new owner re-reads as little as possible. */
+	/* Let the records of these partitions finish, so the new owner re-reads as little as possible
+	 * (on close, the loop already waited for them as long as it may). */
 	if (!rd_kafka_assignment_lost(rk)) {
-		c->cbs.drain(c->cbs.opaque, parts, ks_now_ms() + c->conf->rebalance_drain_ms);
+		if (!c->closing)
+			c->cbs.drain(c->cbs.opaque, parts, ks_now_ms() + c->conf->rebalance_drain_ms);
 		ks_offsets_commit(c->offs, 1, 0);
 	}
 	ks_offsets_revoke(c->offs, parts);
@@ -291,7 +295,7 @@ static void on_group_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 			       void *opaque)
 {
 	ks_consumer_t *c = opaque;
-	int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	int coop = c->coop;
 	rd_kafka_error_t *e = NULL;
 
 	/* Messages taken before the rebalance are handled before it, as if one at a time. */
@@ -345,6 +349,21 @@ static const char *group_of(const ks_conf *conf)
 	return group;
 }
 
+/*
+ * Whether the group's protocol is COOPERATIVE: librdkafka takes only assignors of one protocol,
+ * and cooperative-sticky is its one cooperative assignor. Read once from the configuration, not
+ * asked of rd_kafka_rebalance_protocol() in the rebalance callback, which can hang there once the
+ * consumer is closing (confluentinc/librdkafka#4041).
+ */
+static int is_cooperative(rd_kafka_t *rk)
+{
+	char v[256];
+	size_t n = sizeof(v);
+
+	return rd_kafka_conf_get(rd_kafka_conf(rk), "partition.assignment.strategy", v, &n) == RD_KAFKA_CONF_OK &&
+	       strstr(v, "cooperative-sticky") != NULL;
+}
+
 /* A numeric property of the running consumer, or @p def when this librdkafka does not have it. */
 static int64_t kafka_conf_int(rd_kafka_t *rk, const char *key, int64_t def)
 {
@@ -372,6 +391,7 @@ ks_consumer_t *ks_consumer_start(const ks_conf *conf, ks_offsets_t *offs, ks_met
 		return NULL;
 	}
 	ks_offsets_set_consumer(offs, c->rk);
+	c->coop = is_cooperative(c->rk);
 	/* No fetch.queue.backoff.ms in this librdkafka (before 2.1): restart stalled fetches. */
 	if ((c->nudge = kafka_conf_int(c->rk, "fetch.queue.backoff.ms", -1) < 0)) {
 		c->cq = rd_kafka_queue_get_consumer(c->rk);
@@ -528,19 +548,69 @@ int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err)
 	return 1;
 }
 
-void ks_consumer_close(ks_consumer_t *c)
+/* Partitions assigned to @p rk now (0 when it cannot tell). */
+static int assigned(rd_kafka_t *rk)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int n = 0;
+
+	if (rd_kafka_assignment(rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l)
+		n = l->cnt;
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	return n;
+}
+
+/*
+ * Leave the group, then close, each step served here with a deadline: the workaround for
+ * librdkafka#4527 (unsubscribe, wait for an empty assignment, close) with a bound on each wait.
+ * The revocation the unsubscribe brings runs the rebalance callback (commit, unassign) from the
+ * polls. Messages still arriving meanwhile are dropped: never tracked, never committed.
+ * @returns 1 once the client is closed.
+ */
+static int leave_and_close(ks_consumer_t *c, int64_t deadline)
+{
+	rd_kafka_queue_t *q;
+	rd_kafka_error_t *e;
+	int closed;
+
+	rd_kafka_unsubscribe(c->rk);
+	while (assigned(c->rk) && ks_now_ms() < deadline) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
+
+		if (m)
+			rd_kafka_message_destroy(m);
+	}
+	q = rd_kafka_queue_new(c->rk);
+	if ((e = rd_kafka_consumer_close_queue(c->rk, q))) {
+		ks_warn("pipeline", "closing the Kafka consumer: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	while (!(closed = rd_kafka_consumer_closed(c->rk)) && ks_now_ms() < deadline)
+		rd_kafka_queue_poll_callback(q, 50);
+	rd_kafka_queue_destroy(q);
+	return closed;
+}
+
+int ks_consumer_close(ks_consumer_t *c)
 {
 	if (!c)
-		return;
+		return 0;
 	/* What Kinesis acknowledged is committed whatever the reason for stopping. */
 	ks_offsets_commit(c->offs, 1, 0);
-	c->stopping = 1;
-	rd_kafka_consumer_close(c->rk);
+	c->stopping = c->closing = 1;
+	if (!leave_and_close(c, ks_now_ms() + KS_CLOSE_BOUND_MS)) {
+		ks_err_log("pipeline", "the Kafka consumer did not leave its group within %d ms (a rebalance under way): "
+				       "leaving it; acknowledged offsets are committed, the group's next owner re-reads the rest",
+			   KS_CLOSE_BOUND_MS);
+		return KS_ERR_TIMEOUT;
+	}
 	ks_offsets_set_consumer(c->offs, NULL);
 	if (c->cq)
 		rd_kafka_queue_destroy(c->cq);
 	ks_consumer_destroy(c->rk);
 	free(c);
+	return 0;
 }
 /* Under a check, librdkafka says nothing: the check reports only what rd_kafka_new rejects. */
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)

@@ -143,8 +143,21 @@ void ks_consumer_stop(ks_consumer_t *c);
  */
 int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err);
 
-/** @brief Commit what was acknowledged, leave the group and free; NULL is fine. */
-void ks_consumer_close(ks_consumer_t *c);
+/** The most ks_consumer_close takes to leave the group once it committed. */
+#define KS_CLOSE_BOUND_MS 10000
+
+/**
+ * @brief Commit what was acknowledged, leave the group and free; NULL is fine. Bounded: the
+ *        group is left first (unsubscribe, the revocation served here, without a drain: the
+ *        loop has finished what it could), then the client closed asynchronously, within
+ *        KS_CLOSE_BOUND_MS. librdkafka 2.0 can hang for ever closing a consumer whose
+ *        cooperative rebalance is under way (confluentinc/librdkafka#4527): past the bound the
+ *        client is left as it is.
+ * @returns 0, or KS_ERR_TIMEOUT when the client did not close in time: its threads may still
+ *          run and use what it was given (the offsets registry, the callbacks' state), so the
+ *          caller frees nothing and ends the process.
+ */
+int ks_consumer_close(ks_consumer_t *c);
 /**
  * @brief Whether a broker refused the consumer's AWS MSK IAM authentication (a failure the
  *        worker cannot get past by retrying with the same credentials; librdkafka would retry

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "creds_internal.h"
+#include "signals.h"
 
 #define PROCESS_TIMEOUT_S 60
 #define MAX_STDOUT (64 * 1024)
@@ -169,6 +170,7 @@ int ks_creds_process(const char *profile, const char *command, ks_credentials *o
 	char *words = malloc(strlen(command) + 1), *argv[MAX_ARGS], msg[300];
 	int op[2] = { -1, -1 }, ep[2] = { -1, -1 }, argc, rc, status = 0;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
 	ks_buf o, e;
 	pid_t pid;
 
@@ -189,7 +191,11 @@ int ks_creds_process(const char *profile, const char *command, ks_credentials *o
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	/* The program starts with the signals kinesink blocks (it takes them on a thread) unblocked. */
+	posix_spawnattr_init(&sa);
+	if (!(rc = ks_signals_child_attr(&sa)))
+		rc = posix_spawnp(&pid, argv[0], &fa, &sa, argv, environ);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	close(op[1]);
 	close(ep[1]);

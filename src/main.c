@@ -4,10 +4,10 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "connect.h"
@@ -16,15 +16,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "preview.h"
-
-/* The only state a signal handler touches. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
+#include "signals.h"
 
 static void usage(FILE *out)
 {
@@ -264,33 +256,45 @@ static int run_check(const cli *o, const ks_conf *conf)
 	return rc;
 }
 
-/* A run, or --preview: logging, signals, then the pipeline or the preview until done or stopped. */
+/*
+ * A run, or --preview: logging, signals, then the pipeline or the preview until done or stopped.
+ * The signals are taken on their own thread, started before any other (libcurl's, librdkafka's,
+ * libmicrohttpd's, the lanes'): none of those ever runs a handler. After the first, the worker
+ * has shutdown.timeout.ms to finish what is in flight, then KS_CLOSE_BOUND_MS to commit and
+ * leave its group; past that, the signal thread ends it.
+ */
 static int run(const cli *o, const ks_conf *conf)
 {
-	struct sigaction sa;
+	ks_stop stop = KS_STOP_INIT;
+	ks_signals_t *sig;
+	ks_errbuf err;
 	int rc;
 
 	ks_log_setup(o->quiet ? KS_LOG_ERROR : conf->log_level + o->verbosity, conf->log_format == KS_LOGFMT_JSON);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	ks_errbuf_clear(&err);
+	if (!(sig = ks_signals_start(&stop, (int64_t)conf->shutdown_timeout_ms + KS_CLOSE_BOUND_MS + 5000, &err))) {
+		fprintf(stderr, "kinesink: %s\n", err.text);
+		return 1;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	if (o->preview) {
 		ks_preview_opts po = { o->preview, o->from_beginning, o->preview_json ? KS_PREVIEW_JSON : KS_PREVIEW_TEXT, 0 };
-		ks_errbuf err;
 
-		ks_errbuf_clear(&err);
-		if ((rc = ks_preview_run(conf, &po, stdout, &stop_requested, &err))) {
+		if ((rc = ks_preview_run(conf, &po, stdout, &stop, &err))) {
 			fprintf(stderr, "kinesink: preview: %s\n", err.text);
 			rc = 1;
 		}
 	} else {
-		rc = ks_pipeline_run(conf, &stop_requested);
+		rc = ks_pipeline_run(conf, &stop);
 	}
+	if (rc == KS_PIPELINE_ABANDONED) {
+		/* The Kafka client did not close in time: its threads may still run, so nothing is torn
+		 * down. What was acknowledged is committed; the rest is read again. */
+		fflush(NULL);
+		_exit(1);
+	}
+	ks_signals_destroy(sig);
 	curl_global_cleanup();
 	return rc;
 }

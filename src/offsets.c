@@ -311,6 +311,19 @@ int ks_offsets_all_at_eof(const ks_offsets_t *o)
 	return 1;
 }
 
+int ks_offsets_all_committed(const ks_offsets_t *o)
+{
+	int i;
+
+	for (i = 0; i < o->nparts; i++) {
+		int64_t off = LOAD(o->parts[i]->committable);
+
+		if (off >= 0 && LOAD(o->parts[i]->committed) < off)
+			return 0;
+	}
+	return 1;
+}
+
 int ks_offsets_pending(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
 {
 	int i;

@@ -91,6 +91,12 @@ rd_kafka_topic_partition_list_t *ks_offsets_list(const ks_offsets_t *o);
 void ks_offsets_set_paused(ks_offsets_t *o, int paused);
 /** @brief 1 when at least one partition is assigned and every one is at its end. */
 int ks_offsets_all_at_eof(const ks_offsets_t *o);
+/**
+ * @brief 1 when Kafka confirmed the commit of every assigned partition's committable offset.
+ *        A commit refused while the group rebalances (a stale generation) leaves it 0 until it
+ *        is sent again and confirmed.
+ */
+int ks_offsets_all_committed(const ks_offsets_t *o);
 /** @brief 1 when a partition of @p parts still waits for acks. */
 int ks_offsets_pending(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
 

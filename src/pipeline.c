@@ -34,7 +34,7 @@
 
 typedef struct pipeline {
 	const ks_conf *conf;
-	volatile sig_atomic_t *stop;
+	ks_stop *stop;
 	ks_metrics m;
 	ks_metrics_server_t *msrv;
 	ks_creds_t *creds;
@@ -415,7 +415,7 @@ static int run_loop(pipeline *p)
 
 		now = ks_now_ms();
 		KS_METRIC_SET(&p->m, last_loop_ms, now);
-		if (*p->stop && !p->stopping) {
+		if (ks_stop_requested(p->stop) && !p->stopping) {
 			ks_info("pipeline", "stopping: finishing %zu records in flight (up to %d ms)",
 				ks_router_records(p->router), p->conf->shutdown_timeout_ms);
 			p->stopping = 1;
@@ -468,9 +468,15 @@ static int run_loop(pipeline *p)
 		    ks_policy_pending(p->pol) == 0) {
 			char figures[256];
 
+			/* Done once Kafka has the offsets: a commit the group refused while it rebalanced
+			 * (a stale generation) is sent again, not left to the next owner to re-read. */
+			if (!ks_offsets_all_committed(p->offs)) {
+				ks_offsets_commit(p->offs, 0, 0);
+				continue;
+			}
 			backfill_tick(p, now, 1, figures, sizeof(figures));
-			ks_info("pipeline", "every assigned partition is at its end and acknowledged: exiting; backfill: %s",
-				figures);
+			ks_info("pipeline", "every assigned partition is at its end, acknowledged and committed: exiting; "
+					    "backfill: %s", figures);
 			return 0;
 		}
 	}
@@ -545,7 +551,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 	return 0;
 }
 
-int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
+int ks_pipeline_run(const ks_conf *conf, ks_stop *stop)
 {
 	pipeline p;
 	ks_errbuf err;
@@ -574,8 +580,11 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	if (p.prep)
 		ks_preparer_drop(p.prep); /* after a fatal error: never handled, never committed */
 	p.stopping = 1;
-	/* What Kinesis acknowledged is committed whatever the reason for stopping. */
-	ks_consumer_close(p.cons);
+	/* What Kinesis acknowledged is committed whatever the reason for stopping. The close has
+	 * its own bound; the signal thread's is the last resort, should librdkafka block inside. */
+	ks_stop_bound(stop, KS_CLOSE_BOUND_MS + 5000);
+	if (ks_consumer_close(p.cons) == KS_ERR_TIMEOUT)
+		return KS_PIPELINE_ABANDONED;
 	ks_policy_destroy(p.pol);
 	ks_router_destroy(p.router);
 	ks_metrics_server_destroy(p.msrv);

@@ -16,7 +16,7 @@ struct ks_policy {
 	const ks_conf *conf;
 	ks_metrics *m;
 	ks_policy_cbs cbs;
-	volatile sig_atomic_t *stop;
+	const ks_stop *stop;
 	ks_dlq_t *dlq;
 	uint64_t warned_non_row;
 };
@@ -58,7 +58,7 @@ static void on_dlq_done(void *opaque, void *cookie, const char *err)
 }
 
 ks_policy_t *ks_policy_new(const ks_conf *conf, ks_metrics *m, const ks_policy_cbs *cbs,
-			   volatile sig_atomic_t *stop, ks_errbuf *err)
+			   const ks_stop *stop, ks_errbuf *err)
 {
 	ks_policy_t *pol = calloc(1, sizeof(*pol));
 
@@ -112,7 +112,7 @@ static void dead_letter(ks_policy_t *pol, ks_ptrack_t *part, const rd_kafka_mess
 	 * consumer is polled by the loop alone) and try again; the pipeline waits. */
 	for (;;) {
 		ks_errbuf_clear(&e);
-		if (!ks_dlq_send(pol->dlq, msg, err, c, &e) || !e.retriable || *pol->stop)
+		if (!ks_dlq_send(pol->dlq, msg, err, c, &e) || !e.retriable || ks_stop_requested(pol->stop))
 			break;
 		ks_dlq_poll(pol->dlq);
 		usleep(1000);

@@ -8,13 +8,13 @@
 #define KS_POLICY_H
 
 #include <librdkafka/rdkafka.h>
-#include <signal.h>
 
 #include "common.h"
 #include "conf.h"
 #include "decode.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "signals.h"
 
 typedef struct ks_policy ks_policy_t;
 
@@ -34,7 +34,7 @@ typedef struct ks_policy_cbs {
  * @locality the pipeline thread, as every ks_policy_* below
  */
 ks_policy_t *ks_policy_new(const ks_conf *conf, ks_metrics *m, const ks_policy_cbs *cbs,
-			   volatile sig_atomic_t *stop, ks_errbuf *err);
+			   const ks_stop *stop, ks_errbuf *err);
 /** @brief Flush the dead letters (5 s at most) and free; NULL is fine. */
 void ks_policy_destroy(ks_policy_t *pol);
 

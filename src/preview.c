@@ -378,14 +378,14 @@ static int start_offsets(rd_kafka_t *rk, const ks_conf *conf, rd_kafka_topic_par
 }
 
 static int consume(preview *pv, rd_kafka_t *rk, ks_preparer_t *pp, rd_kafka_topic_partition_list_t *parts,
-		   volatile sig_atomic_t *stop, ks_errbuf *err)
+		   const ks_stop *stop, ks_errbuf *err)
 {
 	char *at_end = calloc((size_t)parts->cnt, 1);
 	int n_end = 0, rc = 0;
 
 	if (!at_end)
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	while (!rc && pv->messages < pv->o->max_messages && n_end < parts->cnt && !*stop && !ferror(pv->out)) {
+	while (!rc && pv->messages < pv->o->max_messages && n_end < parts->cnt && !ks_stop_requested(stop) && !ferror(pv->out)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		int i;
 
@@ -425,7 +425,7 @@ static int consume(preview *pv, rd_kafka_t *rk, ks_preparer_t *pp, rd_kafka_topi
 	return rc;
 }
 
-int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, volatile sig_atomic_t *stop,
+int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, const ks_stop *stop,
 		   ks_errbuf *err)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;

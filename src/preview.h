@@ -14,11 +14,11 @@
 #define KS_PREVIEW_H
 
 #include <librdkafka/rdkafka.h>
-#include <signal.h>
 #include <stdio.h>
 
 #include "common.h"
 #include "conf.h"
+#include "signals.h"
 
 typedef enum ks_preview_format {
 	KS_PREVIEW_TEXT = 0, /**< one human-readable line per record */
@@ -41,7 +41,7 @@ typedef struct ks_preview_opts {
  *          what and what to do.
  * @locality main thread
  */
-int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, volatile sig_atomic_t *stop,
+int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, const ks_stop *stop,
 		   ks_errbuf *err);
 
 /**

@@ -39,7 +39,7 @@ def check_run(log, total):
     for line in periodic:
         put = int(re.search(r", put (\d+),", line).group(1))
         assert all(f[0] <= put for f in figures(line)), line
-    exits = [l for l in log.splitlines() if "at its end and acknowledged: exiting" in l]
+    exits = [l for l in log.splitlines() if "at its end, acknowledged and committed: exiting" in l]
     assert len(exits) == 1, log[-3000:]
     seen = figures(log)
     # Once the partitions are assigned (one assignment of all four), the total is what was to do.

@@ -30,7 +30,7 @@ static void on_fatal(void *opaque, int drain, const char *msg)
 
 static ks_policy_t *policy(ks_conf *c, const char *which, ks_metrics *m, stopped *s)
 {
-	static volatile sig_atomic_t stop;
+	static ks_stop stop;
 	ks_policy_cbs cbs = { on_fatal, s };
 	ks_conf_errors errs = { 0 };
 	ks_errbuf err;
