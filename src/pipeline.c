@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "consumer.h"
@@ -26,8 +25,7 @@
 #include "offsets.h"
 #include "policy.h"
 #include "prepare.h"
-#include "stream.h"
-#include "progress.h"
+#include "status.h"
 #include "router.h"
 
 #define CONSUME_BUDGET 1000  /* messages taken per loop turn before the writer runs */
@@ -50,11 +48,7 @@ typedef struct pipeline {
 	int stopping;
 	int64_t stop_deadline;
 	int64_t last_commit_ms;
-	int64_t last_stats_ms;
-	uint64_t last_stats_consumed;
-	int backfill;                 /* --exit-at-eof: the progress of the work known at assignment */
-	int tty;                      /* ... drawn live on stderr, a terminal */
-	ks_progress prog;
+	ks_status status;             /* the progress line, and a backfill's live line */
 } pipeline;
 
 static void set_fatal(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -256,65 +250,6 @@ static size_t held(pipeline *p, size_t *bytes)
 	return n + ks_router_records(p->router);
 }
 
-/* Columns of the terminal on stderr, 0 when unknown. */
-static int term_width(void)
-{
-	struct winsize ws;
-
-	return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
-}
-
-/*
- * A backfill's figures, sampled at most every KS_PROGRESS_SAMPLE_MS (now with @p force) and,
- * on a terminal, drawn as the status line under the log (shorter than the terminal is wide,
- * or a wrapped line could not be redrawn in place). @p text (may be NULL) gets the figures.
- */
-static void backfill_tick(pipeline *p, int64_t now, int force, char *text, size_t size)
-{
-	char line[256];
-	ks_backfill b;
-	int cols;
-
-	if (!p->backfill)
-		return;
-	if (force || ks_progress_due(&p->prog, now)) {
-		ks_offsets_backfill(p->offs, &b);
-		ks_progress_update(&p->prog, &b, now);
-		if (p->tty) {
-			cols = term_width();
-			memcpy(line, "backfill: ", 11);
-			ks_progress_format(&p->prog, line + 10, sizeof(line) - 10);
-			if (cols > 1 && (size_t)cols <= sizeof(line))
-				line[cols - 1] = '\0';
-			ks_log_status(line);
-		}
-	}
-	if (text)
-		ks_progress_format(&p->prog, text, size);
-}
-
-static void progress_line(pipeline *p, int64_t now)
-{
-	uint64_t consumed = __atomic_load_n(&p->m.records_consumed, __ATOMIC_RELAXED), bad = 0;
-	double secs = (double)(now - p->last_stats_ms) / 1000.0;
-	char figures[256] = "";
-	int i;
-
-	for (i = 0; i < KS_BAD_NON_ROW; i++)
-		bad += __atomic_load_n(&p->m.records_bad[i], __ATOMIC_RELAXED);
-	backfill_tick(p, now, 1, figures, sizeof(figures));
-	ks_info("pipeline", "progress: consumed %" PRIu64 " (%.0f/s), put %" PRIu64 ", retried %" PRIu64
-			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s%s%s",
-		consumed, secs > 0 ? (double)(consumed - p->last_stats_consumed) / secs : 0.0,
-		__atomic_load_n(&p->m.records_put_ok, __ATOMIC_RELAXED),
-		__atomic_load_n(&p->m.records_retried, __ATOMIC_RELAXED), bad,
-		ks_router_records(p->router), ks_router_bytes(p->router), ks_offsets_count(p->offs),
-		ks_consumer_bp_paused(p->cons) ? ", paused (backpressure)" : "", figures[0] ? "; backfill: " : "",
-		figures);
-	p->last_stats_ms = now;
-	p->last_stats_consumed = consumed;
-}
-
 static void drain_wake(pipeline *p)
 {
 	char buf[256];
@@ -409,7 +344,8 @@ static int run_loop(pipeline *p)
 	ks_errbuf err;
 	int64_t now;
 
-	p->last_commit_ms = p->last_stats_ms = ks_now_ms();
+	p->last_commit_ms = ks_now_ms();
+	ks_status_init(&p->status, &p->m, p->offs, p->router, p->cons, p->conf->exit_at_eof, p->last_commit_ms);
 	for (;;) {
 		int more, hold = 0, soon = 0;
 
@@ -460,10 +396,7 @@ static int run_loop(pipeline *p)
 			p->last_commit_ms = now;
 			ks_offsets_sweep(p->offs);
 		}
-		if (p->conf->stats_interval_ms > 0 && now - p->last_stats_ms >= p->conf->stats_interval_ms)
-			progress_line(p, now);
-		else
-			backfill_tick(p, now, 0, NULL, 0);
+		ks_status_tick(&p->status, now, p->conf->stats_interval_ms);
 		if (p->conf->exit_at_eof && !p->stopping && ks_offsets_all_at_eof(p->offs) && held(p, NULL) == 0 &&
 		    ks_policy_pending(p->pol) == 0) {
 			char figures[256];
@@ -474,7 +407,7 @@ static int run_loop(pipeline *p)
 				ks_offsets_commit(p->offs, 0, 0);
 				continue;
 			}
-			backfill_tick(p, now, 1, figures, sizeof(figures));
+			ks_status_backfill(&p->status, now, figures, sizeof(figures));
 			ks_info("pipeline", "every assigned partition is at its end, acknowledged and committed: exiting; "
 					    "backfill: %s", figures);
 			return 0;
@@ -484,47 +417,11 @@ static int run_loop(pipeline *p)
 
 /* ---- start and end ------------------------------------------------------------------------------ */
 
-/*
- * A writer's start-up, for stream d->conf->stream: the writer, the stream's record size limit
- * (DescribeStreamSummary) and its shard map (ListShards). Called for each route's stream at
- * start, and for a template route's stream on its topic's first record. @returns 0, or 1 with @p err.
- */
-static int start_writer(void *opaque, ks_dest *d, ks_errbuf *err)
-{
-	pipeline *p = opaque;
-	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
-	const ks_conf *c = d->conf;
-	ks_stream_info info;
-	ks_shardmap_t *shards;
-	ks_errbuf lerr;
-
-	if (!(d->kin = ks_kinesis_new(c, p->creds, &p->m, &kcbs, err)) ||
-	    ks_stream_describe_info(c, p->creds, &p->m, &info, err))
-		return 1;
-	ks_kinesis_set_max_record_bytes(d->kin, info.max_record_bytes);
-	/* A worker allowed PutRecords but not ListShards still writes, without knowing shards. */
-	ks_errbuf_clear(&lerr);
-	if (ks_stream_list_shards(c, p->creds, &shards, &lerr) == KS_ERR_NOMEM) {
-		*err = lerr;
-		return 1;
-	} else if (shards) {
-		ks_info("pipeline", "stream '%s' has %d open shards", c->stream, ks_shardmap_count(shards));
-		if (ks_kinesis_set_shardmap(d->kin, shards)) {
-			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-			return 1;
-		}
-	} else {
-		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
-	}
-	ks_info("pipeline", "stream '%s' in %s is ready (records up to %zu KiB)", c->stream, c->aws_region,
-		info.max_record_bytes >> 10);
-	return 0;
-}
-
 static int setup(pipeline *p, ks_errbuf *err)
 {
 	ks_policy_cbs pcbs = { stop_on, p };
 	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_consumer_fatal, p };
+	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
 
 	if (pipe(p->wake)) {
 		ks_errbuf_set(err, KS_ERR_IO, "cannot create a pipe: %s", strerror(errno));
@@ -541,7 +438,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 					      p->conf->delivery_timeout_ms, err)))
 		return 1;
 	if (!(p->creds = ks_creds_new(p->conf, &p->m, err)) ||
-	    !(p->router = ks_router_new(p->conf, start_writer, p, err)) ||
+	    !(p->router = ks_router_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
 	    !(p->prep = ks_preparer_new_routes(p->conf, ks_router_confs(p->router), ks_router_nroutes(p->router), &p->m,
 					       err)))
 		return 1;
@@ -561,10 +458,6 @@ int ks_pipeline_run(const ks_conf *conf, ks_stop *stop)
 	p.conf = conf;
 	p.stop = stop;
 	p.wake[0] = p.wake[1] = -1;
-	p.backfill = conf->exit_at_eof;
-	/* A terminal that can erase a line (not TERM=dumb: an editor's shell buffer, for one). */
-	p.tty = p.backfill && isatty(STDERR_FILENO) && !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
-	ks_progress_init(&p.prog);
 	ks_errbuf_clear(&err);
 
 	if (setup(&p, &err)) {
@@ -575,8 +468,7 @@ int ks_pipeline_run(const ks_conf *conf, ks_stop *stop)
 		if (rc)
 			p.fatal = 1;
 	}
-	if (p.tty)
-		ks_log_status(NULL); /* the live line goes: what follows is the log alone */
+	ks_status_end(&p.status); /* the live line goes: what follows is the log alone */
 	if (p.prep)
 		ks_preparer_drop(p.prep); /* after a fatal error: never handled, never committed */
 	p.stopping = 1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "stream.h"
 
 #define SHARED_WAIT_MS 5 /* several writers hold records: the longest an answer to one waits */
 
@@ -24,8 +25,9 @@ typedef struct topic_ent {
 
 struct ks_router {
 	const ks_conf *conf;
-	ks_dest_start_fn start;
-	void *opaque;
+	ks_creds_t *creds;
+	ks_metrics *m;
+	ks_kinesis_cbs cbs;
 	const ks_conf **rconf; /* conf->route[i].conf, or the one implicit route, conf itself */
 	int nroutes;
 	ks_dest **dests;       /* every writer, in the order they were started */
@@ -43,6 +45,36 @@ static void dest_destroy(ks_dest *d)
 	if (d->conf == &d->own)
 		free(d->own.stream);
 	free(d);
+}
+
+/* @p d's writer, the stream's record size limit and its shard map. @returns 0, or 1 with @p err. */
+static int start_writer(ks_router_t *r, ks_dest *d, ks_errbuf *err)
+{
+	const ks_conf *c = d->conf;
+	ks_stream_info info;
+	ks_shardmap_t *shards;
+	ks_errbuf lerr;
+
+	if (!(d->kin = ks_kinesis_new(c, r->creds, r->m, &r->cbs, err)) ||
+	    ks_stream_describe_info(c, r->creds, r->m, &info, err))
+		return 1;
+	ks_kinesis_set_max_record_bytes(d->kin, info.max_record_bytes);
+	ks_errbuf_clear(&lerr);
+	if (ks_stream_list_shards(c, r->creds, &shards, &lerr) == KS_ERR_NOMEM) {
+		*err = lerr;
+		return 1;
+	} else if (shards) {
+		ks_info("pipeline", "stream '%s' has %d open shards", c->stream, ks_shardmap_count(shards));
+		if (ks_kinesis_set_shardmap(d->kin, shards)) {
+			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+			return 1;
+		}
+	} else {
+		ks_warn("pipeline", "%s: writing on without the shard map", lerr.text);
+	}
+	ks_info("pipeline", "stream '%s' in %s is ready (records up to %zu KiB)", c->stream, c->aws_region,
+		info.max_record_bytes >> 10);
+	return 0;
 }
 
 /* A new writer for @p route: to @p stream (a template's, for one topic), or NULL: the route's. */
@@ -68,7 +100,7 @@ static ks_dest *add_dest(ks_router_t *r, int route, const char *stream, ks_errbu
 			return NULL;
 		}
 	}
-	if (r->start(r->opaque, d, err)) {
+	if (start_writer(r, d, err)) {
 		dest_destroy(d);
 		return NULL;
 	}
@@ -76,7 +108,8 @@ static ks_dest *add_dest(ks_router_t *r, int route, const char *stream, ks_errbu
 	return d;
 }
 
-ks_router_t *ks_router_new(const ks_conf *conf, ks_dest_start_fn start, void *opaque, ks_errbuf *err)
+ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, const ks_kinesis_cbs *cbs,
+			   ks_errbuf *err)
 {
 	ks_router_t *r = calloc(1, sizeof(*r));
 	int i;
@@ -84,8 +117,9 @@ ks_router_t *ks_router_new(const ks_conf *conf, ks_dest_start_fn start, void *op
 	if (!r)
 		goto nomem;
 	r->conf = conf;
-	r->start = start;
-	r->opaque = opaque;
+	r->creds = creds;
+	r->m = m;
+	r->cbs = *cbs;
 	r->nroutes = conf->n_route ? conf->n_route : 1;
 	if (!(r->rconf = calloc((size_t)r->nroutes, sizeof(*r->rconf))) ||
 	    !(r->route_dest = calloc((size_t)r->nroutes, sizeof(*r->route_dest))))

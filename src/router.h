@@ -11,28 +11,31 @@
 
 #include "common.h"
 #include "conf.h"
+#include "creds.h"
 #include "kinesis.h"
+#include "metrics.h"
 
 /** One destination stream and its writer. */
 typedef struct ks_dest {
 	int route;              /**< index of its route (0: the implicit route of a one-stream configuration) */
 	const char *route_name; /**< NULL for the implicit route */
 	const ks_conf *conf;    /**< what the writer runs with (conf->stream: this stream) */
-	ks_kinesis_t *kin;      /**< set by the start callback; destroyed by the router */
+	ks_kinesis_t *kin;      /**< its writer, started and destroyed by the router */
 	ks_conf own;            /**< a template route's: a shallow copy of the route's with this stream */
 } ks_dest;
-
-/** Starts @p d's writer (d->kin) and anything else a new stream needs. @returns 0, or non-zero with @p err. */
-typedef int (*ks_dest_start_fn)(void *opaque, ks_dest *d, ks_errbuf *err);
 
 typedef struct ks_router ks_router_t;
 
 /**
  * @brief The routes of @p conf (borrowed; none: one implicit route, @p conf itself), and the
- *        writers of every route that is not a template, each started by @p start.
+ *        writers of every route that is not a template, started now. A writer's start-up:
+ *        the writer (signing with @p creds, counting in @p m, acknowledging through @p cbs; all
+ *        borrowed), the stream's record size limit (DescribeStreamSummary) and its shard map
+ *        (ListShards: a worker allowed PutRecords but not ListShards writes on without one).
  * @returns the router (caller destroys) or NULL with @p err set. @locality pipeline thread
  */
-ks_router_t *ks_router_new(const ks_conf *conf, ks_dest_start_fn start, void *opaque, ks_errbuf *err);
+ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, const ks_kinesis_cbs *cbs,
+			   ks_errbuf *err);
 /** @brief Destroy every writer and the router; NULL is fine. */
 void ks_router_destroy(ks_router_t *r);
 
