@@ -258,6 +258,7 @@ struct ks_consumer {
 	int bp_paused;
 	int stopping;
 	int closing;                  /* in ks_consumer_close: revocations are not drained */
+	int ever_assigned;            /* the group gave this member an assignment once */
 	int64_t over_since_ms;        /* 0, or since when in-flight bounds are exceeded */
 	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
 	int nudge_armed;              /* the prefetch queue was seen near its limit */
@@ -301,6 +302,7 @@ static void on_group_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 	/* Messages taken before the rebalance are handled before it, as if one at a time. */
 	c->cbs.flush(c->cbs.opaque);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		c->ever_assigned = 1;
 		if (ks_offsets_assign(c->offs, parts))
 			c->cbs.fatal(c->cbs.opaque, "out of memory tracking assigned partitions");
 		ks_info("pipeline", "assigned %d partition%s (%d in total)", parts->cnt, parts->cnt == 1 ? "" : "s",
@@ -592,6 +594,16 @@ static int leave_and_close(ks_consumer_t *c, int64_t deadline)
 	return closed;
 }
 
+/*
+ * librdkafka before 2.2 asserts when it destroys a cooperative-sticky consumer that never got an
+ * assignment (its assignor state is still NULL: confluentinc/librdkafka#4312, fixed by #4381):
+ * a worker stopped while it joins its group would abort instead of exiting.
+ */
+static int destroy_would_abort(const ks_consumer_t *c)
+{
+	return c->coop && !c->ever_assigned && rd_kafka_version() < 0x020200ff;
+}
+
 int ks_consumer_close(ks_consumer_t *c)
 {
 	if (!c)
@@ -606,6 +618,10 @@ int ks_consumer_close(ks_consumer_t *c)
 		return KS_ERR_TIMEOUT;
 	}
 	ks_offsets_set_consumer(c->offs, NULL);
+	if (destroy_would_abort(c)) {
+		ks_debug("pipeline", "closed before the group's first assignment: the client is left to the process's end");
+		return 1;
+	}
 	if (c->cq)
 		rd_kafka_queue_destroy(c->cq);
 	ks_consumer_destroy(c->rk);

@@ -153,9 +153,11 @@ int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err);
  *        KS_CLOSE_BOUND_MS. librdkafka 2.0 can hang for ever closing a consumer whose
  *        cooperative rebalance is under way (confluentinc/librdkafka#4527): past the bound the
  *        client is left as it is.
- * @returns 0, or KS_ERR_TIMEOUT when the client did not close in time: its threads may still
- *          run and use what it was given (the offsets registry, the callbacks' state), so the
- *          caller frees nothing and ends the process.
+ * @returns 0 (closed and freed); 1 when it closed but cannot be destroyed (librdkafka before
+ *          2.2 aborts destroying a cooperative consumer that never had an assignment,
+ *          confluentinc/librdkafka#4312); or KS_ERR_TIMEOUT when it did not close in time. In
+ *          both latter cases its threads may still run and use what it was given (the offsets
+ *          registry, the callbacks' state): the caller frees nothing and ends the process.
  */
 int ks_consumer_close(ks_consumer_t *c);
 /**

@@ -288,11 +288,11 @@ static int run(const cli *o, const ks_conf *conf)
 	} else {
 		rc = ks_pipeline_run(conf, &stop);
 	}
-	if (rc == KS_PIPELINE_ABANDONED) {
-		/* The Kafka client did not close in time: its threads may still run, so nothing is torn
+	if (rc & KS_PIPELINE_LEFT) {
+		/* The Kafka client is left as it is: its threads may still run, so nothing is torn
 		 * down. What was acknowledged is committed; the rest is read again. */
 		fflush(NULL);
-		_exit(1);
+		_exit(rc & 0xff);
 	}
 	ks_signals_destroy(sig);
 	curl_global_cleanup();
@@ -305,11 +305,14 @@ int main(int argc, char **argv)
 	ks_conf conf;
 	int rc;
 
+	ks_signals_hold(1); /* a run takes them on its own thread; other commands let them act */
 	if ((rc = parse_args(argc, argv, &o)) < 0)
 		rc = load_conf(&o, &conf) ? 2 : -1;
 	free(o.xs);
 	if (rc >= 0) /* answered, or refused, without a configuration to run */
 		return rc;
+	if (o.check)
+		ks_signals_hold(0);
 	rc = o.check ? run_check(&o, &conf) : run(&o, &conf);
 	ks_conf_clean(&conf);
 	return rc;

@@ -452,7 +452,7 @@ int ks_pipeline_run(const ks_conf *conf, ks_stop *stop)
 {
 	pipeline p;
 	ks_errbuf err;
-	int rc;
+	int rc, closed;
 
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
@@ -475,8 +475,8 @@ int ks_pipeline_run(const ks_conf *conf, ks_stop *stop)
 	/* What Kinesis acknowledged is committed whatever the reason for stopping. The close has
 	 * its own bound; the signal thread's is the last resort, should librdkafka block inside. */
 	ks_stop_bound(stop, KS_CLOSE_BOUND_MS + 5000);
-	if (ks_consumer_close(p.cons) == KS_ERR_TIMEOUT)
-		return KS_PIPELINE_ABANDONED;
+	if ((closed = ks_consumer_close(p.cons)) != 0)
+		return KS_PIPELINE_LEFT | (closed == KS_ERR_TIMEOUT ? 1 : rc);
 	ks_policy_destroy(p.pol);
 	ks_router_destroy(p.router);
 	ks_metrics_server_destroy(p.msrv);

@@ -90,6 +90,16 @@ static void *run(void *arg)
 	}
 }
 
+void ks_signals_hold(int hold)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 ks_signals_t *ks_signals_start(ks_stop *stop, int64_t bound_ms, ks_errbuf *err)
 {
 	ks_signals_t *s = calloc(1, sizeof(*s));

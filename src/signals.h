@@ -55,6 +55,14 @@ typedef struct ks_signals ks_signals_t;
 ks_signals_t *ks_signals_start(ks_stop *stop, int64_t bound_ms, ks_errbuf *err);
 
 /**
+ * @brief Hold SIGTERM and SIGINT back (@p hold 1) from the first instruction of main, so that one
+ *        sent while the configuration loads is taken by ks_signals_start's thread once it runs;
+ *        or let them act again (0) for a command that starts no signal thread (--check), one
+ *        held meanwhile acting now. @locality main thread, before any other thread starts
+ */
+void ks_signals_hold(int hold);
+
+/**
  * @brief Stop the signal thread. The signals stay blocked: one arriving as the process ends
  *        is not taken (the process does not die of it instead of exiting). NULL is fine.
  * @locality the thread that started it, after every other thread ended

@@ -111,7 +111,10 @@ def _sigterm_at(tmp, cluster, fk, moment, rnd, group):
     k = Kinesink(tmp, conf, name="%s-a" % group)
     other = None
     if moment == "start-up":
-        time.sleep(rnd.uniform(0, 0.3))  # the moment of the signal, not a synchronisation
+        # From the first line it logs (its configuration read, its peers being reached), within
+        # its first 0.3 s: the moment of the signal, not a synchronisation.
+        wait_for(lambda: k.log() or not k.alive(), 30, "the worker to start")
+        time.sleep(rnd.uniform(0, 0.3))
     elif moment == "consuming":
         n = len(fk.accepted())
         wait_for(lambda: len(fk.accepted()) > n, 60, "records to flow")
