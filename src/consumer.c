@@ -128,7 +128,6 @@ static rd_kafka_t *client_new(const ks_conf *conf, rd_kafka_conf_t *kc, rebalanc
 
 	if (rd_kafka_conf_get(kc, "sasl.mechanisms", ctx->mechanism, &n) != RD_KAFKA_CONF_OK)
 		ctx->mechanism[0] = '\0';
-
 	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
 		free(ctx);
 		rd_kafka_conf_destroy(kc);
