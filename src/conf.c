@@ -1,7 +1,8 @@
 /*
  * Configuration: the declarative property table and the store it drives (set, defaults, clean).
- * Parsing lives in conf_parse.c, the cross-field rules in conf_check.c, the printed forms
- * (--check, --help-config, the man page) in conf_doc.c; they share conf_table.h.
+ * Parsing lives in conf_parse.c, the cross-field rules in conf_check.c, routes and the public
+ * ks_conf_set / ks_conf_finalize in conf_route.c, the printed forms (--check, --help-config,
+ * the man page) in conf_doc.c; they share conf_table.h and call this file, never the reverse.
  */
 #include "config.h"
 #include "conf.h"
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <openssl/crypto.h>
+#include <regex.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,8 +420,8 @@ static int set_kafka(ks_conf *c, const char *key, const char *value, const char 
 	return 0;
 }
 
-int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *origin, int line,
-		ks_conf_errors *errs)
+int ks_conf_set_key(ks_conf *c, const char *key, const char *value, const char *origin, int line,
+		    ks_conf_errors *errs)
 {
 	char at[256];
 	const ks_conf_prop *p;
@@ -428,8 +430,6 @@ int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *orig
 	ks_conf_where_str(at, sizeof(at), origin, line);
 	if (strncmp(key, "kafka.", 6) == 0 && strncmp(key, "kafka.aws.", 10) != 0) /* kafka.aws.*: ours */
 		return set_kafka(c, key + 6, value, at, line, errs);
-	if (strncmp(key, "route.", 6) == 0)
-		return ks_conf_route_set_dotted(c, key + 6, value, origin, line, errs);
 	if (!(p = find_prop(key))) {
 		const char *s = ks_conf_suggest(key);
 
@@ -459,6 +459,27 @@ void ks_conf_init(ks_conf *c)
 			set_prop(c, &ks_conf_props[i], ks_conf_props[i].def, "default", NULL);
 }
 
+static void route_clean(ks_route *r)
+{
+	int i;
+
+	for (i = 0; i < r->n_kv; i++) {
+		OPENSSL_cleanse(r->kv[i].value, strlen(r->kv[i].value));
+		free(r->kv[i].key);
+		free(r->kv[i].value);
+	}
+	free(r->kv);
+	if (r->conf) {
+		ks_conf_clean(r->conf);
+		free(r->conf);
+	}
+	if (r->re) {
+		regfree(r->re);
+		free(r->re);
+	}
+	free(r->name);
+}
+
 void ks_conf_clean(ks_conf *c)
 {
 	int i;
@@ -482,7 +503,9 @@ void ks_conf_clean(ks_conf *c)
 	}
 	free(c->kafka);
 	free(c->sink_name);
-	ks_conf_routes_clean(c);
+	for (i = 0; i < c->n_route; i++)
+		route_clean(&c->route[i]);
+	free(c->route);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -3,7 +3,8 @@
  * @brief kinesink's configuration: one declarative property table drives parsing
  *        (properties file or `CREATE SINK ... WITH (...)`), validation, `--help-config`,
  *        `--check` (secrets redacted) and the man page. Implemented by conf.c (table, store),
- *        conf_parse.c (loaders), conf_check.c (ks_conf_finalize) and conf_doc.c (printed forms).
+ *        conf_parse.c (loaders), conf_check.c (the rules), conf_route.c (routes, ks_conf_set,
+ *        ks_conf_finalize) and conf_doc.c (printed forms).
  */
 #ifndef KS_CONF_H
 #define KS_CONF_H

@@ -1,6 +1,7 @@
 /*
- * Configuration: the cross-field rules and required keys (ks_conf_finalize), checked once every
- * source was loaded, every problem reported with where it was set.
+ * Configuration: the cross-field rules and required keys, checked on one ks_conf once every
+ * source was loaded, every problem reported with where it was set. ks_conf_finalize
+ * (conf_route.c) runs them on the top level and on each route's configuration.
  */
 #include "config.h"
 #include "conf.h"
@@ -248,20 +249,12 @@ void ks_conf_check_output(ks_conf *c, ks_conf_errors *errs)
 	check(c, OUT, errs);
 }
 
-int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
+void ks_conf_check_process(ks_conf *c, ks_conf_errors *errs)
 {
-	int before = errs ? errs->n : 0;
-	char at[256];
+	check(c, PROC, errs);
+}
 
-	if (c->stream && strstr(c->stream, "${"))
-		ks_conf_add_err(errs, "%s: stream '%s' is a template: ${topic} only means something in a route's stream (route.NAME.stream)",
-				ks_conf_at(c, "stream", at, sizeof(at)), c->stream);
-	if (c->routes || c->n_route) {
-		check(c, PROC, errs);
-		if ((errs ? errs->n : 0) == before)
-			ks_conf_routes_finalize(c, errs);
-	} else {
-		check(c, PROC | OUT, errs);
-	}
-	return (errs ? errs->n : 0) > before ? KS_ERR_CONFIG : 0;
+void ks_conf_check_all(ks_conf *c, ks_conf_errors *errs)
+{
+	check(c, PROC | OUT, errs);
 }

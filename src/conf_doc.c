@@ -88,6 +88,28 @@ void ks_conf_dump(const ks_conf *c, FILE *out)
 	dump_routes(c, out);
 }
 
+/*
+ * Where AWS credentials come from without aws.credentials.* keys, in the order the code tries
+ * them: resolve_base (creds_chain.c), then resolve for the AWS_PROFILE profile (creds_profile.c).
+ */
+static const char *const credential_chain[] = {
+	"aws.credentials.access_key_id and secret_access_key (with session_token) when set. Otherwise the first "
+	"source of this chain that has credentials; one that exists but fails stops the search with its reason:",
+	"1. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (skipped when the profile "
+	"of step 2 has role_arn with credential_source = Environment: that role takes them as its source);",
+	"2. the profile AWS_PROFILE names (default when unset) in ~/.aws/credentials and ~/.aws/config "
+	"(AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), in this order: role_arn with source_profile or "
+	"credential_source (STS AssumeRole); web identity (web_identity_token_file with role_arn, or "
+	"AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, even without profile files: STS AssumeRoleWithWebIdentity); "
+	"IAM Identity Center (sso_session or sso_start_url: the token aws sso login cached); the static keys of "
+	"the credentials file; credential_process; the static keys of the config file;",
+	"3. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI;",
+	"4. EC2 instance metadata (IMDSv2), unless AWS_EC2_METADATA_DISABLED = true.",
+	"aws.credentials.role.arn then assumes a role on top of what was found (kafka.aws.credentials.role.arn "
+	"instead, for the MSK IAM tokens).",
+	NULL,
+};
+
 static void type_desc(const ks_conf_prop *p, char *out, size_t n)
 {
 	switch (p->type) {
@@ -126,6 +148,9 @@ void ks_conf_help(FILE *out)
 	fprintf(out, ".\n");
 	fprintf(out, "%-36s string\n    Any librdkafka consumer property (kafka.bootstrap.servers, kafka.group.id, kafka.security.protocol, ...), passed as is.\n",
 		"kafka.*");
+	fprintf(out, "\nAWS credentials:\n");
+	for (i = 0; credential_chain[i]; i++)
+		fprintf(out, "    %s\n", credential_chain[i]);
 }
 
 /* man(7) escapes: a leading '.' or '\'' and backslashes. */
@@ -183,4 +208,10 @@ void ks_conf_man(FILE *out)
 	fputs(".\n", out);
 	fputs(".TP\n.B kafka.*\nAny librdkafka consumer property, passed as is.\n"
 	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight, commit and exit 0.\n", out);
+	fputs(".SH AWS CREDENTIALS\n", out);
+	for (i = 0; credential_chain[i]; i++) {
+		fputs(i ? ".PP\n" : "", out);
+		man_text(out, credential_chain[i]);
+		fputc('\n', out);
+	}
 }

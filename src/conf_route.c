@@ -4,6 +4,8 @@
  * file, see conf_parse.c). At ks_conf_finalize each route gets its own ks_conf: a copy of the
  * top-level one with the route's keys applied, checked by the same rules as a one-stream
  * configuration. Everything after the configuration (writer, transform) then sees one stream.
+ * Here too the entry points that know about routes: ks_conf_set (route.* keys to their route,
+ * the rest to conf.c) and ks_conf_finalize (conf_check.c's rules on the top level, then routes).
  */
 #include "config.h"
 #include "conf.h"
@@ -137,6 +139,14 @@ int ks_conf_route_set(ks_conf *c, const char *name, const char *key, const char 
 	return 0;
 }
 
+int ks_conf_set(ks_conf *c, const char *key, const char *value, const char *origin, int line,
+		ks_conf_errors *errs)
+{
+	if (strncmp(key, "route.", 6) == 0)
+		return ks_conf_route_set_dotted(c, key + 6, value, origin, line, errs);
+	return ks_conf_set_key(c, key, value, origin, line, errs);
+}
+
 /* route.NAME.KEY: the name has no dots, the key may. */
 int ks_conf_route_set_dotted(ks_conf *c, const char *rest, const char *value, const char *origin, int line,
 			     ks_conf_errors *errs)
@@ -153,38 +163,6 @@ int ks_conf_route_set_dotted(ks_conf *c, const char *rest, const char *value, co
 	memcpy(name, rest, (size_t)(dot - rest));
 	name[dot - rest] = '\0';
 	return ks_conf_route_set(c, name, dot + 1, value, origin, line, errs);
-}
-
-static void route_clean(ks_route *r)
-{
-	int i;
-
-	for (i = 0; i < r->n_kv; i++) {
-		OPENSSL_cleanse(r->kv[i].value, strlen(r->kv[i].value));
-		free(r->kv[i].key);
-		free(r->kv[i].value);
-	}
-	free(r->kv);
-	if (r->conf) {
-		ks_conf_clean(r->conf);
-		free(r->conf);
-	}
-	if (r->re) {
-		regfree(r->re);
-		free(r->re);
-	}
-	free(r->name);
-}
-
-void ks_conf_routes_clean(ks_conf *c)
-{
-	int i;
-
-	for (i = 0; i < c->n_route; i++)
-		route_clean(&c->route[i]);
-	free(c->route);
-	c->route = NULL;
-	c->n_route = 0;
 }
 
 /* A copy of @p src's properties (not its kafka.* keys, topic or routes): a route's starting point. */
@@ -413,7 +391,9 @@ static void subscription(ks_conf *c, ks_conf_errors *errs)
 	ks_buf_clean(&b);
 }
 
-int ks_conf_routes_finalize(ks_conf *c, ks_conf_errors *errs)
+/* Order the routes as `routes` says, build and check each route's configuration, and work out
+ * the subscription. @returns 0 or KS_ERR_CONFIG. */
+static int routes_finalize(ks_conf *c, ks_conf_errors *errs)
 {
 	int before = errs ? errs->n : 0, i, k;
 
@@ -460,6 +440,23 @@ int ks_conf_routes_finalize(ks_conf *c, ks_conf_errors *errs)
 	return errs && errs->n > before ? KS_ERR_CONFIG : 0;
 }
 
+int ks_conf_finalize(ks_conf *c, ks_conf_errors *errs)
+{
+	int before = errs ? errs->n : 0;
+	char at[256];
+
+	if (c->stream && strstr(c->stream, "${"))
+		ks_conf_add_err(errs, "%s: stream '%s' is a template: ${topic} only means something in a route's stream (route.NAME.stream)",
+				ks_conf_at(c, "stream", at, sizeof(at)), c->stream);
+	if (c->routes || c->n_route) {
+		ks_conf_check_process(c, errs);
+		if ((errs ? errs->n : 0) == before)
+			routes_finalize(c, errs);
+	} else {
+		ks_conf_check_all(c, errs);
+	}
+	return (errs ? errs->n : 0) > before ? KS_ERR_CONFIG : 0;
+}
 /* ---- at run time -------------------------------------------------------------------------------- */
 
 static int in_list(const char *list, const char *topic)

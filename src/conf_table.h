@@ -2,7 +2,9 @@
  * @file conf_table.h
  * @brief The property table and the helpers the configuration's files share (conf.c owns
  *        them; conf_parse.c, conf_check.c and conf_doc.c use them). Not for the rest of the
- *        program: it goes through conf.h.
+ *        program: it goes through conf.h. The files call down only: conf.c (table, store) <-
+ *        conf_check.c (the rules on one ks_conf) <- conf_route.c (routes, ks_conf_set,
+ *        ks_conf_finalize) <- conf_parse.c, conf_doc.c.
  */
 #ifndef KS_CONF_TABLE_H
 #define KS_CONF_TABLE_H
@@ -60,7 +62,15 @@ const char *ks_conf_envelope_str(ks_raw_envelope e);
 /** @brief The property @p key is plausibly a typo of, or NULL. */
 const char *ks_conf_suggest(const char *key);
 
-/* ---- routes (conf_route.c) ---- */
+/**
+ * @brief ks_conf_set for a table property or a kafka.* key (librdkafka judges it); a route.*
+ *        key is unknown here: ks_conf_set (conf_route.c) hands those to their route.
+ * @returns 0, or KS_ERR_CONFIG with a message added to @p errs.
+ */
+int ks_conf_set_key(ks_conf *c, const char *key, const char *value, const char *origin, int line,
+		    ks_conf_errors *errs);
+
+/* ---- routes (conf_route.c, above conf.c and conf_check.c: it calls them, never the reverse) ---- */
 
 /** @brief 1 if a route may set property @p key (route.NAME.KEY). */
 int ks_conf_route_key(const char *key);
@@ -72,12 +82,14 @@ int ks_conf_route_set(ks_conf *c, const char *name, const char *key, const char 
 /** @brief ks_conf_route_set for "NAME.KEY" (the text after "route."). */
 int ks_conf_route_set_dotted(ks_conf *c, const char *rest, const char *value, const char *origin, int line,
 			     ks_conf_errors *errs);
-/** @brief Order the routes as `routes` says, build and check each route's configuration, and
- *  work out the subscription. @returns 0 or KS_ERR_CONFIG. */
-int ks_conf_routes_finalize(ks_conf *c, ks_conf_errors *errs);
-/** @brief Free the route table of @p c. */
-void ks_conf_routes_clean(ks_conf *c);
-/** @brief The rules of the keys a route may set (stream, topic, type, ...), on @p c alone (conf_check.c). */
+
+/* ---- rules (conf_check.c): on one ks_conf, problems added to errs; they call nothing above ---- */
+
+/** @brief The rules of the keys a route may set (stream, topic, type, ...), on @p c alone. */
 void ks_conf_check_output(ks_conf *c, ks_conf_errors *errs);
+/** @brief The rules of the process's own keys (Kafka, credentials, error policy, metrics). */
+void ks_conf_check_process(ks_conf *c, ks_conf_errors *errs);
+/** @brief Every rule, in one order: a configuration without routes. */
+void ks_conf_check_all(ks_conf *c, ks_conf_errors *errs);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "msk_iam.h"
@@ -18,6 +19,11 @@ typedef struct rebalance_ctx {
 	void *opaque;
 	ks_msk_iam_t *iam;  /* kafka.sasl.mechanism = AWS_MSK_IAM, else NULL */
 	int quiet;          /* errors are the caller's to report (ks_consumer_new_reader) */
+	/* Another SASL mechanism the brokers refused: the first reason, written once on the
+	 * thread of the error callback (auth_claimed), then published (auth_failed). */
+	int auth_claimed, auth_failed;
+	char auth_why[512];
+	char mechanism[32];
 } rebalance_ctx;
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -49,8 +55,17 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	(void)rk;
-	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && opaque)
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && opaque && ((rebalance_ctx *)opaque)->iam) {
 		ks_msk_iam_auth_error(((rebalance_ctx *)opaque)->iam, reason);
+	} else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && opaque) {
+		/* Credentials the brokers refuse stay refused: librdkafka would retry for ever. */
+		rebalance_ctx *ctx = opaque;
+
+		if (!__atomic_exchange_n(&ctx->auth_claimed, 1, __ATOMIC_ACQ_REL)) {
+			snprintf(ctx->auth_why, sizeof(ctx->auth_why), "%s", reason ? reason : "");
+			__atomic_store_n(&ctx->auth_failed, 1, __ATOMIC_RELEASE);
+		}
+	}
 	/* librdkafka retries transient errors itself; a fatal one (RD_KAFKA_RESP_ERR__FATAL) is
 	 * seen by the loop through ks_consumer_fatal, which asks rd_kafka_fatal_error why. */
 	if (!opaque || !((rebalance_ctx *)opaque)->quiet)
@@ -108,8 +123,11 @@ rd_kafka_conf_t *ks_consumer_conf_new(const ks_conf *conf, ks_errbuf *err)
 static rd_kafka_t *client_new(const ks_conf *conf, rd_kafka_conf_t *kc, rebalance_ctx *ctx, ks_errbuf *err)
 {
 	char errstr[512];
+	size_t n = sizeof(ctx->mechanism);
 	rd_kafka_t *rk;
 
+	if (rd_kafka_conf_get(kc, "sasl.mechanisms", ctx->mechanism, &n) != RD_KAFKA_CONF_OK)
+		ctx->mechanism[0] = '\0';
 	if (ks_msk_iam_setup(kc, conf, &ctx->iam, err)) {
 		free(ctx);
 		rd_kafka_conf_destroy(kc);
@@ -698,6 +716,10 @@ int ks_consumer_check(const ks_conf *conf, ks_errbuf *err)
 
 	if (!kc)
 		return err->code;
+	if (ks_msk_iam_conf(kc, conf, err)) { /* AWS_MSK_IAM is OAUTHBEARER to librdkafka */
+		rd_kafka_conf_destroy(kc);
+		return err->code;
+	}
 	if (ks_consumer_try_offline(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr)))
 		return ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the Kafka consumer: %s", errstr);
 	return 0;
@@ -707,5 +729,18 @@ int ks_consumer_auth_failed(rd_kafka_t *rk, ks_errbuf *err)
 {
 	rebalance_ctx *ctx = rk ? rd_kafka_opaque(rk) : NULL;
 
-	return ctx ? ks_msk_iam_failed(ctx->iam, err) : 0;
+	if (!ctx)
+		return 0;
+	if (ctx->iam)
+		return ks_msk_iam_failed(ctx->iam, err);
+	if (!__atomic_load_n(&ctx->auth_failed, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!strncasecmp(ctx->mechanism, "SCRAM", 5) || !strcasecmp(ctx->mechanism, "PLAIN"))
+		return ks_errbuf_set(err, KS_ERR_AUTH,
+				     "Kafka SASL authentication (%s) failed: %s. Check kafka.sasl.username and "
+				     "kafka.sasl.password, and that the user exists on the brokers for %s",
+				     ctx->mechanism, ctx->auth_why, ctx->mechanism);
+	return ks_errbuf_set(err, KS_ERR_AUTH,
+			     "Kafka SASL authentication (%s) failed: %s. Check the kafka.sasl.* settings against "
+			     "what the brokers accept", ctx->mechanism, ctx->auth_why);
 }

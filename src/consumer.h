@@ -138,8 +138,8 @@ void ks_consumer_stop(ks_consumer_t *c);
 
 /**
  * @brief A fatal consumer error (librdkafka's RD_KAFKA_RESP_ERR__FATAL, e.g. fenced by another
- *        member with the same group.instance.id), or an MSK IAM authentication the brokers
- *        refused (ks_consumer_auth_failed). @returns 1 with @p err set to the real reason.
+ *        member with the same group.instance.id), or a SASL authentication (MSK IAM or another
+ *        mechanism) the brokers refused (ks_consumer_auth_failed). @returns 1 with @p err set to the real reason.
  */
 int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err);
 
@@ -161,9 +161,10 @@ int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err);
  */
 int ks_consumer_close(ks_consumer_t *c);
 /**
- * @brief Whether a broker refused the consumer's AWS MSK IAM authentication (a failure the
- *        worker cannot get past by retrying with the same credentials; librdkafka would retry
- *        forever). @returns 0, or KS_ERR_AUTH with the reason and what to check in @p err.
+ * @brief Whether a broker refused the consumer's SASL authentication, AWS MSK IAM or any
+ *        other mechanism (SCRAM, PLAIN, ...): a failure the worker cannot get past by retrying
+ *        with the same credentials; librdkafka would retry forever. @returns 0, or KS_ERR_AUTH
+ *        with the broker's reason and what to check in @p err.
  * @locality any thread
  */
 int ks_consumer_auth_failed(rd_kafka_t *rk, ks_errbuf *err);

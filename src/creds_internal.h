@@ -4,8 +4,10 @@
  *        making a credentials snapshot, STS calls (AssumeRole, AssumeRoleWithWebIdentity), the environment, container
  *        and IMDS sources that a profile's `credential_source` names, the shared profile
  *        files, credential_process and IAM Identity Center (SSO). One file per source:
- *        creds.c (chain, STS, environment, container, IMDS), creds_profile.c (profiles, role
- *        chaining, web identity), creds_process.c, creds_sso.c.
+ *        creds.c (the snapshot, STS, environment, container, IMDS), creds_profile.c (profiles,
+ *        role chaining, web identity), creds_process.c, creds_sso.c. Calls go down only:
+ *        creds_chain.c (the chain) uses creds_profile.c and creds.c; creds_profile.c uses
+ *        creds_process.c, creds_sso.c and creds.c; those two use creds.c; creds.c none of them.
  */
 #ifndef KS_CREDS_INTERNAL_H
 #define KS_CREDS_INTERNAL_H

@@ -279,6 +279,10 @@ int ks_dlq_check(const ks_conf *conf, ks_errbuf *err)
 
 	if (!kc)
 		return err->code;
+	if (ks_msk_iam_conf(kc, conf, err)) { /* AWS_MSK_IAM is OAUTHBEARER to librdkafka */
+		rd_kafka_conf_destroy(kc);
+		return err->code;
+	}
 	if (ks_consumer_try_offline(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))
 		return ks_errbuf_set(err, KS_ERR_CONFIG, "cannot create the dead-letter producer for topic %s: %s",
 				     conf->errors_dlq_topic, errstr);

@@ -167,11 +167,39 @@ const char *ks_msk_iam_region(const ks_conf *conf, char *out, size_t n)
 	return NULL;
 }
 
+/* What MSK IAM makes of @p kc, and the region the tokens are for (@p *from says where it came from). */
+static int conf_apply(rd_kafka_conf_t *kc, const ks_conf *conf, char *region, size_t n, const char **from,
+		      ks_errbuf *err)
+{
+	char errstr[256];
+
+	if (!(*from = ks_msk_iam_region(conf, region, n)))
+		return ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.sasl.mechanism=AWS_MSK_IAM needs the cluster's region: "
+							 "set kafka.aws.region");
+	if (rd_kafka_conf_set(kc, "sasl.mechanisms", "OAUTHBEARER", errstr, sizeof(errstr)) ||
+	    (!kafka_value(conf, "security.protocol") &&
+	     rd_kafka_conf_set(kc, "security.protocol", "SASL_SSL", errstr, sizeof(errstr))))
+		return ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.sasl.mechanism=AWS_MSK_IAM: %s", errstr);
+	/* The refresh requests go to a queue of their own that this module serves, as events:
+	 * librdkafka's refresh callback would get the client's opaque, which belongs to its owner
+	 * (the consumer's and the producer's enable no other event, which this would replace). */
+	rd_kafka_conf_enable_sasl_queue(kc, 1);
+	rd_kafka_conf_set_events(kc, RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH);
+	return 0;
+}
+
+int ks_msk_iam_conf(rd_kafka_conf_t *kc, const ks_conf *conf, ks_errbuf *err)
+{
+	char region[64];
+	const char *from;
+
+	return ks_msk_iam_enabled(conf) ? conf_apply(kc, conf, region, sizeof(region), &from, err) : 0;
+}
+
 int ks_msk_iam_setup(rd_kafka_conf_t *kc, const ks_conf *conf, ks_msk_iam_t **out, ks_errbuf *err)
 {
 	ks_msk_iam_t *m;
 	ks_conf view;
-	char errstr[256];
 
 	*out = NULL;
 	if (!ks_msk_iam_enabled(conf))
@@ -179,10 +207,9 @@ int ks_msk_iam_setup(rd_kafka_conf_t *kc, const ks_conf *conf, ks_msk_iam_t **ou
 	if (!(m = calloc(1, sizeof(*m))))
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory setting up MSK IAM");
 	pthread_mutex_init(&m->lock, NULL);
-	if (!(m->region_from = ks_msk_iam_region(conf, m->region, sizeof(m->region)))) {
+	if (conf_apply(kc, conf, m->region, sizeof(m->region), &m->region_from, err)) {
 		ks_msk_iam_destroy(m);
-		return ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.sasl.mechanism=AWS_MSK_IAM needs the cluster's region: "
-							 "set kafka.aws.region");
+		return err->code;
 	}
 	/* The Kinesis side's credential chain, with the Kafka side's role when one is set. */
 	view = *conf;
@@ -194,17 +221,6 @@ int ks_msk_iam_setup(rd_kafka_conf_t *kc, const ks_conf *conf, ks_msk_iam_t **ou
 		ks_msk_iam_destroy(m);
 		return err->code;
 	}
-	if (rd_kafka_conf_set(kc, "sasl.mechanisms", "OAUTHBEARER", errstr, sizeof(errstr)) ||
-	    (!kafka_value(conf, "security.protocol") &&
-	     rd_kafka_conf_set(kc, "security.protocol", "SASL_SSL", errstr, sizeof(errstr)))) {
-		ks_msk_iam_destroy(m);
-		return ks_errbuf_set(err, KS_ERR_CONFIG, "kafka.sasl.mechanism=AWS_MSK_IAM: %s", errstr);
-	}
-	/* The refresh requests go to a queue of their own that this module serves, as events:
-	 * librdkafka's refresh callback would get the client's opaque, which belongs to its owner
-	 * (the consumer's and the producer's enable no other event, which this would replace). */
-	rd_kafka_conf_enable_sasl_queue(kc, 1);
-	rd_kafka_conf_set_events(kc, RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH);
 	ks_info("kafka", "MSK IAM authentication: tokens signed for region %s (from %s)", m->region, m->region_from);
 	*out = m;
 	return 0;

@@ -55,6 +55,16 @@ const char *ks_msk_iam_region(const ks_conf *conf, char *out, size_t n);
 typedef struct ks_msk_iam ks_msk_iam_t;
 
 /**
+ * @brief When @p conf asks for MSK IAM, set on @p kc what ks_msk_iam_setup sets (sasl.mechanisms
+ *        OAUTHBEARER, security.protocol SASL_SSL unless set, the SASL queue and its refresh
+ *        event), with the same errors, but no token source: the configuration a client really
+ *        gets, for a check that creates one offline (ks_consumer_check, ks_dlq_check).
+ *        Else nothing. @returns 0, or KS_ERR_CONFIG with @p err set.
+ * @locality any thread
+ */
+int ks_msk_iam_conf(rd_kafka_conf_t *kc, const ks_conf *conf, ks_errbuf *err);
+
+/**
  * @brief When @p conf asks for MSK IAM, prepare @p kc for it (sasl.mechanism OAUTHBEARER,
  *        security.protocol SASL_SSL unless set, the SASL queue) and create the token source
  *        in @p *out; else set @p *out to NULL. Call after the kafka.* properties were set on

@@ -11,9 +11,12 @@
 #include <string.h>
 
 #include "consumer.h"
+#include "creds.h"
 #include "kinesis.h"
 #include "log.h"
 #include "prepare.h"
+#include "putrecords.h"
+#include "stream.h"
 
 #define DEFAULT_METADATA_TIMEOUT_MS 10000
 
@@ -141,11 +144,20 @@ int ks_preview_partitions(rd_kafka_t *rk, const ks_conf *conf, int timeout_ms, i
 
 /* ---- output ------------------------------------------------------------------------------------ */
 
+/* A destination stream and the largest record it takes (DescribeStreamSummary). */
+typedef struct stream_limit {
+	char name[512];
+	size_t max_record_bytes;
+} stream_limit;
+
 typedef struct preview {
 	const ks_conf *conf;
 	const ks_preview_opts *o;
 	FILE *out;
 	long messages, records, bad, no_record;
+	ks_creds_t *creds;     /* made on the first record that needs a stream's limit */
+	stream_limit *limits;  /* each stream asked once */
+	int n_limits;
 } preview;
 
 /* Text that is valid UTF-8 without control characters is shown as it is, anything else in base64. */
@@ -290,9 +302,58 @@ static void show_bad(preview *pv, const rd_kafka_message_t *m, ks_op op, const k
 }
 
 /*
+ * The largest record the stream of @p m's route takes, as a run's writer learns it at start
+ * (DescribeStreamSummary's MaxRecordSizeInKiB), asked once per stream, and only for a record
+ * over the 1 MiB every stream takes (so that a preview needs no AWS access). When the stream cannot be
+ * described (no credentials, not reachable), the preview goes on with the 1 MiB every stream takes
+ * and says so once.
+ */
+static size_t stream_max_record(preview *pv, int route, const rd_kafka_message_t *m)
+{
+	const ks_conf *rc = pv->conf->n_route ? pv->conf->route[route].conf : pv->conf;
+	char name[512];
+	stream_limit *l;
+	ks_stream_info info;
+	ks_conf view;
+	ks_errbuf e;
+	int i, r;
+
+	ks_errbuf_clear(&e);
+	if (pv->conf->n_route ? ks_conf_route_stream(&pv->conf->route[route], rd_kafka_topic_name(m->rkt), name,
+						      sizeof(name), &e)
+			      : snprintf(name, sizeof(name), "%s", rc->stream) >= (int)sizeof(name))
+		return KS_MAX_RECORD_BYTES; /* a run stops at this record's stream: not a size question */
+	for (i = 0; i < pv->n_limits; i++)
+		if (!strcmp(pv->limits[i].name, name))
+			return pv->limits[i].max_record_bytes;
+	if (!(l = realloc(pv->limits, sizeof(*l) * (size_t)(pv->n_limits + 1))))
+		return KS_MAX_RECORD_BYTES;
+	pv->limits = l;
+	l = &pv->limits[pv->n_limits++];
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->max_record_bytes = KS_MAX_RECORD_BYTES;
+	view = *rc; /* shallow: only the stream differs, for a template route's topic */
+	view.stream = l->name;
+	if (!pv->creds && !(pv->creds = ks_creds_new(pv->conf, NULL, &e)))
+		r = e.code;
+	else
+		r = ks_stream_describe_info(&view, pv->creds, NULL, &info, &e);
+	if (r) {
+		ks_warn("preview", "%s; records for stream '%s' are checked against 1 MiB, the size every stream takes",
+			e.text, name);
+		return l->max_record_bytes;
+	}
+	if (info.max_record_bytes >= KS_MAX_RECORD_BYTES && info.max_record_bytes <= KS_MAX_DATA_BYTES)
+		l->max_record_bytes = info.max_record_bytes;
+	ks_info("preview", "stream '%s' takes records up to %zu KiB", name, l->max_record_bytes >> 10);
+	return l->max_record_bytes;
+}
+
+/*
  * One prepared message, judged as the pipeline's handle_prepared does: a bad record by decode
  * or transform, a message that makes no record, or records that must still pass the writer's
- * per-record check (ks_kinesis_validate) before they would be sent. @returns 0 or a fatal error.
+ * per-record check (against the stream's own record size) before they would be sent. @returns 0
+ * or a fatal error.
  */
 static int show(preview *pv, ks_prepared *it, ks_errbuf *err)
 {
@@ -322,10 +383,19 @@ static int show(preview *pv, ks_prepared *it, ks_errbuf *err)
 		break;
 	}
 	for (i = 0; i < it->n; i++) {
+		ks_put_entry entry = { it->recs[i]->pkey, it->recs[i]->pkey_len, NULL, it->recs[i]->data,
+				       it->recs[i]->data_len };
 		ks_errbuf e;
+		int bad;
 
 		ks_errbuf_clear(&e);
-		if (!rc && ks_kinesis_validate(it->recs[i], &e) == KS_ERR_BADREC) {
+		/* Every stream takes 1 MiB: only a larger record needs its stream's own limit. */
+		bad = !rc && ks_putrecords_check_entry(&entry, KS_MAX_RECORD_BYTES, &e) == KS_ERR_BADREC;
+		if (bad && entry.pkey_len + entry.data_len > KS_MAX_RECORD_BYTES) {
+			ks_errbuf_clear(&e);
+			bad = ks_putrecords_check_entry(&entry, stream_max_record(pv, it->route, m), &e) == KS_ERR_BADREC;
+		}
+		if (bad) {
 			e.stage = KS_STAGE_PRODUCE;
 			ks_errbuf_prefix(&e, "%s [%d] @%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
 					 (long long)m->offset);
@@ -430,7 +500,7 @@ int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, con
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	int timeout = o->metadata_timeout_ms > 0 ? o->metadata_timeout_ms : DEFAULT_METADATA_TIMEOUT_MS;
-	preview pv = { conf, o, out, 0, 0, 0, 0 };
+	preview pv = { conf, o, out, 0, 0, 0, 0, NULL, NULL, 0 };
 	ks_preparer_t *pp = NULL;
 	rd_kafka_resp_err_t e;
 	rd_kafka_t *rk;
@@ -468,6 +538,8 @@ int ks_preview_run(const ks_conf *conf, const ks_preview_opts *o, FILE *out, con
 		"a record; nothing was sent to Kinesis or committed\n", pv.messages, pv.messages == 1 ? "" : "s",
 		parts->cnt, parts->cnt == 1 ? "" : "s", pv.records, pv.records == 1 ? "" : "s", pv.bad, pv.no_record);
 done:
+	ks_creds_destroy(pv.creds);
+	free(pv.limits);
 	ks_preparer_destroy(pp);
 	if (parts)
 		rd_kafka_topic_partition_list_destroy(parts);

@@ -67,6 +67,17 @@ def test_help_version_and_help_config(tmp):
                 "aws.credentials.role.external_id", "type", "force_append_only", "primary_key", "topic",
                 "input.format", "schema.registry.url", "errors.policy", "ordering", "metrics.listen", "kafka.*"):
         assert "\n" + key + " " in "\n" + out, key
+    # Where credentials come from without keys: the chain in the order creds_chain.c and
+    # creds_profile.c try it, in --help-config and in the man page.
+    rc, man, _ = run("--man")
+    assert rc == 0
+    chain = ["1. the environment: AWS_ACCESS_KEY_ID", "role_arn with source_profile or credential_source",
+             "web identity (web_identity_token_file", "IAM Identity Center", "the static keys of the credentials file",
+             "credential_process", "the static keys of the config file", "3. container credentials",
+             "4. EC2 instance metadata (IMDSv2)", "aws.credentials.role.arn then assumes a role"]
+    for text in (out.split("\nAWS credentials:\n", 1)[1], man.split(".SH AWS CREDENTIALS\n", 1)[1].replace("\\-", "-")):
+        at = [text.find(c) for c in chain]
+        assert -1 not in at and at == sorted(at), list(zip(chain, at))
     with open(os.path.join(SRCDIR, "docs", "configuration.md")) as f:
         assert out in f.read(), "docs/configuration.md does not hold the current --help-config output"
 

@@ -12,7 +12,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (BUILDDIR, KINESINK, SRCDIR, Kinesink, KinesisMock, MockCluster, Peer, _read_int,  # noqa: E402
-                     base_config, main, run_kinesink, wait_for)
+                     base_config, config_text, main, run_kinesink, wait_for)
 
 sys.path.insert(0, os.path.join(SRCDIR, "tests", "tools"))
 import msk_standin  # noqa: E402
@@ -223,6 +223,103 @@ def test_tokens_refreshed_before_credentials_expire(tmp):
     assert len({e["akid"] for e in ev}) >= 2, ev
     assert rc == 0, k.log()[-3000:]
     assert "standin-secret" not in k.log()
+
+
+def scram_setup(tmp, password, messages=8, mechanism="SCRAM-SHA-256"):
+    cluster, kinesis, standin, c = setup(tmp, standin_args=("--scram", "svc:right-pass%word"), messages=messages)
+    del c["kafka.aws.region"]
+    c.update({"kafka.sasl.mechanism": mechanism, "kafka.sasl.username": "svc", "kafka.sasl.password": password})
+    return cluster, kinesis, standin, c
+
+
+def test_scram(tmp):
+    """Not MSK IAM: SCRAM through the same stand-in, which checks the proof as a Kafka broker
+    does. The right password moves the records (librdkafka's SCRAM client and the stand-in agree,
+    both ways); the wrong one stops the worker with exit 1 and the broker's reason instead of
+    retrying for ever, nothing written or committed, the password never logged."""
+    cluster, kinesis, standin, c = scram_setup(tmp, "right-pass%word", mechanism="SCRAM-SHA-512")
+    rc, log = run_kinesink(tmp, c, timeout=120)
+    assert rc == 0, log[-3000:]
+    assert kinesis.count("s1") == 8
+    ev = standin.events()
+    assert ev and all(e["ok"] and e["mechanism"] == "SCRAM-SHA-512" for e in ev), ev
+    assert "right-pass%word" not in log
+
+
+def test_scram_refused_exits_1(tmp):
+    cluster, kinesis, standin, c = scram_setup(tmp, "wrong-pass")
+    rc, log = run_kinesink(tmp, c, timeout=60)
+    assert rc == 1, log[-3000:]
+    stop = [ln for ln in log.splitlines() if "ERROR [pipeline] Kafka SASL authentication (SCRAM-SHA-256) failed: " in ln]
+    assert stop and ("SASL authentication error: Authentication failed during authentication due to invalid "
+                     "credentials with SASL mechanism SCRAM-SHA-256") in stop[0], log[-3000:]
+    assert "Check kafka.sasl.username and kafka.sasl.password" in log, log[-3000:]
+    assert "wrong-pass" not in log and "right-pass" not in log
+    ev = standin.events()
+    assert ev and not any(e["ok"] for e in ev) and {e["reason"] for e in ev} == {"wrong password"}, ev
+    assert kinesis.count("s1") == 0
+    assert all(o < 0 for o in cluster.committed("kinesink", TOPIC, 4).values())
+
+
+def check_run(tmp, c, *args, name="check"):
+    path = tmp.file(name + ".conf", config_text(c))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"HOME": tmp.path, "AWS_EC2_METADATA_DISABLED": "true"})
+    p = subprocess.run([KINESINK, "-c", path] + list(args), env=env, capture_output=True, text=True, timeout=120)
+    assert "testsecret" not in p.stdout + p.stderr
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_check_modes(tmp):
+    """--check, --check --connect and --preview see the configuration the consumer and the
+    dead-letter producer really get (AWS_MSK_IAM is SASL/OAUTHBEARER to librdkafka): the
+    offline check passes for SASL_PLAINTEXT and SASL_SSL, the dead-letter producer included;
+    what librdkafka refuses on top of it is said in start-up's words; --connect and --preview
+    authenticate through the stand-in."""
+    cluster, kinesis, standin, c = setup(tmp, standin_args=("--key", "AKIDTEST:testsecret"), messages=6,
+                                         **{"errors.policy": "dlq", "errors.dlq.topic": "dead"})
+    for proto in ("SASL_PLAINTEXT", "SASL_SSL"):
+        rc, out, err = check_run(tmp, dict(c, **{"kafka.security.protocol": proto}), "--check")
+        assert rc == 0, err
+        assert "kafka.sasl.mechanism = AWS_MSK_IAM" in out and "kafka.security.protocol = %s" % proto in out, out
+    # Without a security.protocol the client gets SASL_SSL, as at start.
+    c_default = {k: v for k, v in c.items() if k != "kafka.security.protocol"}
+    rc, out, err = check_run(tmp, c_default, "--check")
+    assert rc == 0, err
+    # Without a security.protocol AWS_MSK_IAM means SASL_SSL, so librdkafka builds its TLS context
+    # when the client is made: a CA file that cannot be read is refused by --check in start-up's
+    # words, for the consumer and the dead-letter producer; with SASL_PLAINTEXT it is never read.
+    bad_ca = dict(c_default, **{"kafka.ssl.ca.location": tmp.file("missing-dir/ca.pem")})
+    rc, out, err = check_run(tmp, bad_ca, "--check")
+    assert rc == 2, out + err
+    lines = [ln.split("kinesink: ", 1)[1] for ln in err.splitlines() if "cannot create the" in ln]
+    assert len(lines) == 2 and all("ssl.ca.location failed" in ln for ln in lines), err
+    assert lines[0].startswith("cannot create the Kafka consumer: "), err
+    assert lines[1].startswith("cannot create the dead-letter producer for topic dead: "), err
+    # A run makes the dead-letter producer first; without errors.policy=dlq, the consumer.
+    start = run_kinesink(tmp, bad_ca, timeout=60, name="bad-ca")[1]
+    assert lines[1] in start, (err, start[-2000:])
+    start = run_kinesink(tmp, dict(bad_ca, **{"errors.policy": "fail"}), timeout=60, name="bad-ca-consumer")[1]
+    assert lines[0] in start, (err, start[-2000:])
+    assert "AWS_MSK_IAM" not in err, err
+    rc, out, err = check_run(tmp, dict(bad_ca, **{"kafka.security.protocol": "SASL_PLAINTEXT"}), "--check")
+    assert rc == 0, err
+    assert not standin.events()  # the offline check reached no broker
+
+    rc, out, err = check_run(tmp, c, "--check", "--connect")
+    assert rc == 0, out + err
+    kafka = [ln for ln in out.splitlines() if ln.startswith("ok") and " kafka: " in ln]
+    assert kafka and "topic '%s': 4 partitions" % TOPIC in kafka[0], out
+    ev = standin.events()
+    assert ev and all(e["ok"] and e["akid"] == "AKIDTEST" for e in ev), ev
+
+    n = len(ev)
+    rc, out, err = check_run(tmp, c, "--preview", "6", "--from-beginning")
+    assert rc == 0, out + err
+    assert sorted(json.loads(ln.split(" data=", 1)[1])["id"] for ln in out.splitlines() if " data=" in ln) == \
+        list(range(6)), out
+    ev = standin.events()
+    assert len(ev) > n and all(e["ok"] for e in ev), ev
 
 
 if __name__ == "__main__":

@@ -109,6 +109,36 @@ def test_bad_records_come_with_the_policy_verdict(tmp):
     assert big["verdict"] == "fail", big
 
 
+def test_records_checked_against_the_streams_own_size(tmp):
+    """A record over 1 MiB is checked against the stream's own maximum record size, as a run's
+    writer learns it (DescribeStreamSummary's MaxRecordSizeInKiB, here 2048 KiB): one of 1.1 MiB
+    is shown as a record, one of 2.1 MiB is too large for 2 MiB. A stream that cannot be described
+    leaves the preview with the 1 MiB every stream takes, and a warning that says so."""
+    cluster = MockCluster(tmp, topics={"t": 1})
+    cluster.produce("t", [('{"id":1}', debezium_event("c", None, {"id": 1, "blob": "x" * (1100 * 1024)}), 0),
+                          ('{"id":2}', debezium_event("c", None, {"id": 2, "blob": "y" * (2100 * 1024)}), 0),
+                          ('{"id":3}', debezium_event("c", None, {"id": 3}), 0)])
+    fk = FakeKinesis(tmp, "--max-record-kib", "2048")
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t")
+    rc, out, err = preview(tmp, conf, "--preview", "5", "--preview-format", "json")
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    assert [ln["offset"] for ln in lines] == [0, 1, 2], lines
+    assert "partition_key" in lines[0] and len(lines[0]["data"]) > 1100 * 1024, lines[0].keys()
+    assert lines[1]["reason"] == "too_large" and "exceed Kinesis' 2 MiB" in lines[1]["error"], lines[1]
+    assert "partition_key" in lines[2], lines[2]
+    assert "stream 's1' takes records up to 2048 KiB" in err, err
+    assert fk.accepted() == []
+    fk.stop()
+    # The endpoint is gone: the stream cannot be described.
+    rc, out, err = preview(tmp, conf, "--preview", "5", "--preview-format", "json")
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    assert [ln.get("reason") for ln in lines] == ["too_large", "too_large", None], lines
+    assert "exceed Kinesis' 1 MiB" in lines[0]["error"], lines[0]
+    assert err.count("records for stream 's1' are checked against 1 MiB, the size every stream takes") == 1, err
+
+
 def test_binary_data_is_base64_in_json(tmp):
     cluster = MockCluster(tmp, topics={"raw": 1})
     blob = bytes(range(256))

@@ -12,7 +12,12 @@ FindCoordinator and DescribeCluster answers; the stand-in rewrites those ports t
 
   msk_standin.py --bootstrap HOST:PORT,... --region R --port-file F --events F
                  [--key AKID:SECRET]... [--accept-standin-keys] [--max-session SECONDS]
-                 [--refuse-client-id ID]...
+                 [--refuse-client-id ID]... [--scram USER:PASSWORD]...
+
+--scram: instead of OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-512 as a Kafka broker does them
+(RFC 5802 over SaslAuthenticate, the stored keys derived from the password with a random salt
+and 4096 iterations); a wrong password gets error 58 with the broker's words ("Authentication
+failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256").
 
 --accept-standin-keys: also accept the credentials tests/tools/aws_standin.py hands out
 (ASIASTANDINnnnn / standin-secret-n). --max-session: close authenticated connections after
@@ -25,6 +30,8 @@ authentication appends a JSON line to --events: {"ok", "akid", "date", "expires"
 import argparse
 import base64
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -212,6 +219,7 @@ class Standin:
     def __init__(self, args):
         self.args = args
         self.secrets = dict(k.split(":", 1) for k in args.key)
+        self.scram_users = dict(k.split(":", 1) for k in args.scram)
         self.lock = threading.Lock()
         self.upstreams = []
         for hp in args.bootstrap.split(","):
@@ -260,9 +268,55 @@ class Standin:
             conn, _ = lsock.accept()
             threading.Thread(target=self.connection, args=(conn, upstream), daemon=True).start()
 
+    def scram(self, client, mechanism, corr, ver, first, client_id):
+        """RFC 5802, the server side, as Kafka's ScramSaslServer: client-first, server-first,
+        client-final (proof checked against the stored key), server-final. True when it matched."""
+        h = hashlib.sha256 if mechanism == "SCRAM-SHA-256" else hashlib.sha512
+
+        def reply(c, err, msg, data):
+            out = struct.pack(">ih", c, err) + (enc_string(msg) if err else struct.pack(">h", -1))
+            out += struct.pack(">i", len(data)) + data
+            send_frame(client, out + (struct.pack(">q", 0) if ver >= 1 else b""))
+
+        refused = "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mechanism
+        m = re.fullmatch(r"n,[^,]*,(n=([^,]*),r=([^,]*)(?:,.*)?)", first)
+        if not m or m.group(2) not in self.scram_users:
+            self.event(False, {"mechanism": mechanism, "user": m and m.group(2), "client_id": client_id,
+                               "reason": "unknown user"})
+            reply(corr, ERR_SASL_AUTHENTICATION_FAILED, refused, b"")
+            return False
+        bare, user, cnonce = m.groups()
+        salt, iterations = os.urandom(16), 4096
+        salted = hashlib.pbkdf2_hmac(h().name, self.scram_users[user].encode(), salt, iterations)
+        stored = h(hmac.new(salted, b"Client Key", h).digest()).digest()
+        server_first = "r=%s%s,s=%s,i=%d" % (cnonce, base64.b64encode(os.urandom(18)).decode(),
+                                            base64.b64encode(salt).decode(), iterations)
+        reply(corr, 0, "", server_first.encode())
+        frame = read_frame(client)
+        key, ver, corr, off, _ = request_header(frame)
+        (n,) = struct.unpack_from(">i", frame, off)
+        final = frame[off + 4:off + 4 + n].decode("utf-8", "replace")
+        without_proof, _, proof = final.rpartition(",p=")
+        auth_msg = ("%s,%s,%s" % (bare, server_first, without_proof)).encode()
+        signature = hmac.new(stored, auth_msg, h).digest()
+        try:
+            client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature))
+            ok = key == API_SASL_AUTHENTICATE and hmac.compare_digest(h(client_key).digest(), stored)
+        except ValueError:
+            ok = False
+        self.event(ok, {"mechanism": mechanism, "user": user, "client_id": client_id,
+                        "reason": "" if ok else "wrong password"})
+        if not ok:
+            reply(corr, ERR_SASL_AUTHENTICATION_FAILED, refused, b"")
+            return False
+        server_key = hmac.new(salted, b"Server Key", h).digest()
+        reply(corr, 0, "", b"v=" + base64.b64encode(hmac.new(server_key, auth_msg, h).digest()))
+        return True
+
     def authenticate(self, client, up):
-        """The handshake; True once a good token was presented."""
+        """The handshake; True once a good token (or SCRAM proof) was presented."""
         mechanism = None
+        offered = ["SCRAM-SHA-256", "SCRAM-SHA-512"] if self.scram_users else ["OAUTHBEARER"]
         while True:
             frame = read_frame(client)
             key, ver, corr, off, client_id = request_header(frame)
@@ -271,10 +325,15 @@ class Standin:
                 send_frame(client, add_sasl_apis(read_frame(up), ver))
             elif key == API_SASL_HANDSHAKE:
                 mechanism, _ = kstring(frame, off)
-                err = 0 if mechanism == "OAUTHBEARER" else ERR_UNSUPPORTED_SASL_MECHANISM
-                send_frame(client, struct.pack(">ihi", corr, err, 1) + enc_string("OAUTHBEARER"))
+                err = 0 if mechanism in offered else ERR_UNSUPPORTED_SASL_MECHANISM
+                send_frame(client, struct.pack(">ihi", corr, err, len(offered)) +
+                           b"".join(enc_string(o) for o in offered))
                 if err:
                     return False
+            elif key == API_SASL_AUTHENTICATE and mechanism in offered and mechanism != "OAUTHBEARER":
+                (n,) = struct.unpack_from(">i", frame, off)
+                return self.scram(client, mechanism, corr, ver, frame[off + 4:off + 4 + n].decode("utf-8", "replace"),
+                                  client_id)
             elif key == API_SASL_AUTHENTICATE and mechanism == "OAUTHBEARER" and ver <= 1:
                 (n,) = struct.unpack_from(">i", frame, off)
                 msg = frame[off + 4:off + 4 + n].decode("utf-8", "replace")
@@ -358,6 +417,7 @@ def main():
     p.add_argument("--accept-standin-keys", action="store_true")
     p.add_argument("--max-session", type=float, default=0)
     p.add_argument("--refuse-client-id", action="append", default=[])
+    p.add_argument("--scram", action="append", default=[])
     Standin(p.parse_args()).serve()
 
 
