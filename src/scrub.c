@@ -207,13 +207,16 @@ static void add_b64(forms *fs, const char *v, size_t n)
 static void derive(forms *fs, const char *v, size_t n)
 {
 	size_t len = 0;
-	char *p = pct(v, n, 0, &len);
+	char *p = pct(v, n, 0, &len), *s;
 
 	add_form(fs, ks_strndup(v, n), n, KS_SCRUB_MIN);
 	if (p)
 		add_form(fs, ks_strndup(p, len), len, KS_SCRUB_MIN);
-	add_form(fs, pct(v, n, 1, &len), len, KS_SCRUB_MIN);
-	add_form(fs, json_escaped(v, n, &len), len, KS_SCRUB_MIN);
+	/* (The length is read after the call that sets it: arguments have no order.) */
+	s = pct(v, n, 1, &len);
+	add_form(fs, s, len, KS_SCRUB_MIN);
+	s = json_escaped(v, n, &len);
+	add_form(fs, s, len, KS_SCRUB_MIN);
 	add_b64(fs, v, n);
 	if (p) {
 		size_t plen = strlen(p);
