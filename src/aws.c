@@ -4,11 +4,14 @@
  */
 #include "aws.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 char *ks_aws_endpoint(const char *service, const char *region, const char *override)
 {
@@ -142,6 +145,40 @@ char *ks_aws_xml_value(const char *xml, const char *tag)
 	return ks_strndup(a, (size_t)(b - a));
 }
 
+/*
+ * A signature the service refused: AWS adds to its message the canonical request and the string
+ * to sign it calculated (IAM user guide, "Troubleshoot signed requests"), and the canonical
+ * request holds the X-Amz-Security-Token header. What helps is the first sentence and what to
+ * check; the whole message goes to the debug log only (scrubbed, as every line).
+ */
+static int signature_refused(const char *type, const char *msg)
+{
+	return !strcmp(type, "InvalidSignatureException") || !strcmp(type, "SignatureDoesNotMatch") ||
+	       !strcmp(type, "IncompleteSignatureException") || !strcmp(type, "IncompleteSignature") ||
+	       strstr(msg, "Canonical String") || strstr(msg, "canonical request") || strstr(msg, "String-to-Sign");
+}
+
+static void set_message(ks_aws_error *out, const char *msg)
+{
+	size_t n;
+
+	if (!signature_refused(out->type, msg)) {
+		snprintf(out->message, sizeof(out->message), "%s", msg);
+		return;
+	}
+	ks_debug("aws", "%s: the whole message: %s", out->type[0] ? out->type : "signature refused", msg);
+	/* The first sentence: to a period ending it, or to the end of the first line. */
+	for (n = 0; msg[n] && msg[n] != '\n' && !(msg[n] == '.' && (!msg[n + 1] || isspace((unsigned char)msg[n + 1])));
+	     n++)
+		;
+	if (msg[n] == '.')
+		n++;
+	if (n > 300)
+		n = 300;
+	snprintf(out->message, sizeof(out->message), "%.*s%s(kinesink: check the AWS secret access key, the region "
+		 "aws.region and this machine's clock)", (int)n, msg, n ? " " : "");
+}
+
 void ks_aws_error_parse(const char *body, size_t len, ks_aws_error *out)
 {
 	json_t *root;
@@ -156,7 +193,7 @@ void ks_aws_error_parse(const char *body, size_t len, ks_aws_error *out)
 			msg = json_string_value(json_object_get(root, "Message"));
 		snprintf(out->type, sizeof(out->type), "%s",
 			 ks_aws_short_type(json_string_value(json_object_get(root, "__type"))));
-		snprintf(out->message, sizeof(out->message), "%s", msg ? msg : "");
+		set_message(out, msg ? msg : "");
 		json_decref(root);
 	} else {
 		/* The XML of the query protocols (STS) is NUL-terminated text. */
@@ -164,7 +201,7 @@ void ks_aws_error_parse(const char *body, size_t len, ks_aws_error *out)
 		char *msg = xml ? ks_aws_xml_value(xml, "Message") : NULL;
 
 		snprintf(out->type, sizeof(out->type), "%s", code ? code : "");
-		snprintf(out->message, sizeof(out->message), "%s", msg ? msg : "");
+		set_message(out, msg ? msg : "");
 		free(code);
 		free(msg);
 		free(xml);

@@ -84,7 +84,11 @@ typedef struct ks_aws_error {
 
 /**
  * @brief Read the error out of an answer body: JSON (`__type`, `message` or `Message`) or XML
- *        (`<Code>`, `<Message>`). A body that is neither leaves both empty.
+ *        (`<Code>`, `<Message>`). A body that is neither leaves both empty. A refused signature
+ *        (InvalidSignatureException, SignatureDoesNotMatch, IncompleteSignature, or a message
+ *        quoting the canonical request or string to sign) keeps the message's first sentence and
+ *        kinesink's hint; the whole message (which echoes the canonical request, security token
+ *        included) is logged at debug level only.
  * @locality any thread
  */
 void ks_aws_error_parse(const char *body, size_t len, ks_aws_error *out);

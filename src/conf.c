@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "conf_table.h"
+#include "scrub.h"
 
 static const char *const e_type[] = { "append-only", "debezium", "upsert", NULL };
 static const char *const e_input[] = { "debezium-json", "debezium-avro", "json", "raw", NULL };
@@ -310,6 +311,9 @@ static int set_prop(ks_conf *c, const ks_conf_prop *p, const char *value, const 
 
 		if (!dup)
 			return KS_ERR_NOMEM;
+		if (p->secret) /* from now on scrubbed from every text, as is a URL's password */
+			ks_scrub_add(dup, KS_SCRUB_KEEP);
+		ks_scrub_add_userinfo(dup);
 		if (*f) {
 			if (p->secret)
 				OPENSSL_cleanse(*f, strlen(*f));
@@ -383,6 +387,8 @@ static int set_kafka(ks_conf *c, const char *key, const char *value, const char 
 		ks_conf_add_err(errs, "%s: 'kafka.' needs a librdkafka property name after the prefix", at);
 		return KS_ERR_CONFIG;
 	}
+	if (ks_conf_kafka_key_secret(key))
+		ks_scrub_add(value, KS_SCRUB_KEEP);
 	/* librdkafka is the authority on its own keys: let it judge, show its words. */
 	rk = rd_kafka_conf_new();
 	if (rd_kafka_conf_set(rk, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {

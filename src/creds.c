@@ -20,6 +20,7 @@
 #include "creds_internal.h"
 #include "http.h"
 #include "log.h"
+#include "scrub.h"
 
 void ks_creds_scrub_free(char *s)
 {
@@ -41,6 +42,9 @@ int ks_creds_set(ks_credentials *c, const char *akid, const char *secret, const 
 		 const char *source)
 {
 	memset(c, 0, sizeof(*c));
+	/* Every source makes its snapshot here: the secrets are scrubbed from every text from now on. */
+	ks_scrub_add(secret, 0);
+	ks_scrub_add(token, 0);
 	c->access_key_id = strdup(akid);
 	c->secret_access_key = strdup(secret);
 	c->session_token = token && *token ? strdup(token) : NULL;
@@ -208,6 +212,7 @@ int ks_creds_web_identity(const ks_creds_net *net, const char *token_file, const
 	while (n && isspace((unsigned char)token[n - 1]))
 		n--;
 	token[n] = '\0';
+	ks_scrub_add(token, 0);
 	if (!session || !*session) {
 		snprintf(sname, sizeof(sname), "kinesink-%ld", (long)time(NULL));
 		session = sname;
@@ -282,8 +287,10 @@ int ks_creds_from_container(const ks_creds_net *net, ks_credentials *out, ks_err
 	} else if (tok && *tok) {
 		snprintf(auth, sizeof(auth), "Authorization: %s", tok);
 	}
-	if (auth[0])
+	if (auth[0]) {
+		ks_scrub_add(auth + strlen("Authorization: "), 0);
 		headers[0] = auth;
+	}
 	rc = http_get_creds(net, url, headers, "container", out, err);
 	OPENSSL_cleanse(auth, sizeof(auth));
 	return rc;
@@ -324,6 +331,7 @@ int ks_creds_from_imds(const ks_creds_net *net, ks_credentials *out, ks_errbuf *
 		return rc;
 	}
 	snprintf(tokhdr, sizeof(tokhdr), "X-aws-ec2-metadata-token: %s", resp.body.data);
+	ks_scrub_add(resp.body.data, 0);
 	ks_http_response_clean(&resp);
 
 	snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, base);

@@ -29,6 +29,7 @@
 #include "creds_internal.h"
 #include "http.h"
 #include "log.h"
+#include "scrub.h"
 
 /* Refresh a cached token this long before it expires, as the AWS SDKs' SSO token provider. */
 #define REFRESH_WINDOW_S (15 * 60)
@@ -76,6 +77,14 @@ static void scrub_decref(json_t *j)
 		if (json_is_string(v))
 			OPENSSL_cleanse((void *)json_string_value(v), json_string_length(v));
 	json_decref(j);
+}
+
+/* The secrets of a token cache entry or an OIDC answer, scrubbed from every text from now on. */
+static void scrub_register(const json_t *j)
+{
+	ks_scrub_add(jstr(j, "accessToken"), 0);
+	ks_scrub_add(jstr(j, "refreshToken"), 0);
+	ks_scrub_add(jstr(j, "clientSecret"), 0);
 }
 
 static void iso_time(time_t t, char *out, size_t n)
@@ -145,6 +154,7 @@ static int create_token(const ks_creds_net *net, const ks_creds_sso *sso, const 
 		goto out_resp;
 	}
 	a = resp.status == 200 && resp.body.data ? json_loads(resp.body.data, 0, NULL) : NULL;
+	scrub_register(a);
 	if (resp.status != 200) {
 		json_t *e = resp.body.data ? json_loads(resp.body.data, 0, NULL) : NULL;
 		ks_aws_error ae;
@@ -245,7 +255,9 @@ static int maybe_refresh(const ks_creds_net *net, const ks_creds_sso *sso, const
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
 		flock(dfd, LOCK_EX);
 	/* Refreshed meanwhile by someone else? */
-	if ((again = json_load_file(path, 0, NULL)) && jstr(again, "accessToken") &&
+	if ((again = json_load_file(path, 0, NULL)))
+		scrub_register(again);
+	if (again && jstr(again, "accessToken") &&
 	    ks_creds_parse_time(jstr(again, "expiresAt"))) {
 		scrub_decref(*j);
 		*j = again;
@@ -301,6 +313,7 @@ static int cached_token(const ks_creds_net *net, const ks_creds_sso *sso, char *
 	if (!(j = json_load_file(path, 0, &je)))
 		return ks_errbuf_set(err, KS_ERR_AUTH, "profile '%s': no usable SSO token cached in %s (%s); %s",
 				     sso->profile, path, je.line > 0 ? "not JSON" : "cannot read it", hint);
+	scrub_register(j);
 	access = jstr(j, "accessToken");
 	expires = jstr(j, "expiresAt");
 	exp = ks_creds_parse_time(expires);

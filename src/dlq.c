@@ -8,6 +8,7 @@
 #include "consumer.h"
 #include "log.h"
 #include "msk_iam.h"
+#include "scrub.h"
 
 /* Room for the headers a dead letter adds to the record: names, reason, stage, the error text
  * (at most sizeof(ks_errbuf.text)), topic name (at most 249) and the numbers. */
@@ -313,7 +314,7 @@ int ks_dlq_send(ks_dlq_t *d, const rd_kafka_message_t *msg, const ks_errbuf *why
 	rd_kafka_resp_err_t e;
 	ks_errbuf refused;
 	letter *l;
-	char num[32];
+	char num[32], text[sizeof(why->text)];
 
 	if (auth_failure(d, &refused))
 		return ks_errbuf_set(err, KS_ERR_AUTH, "cannot dead-letter %s [%d] @%lld to %s: %s",
@@ -327,9 +328,12 @@ int ks_dlq_send(ks_dlq_t *d, const rd_kafka_message_t *msg, const ks_errbuf *why
 		h = rd_kafka_headers_copy(orig);
 	else
 		h = rd_kafka_headers_new(8);
+	/* The error text may quote a peer (a registry's answer): it leaves scrubbed, as every text. */
+	snprintf(text, sizeof(text), "%s", why->text);
+	ks_scrub_str(text, sizeof(text));
 	rd_kafka_header_add(h, "kinesink.error.reason", -1, why->reason[0] ? why->reason : "bad_record", -1);
 	rd_kafka_header_add(h, "kinesink.error.stage", -1, ks_stage_str(why->stage), -1);
-	rd_kafka_header_add(h, "kinesink.error.message", -1, why->text, -1);
+	rd_kafka_header_add(h, "kinesink.error.message", -1, text, -1);
 	rd_kafka_header_add(h, "kinesink.original.topic", -1, rd_kafka_topic_name(msg->rkt), -1);
 	snprintf(num, sizeof(num), "%d", (int)msg->partition);
 	rd_kafka_header_add(h, "kinesink.original.partition", -1, num, -1);

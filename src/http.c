@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "scrub.h"
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	ks_http_response *resp = ud;
@@ -86,9 +88,14 @@ int ks_http_perform(const ks_http_request *req, ks_http_response *resp, ks_errbu
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (req->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
-	if (req->proxy)
+	/* Credentials sent in a URL or a Basic header are scrubbed from every text (scrub.h). */
+	ks_scrub_add_userinfo(req->url);
+	if (req->proxy) {
+		ks_scrub_add_userinfo(req->proxy);
 		curl_easy_setopt(h, CURLOPT_PROXY, req->proxy);
+	}
 	if (req->userpwd) {
+		ks_scrub_add(req->userpwd, KS_SCRUB_KEEP);
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
 		curl_easy_setopt(h, CURLOPT_USERPWD, req->userpwd);
 	}
@@ -216,8 +223,10 @@ static void *m_open(const ks_http_transport_opts *o, ks_errbuf *err)
 		curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
 		if (o->ca_file)
 			curl_easy_setopt(s->easy, CURLOPT_CAINFO, o->ca_file);
-		if (o->proxy)
+		if (o->proxy) {
+			ks_scrub_add_userinfo(o->proxy);
 			curl_easy_setopt(s->easy, CURLOPT_PROXY, o->proxy);
+		}
 	}
 	return t;
 nomem:

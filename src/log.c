@@ -1,6 +1,7 @@
 /* Logging: one line per event, text or JSON, to stderr. */
 #include "log.h"
 #include "common.h"
+#include "scrub.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -49,6 +50,9 @@ void ks_log_write(int level, const char *fac, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Every line, whatever its level or source (a peer's error, librdkafka's log), is scrubbed of
+	 * the secrets the process holds; a secret cut by the line's cap is caught by its prefix. */
+	ks_scrub_str(msg, sizeof(msg));
 
 	if (log_json) {
 		ks_buf b;
@@ -80,6 +84,7 @@ void ks_log_status(const char *text)
 	pthread_mutex_lock(&status_lock);
 	if (text && *text) {
 		snprintf(status_line, sizeof(status_line), "%s", text);
+		ks_scrub_str(status_line, sizeof(status_line));
 		/* \033[K: what a longer line drawn before left is cleared. */
 		fprintf(stderr, "\r%s\033[K", status_line);
 	} else if (status_line[0]) {

@@ -1,7 +1,8 @@
 /**
  * @file log.h
  * @brief Level-gated logging with a facility tag per module. Arguments are not evaluated
- *        when the level is off. Nothing secret is ever passed to these macros.
+ *        when the level is off. Nothing secret is ever passed to these macros; what a peer
+ *        said may be, and every line goes through the scrubber (scrub.h) before it is written.
  */
 #ifndef KS_LOG_H
 #define KS_LOG_H

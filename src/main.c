@@ -16,6 +16,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "preview.h"
+#include "scrub.h"
 #include "signals.h"
 
 static void usage(FILE *out)
@@ -49,12 +50,22 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* An exit message that carries what a check or a peer said: "kinesink: TEXT", scrubbed. */
+static void say(const char *text)
+{
+	char line[4096];
+
+	snprintf(line, sizeof(line), "kinesink: %s\n", text);
+	ks_scrub_str(line, sizeof(line));
+	fputs(line, stderr);
+}
+
 static void print_errors(const ks_conf_errors *e)
 {
 	int i;
 
 	for (i = 0; i < e->n; i++)
-		fprintf(stderr, "kinesink: %s\n", e->msgs[i]);
+		say(e->msgs[i]);
 }
 
 /*
@@ -68,12 +79,12 @@ static int check_kafka(const ks_conf *conf)
 
 	ks_errbuf_clear(&e);
 	if (ks_consumer_check(conf, &e)) {
-		fprintf(stderr, "kinesink: %s\n", e.text);
+		say(e.text);
 		n++;
 	}
 	ks_errbuf_clear(&e);
 	if (conf->errors_policy == KS_POLICY_DLQ && ks_dlq_check(conf, &e)) {
-		fprintf(stderr, "kinesink: %s\n", e.text);
+		say(e.text);
 		n++;
 	}
 	if (n)
@@ -241,18 +252,25 @@ static int load_conf(const cli *o, ks_conf *conf)
 /* --check [--connect]: librdkafka's verdict, the effective configuration, then each peer once. */
 static int run_check(const cli *o, const ks_conf *conf)
 {
+	FILE *out;
 	int rc = 0;
 
 	if (check_kafka(conf))
 		return 2;
-	ks_conf_dump(conf, stdout);
+	/* What the checks print, peers' answers included, goes out scrubbed. */
+	if (!(out = ks_scrub_stream(stdout))) {
+		say("out of memory");
+		return 1;
+	}
+	ks_conf_dump(conf, out);
 	if (o->connect) {
 		/* Beyond the offline validation: each peer tried once, one line per check. */
 		curl_global_init(CURL_GLOBAL_DEFAULT);
-		fputs("\n", stdout);
-		rc = ks_connect_run(conf, stdout) ? 1 : 0;
+		fputs("\n", out);
+		rc = ks_connect_run(conf, out) ? 1 : 0;
 		curl_global_cleanup();
 	}
+	fclose(out);
 	return rc;
 }
 
@@ -273,18 +291,24 @@ static int run(const cli *o, const ks_conf *conf)
 	ks_log_setup(o->quiet ? KS_LOG_ERROR : conf->log_level + o->verbosity, conf->log_format == KS_LOGFMT_JSON);
 	ks_errbuf_clear(&err);
 	if (!(sig = ks_signals_start(&stop, (int64_t)conf->shutdown_timeout_ms + KS_CLOSE_BOUND_MS + 5000, &err))) {
-		fprintf(stderr, "kinesink: %s\n", err.text);
+		say(err.text);
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	if (o->preview) {
 		ks_preview_opts po = { o->preview, o->from_beginning, o->preview_json ? KS_PREVIEW_JSON : KS_PREVIEW_TEXT, 0 };
+		FILE *out = ks_scrub_stream(stdout);
 
-		if ((rc = ks_preview_run(conf, &po, stdout, &stop, &err))) {
-			fprintf(stderr, "kinesink: preview: %s\n", err.text);
+		if (!out)
+			ks_errbuf_set(&err, KS_ERR_NOMEM, "out of memory");
+		if (!out || (rc = ks_preview_run(conf, &po, out, &stop, &err))) {
+			ks_errbuf_prefix(&err, "preview");
+			say(err.text);
 			rc = 1;
 		}
+		if (out)
+			fclose(out);
 	} else {
 		rc = ks_pipeline_run(conf, &stop);
 	}

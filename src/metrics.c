@@ -44,6 +44,7 @@ void ks_hist_observe(ks_hist *h, const double *bounds, double v)
 #include <string.h>
 
 #include "log.h"
+#include "scrub.h"
 
 static const char *const bad_names[KS_BAD__COUNT] = { "decode", "transform", "too_large", "bad_key", "non_row_event" };
 static const char *const put_names[KS_PUTERR__COUNT] = { "throttled", "internal", "http_5xx", "network",
@@ -281,14 +282,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ks_partition_stat *parts = calloc(MAX_PARTS, sizeof(*parts));
 		int n = parts && s->stats ? s->stats(s->opaque, parts, MAX_PARTS) : 0;
 		enum MHD_Result ret;
-		ks_buf b;
+		ks_buf b, scrubbed;
 
 		ks_buf_init(&b, 64u << 20);
-		if (ks_metrics_render(s->m, parts, n, &b) || !b.data)
+		ks_buf_init(&scrubbed, 0);
+		/* Labels carry names peers gave (topics, shard ids): the text leaves scrubbed. */
+		if (ks_metrics_render(s->m, parts, n, &b) || !b.data || ks_scrub_buf(b.data, b.len, &scrubbed) ||
+		    !scrubbed.data)
 			ret = reply(c, 500, "text/plain", "out of memory\n", 14);
 		else
-			ret = reply(c, 200, "text/plain; version=0.0.4", b.data, b.len);
+			ret = reply(c, 200, "text/plain; version=0.0.4", scrubbed.data, scrubbed.len);
 		ks_buf_clean(&b);
+		ks_buf_clean(&scrubbed);
 		free(parts);
 		return ret;
 	}

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "scrub.h"
 #include "sigv4.h"
 
 /* After a failed refresh while the token in use is still good: try again this much later. */
@@ -86,6 +87,7 @@ int ks_msk_iam_token(const ks_credentials *creds, const char *region, time_t now
 	if (ks_buf_printf(&url, "%s&User-Agent=kinesink/%s", res.url, PACKAGE_VERSION) ||
 	    !(out->token = base64url(url.data, url.len)))
 		r = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory making the MSK IAM token");
+	ks_scrub_add(out->token, 0); /* scrubbed from every text from now on */
 	if (url.data)
 		OPENSSL_cleanse(url.data, url.len);
 	ks_buf_clean(&url);

@@ -109,6 +109,27 @@ static void test_errors(void)
 	check_error("<html>502 Bad Gateway</html>", "", "");
 	check_error("", "", "");
 	check_error(NULL, "", "");
+	/* A refused signature: the first sentence and the hint, not the echoed canonical request. */
+	check_error("{\"__type\":\"InvalidSignatureException\",\"message\":\"The request signature we calculated does "
+		    "not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult "
+		    "the service documentation for details.\\n\\nThe Canonical String for this request should have been\\n"
+		    "'POST\\n/\\n\\nhost:kinesis.us-east-1.amazonaws.com\\nx-amz-security-token:FwoGZXIvYXdzEXAMPLE\\n'\\n\\n"
+		    "The String-to-Sign should have been\\n'AWS4-HMAC-SHA256\\n20260101T000000Z\\n'\\n\"}",
+		    "InvalidSignatureException", "The request signature we calculated does not match the signature you "
+		    "provided. (kinesink: check the AWS secret access key, the region aws.region and this machine's clock)");
+	check_error("<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>The request "
+		    "signature we calculated does not match the signature you provided.\n\nThe canonical request "
+		    "should have been 'POST /'</Message></Error><RequestId>r-2</RequestId></ErrorResponse>",
+		    "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you "
+		    "provided. (kinesink: check the AWS secret access key, the region aws.region and this machine's clock)");
+	check_error("{\"__type\":\"InvalidSignatureException\",\"message\":\"Signature expired: 20260101T000000Z is now "
+		    "earlier than 20260101T000500Z (20260101T001000Z - 5 min.)\"}", "InvalidSignatureException",
+		    "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.) "
+		    "(kinesink: check the AWS secret access key, the region aws.region and this machine's clock)");
+	/* Any other message is kept whole. */
+	check_error("{\"__type\":\"AccessDeniedException\",\"message\":\"User: arn:aws:sts::1:assumed-role/r is not "
+		    "authorized. Ask your admin.\"}", "AccessDeniedException",
+		    "User: arn:aws:sts::1:assumed-role/r is not authorized. Ask your admin.");
 	CU_ASSERT_STRING_EQUAL(ks_aws_short_type("a#b#C"), "C");
 	CU_ASSERT_STRING_EQUAL(ks_aws_short_type(NULL), "");
 }
