@@ -15,6 +15,7 @@
 
 #include "arena.h"
 #include "consumer.h"
+#include "glue.h"
 #include "log.h"
 #include "registry.h"
 
@@ -36,6 +37,7 @@ struct ks_preparer {
 	lane *lanes;
 	int nroutes;
 	ks_registry_t **registry; /* per route, debezium-avro: the lanes' one schema cache */
+	ks_glue_t **glue;         /* per route, schema.registry.type=glue: the lanes' one Glue client */
 	int *headers;             /* per route, raw.envelope=kafka: decode needs the messages' headers */
 	int *json;                /* per route, JSON input: its messages are prepared in the lane's arena */
 	pthread_mutex_t mu;
@@ -172,6 +174,7 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 	    !(pp->batch = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->batch))) ||
 	    !(pp->pend = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->pend))) ||
 	    !(pp->registry = calloc((size_t)nroutes, sizeof(*pp->registry))) ||
+	    !(pp->glue = calloc((size_t)nroutes, sizeof(*pp->glue))) ||
 	    !(pp->headers = calloc((size_t)nroutes, sizeof(*pp->headers))) ||
 	    !(pp->json = calloc((size_t)nroutes, sizeof(*pp->json)))) {
 		if (pp) {
@@ -179,6 +182,7 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 			free(pp->batch);
 			free(pp->pend);
 			free(pp->registry);
+			free(pp->glue);
 			free(pp->headers);
 	free(pp->json);
 		}
@@ -193,7 +197,10 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 	pthread_cond_init(&pp->done, NULL);
 	for (r = 0; r < nroutes; r++) {
 		pp->headers[r] = routes[r]->raw_envelope != KS_ENVELOPE_NONE;
-		if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
+		if (routes[r]->registry_type == KS_REGISTRY_GLUE && routes[r]->input_format != KS_INPUT_RAW) {
+			if (!(pp->glue[r] = ks_glue_new(routes[r], NULL, metrics, err)))
+				goto fail;
+		} else if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
 			goto fail;
 		/* Avro decoding fills the Schema Registry cache and the decoder's plans as it goes: its
 		 * jansson values outlive the message, so only JSON input uses the arenas. */
@@ -212,10 +219,13 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 			goto fail;
 		}
-		for (r = 0; r < nroutes; r++)
-			if (!(l->dec[r] = ks_decoder_new_shared(routes[r], metrics, pp->registry[r], err)) ||
+		for (r = 0; r < nroutes; r++) {
+			ks_decoder_sources src = { pp->registry[r], pp->glue[r], 0 };
+
+			if (!(l->dec[r] = ks_decoder_new_sources(routes[r], metrics, &src, err)) ||
 			    !(l->tr[r] = ks_transform_new(routes[r], err)))
 				goto fail;
+		}
 		if (i > 0) {
 			int e = pthread_create(&l->th, NULL, lane_main, l);
 
@@ -281,9 +291,12 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 		free(pp->lanes[i].dec);
 		ks_arena_destroy(pp->lanes[i].arena);
 	}
-	for (k = 0; k < pp->nroutes; k++)
+	for (k = 0; k < pp->nroutes; k++) {
 		ks_registry_destroy(pp->registry[k]);
+		ks_glue_destroy(pp->glue[k]);
+	}
 	free(pp->registry);
+	free(pp->glue);
 	free(pp->headers);
 	free(pp->json);
 	pthread_mutex_destroy(&pp->mu);
