@@ -155,6 +155,34 @@ static void *lane_main(void *arg)
 	return NULL;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * The Glue client of an earlier route that reads the same registry the same way as route @p r,
+ * or NULL: routes share one, so a version id is fetched once per process (the credentials are
+ * the process's, not a route's).
+ */
+static ks_glue_t *glue_of(struct ks_preparer *pp, const ks_conf *const *routes, int r)
+{
+	const ks_conf *a = routes[r];
+	int k;
+
+	for (k = 0; k < r; k++) {
+		const ks_conf *b = routes[k];
+
+		if (pp->glue[k] && same_str(a->glue_region ? a->glue_region : a->aws_region,
+					    b->glue_region ? b->glue_region : b->aws_region) &&
+		    same_str(a->glue_endpoint, b->glue_endpoint) && a->registry_timeout_ms == b->registry_timeout_ms &&
+		    a->request_timeout_ms == b->request_timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
+		    same_str(a->ssl_ca_location, b->ssl_ca_location) && same_str(a->http_proxy, b->http_proxy))
+			return pp->glue[k];
+	}
+	return NULL;
+}
+
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
 {
 	return ks_preparer_new_routes(conf, &conf, 1, metrics, err);
@@ -198,7 +226,7 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 	for (r = 0; r < nroutes; r++) {
 		pp->headers[r] = routes[r]->raw_envelope != KS_ENVELOPE_NONE;
 		if (routes[r]->registry_type == KS_REGISTRY_GLUE && routes[r]->input_format != KS_INPUT_RAW) {
-			if (!(pp->glue[r] = ks_glue_new(routes[r], NULL, metrics, err)))
+			if (!(pp->glue[r] = glue_of(pp, routes, r)) && !(pp->glue[r] = ks_glue_new(routes[r], NULL, metrics, err)))
 				goto fail;
 		} else if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
 			goto fail;
@@ -292,8 +320,13 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 		ks_arena_destroy(pp->lanes[i].arena);
 	}
 	for (k = 0; k < pp->nroutes; k++) {
+		int j, shared = 0;
+
 		ks_registry_destroy(pp->registry[k]);
-		ks_glue_destroy(pp->glue[k]);
+		for (j = 0; j < k; j++)
+			shared |= pp->glue[j] == pp->glue[k];
+		if (!shared)
+			ks_glue_destroy(pp->glue[k]);
 	}
 	free(pp->registry);
 	free(pp->glue);
