@@ -73,7 +73,7 @@ const ks_conf_prop ks_conf_props[] = {
 	{ "raw.envelope", KS_CONF_P_ENUM, O(raw_envelope), "none", 0, 0, e_envelope, 0,
 	  "input.format=raw: none writes the value bytes; kafka writes a JSON object of topic, partition, offset, timestamp, key, headers and value." },
 	{ "schema.registry.url", KS_CONF_P_STR, O(registry_url), NULL, 0, 0, NULL, 0,
-	  "Schema Registry base URL (required for debezium-avro)." },
+	  "Confluent Schema Registry base URL (required for debezium-avro unless schema.registry.type=glue)." },
 	{ "schema.registry.username", KS_CONF_P_STR, O(registry_username), NULL, 0, 0, NULL, 0,
 	  "Schema Registry basic-auth user." },
 	{ "schema.registry.password", KS_CONF_P_STR, O(registry_password), NULL, 0, 0, NULL, 1,
