@@ -168,31 +168,38 @@ static void test_uuid_text(void)
 
 /* ---- decoders --------------------------------------------------------------------------------- */
 
-static ks_conf conf;
+static ks_conf conf, conf2;
 
-/* A decoder of @p format; with Glue, its client (returned in *glue) holds the schemas given. */
+/* A decoder of @p format configured in @p c; with Glue, its client goes to *gp, else a Confluent registry's to *rp. */
+static ks_decoder_t *decoder_in(ks_conf *c, const char *format, int glue, ks_glue_t **gp, ks_registry_t **rp);
+
 static ks_decoder_t *decoder(const char *format, int glue, ks_glue_t **gp, ks_registry_t **rp)
+{
+	return decoder_in(&conf, format, glue, gp, rp);
+}
+
+static ks_decoder_t *decoder_in(ks_conf *c, const char *format, int glue, ks_glue_t **gp, ks_registry_t **rp)
 {
 	ks_decoder_sources src = { NULL, NULL, 1 << 20 };
 	ks_errbuf err;
 	ks_decoder_t *d;
 
-	ks_conf_init(&conf);
-	ks_conf_set(&conf, "input.format", format, "t", 0, NULL);
-	ks_conf_set(&conf, "aws.region", "us-east-1", "t", 0, NULL);
-	ks_conf_set(&conf, "aws.credentials.access_key_id", "AKIDTEST", "t", 0, NULL);
-	ks_conf_set(&conf, "aws.credentials.secret_access_key", "secret", "t", 0, NULL);
+	ks_conf_init(c);
+	ks_conf_set(c, "input.format", format, "t", 0, NULL);
+	ks_conf_set(c, "aws.region", "us-east-1", "t", 0, NULL);
+	ks_conf_set(c, "aws.credentials.access_key_id", "AKIDTEST", "t", 0, NULL);
+	ks_conf_set(c, "aws.credentials.secret_access_key", "secret", "t", 0, NULL);
 	/* Nothing listens there: a fetch would fail, and fast. */
-	ks_conf_set(&conf, "schema.registry.timeout.ms", "300", "t", 0, NULL);
+	ks_conf_set(c, "schema.registry.timeout.ms", "300", "t", 0, NULL);
 	if (glue) {
-		ks_conf_set(&conf, "schema.registry.type", "glue", "t", 0, NULL);
-		ks_conf_set(&conf, "schema.registry.glue.endpoint", "http://127.0.0.1:9", "t", 0, NULL);
-		CU_ASSERT_PTR_NOT_NULL_FATAL(src.glue = *gp = ks_glue_new(&conf, NULL, NULL, &err));
+		ks_conf_set(c, "schema.registry.type", "glue", "t", 0, NULL);
+		ks_conf_set(c, "schema.registry.glue.endpoint", "http://127.0.0.1:9", "t", 0, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(src.glue = *gp = ks_glue_new(c, NULL, NULL, &err));
 	} else if (rp) {
-		ks_conf_set(&conf, "schema.registry.url", "http://127.0.0.1:9", "t", 0, NULL);
-		CU_ASSERT_PTR_NOT_NULL_FATAL(src.registry = *rp = ks_registry_new(&conf, &err));
+		ks_conf_set(c, "schema.registry.url", "http://127.0.0.1:9", "t", 0, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(src.registry = *rp = ks_registry_new(c, &err));
 	}
-	d = ks_decoder_new_sources(&conf, NULL, &src, &err);
+	d = ks_decoder_new_sources(c, NULL, &src, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	return d;
 }
@@ -239,7 +246,7 @@ static void test_glue_avro_as_confluent(void)
 	char *s7 = schema_text(7), *s8 = schema_text(8), dir[4096];
 	ks_glue_t *glue = NULL;
 	ks_registry_t *reg = NULL;
-	ks_decoder_t *dg = decoder("debezium-avro", 1, &glue, NULL), *dc = decoder("debezium-avro", 0, NULL, &reg);
+	ks_decoder_t *dg = decoder("debezium-avro", 1, &glue, NULL), *dc = decoder_in(&conf2, "debezium-avro", 0, NULL, &reg);
 	ks_errbuf err;
 	size_t i;
 	int z;
@@ -278,6 +285,7 @@ static void test_glue_avro_as_confluent(void)
 	ks_glue_destroy(glue);
 	ks_registry_destroy(reg);
 	ks_conf_clean(&conf);
+	ks_conf_clean(&conf2);
 	free(s7);
 	free(s8);
 }
