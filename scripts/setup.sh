@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential autoconf automake libtool pkg-config
 librdkafka-dev libcurl4-openssl-dev libssl-dev libavro-dev libjansson-dev libcunit1-dev
-libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler
+libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 kcat clang valgrind prometheus
 python3-botocore python3-boto3 python3-avro python3-confluent-kafka python3-yaml awscli"
 

@@ -23,6 +23,7 @@
 static const char *const e_type[] = { "append-only", "debezium", "upsert", NULL };
 static const char *const e_input[] = { "debezium-json", "debezium-avro", "json", "raw", NULL };
 static const char *const e_envelope[] = { "none", "kafka", NULL };
+static const char *const e_registry[] = { "confluent", "glue", NULL };
 static const char *const e_ordering[] = { "key", "none", NULL };
 static const char *const e_agg[] = { "none", "kpl", NULL };
 static const char *const e_policy[] = { "fail", "skip", "dlq", NULL };
@@ -75,13 +76,19 @@ const ks_conf_prop ks_conf_props[] = {
 	{ "raw.envelope", KS_CONF_P_ENUM, O(raw_envelope), "none", 0, 0, e_envelope, 0,
 	  "input.format=raw: none writes the value bytes; kafka writes a JSON object of topic, partition, offset, timestamp, key, headers and value." },
 	{ "schema.registry.url", KS_CONF_P_STR, O(registry_url), NULL, 0, 0, NULL, 0,
-	  "Schema Registry base URL (required for debezium-avro)." },
+	  "Confluent Schema Registry base URL (required for debezium-avro unless schema.registry.type=glue)." },
 	{ "schema.registry.username", KS_CONF_P_STR, O(registry_username), NULL, 0, 0, NULL, 0,
 	  "Schema Registry basic-auth user." },
 	{ "schema.registry.password", KS_CONF_P_STR, O(registry_password), NULL, 0, 0, NULL, 1,
 	  "Schema Registry basic-auth password." },
 	{ "schema.registry.timeout.ms", KS_CONF_P_INT, O(registry_timeout_ms), "10000", 100, 600000, NULL, 0,
 	  "Time allowed to fetch one schema, retries included." },
+	{ "schema.registry.type", KS_CONF_P_ENUM, O(registry_type), NULL, 0, 0, e_registry, 0,
+	  "Where debezium-avro schemas come from: confluent (unset means it: schema.registry.url) or glue (the AWS Glue Schema Registry: GetSchemaVersion with the AWS credentials; JSON inputs then also check each framed value's DataFormat)." },
+	{ "schema.registry.glue.region", KS_CONF_P_STR, O(glue_region), NULL, 0, 0, NULL, 0,
+	  "schema.registry.type=glue: region of the registry; default aws.region." },
+	{ "schema.registry.glue.endpoint", KS_CONF_P_STR, O(glue_endpoint), NULL, 0, 0, NULL, 0,
+	  "schema.registry.type=glue: endpoint URL (a VPC endpoint); default https://glue.<region>.amazonaws.com." },
 	/* Kinesis writer. */
 	{ "batch.max.records", KS_CONF_P_INT, O(batch_max_records), "500", 1, 500, NULL, 0,
 	  "Records per PutRecords request (Kinesis allows 500)." },

@@ -33,6 +33,12 @@ typedef enum ks_raw_envelope {
 	KS_ENVELOPE_KAFKA,    /**< a JSON object of the whole Kafka record (topic ... headers, value) */
 } ks_raw_envelope;
 
+/** schema.registry.type: where schemas come from. */
+typedef enum ks_registry_type {
+	KS_REGISTRY_CONFLUENT = 0, /**< a Confluent Schema Registry at schema.registry.url */
+	KS_REGISTRY_GLUE,          /**< the AWS Glue Schema Registry (GetSchemaVersion) */
+} ks_registry_type;
+
 typedef enum ks_ordering { KS_ORDERING_KEY = 0, KS_ORDERING_NONE } ks_ordering;
 typedef enum ks_aggregation { KS_AGG_NONE = 0, KS_AGG_KPL } ks_aggregation;
 typedef enum ks_errors_policy { KS_POLICY_FAIL = 0, KS_POLICY_SKIP, KS_POLICY_DLQ } ks_errors_policy;
@@ -100,6 +106,9 @@ typedef struct ks_conf {
 	char *registry_username;
 	char *registry_password;         /**< secret */
 	int registry_timeout_ms;
+	ks_registry_type registry_type;
+	char *glue_region;               /**< NULL: aws_region */
+	char *glue_endpoint;             /**< NULL: https://glue.<region>.amazonaws.com(.cn) */
 
 	/* Kinesis writer. */
 	int batch_max_records;           /**< 1..500 */

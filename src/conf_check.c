@@ -212,9 +212,15 @@ static void check(ks_conf *c, int what, ks_conf_errors *errs)
 			ks_conf_add_err(errs, "%s: raw.envelope=%s wraps raw records: it needs input.format=raw, got %s",
 					ks_conf_at(c, "raw.envelope", at, sizeof(at)), ks_conf_envelope_str(c->raw_envelope),
 					ks_conf_input_str(c->input_format));
-		if (c->input_format == KS_INPUT_DEBEZIUM_AVRO && !c->registry_url)
-			ks_conf_add_err(errs, "%s: input.format=debezium-avro needs schema.registry.url",
+		if (c->input_format == KS_INPUT_DEBEZIUM_AVRO && c->registry_type == KS_REGISTRY_CONFLUENT && !c->registry_url)
+			ks_conf_add_err(errs, "%s: input.format=debezium-avro needs schema.registry.url (or schema.registry.type = glue for the AWS Glue Schema Registry)",
 				ks_conf_at(c, "input.format", at, sizeof(at)));
+		if (c->registry_type == KS_REGISTRY_GLUE && c->registry_url)
+			ks_conf_add_err(errs, "%s: schema.registry.url is a Confluent Schema Registry's, but schema.registry.type = glue: remove one of them",
+				ks_conf_at(c, "schema.registry.url", at, sizeof(at)));
+		if (c->glue_endpoint && strncmp(c->glue_endpoint, "http://", 7) != 0 && strncmp(c->glue_endpoint, "https://", 8) != 0)
+			ks_conf_add_err(errs, "%s: schema.registry.glue.endpoint must be an http:// or https:// URL, got '%s'",
+				ks_conf_at(c, "schema.registry.glue.endpoint", at, sizeof(at)), c->glue_endpoint);
 	}
 	if (what & PROC) {
 		if (c->errors_policy == KS_POLICY_DLQ && (!c->errors_dlq_topic || !*c->errors_dlq_topic))

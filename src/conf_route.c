@@ -26,7 +26,8 @@
 static const char *const route_keys[] = {
 	"topic", "stream", "aws.region", "endpoint", "type", "force_append_only", "primary_key",
 	"input.format", "raw.envelope", "schema.registry.url", "schema.registry.username",
-	"schema.registry.password", "schema.registry.timeout.ms", "debezium.tombstones", "ordering",
+	"schema.registry.password", "schema.registry.timeout.ms", "schema.registry.type",
+	"schema.registry.glue.region", "schema.registry.glue.endpoint", "debezium.tombstones", "ordering",
 	"aggregation", "batch.max.records", "batch.max.bytes", "batch.linger.ms", "max.inflight.requests",
 	"retry.backoff.ms", "retry.backoff.max.ms", "delivery.timeout.ms", "request.timeout.ms", NULL,
 };

@@ -16,6 +16,7 @@
 #include "aws.h"
 #include "consumer.h"
 #include "creds.h"
+#include "glue.h"
 #include "http.h"
 #include "kinesis.h"
 #include "preview.h"
@@ -182,6 +183,49 @@ static void check_registry(checks *c, const ks_conf *conf)
 	}
 }
 
+/*
+ * schema.registry.type = glue: GetSchemaVersion of a version id no registry holds, signed as a
+ * run signs it. EntityNotFoundException proves that Glue was reached and that the credentials
+ * may call GetSchemaVersion (Glue checks the permission first); access denied names what to grant.
+ */
+static void check_glue(checks *c, const ks_conf *conf, ks_creds_t *creds)
+{
+	static const uint8_t nobody[16] = { 0 };
+	ks_glue_t *g;
+	ks_errbuf err;
+	int rc;
+
+	ks_errbuf_clear(&err);
+	if (!creds) {
+		line(c, "skip", "glue schema registry", "not checked: GetSchemaVersion needs credentials");
+		c->failed++;
+		return;
+	}
+	if (!(g = ks_glue_new(conf, creds, NULL, &err))) {
+		line(c, "FAIL", "glue schema registry", "%s", err.text);
+		return;
+	}
+	rc = ks_glue_probe(g, nobody, &err);
+	if (rc == 0 || rc == KS_ERR_NOTFOUND)
+		line(c, "ok", "glue schema registry", "%s answered GetSchemaVersion (%s): reached, and the credentials may call "
+		     "glue:GetSchemaVersion", ks_glue_endpoint(g), rc ? "EntityNotFoundException for a version id no registry holds" : "found");
+	else if (rc == KS_ERR_IO || rc == KS_ERR_TIMEOUT)
+		line(c, "FAIL", "glue schema registry", "%s -> check schema.registry.glue.region (or aws.region), "
+		     "schema.registry.glue.endpoint, http.proxy and the network", err.text);
+	else
+		line(c, "FAIL", "glue schema registry", "%s", err.text);
+	ks_glue_destroy(g);
+}
+
+/* The schema registry a configuration reads from, if any. */
+static void check_schemas(checks *c, const ks_conf *conf, ks_creds_t *creds)
+{
+	if (conf->registry_type == KS_REGISTRY_GLUE && conf->input_format != KS_INPUT_RAW)
+		check_glue(c, conf, creds);
+	else if (conf->registry_url || conf->input_format == KS_INPUT_DEBEZIUM_AVRO)
+		check_registry(c, conf);
+}
+
 static void check_kinesis(checks *c, const ks_conf *conf, ks_creds_t *creds)
 {
 	char *endpoint = ks_aws_endpoint("kinesis", conf->aws_region, conf->endpoint);
@@ -214,15 +258,17 @@ int ks_connect_run(const ks_conf *conf, FILE *out)
 	creds = check_credentials(&c, conf);
 	check_kafka(&c, conf);
 	if (!conf->n_route) {
-		check_registry(&c, conf);
+		if (conf->registry_type == KS_REGISTRY_GLUE && conf->input_format != KS_INPUT_RAW)
+			check_glue(&c, conf, creds);
+		else
+			check_registry(&c, conf);
 		check_kinesis(&c, conf, creds);
 	}
 	/* Routes: each route's registry and stream (a template's streams are known per topic only). */
 	for (i = 0; i < conf->n_route; i++) {
 		const ks_route *r = &conf->route[i];
 
-		if (r->conf->registry_url || r->conf->input_format == KS_INPUT_DEBEZIUM_AVRO)
-			check_registry(&c, r->conf);
+		check_schemas(&c, r->conf, creds);
 		if (r->is_template)
 			line(&c, "skip", "kinesis", "route '%s': stream '%s' is a template: each topic's stream is checked when its first record comes",
 			     r->name, r->conf->stream);

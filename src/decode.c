@@ -1,16 +1,21 @@
 /*
  * Decode: one Kafka message into a change. Debezium JSON (envelope with schema, or the bare
- * payload), Debezium Avro (through decode_avro.c, schemas from registry.c), plain JSON, raw bytes.
+ * payload), Debezium Avro (through decode_avro.c, schemas from registry.c or glue.c), plain JSON,
+ * raw bytes. A JSON value or key may come in a schema-registry framing (Confluent's or Glue's,
+ * framing.c): it is taken off (a Glue payload inflated) and the JSON decoded as without it.
  * The value is parsed once; the change holds references into that one tree.
  */
 #include "decode.h"
 
 #include <float.h>
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
 #include "decode_avro.h"
+#include "framing.h"
+#include "glue.h"
 #include "registry.h"
 
 /*
@@ -45,7 +50,16 @@ struct ks_decoder {
 	schema_texts values, keys; /* debezium-json: the schemas met, by their bytes */
 	int key_later;           /* debezium-json with primary_key: the message key is parsed only
 				    when a delete has no before */
+	ks_glue_t *glue;         /* schema.registry.type=glue: the schema versions (shared, or owned
+				    when own_glue); for JSON input only to check a framed value's DataFormat */
+	int own_glue;
+	size_t max_inflate;      /* a compressed Glue payload inflates to at most this many bytes */
+	ks_buf value_buf, key_buf; /* what a compressed Glue value and key inflated to */
+	uint8_t json_version[16]; /* JSON input with Glue: the last version id found to be JSON */
+	int has_json_version;
 };
+
+#define KEEP_INFLATED (1024 * 1024) /* an inflate buffer larger than this is freed after its message */
 
 char ks_op_char(ks_op op)
 {
@@ -75,10 +89,39 @@ void ks_change_clean(ks_change *c)
 	memset(c, 0, sizeof(*c));
 }
 
-ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, ks_registry_t *registry,
-				    ks_errbuf *err)
+/*
+ * The most the consumer may receive in one message when the caller does not say: librdkafka's
+ * receive.message.max.bytes, which it raises to fetch.max.bytes + 512, from the kafka.* settings
+ * (librdkafka's defaults for what they leave unset).
+ */
+static size_t receivable(const ks_conf *conf)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	long recv = 0, fetch = 0;
+	char v[32];
+	size_t n;
+	int i;
+
+	if (!kc)
+		return 100000000;
+	for (i = 0; i < conf->n_kafka; i++)
+		if (!strcmp(conf->kafka[i].key, "receive.message.max.bytes") || !strcmp(conf->kafka[i].key, "fetch.max.bytes"))
+			rd_kafka_conf_set(kc, conf->kafka[i].key, conf->kafka[i].value, NULL, 0);
+	n = sizeof(v);
+	if (rd_kafka_conf_get(kc, "receive.message.max.bytes", v, &n) == RD_KAFKA_CONF_OK)
+		recv = atol(v);
+	n = sizeof(v);
+	if (rd_kafka_conf_get(kc, "fetch.max.bytes", v, &n) == RD_KAFKA_CONF_OK)
+		fetch = atol(v);
+	rd_kafka_conf_destroy(kc);
+	return (size_t)(fetch + 512 > recv ? fetch + 512 : recv);
+}
+
+ks_decoder_t *ks_decoder_new_sources(const ks_conf *conf, ks_metrics *metrics, const ks_decoder_sources *src,
+				     ks_errbuf *err)
 {
 	ks_decoder_t *d = calloc(1, sizeof(*d));
+	int framed_json, glue;
 
 	if (!d) {
 		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory creating the decoder");
@@ -88,9 +131,24 @@ ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, ks
 	d->envelope = conf->input_format == KS_INPUT_RAW && conf->raw_envelope != KS_ENVELOPE_NONE;
 	d->metrics = metrics;
 	d->key_later = d->format == KS_INPUT_DEBEZIUM_JSON && conf->n_pk_cols > 0;
+	d->max_inflate = src && src->max_inflate ? src->max_inflate : receivable(conf);
+	ks_buf_init(&d->value_buf, 0);
+	ks_buf_init(&d->key_buf, 0);
+	framed_json = d->format == KS_INPUT_DEBEZIUM_JSON || d->format == KS_INPUT_JSON;
+	glue = conf->registry_type == KS_REGISTRY_GLUE && (framed_json || d->format == KS_INPUT_DEBEZIUM_AVRO);
+	if (glue && !(d->glue = src ? src->glue : NULL)) {
+		if (!(d->glue = ks_glue_new(conf, NULL, metrics, err)))
+			goto fail;
+		d->own_glue = 1;
+	}
 	if (d->format != KS_INPUT_DEBEZIUM_AVRO)
 		return d;
-	if (!(d->registry = registry)) {
+	if (glue) {
+		if (!(d->avro = ks_avro_decoder_new_glue(d->glue, err)))
+			goto fail;
+		return d;
+	}
+	if (!(d->registry = src ? src->registry : NULL)) {
 		if (!(d->registry = ks_registry_new(conf, err)))
 			goto fail;
 		d->own_registry = 1;
@@ -103,9 +161,17 @@ fail:
 	return NULL;
 }
 
+ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, ks_registry_t *registry,
+				    ks_errbuf *err)
+{
+	ks_decoder_sources src = { registry, NULL, 0 };
+
+	return ks_decoder_new_sources(conf, metrics, &src, err);
+}
+
 ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
 {
-	return ks_decoder_new_shared(conf, metrics, NULL, err);
+	return ks_decoder_new_sources(conf, metrics, NULL, err);
 }
 
 struct ks_registry *ks_decoder_registry(ks_decoder_t *d)
@@ -138,6 +204,10 @@ void ks_decoder_destroy(ks_decoder_t *d)
 	ks_avro_decoder_destroy(d->avro);
 	if (d->own_registry)
 		ks_registry_destroy(d->registry);
+	if (d->own_glue)
+		ks_glue_destroy(d->glue);
+	ks_buf_clean(&d->value_buf);
+	ks_buf_clean(&d->key_buf);
 	free(d);
 }
 
@@ -278,15 +348,79 @@ static void remember_schema(schema_texts *st, const char *p, size_t n)
 	ks_arena_resume(arena);
 }
 
-/* The key message: {"schema":…,"payload":{…}} or the bare object; anything else is no key. */
+/*
+ * JSON text without its framing: a Confluent header is taken off, a Glue one too (its payload
+ * inflated into @p buf when compressed; with a Glue client and @p check_format, the version's
+ * DataFormat must be JSON: one lookup per version id and decoder). @returns 0 with *@p p / *@p n
+ * the JSON text (the message's bytes or @p buf's); KS_ERR_BADREC with @p err's text and reason
+ * (without the coordinates); KS_ERR_FATAL, KS_ERR_NOMEM.
+ */
+static int unframe_json(ks_decoder_t *d, const void *in, size_t in_len, ks_buf *buf, int check_format, const void **p,
+			size_t *n, ks_errbuf *err)
+{
+	const ks_glue_schema *version;
+	const uint8_t *out;
+	size_t len;
+	ks_frame f;
+	int rc;
+
+	if ((rc = ks_frame_json(in, in_len, &f, err)))
+		return rc;
+	if (f.framing == KS_FRAMING_NONE) {
+		*p = in;
+		*n = in_len;
+		return 0;
+	}
+	if ((rc = ks_frame_payload(&f, d->max_inflate, buf, &out, &len, err)))
+		return rc;
+	if (f.framing == KS_FRAMING_GLUE && check_format && d->glue &&
+	    !(d->has_json_version && memcmp(d->json_version, f.version_id, 16) == 0)) {
+		if ((rc = ks_glue_get(d->glue, f.version_id, &version, err)))
+			return rc;
+		if (strcmp(version->format, "JSON") != 0) {
+			ks_errbuf_set(err, KS_ERR_BADREC, "AWS Glue schema version %s has DataFormat %s, but input.format = %s "
+				      "reads JSON: set the route's input.format to match its topic", version->id_text,
+				      version->format, d->format == KS_INPUT_JSON ? "json" : "debezium-json");
+			ks_errbuf_reason(err, "wrong_format");
+			return KS_ERR_BADREC;
+		}
+		memcpy(d->json_version, f.version_id, 16);
+		d->has_json_version = 1;
+	}
+	*p = out;
+	*n = len;
+	return 0;
+}
+
+/* A framing error of the value (unframe_json's) as a bad record with its coordinates; others as they are. */
+static int framing_bad(const ks_msg *m, int rc, ks_errbuf *err)
+{
+	if (rc != KS_ERR_BADREC)
+		return rc;
+	return bad(err, m, err->reason[0] ? err->reason : "bad_framing", "value: %s", err->text);
+}
+
+/* An inflate buffer grown past KEEP_INFLATED by one message is not kept for the next. */
+static void trim(ks_buf *b)
+{
+	if (b->cap > KEEP_INFLATED) {
+		ks_buf_clean(b);
+		ks_buf_init(b, 0);
+	}
+}
+
+/* The key message: {"schema":…,"payload":{…}} or the bare object, framed or not; anything else is no key. */
 static json_t *decode_json_key(ks_decoder_t *d, const ks_msg *m)
 {
 	const schema_text *known = NULL;
 	json_t *root, *payload, *key = NULL;
+	ks_errbuf ignored;
+	const void *kp;
+	size_t kn;
 
-	if (!m->key || !m->key_len)
+	if (!m->key || !m->key_len || unframe_json(d, m->key, m->key_len, &d->key_buf, 0, &kp, &kn, &ignored))
 		return NULL;
-	if ((root = schema_known(&d->keys, m->key, m->key_len, &known))) {
+	if ((root = schema_known(&d->keys, kp, kn, &known))) {
 		/* The object without its "schema" member: only a payload object can be the key. */
 		payload = json_object_get(root, "payload");
 		key = json_is_object(payload) ? json_incref(payload) : NULL;
@@ -294,12 +428,12 @@ static json_t *decode_json_key(ks_decoder_t *d, const ks_msg *m)
 		if (key)
 			return key;
 	}
-	if (!(root = json_loadb(m->key, m->key_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)))
+	if (!(root = json_loadb(kp, kn, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)))
 		return NULL;
 	payload = json_object_get(root, "payload");
 	if (json_is_object(payload) && json_object_get(root, "schema")) {
 		key = json_incref(payload);
-		remember_schema(&d->keys, m->key, m->key_len);
+		remember_schema(&d->keys, kp, kn);
 	} else if (json_is_object(root))
 		key = json_incref(root);
 	release(root);
@@ -535,12 +669,34 @@ static int decode_debezium_json(ks_decoder_t *d, const ks_msg *m, ks_change *out
 	return rc;
 }
 
+/*
+ * One Avro message, value or key (@p p, @p n bytes), in the decoder's framing: Confluent's, or
+ * Glue's (the payload inflated into @p buf when compressed).
+ */
+static int avro_framed(ks_decoder_t *d, const void *p, size_t n, ks_buf *buf, json_t **out, json_t **schema,
+		       ks_errbuf *err)
+{
+	const uint8_t *body;
+	size_t len;
+	ks_frame f;
+	int rc;
+
+	if (!d->glue)
+		return ks_avro_decode(d->avro, p, n, out, schema, err);
+	*out = NULL;
+	if (schema)
+		*schema = NULL;
+	if ((rc = ks_frame_glue(p, n, &f, err)) || (rc = ks_frame_payload(&f, d->max_inflate, buf, &body, &len, err)))
+		return rc;
+	return ks_avro_decode_glue(d->avro, f.version_id, body, len, out, schema, err);
+}
+
 static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbuf *err)
 {
 	json_t *payload = NULL, *schema = NULL;
 	int rc;
 
-	rc = ks_avro_decode(d->avro, m->value, m->value_len, &payload, &schema, err);
+	rc = avro_framed(d, m->value, m->value_len, &d->value_buf, &payload, &schema, err);
 	if (rc) {
 		/* ks_errbuf_badrec copies reason and text before rewriting err. */
 		if (rc == KS_ERR_BADREC)
@@ -557,16 +713,22 @@ static int decode_avro(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errb
 	return rc;
 }
 
-/* Avro keys: a framed record of the key columns; anything undecodable is no key. */
+/*
+ * Avro keys: a framed record of the key columns; anything undecodable is no key. The partition
+ * key is made from these fields, never from the framed bytes (a Glue key holds its schema
+ * version id, which changes when the key schema evolves).
+ */
 static json_t *decode_avro_key(ks_decoder_t *d, const ks_msg *m, ks_errbuf *err, int *fatal)
 {
+	const unsigned char *k = m->key;
 	json_t *key = NULL;
 	int rc;
 
 	*fatal = 0;
-	if (!m->key || m->key_len < 5 || ((const unsigned char *)m->key)[0] != 0)
+	if (!k || (d->glue ? m->key_len < KS_GLUE_HEADER_LEN || k[0] != KS_GLUE_HEADER_VERSION
+			   : m->key_len < KS_CONFLUENT_HEADER_LEN || k[0] != 0))
 		return NULL;
-	rc = ks_avro_decode(d->avro, m->key, m->key_len, &key, NULL, err);
+	rc = avro_framed(d, m->key, m->key_len, &d->key_buf, &key, NULL, err);
 	if (rc == KS_ERR_FATAL) {
 		*fatal = 1;
 		return NULL;
@@ -582,6 +744,7 @@ static json_t *decode_avro_key(ks_decoder_t *d, const ks_msg *m, ks_errbuf *err,
 int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbuf *err)
 {
 	json_error_t jerr;
+	ks_msg unframed = *m;
 	int rc = 0, fatal;
 
 	memset(out, 0, sizeof(*out));
@@ -604,14 +767,23 @@ int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbu
 		out->raw_len = m->value_len;
 		return 0;
 	case KS_INPUT_JSON:
-		if (!(out->after = json_loadb(m->value, m->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
-			return not_json(m, &jerr, err);
-		out->op = KS_OP_CREATE;
-		return 0;
+		if ((rc = unframe_json(d, m->value, m->value_len, &d->value_buf, 1, &unframed.value, &unframed.value_len, err))) {
+			rc = framing_bad(m, rc, err);
+			break;
+		}
+		if (!(out->after = json_loadb(unframed.value, unframed.value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
+			rc = not_json(&unframed, &jerr, err);
+		else
+			out->op = KS_OP_CREATE;
+		break;
 	case KS_INPUT_DEBEZIUM_JSON:
+		if ((rc = unframe_json(d, m->value, m->value_len, &d->value_buf, 1, &unframed.value, &unframed.value_len, err))) {
+			rc = framing_bad(m, rc, err);
+			break;
+		}
 		if (!d->key_later)
 			out->key = decode_json_key(d, m);
-		rc = decode_debezium_json(d, m, out, err);
+		rc = decode_debezium_json(d, &unframed, out, err);
 		break;
 	case KS_INPUT_DEBEZIUM_AVRO:
 		out->key = decode_avro_key(d, m, err, &fatal);
@@ -620,6 +792,8 @@ int ks_decoder_decode(ks_decoder_t *d, const ks_msg *m, ks_change *out, ks_errbu
 		rc = decode_avro(d, m, out, err);
 		break;
 	}
+	trim(&d->value_buf);
+	trim(&d->key_buf);
 	if (rc)
 		ks_change_clean(out);
 	return rc;

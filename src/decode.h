@@ -2,7 +2,8 @@
  * @file decode.h
  * @brief Turn one Kafka message into a change (DESIGN.md, data model) or a precise error:
  *        Debezium JSON (with or without schema), Debezium Avro (Confluent wire format and a
- *        Schema Registry), plain JSON, raw bytes.
+ *        Schema Registry, or the AWS Glue Schema Registry's), plain JSON, raw bytes. JSON may
+ *        come in Confluent's or Glue's framing, taken off before it is decoded.
  */
 #ifndef KS_DECODE_H
 #define KS_DECODE_H
@@ -98,6 +99,26 @@ ks_decoder_t *ks_decoder_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf
  */
 ks_decoder_t *ks_decoder_new_shared(const ks_conf *conf, ks_metrics *metrics, struct ks_registry *registry,
 				    ks_errbuf *err);
+
+struct ks_glue;
+
+/** Where a decoder's schemas come from, and its bounds: shared by the decoders of a route. */
+typedef struct ks_decoder_sources {
+	struct ks_registry *registry; /**< debezium-avro with a Confluent registry (borrowed); NULL: the decoder's own */
+	struct ks_glue *glue;         /**< schema.registry.type=glue (borrowed); NULL: the decoder's own */
+	size_t max_inflate;           /**< the most a compressed Glue payload may inflate to (the most the
+					   consumer may receive in a message); 0: from conf's kafka.* settings */
+} ks_decoder_sources;
+
+/**
+ * @brief As ks_decoder_new, with the schema clients of @p src (borrowed: they must outlive the
+ *        decoder) shared with other decoders, so each schema is fetched once per process; @p src
+ *        NULL or its members NULL: the decoder makes its own.
+ * @returns decoder (caller destroys) or NULL with @p err set.
+ * @locality any thread; the decoder is then used by one thread at a time
+ */
+ks_decoder_t *ks_decoder_new_sources(const ks_conf *conf, ks_metrics *metrics, const ks_decoder_sources *src,
+				     ks_errbuf *err);
 
 /** @brief The Schema Registry client of a debezium-avro decoder (borrowed; NULL for other formats). */
 struct ks_registry *ks_decoder_registry(ks_decoder_t *d);

@@ -1,5 +1,6 @@
 /*
- * Avro (Confluent wire format) to the JSON a Debezium JSON converter would have produced.
+ * Avro (Confluent wire format, or a body the AWS Glue Schema Registry framed) to the JSON a
+ * Debezium JSON converter would have produced.
  * Avro C decodes the binary body with one reusable generic value per schema; logical types
  * (decimal) and Debezium's connect.* attributes come from the schema's compiled plan
  * (avro_plan.c), walked alongside the value.
@@ -22,13 +23,18 @@
 #include <string.h>
 
 #include "avro_plan.h"
+#include "framing.h"
 
 typedef ks_avro_node node;
 
 /* What one decoder built from one schema. */
 typedef struct schema_state {
-	int32_t id;
-	const ks_schema_entry *entry; /* borrowed from the registry */
+	int glue;                     /* 1: a Glue schema version (version_id), 0: a Confluent id */
+	int32_t id;                   /* Confluent: the schema id */
+	uint8_t version_id[16];       /* Glue: the schema version id */
+	char name[64];                /* "schema id 7", "AWS Glue schema version <uuid>": for messages */
+	const char *text;             /* the schema's JSON, borrowed from the registry's entry */
+	json_t *json;                 /* the same, parsed (borrowed) */
 	avro_schema_t schema;
 	avro_value_iface_t *iface;    /* generic value class for this schema */
 	avro_value_t value;           /* one reusable value, reset between messages */
@@ -36,10 +42,12 @@ typedef struct schema_state {
 	ks_avro_plan *plan;           /* the schema compiled for decoding */
 	json_t *connect_schema;       /* the Kafka Connect JSON form (built lazily) */
 	char *invalid;                /* the schema is not valid Avro: why, for each message using it */
+	const char *invalid_reason;   /* and the reason token: bad_schema, wrong_format */
 } schema_state;
 
 struct ks_avro_decoder {
-	ks_registry_t *registry;
+	ks_registry_t *registry;      /* Confluent ids come from here */
+	ks_glue_t *glue;              /* Glue version ids from here */
 	schema_state **states;
 	size_t n, cap;
 };
@@ -338,6 +346,15 @@ ks_avro_decoder_t *ks_avro_decoder_new(ks_registry_t *registry, ks_errbuf *err)
 	return a;
 }
 
+ks_avro_decoder_t *ks_avro_decoder_new_glue(ks_glue_t *glue, ks_errbuf *err)
+{
+	ks_avro_decoder_t *a = ks_avro_decoder_new(NULL, err);
+
+	if (a)
+		a->glue = glue;
+	return a;
+}
+
 void ks_avro_decoder_destroy(ks_avro_decoder_t *a)
 {
 	size_t i;
@@ -353,18 +370,18 @@ void ks_avro_decoder_destroy(ks_avro_decoder_t *a)
 /* Avro C's schema, value class and value for @p st; an invalid schema is noted in st->invalid. */
 static int build_avro(schema_state *st, ks_errbuf *err)
 {
-	const char *text = st->entry->text;
+	const char *text = st->text;
 	char why[512] = "";
 	int rc = 0;
 
 	pthread_mutex_lock(&avro_error_mu);
 	if (avro_schema_from_json_length(text, strlen(text), &st->schema)) {
 		st->schema = NULL;
-		snprintf(why, sizeof(why), "schema id %d is not a valid Avro schema: %s", (int)st->id, avro_strerror());
+		snprintf(why, sizeof(why), "%s is not a valid Avro schema: %s", st->name, avro_strerror());
 	} else if (!(st->iface = avro_generic_class_from_schema(st->schema))) {
-		snprintf(why, sizeof(why), "schema id %d: %s", (int)st->id, avro_strerror());
+		snprintf(why, sizeof(why), "%s: %s", st->name, avro_strerror());
 	} else if (avro_generic_value_new(st->iface, &st->value)) {
-		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "schema id %d: %s", (int)st->id, avro_strerror());
+		rc = ks_errbuf_set(err, KS_ERR_NOMEM, "%s: %s", st->name, avro_strerror());
 	} else {
 		st->value_ready = 1;
 	}
@@ -374,30 +391,16 @@ static int build_avro(schema_state *st, ks_errbuf *err)
 	return rc;
 }
 
-/* This decoder's state for schema @p id, built on first use (the schema asked of the registry). */
-static int state_get(ks_avro_decoder_t *a, int32_t id, schema_state **out, ks_errbuf *err)
+/* Build what @p st needs from its schema (st->text, st->json set; an invalid one noted) and keep it. */
+static int state_keep(ks_avro_decoder_t *a, schema_state *st, ks_errbuf *err)
 {
-	schema_state *st;
-	size_t i;
 	int rc;
 
-	for (i = 0; i < a->n; i++)
-		if (a->states[i]->id == id) {
-			*out = a->states[i];
-			return 0;
-		}
-	if (!(st = calloc(1, sizeof(*st))))
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	st->id = id;
-	if ((rc = ks_registry_get(a->registry, id, &st->entry, err))) {
-		free(st);
-		return rc;
-	}
-	if ((rc = build_avro(st, err)))
+	if (!st->invalid && (rc = build_avro(st, err)))
 		goto fail;
 	if (!st->invalid) {
-		if (!(st->plan = ks_avro_plan_new(st->entry->json))) {
-			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory compiling schema id %d", (int)id);
+		if (!(st->plan = ks_avro_plan_new(st->json))) {
+			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory compiling %s", st->name);
 			goto fail;
 		}
 	}
@@ -413,11 +416,82 @@ static int state_get(ks_avro_decoder_t *a, int32_t id, schema_state **out, ks_er
 		a->cap = ncap;
 	}
 	a->states[a->n++] = st;
-	*out = st;
 	return 0;
 fail:
 	state_free(st);
 	return rc;
+}
+
+/* This decoder's state for Confluent schema @p id, built on first use (the schema asked of the registry). */
+static int state_get(ks_avro_decoder_t *a, int32_t id, schema_state **out, ks_errbuf *err)
+{
+	const ks_schema_entry *entry;
+	schema_state *st;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < a->n; i++)
+		if (!a->states[i]->glue && a->states[i]->id == id) {
+			*out = a->states[i];
+			return 0;
+		}
+	if (!a->registry)
+		return ks_errbuf_set(err, KS_ERR_FATAL, "a Confluent-framed Avro message but no Schema Registry");
+	if ((rc = ks_registry_get(a->registry, id, &entry, err)))
+		return rc;
+	if (!(st = calloc(1, sizeof(*st))))
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	st->id = id;
+	snprintf(st->name, sizeof(st->name), "schema id %d", (int)id);
+	st->text = entry->text;
+	st->json = entry->json;
+	if ((rc = state_keep(a, st, err)))
+		return rc;
+	*out = st;
+	return 0;
+}
+
+/*
+ * This decoder's state for Glue schema version @p id, built on first use (GetSchemaVersion).
+ * A version whose DataFormat is not Avro is kept as invalid: each message using it is a bad
+ * record, and Glue is asked only once.
+ */
+static int state_get_glue(ks_avro_decoder_t *a, const uint8_t id[16], schema_state **out, ks_errbuf *err)
+{
+	const ks_glue_schema *entry;
+	schema_state *st;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < a->n; i++)
+		if (a->states[i]->glue && memcmp(a->states[i]->version_id, id, 16) == 0) {
+			*out = a->states[i];
+			return 0;
+		}
+	if ((rc = ks_glue_get(a->glue, id, &entry, err)))
+		return rc;
+	if (!(st = calloc(1, sizeof(*st))))
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	st->glue = 1;
+	memcpy(st->version_id, id, 16);
+	snprintf(st->name, sizeof(st->name), "AWS Glue schema version %s", entry->id_text);
+	st->text = entry->text;
+	st->json = entry->json;
+	if (strcmp(entry->format, "AVRO") != 0) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s has DataFormat %s, but input.format = debezium-avro reads Avro: "
+			 "set the route's input.format to match its topic", st->name, entry->format);
+		st->invalid_reason = "wrong_format";
+		if (!(st->invalid = strdup(why))) {
+			free(st);
+			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		}
+	}
+	if ((rc = state_keep(a, st, err)))
+		return rc;
+	*out = st;
+	return 0;
 }
 
 /* ---- the wire format -------------------------------------------------------------------------- */
@@ -437,7 +511,7 @@ static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...)
 }
 
 /* The bounds check of the body failed: say in which field and at which byte. */
-static int bad_body(ks_errbuf *err, int32_t id, size_t n, const ks_avro_where *w)
+static int bad_body(ks_errbuf *err, const char *name, size_t n, const ks_avro_where *w)
 {
 	char where[256] = "";
 	size_t len = 0;
@@ -446,54 +520,40 @@ static int bad_body(ks_errbuf *err, int32_t id, size_t n, const ks_avro_where *w
 	for (i = w->nfields - 1; i >= 0 && len < sizeof(where); i--)
 		len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%s", len ? "." : " in field ",
 					w->fields[i] ? w->fields[i] : "?");
-	return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): a length or count runs "
-		   "past the end of the message%s, at byte %zu of the body", (int)id, n, where, w->pos);
+	return bad(err, "bad_avro", "%s: invalid or truncated Avro body (%zu bytes): a length or count runs "
+		   "past the end of the message%s, at byte %zu of the body", name, n, where, w->pos);
 }
 
-int ks_avro_decode(ks_avro_decoder_t *a, const void *p, size_t n, json_t **out, json_t **connect_schema,
-		   ks_errbuf *err)
+/* The body @p b (@p n bytes) read with @p st's schema into @p out (and the Connect form). */
+static int decode_body(schema_state *st, const unsigned char *b, size_t n, json_t **out, json_t **connect_schema,
+		       ks_errbuf *err)
 {
-	const unsigned char *b = p;
-	schema_state *st = NULL;
 	avro_reader_t reader;
-	int32_t id;
 	int rc;
 
-	*out = NULL;
-	if (connect_schema)
-		*connect_schema = NULL;
-	if (n < 5)
-		return bad(err, "too_short",
-			   "message of %zu bytes is shorter than the 5-byte Confluent header (magic byte and schema id)", n);
-	if (b[0] != 0)
-		return bad(err, "bad_magic", "magic byte is 0x%02x, expected 0x00: not in the Confluent wire format", b[0]);
-	id = (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4]);
-	if ((rc = state_get(a, id, &st, err)))
-		return rc;
 	if (st->invalid)
-		return bad(err, "bad_schema", "%s", st->invalid);
+		return bad(err, st->invalid_reason ? st->invalid_reason : "bad_schema", "%s", st->invalid);
 	{
 		ks_avro_where where;
 
-		if (ks_avro_plan_check(st->plan, b + 5, n - 5, &where))
-			return bad_body(err, id, n - 5, &where);
+		if (ks_avro_plan_check(st->plan, b, n, &where))
+			return bad_body(err, st->name, n, &where);
 	}
 	avro_value_reset(&st->value);
-	if (!(reader = avro_reader_memory((const char *)b + 5, (int64_t)(n - 5))))
+	if (!(reader = avro_reader_memory((const char *)b, (int64_t)n)))
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	rc = avro_value_read(reader, &st->value);
 	avro_reader_free(reader);
 	if (rc == ENOMEM)
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory reading an Avro body of %zu bytes (schema id %d)",
-				     n - 5, (int)id);
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory reading an Avro body of %zu bytes (%s)", n, st->name);
 	if (rc)
-		return bad(err, "bad_avro", "schema id %d: invalid or truncated Avro body (%zu bytes): Avro C cannot read "
-			   "it (error %d) although every length and count in it fits", (int)id, n - 5, rc);
+		return bad(err, "bad_avro", "%s: invalid or truncated Avro body (%zu bytes): Avro C cannot read "
+			   "it (error %d) although every length and count in it fits", st->name, n, rc);
 	if (to_json(ks_avro_plan_root(st->plan), &st->value, out, 0)) {
 		json_decref(*out);
 		*out = NULL;
-		return bad(err, "bad_avro", "schema id %d: the Avro value cannot be converted to JSON (a string that "
-			   "is not UTF-8, or nesting deeper than 64)", (int)id);
+		return bad(err, "bad_avro", "%s: the Avro value cannot be converted to JSON (a string that "
+			   "is not UTF-8, or nesting deeper than 64)", st->name);
 	}
 	if (connect_schema) {
 		if (!st->connect_schema)
@@ -501,4 +561,37 @@ int ks_avro_decode(ks_avro_decoder_t *a, const void *p, size_t n, json_t **out, 
 		*connect_schema = json_incref(st->connect_schema);
 	}
 	return 0;
+}
+
+int ks_avro_decode(ks_avro_decoder_t *a, const void *p, size_t n, json_t **out, json_t **connect_schema,
+		   ks_errbuf *err)
+{
+	schema_state *st = NULL;
+	ks_frame f;
+	int rc;
+
+	*out = NULL;
+	if (connect_schema)
+		*connect_schema = NULL;
+	if ((rc = ks_frame_confluent(p, n, &f, err)))
+		return rc;
+	if ((rc = state_get(a, f.schema_id, &st, err)))
+		return rc;
+	return decode_body(st, f.payload, f.payload_len, out, connect_schema, err);
+}
+
+int ks_avro_decode_glue(ks_avro_decoder_t *a, const uint8_t version_id[16], const void *body, size_t n, json_t **out,
+			json_t **connect_schema, ks_errbuf *err)
+{
+	schema_state *st = NULL;
+	int rc;
+
+	*out = NULL;
+	if (connect_schema)
+		*connect_schema = NULL;
+	if (!a->glue)
+		return ks_errbuf_set(err, KS_ERR_FATAL, "an AWS Glue-framed Avro message but no Glue client");
+	if ((rc = state_get_glue(a, version_id, &st, err)))
+		return rc;
+	return decode_body(st, body, n, out, connect_schema, err);
 }

@@ -15,6 +15,7 @@
 
 #include "arena.h"
 #include "consumer.h"
+#include "glue.h"
 #include "log.h"
 #include "registry.h"
 
@@ -36,6 +37,7 @@ struct ks_preparer {
 	lane *lanes;
 	int nroutes;
 	ks_registry_t **registry; /* per route, debezium-avro: the lanes' one schema cache */
+	ks_glue_t **glue;         /* per route, schema.registry.type=glue: the lanes' one Glue client */
 	int *headers;             /* per route, raw.envelope=kafka: decode needs the messages' headers */
 	int *json;                /* per route, JSON input: its messages are prepared in the lane's arena */
 	pthread_mutex_t mu;
@@ -153,6 +155,34 @@ static void *lane_main(void *arg)
 	return NULL;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * The Glue client of an earlier route that reads the same registry the same way as route @p r,
+ * or NULL: routes share one, so a version id is fetched once per process (the credentials are
+ * the process's, not a route's).
+ */
+static ks_glue_t *glue_of(struct ks_preparer *pp, const ks_conf *const *routes, int r)
+{
+	const ks_conf *a = routes[r];
+	int k;
+
+	for (k = 0; k < r; k++) {
+		const ks_conf *b = routes[k];
+
+		if (pp->glue[k] && same_str(a->glue_region ? a->glue_region : a->aws_region,
+					    b->glue_region ? b->glue_region : b->aws_region) &&
+		    same_str(a->glue_endpoint, b->glue_endpoint) && a->registry_timeout_ms == b->registry_timeout_ms &&
+		    a->request_timeout_ms == b->request_timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
+		    same_str(a->ssl_ca_location, b->ssl_ca_location) && same_str(a->http_proxy, b->http_proxy))
+			return pp->glue[k];
+	}
+	return NULL;
+}
+
 ks_preparer_t *ks_preparer_new(const ks_conf *conf, ks_metrics *metrics, ks_errbuf *err)
 {
 	return ks_preparer_new_routes(conf, &conf, 1, metrics, err);
@@ -172,6 +202,7 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 	    !(pp->batch = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->batch))) ||
 	    !(pp->pend = calloc(KS_PREP_BATCH_MAX, sizeof(*pp->pend))) ||
 	    !(pp->registry = calloc((size_t)nroutes, sizeof(*pp->registry))) ||
+	    !(pp->glue = calloc((size_t)nroutes, sizeof(*pp->glue))) ||
 	    !(pp->headers = calloc((size_t)nroutes, sizeof(*pp->headers))) ||
 	    !(pp->json = calloc((size_t)nroutes, sizeof(*pp->json)))) {
 		if (pp) {
@@ -179,6 +210,7 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 			free(pp->batch);
 			free(pp->pend);
 			free(pp->registry);
+			free(pp->glue);
 			free(pp->headers);
 	free(pp->json);
 		}
@@ -193,7 +225,10 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 	pthread_cond_init(&pp->done, NULL);
 	for (r = 0; r < nroutes; r++) {
 		pp->headers[r] = routes[r]->raw_envelope != KS_ENVELOPE_NONE;
-		if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
+		if (routes[r]->registry_type == KS_REGISTRY_GLUE && routes[r]->input_format != KS_INPUT_RAW) {
+			if (!(pp->glue[r] = glue_of(pp, routes, r)) && !(pp->glue[r] = ks_glue_new(routes[r], NULL, metrics, err)))
+				goto fail;
+		} else if (routes[r]->input_format == KS_INPUT_DEBEZIUM_AVRO && !(pp->registry[r] = ks_registry_new(routes[r], err)))
 			goto fail;
 		/* Avro decoding fills the Schema Registry cache and the decoder's plans as it goes: its
 		 * jansson values outlive the message, so only JSON input uses the arenas. */
@@ -212,10 +247,13 @@ ks_preparer_t *ks_preparer_new_routes(const ks_conf *conf, const ks_conf *const 
 			ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 			goto fail;
 		}
-		for (r = 0; r < nroutes; r++)
-			if (!(l->dec[r] = ks_decoder_new_shared(routes[r], metrics, pp->registry[r], err)) ||
+		for (r = 0; r < nroutes; r++) {
+			ks_decoder_sources src = { pp->registry[r], pp->glue[r], 0 };
+
+			if (!(l->dec[r] = ks_decoder_new_sources(routes[r], metrics, &src, err)) ||
 			    !(l->tr[r] = ks_transform_new(routes[r], err)))
 				goto fail;
+		}
 		if (i > 0) {
 			int e = pthread_create(&l->th, NULL, lane_main, l);
 
@@ -281,9 +319,17 @@ void ks_preparer_destroy(ks_preparer_t *pp)
 		free(pp->lanes[i].dec);
 		ks_arena_destroy(pp->lanes[i].arena);
 	}
-	for (k = 0; k < pp->nroutes; k++)
+	for (k = 0; k < pp->nroutes; k++) {
+		int j, shared = 0;
+
 		ks_registry_destroy(pp->registry[k]);
+		for (j = 0; j < k; j++)
+			shared |= pp->glue[j] == pp->glue[k];
+		if (!shared)
+			ks_glue_destroy(pp->glue[k]);
+	}
 	free(pp->registry);
+	free(pp->glue);
 	free(pp->headers);
 	free(pp->json);
 	pthread_mutex_destroy(&pp->mu);

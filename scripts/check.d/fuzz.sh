@@ -25,7 +25,7 @@ flags="-g -O1 -fsanitize=fuzzer $san -D_GNU_SOURCE -I$top/src -I$lib $deps_cflag
 # bounds check passed and the body is well formed); those leaks are inside libavro, not ours.
 printf 'leak:libavro.so\n' > "$out/lsan.supp"
 status=0
-for t in debezium_json json avro create_sink; do
+for t in debezium_json json avro glue create_sink; do
 	def=FUZZ_$(echo "$t" | tr a-z A-Z)
 	$CC $flags -D"$def" -o "$out/fuzz_$t" tests/fuzz/fuzz_decode.c "$lib/src/libkinesink.a" $libs
 	mkdir -p "$out/corpus_$t"
