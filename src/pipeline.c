@@ -55,7 +55,15 @@ typedef struct pipeline {
 	int backfill;                 /* --exit-at-eof: the progress of the work known at assignment */
 	int tty;                      /* ... drawn live on stderr, a terminal */
 	ks_progress prog;
+	struct writer_ctx *writers;   /* the context of each writer's callbacks */
 } pipeline;
+
+/* What a writer's callbacks are given: the pipeline, and the latency figures of its stream. */
+typedef struct writer_ctx {
+	struct writer_ctx *next;
+	pipeline *p;
+	ks_stream_latency *latency;
+} writer_ctx;
 
 static void set_fatal(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -87,15 +95,17 @@ static void stop_on(void *opaque, int drain, const char *msg)
 
 static void on_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
 {
-	(void)opaque;
+	writer_ctx *w = opaque;
+
 	(void)shard;
 	(void)seq;
+	ks_latency_observe(w->latency, rec->kafka_ts_ms, ks_wall_ms());
 	ks_ptrack_ack(rec->origin, rec->offset);
 }
 
 static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
 {
-	pipeline *p = opaque;
+	pipeline *p = ((writer_ctx *)opaque)->p;
 	char tag[128];
 
 	/* Never acknowledged: its offset is never committed, the worker stops. */
@@ -149,6 +159,7 @@ static void submit(pipeline *p, ks_dest *d, ks_ptrack_t *part, const rd_kafka_me
 	for (i = 0; i < n; i++) {
 		recs[i]->origin = part;
 		recs[i]->offset = msg->offset;
+		recs[i]->kafka_ts_ms = rd_kafka_message_timestamp(msg, NULL);
 		ks_errbuf_clear(&err);
 		if ((rc = ks_kinesis_submit(d->kin, recs[i], &err)) == 0)
 			continue;
@@ -182,7 +193,7 @@ static void handle_prepared(void *opaque, ks_prepared *it)
 	part = ks_offsets_find(p->offs, rd_kafka_topic_name(msg->rkt), msg->partition);
 	if (!part || p->stopping || p->fatal)
 		goto drop; /* not tracked: never committed, read again by whoever owns it next */
-	ks_ptrack_set_eof(part, 0);
+	ks_ptrack_taken(part, rd_kafka_message_timestamp(msg, NULL));
 	KS_METRIC_ADD(&p->m, records_consumed, 1);
 
 	switch (it->outcome) {
@@ -297,18 +308,24 @@ static void progress_line(pipeline *p, int64_t now)
 {
 	uint64_t consumed = __atomic_load_n(&p->m.records_consumed, __ATOMIC_RELAXED), bad = 0;
 	double secs = (double)(now - p->last_stats_ms) / 1000.0;
-	char figures[256] = "";
+	char figures[256] = "", behind[48] = "";
+	int64_t behind_ms = ks_offsets_behind_ms(p->offs, ks_wall_ms());
 	int i;
 
 	for (i = 0; i < KS_BAD_NON_ROW; i++)
 		bad += __atomic_load_n(&p->m.records_bad[i], __ATOMIC_RELAXED);
+	if (behind_ms >= 0 && !p->backfill) { /* a backfill's figures say it */
+		memcpy(behind, ", ", 3);
+		ks_progress_behind_text(behind_ms, behind + 2, sizeof(behind) - 2);
+		strcat(behind, " behind");
+	}
 	backfill_tick(p, now, 1, figures, sizeof(figures));
 	ks_info("pipeline", "progress: consumed %" PRIu64 " (%.0f/s), put %" PRIu64 ", retried %" PRIu64
-			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s%s%s",
+			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s%s%s%s",
 		consumed, secs > 0 ? (double)(consumed - p->last_stats_consumed) / secs : 0.0,
 		__atomic_load_n(&p->m.records_put_ok, __ATOMIC_RELAXED),
 		__atomic_load_n(&p->m.records_retried, __ATOMIC_RELAXED), bad,
-		ks_router_records(p->router), ks_router_bytes(p->router), ks_offsets_count(p->offs),
+		ks_router_records(p->router), ks_router_bytes(p->router), ks_offsets_count(p->offs), behind,
 		ks_consumer_bp_paused(p->cons) ? ", paused (backpressure)" : "", figures[0] ? "; backfill: " : "",
 		figures);
 	p->last_stats_ms = now;
@@ -486,12 +503,21 @@ static int run_loop(pipeline *p)
 static int start_writer(void *opaque, ks_dest *d, ks_errbuf *err)
 {
 	pipeline *p = opaque;
-	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
+	writer_ctx *w = calloc(1, sizeof(*w));
+	ks_kinesis_cbs kcbs = { on_acked, on_failed, w };
 	const ks_conf *c = d->conf;
 	ks_stream_info info;
 	ks_shardmap_t *shards;
 	ks_errbuf lerr;
 
+	if (!w) {
+		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+		return 1;
+	}
+	w->p = p;
+	w->latency = ks_metrics_stream_latency(&p->m, c->stream);
+	w->next = p->writers;
+	p->writers = w;
 	if (!(d->kin = ks_kinesis_new(c, p->creds, &p->m, &kcbs, err)) ||
 	    ks_stream_describe_info(c, p->creds, &p->m, &info, err))
 		return 1;
@@ -578,6 +604,12 @@ int ks_pipeline_run(const ks_conf *conf, volatile sig_atomic_t *stop)
 	ks_consumer_close(p.cons);
 	ks_policy_destroy(p.pol);
 	ks_router_destroy(p.router);
+	while (p.writers) {
+		writer_ctx *w = p.writers;
+
+		p.writers = w->next;
+		free(w);
+	}
 	ks_metrics_server_destroy(p.msrv);
 	ks_offsets_destroy(p.offs);
 	ks_preparer_destroy(p.prep);
