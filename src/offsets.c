@@ -208,8 +208,8 @@ int64_t ks_ptrack_behind_ms(const ks_ptrack_t *p, int64_t ahead, int64_t now_ms)
 
 	if (oldest > 0)
 		return now_ms > oldest ? now_ms - oldest : 0;
-	if (oldest == 0 && (ahead <= 0 || LOAD(p->eof)))
-		return 0; /* everything taken is acknowledged, and nothing is left to read */
+	if (oldest == 0 && (ahead == 0 || LOAD(p->eof) || (ahead < 0 && last > 0)))
+		return 0; /* everything taken is done, and nothing is (known to be) left to read */
 	/* Records left to read (or the oldest waiting one has no timestamp): the destination has
 	 * everything up to the last message taken, and nothing newer. */
 	if (last > 0)
@@ -513,7 +513,7 @@ static void measure_parts(const ks_offsets_t *o, int n, int64_t now, int64_t *be
 			lag[i] = hi >= 0 && pos >= 0 ? hi - pos : -1;
 		if (l && l->elems[i].err == 0 && l->elems[i].offset > pos)
 			pos = l->elems[i].offset;
-		ahead = hi >= 0 && pos >= 0 ? hi - pos : -1;
+		ahead = hi >= 0 && pos >= 0 ? hi > pos ? hi - pos : 0 : -1;
 		behind[i] = ks_ptrack_behind_ms(t, ahead, now);
 	}
 	if (l)

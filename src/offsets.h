@@ -69,8 +69,9 @@ void ks_ptrack_taken(ks_ptrack_t *p, int64_t ts_ms);
  *        dead-lettered); with every message taken done, 0 when nothing is left to read
  *        (@p ahead, the messages between the consumer's position and the partition's end, is
  *        0, or the consumer is at the end) and else the age of the last message taken. Ages
- *        are of Kafka timestamps, never below 0. @returns -1 when not known (messages left to
- *        read and none taken with a timestamp yet). @locality any thread
+ *        are of Kafka timestamps, never below 0. @p ahead is -1 when not known (no fetch
+ *        answered yet): 0 if a message was taken and done, else not known. @returns -1 when
+ *        not known (no message with a timestamp taken yet). @locality any thread
  */
 int64_t ks_ptrack_behind_ms(const ks_ptrack_t *p, int64_t ahead, int64_t now_ms);
 /**

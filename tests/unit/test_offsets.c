@@ -310,7 +310,7 @@ static void test_behind(void)
 
 	/* Nothing taken: nothing behind when nothing is left to read, unknown otherwise. */
 	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 0);
-	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, -1, t0), 0);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, -1, t0), -1); /* no fetch answered yet */
 	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 5, t0), -1);
 
 	/* Three messages an hour old, a minute apart; in flight, the oldest counts. */
@@ -329,6 +329,7 @@ static void test_behind(void)
 	ks_ptrack_ack(p, 11);
 	/* Everything taken acknowledged: 0, unless more is left to read (then the last taken's age). */
 	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 0);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, -1, t0), 0);
 	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 7, t0), 3480000);
 	ks_ptrack_set_eof(p, 1);
 	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 7, t0), 0); /* the consumer is at the end: markers */
