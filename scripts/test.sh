@@ -31,7 +31,7 @@ echo "== unit tests and /metrics integration tests under ThreadSanitizer"
 ./scripts/build.sh build-tsan --enable-tsan CC=gcc || exit 1
 # The peers are not under test: they run uninstrumented, from the plain build.
 cp build/tests/tools/mockcluster build/tests/tools/fakekinesis build-tsan/tests/tools/ || exit 1
-tsan_tests="$unit tests/integration/test_operability.py tests/integration/test_backpressure.py tests/integration/test_shutdown.py"
+tsan_tests="$unit tests/integration/test_operability.py tests/integration/test_backpressure.py tests/integration/test_shutdown.py tests/integration/test_latency.py"
 (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$top/scripts/tsan.supp" \
 	make -j"$jobs" check TESTS="$tsan_tests") || status=1
 

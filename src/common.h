@@ -111,6 +111,9 @@ int ks_buf_json_str(ks_buf *b, const char *s, size_t n);
 
 /** @brief Monotonic clock in milliseconds. @locality any thread */
 int64_t ks_now_ms(void);
+/** @brief Wall clock in milliseconds since the Unix epoch, the clock of Kafka's message
+ *  timestamps (only for ages of records: it may jump). @locality any thread */
+int64_t ks_wall_ms(void);
 /** @brief Lowercase hex SHA-256 of @p p into @p out (65 bytes with NUL). */
 void ks_sha256_hex(const void *p, size_t n, char out[65]);
 /**

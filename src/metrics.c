@@ -3,6 +3,8 @@
 
 const double ks_latency_bounds_ms[KS_HIST_BUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
 const double ks_batch_bounds[KS_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 200, 300, 400, 450, 499, 500 };
+const int64_t ks_record_latency_bounds_ms[KS_LAT_BUCKETS] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+							       10000, 30000, 60000, 120000, 300000, 600000 };
 
 /* A double has no atomic add: compare-and-swap until no other thread came in between. */
 static void hist_add_sum(ks_hist *h, double v)
@@ -32,6 +34,29 @@ void ks_hist_observe(ks_hist *h, const double *bounds, double v)
 	__atomic_add_fetch(&h->bucket[i], 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&h->count, 1, __ATOMIC_RELAXED);
 	hist_add_sum(h, v);
+}
+
+/* On the acknowledgement path, once per record: integer ms, so the sum is an atomic add too,
+ * and the count is the buckets' sum, taken when the histogram is shown. */
+void ks_latency_observe(ks_stream_latency *l, int64_t ts_ms, int64_t now_ms)
+{
+	int64_t v = now_ms - ts_ms;
+	int i;
+
+	if (!l)
+		return;
+	if (ts_ms <= 0) {
+		__atomic_add_fetch(&l->no_timestamp, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (v < 0) {
+		__atomic_add_fetch(&l->future_timestamp, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	for (i = 0; i < KS_LAT_BUCKETS && v > ks_record_latency_bounds_ms[i]; i++)
+		;
+	__atomic_add_fetch(&l->bucket[i], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&l->sum_ms, (uint64_t)v, __ATOMIC_RELAXED);
 }
 
 /* ---- Prometheus text ----------------------------------------------------------------------- */
@@ -102,11 +127,17 @@ static int part_metric(ks_buf *b, const char *name, const char *help, const char
 	int i, r = ks_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 
 	for (i = 0; i < n && !r; i++) {
-		int64_t v = which == 0 ? parts[i].lag : which == 1 ? parts[i].committed : parts[i].last_acked;
+		int64_t v = which == 0 ? parts[i].lag : which == 1 ? parts[i].committed : which == 2 ? parts[i].last_acked
+											: parts[i].behind_ms;
 
+		if (which == 3 && v < 0)
+			continue; /* not known: no sample rather than a made-up one */
 		if ((r = ks_buf_printf(b, "%s{topic=\"", name)) || (r = label(b, parts[i].topic)))
 			break;
-		r = ks_buf_printf(b, "\",partition=\"%d\"} %lld\n", (int)parts[i].partition, (long long)v);
+		if (which == 3)
+			r = ks_buf_printf(b, "\",partition=\"%d\"} %.3f\n", (int)parts[i].partition, (double)v / 1000.0);
+		else
+			r = ks_buf_printf(b, "\",partition=\"%d\"} %lld\n", (int)parts[i].partition, (long long)v);
 	}
 	return r;
 }
@@ -159,15 +190,97 @@ int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, u
 	return c ? 0 : KS_ERR_NOMEM;
 }
 
+ks_stream_latency *ks_metrics_stream_latency(ks_metrics *m, const char *stream)
+{
+	ks_stream_latency *l;
+
+	if (!m)
+		return NULL;
+	shards_lock(m);
+	for (l = m->latencies; l && strcmp(l->stream, stream) != 0; l = l->next)
+		;
+	if (!l && (l = calloc(1, sizeof(*l)))) {
+		if (!(l->stream = strdup(stream))) {
+			free(l);
+			l = NULL;
+		} else {
+			l->next = m->latencies;
+			m->latencies = l;
+		}
+	}
+	shards_unlock(m);
+	return l;
+}
+
 void ks_metrics_clean(ks_metrics *m)
 {
 	struct ks_shard_counters *c;
+	ks_stream_latency *l;
 
 	while ((c = m->shards)) {
 		m->shards = c->next;
 		free(c->stream);
 		free(c);
 	}
+	while ((l = m->latencies)) {
+		m->latencies = l->next;
+		free(l->stream);
+		free(l);
+	}
+}
+
+static int stream_label(ks_buf *b, const char *name, const char *suffix, const char *stream)
+{
+	int r;
+
+	if (!(r = ks_buf_printf(b, "%s%s{stream=\"", name, suffix)))
+		r = label(b, stream);
+	return r;
+}
+
+/* kinesink_record_latency_seconds per stream, and the records left out of it. */
+static int latency_metrics(ks_buf *b, ks_metrics *m)
+{
+	static const char *const name = "kinesink_record_latency_seconds";
+	static const char *const left = "kinesink_record_latency_unmeasured_total";
+	const ks_stream_latency *l;
+	int r, i;
+
+	r = ks_buf_printf(b, "# HELP %s From a record's Kafka timestamp to Kinesis' acknowledgement of it, per stream.\n"
+			     "# TYPE %s histogram\n", name, name);
+	shards_lock(m);
+	for (l = m->latencies; l && !r; l = l->next) {
+		uint64_t cum = 0;
+
+		for (i = 0; i <= KS_LAT_BUCKETS && !r; i++) {
+			cum += LOAD(l->bucket[i]);
+			if (!(r = stream_label(b, name, "_bucket", l->stream))) {
+				if (i < KS_LAT_BUCKETS)
+					r = ks_buf_printf(b, "\",le=\"%g\"} %llu\n",
+							  (double)ks_record_latency_bounds_ms[i] / 1000.0,
+							  (unsigned long long)cum);
+				else
+					r = ks_buf_printf(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+			}
+		}
+		if (!r && !(r = stream_label(b, name, "_sum", l->stream)))
+			r = ks_buf_printf(b, "\"} %.3f\n", (double)LOAD(l->sum_ms) / 1000.0);
+		if (!r && !(r = stream_label(b, name, "_count", l->stream)))
+			r = ks_buf_printf(b, "\"} %llu\n", (unsigned long long)cum);
+	}
+	if (!r)
+		r = ks_buf_printf(b, "# HELP %s Acknowledged records left out of %s: their Kafka message had no timestamp "
+				     "(reason no_timestamp) or one after the acknowledgement (future_timestamp: the "
+				     "producer's clock is ahead of this host's).\n# TYPE %s counter\n", left, name, left);
+	for (l = m->latencies; l && !r; l = l->next) {
+		if (!(r = stream_label(b, left, "", l->stream)))
+			r = ks_buf_printf(b, "\",reason=\"no_timestamp\"} %llu\n", (unsigned long long)LOAD(l->no_timestamp));
+		if (!r && !(r = stream_label(b, left, "", l->stream)))
+			r = ks_buf_printf(b, "\",reason=\"future_timestamp\"} %llu\n",
+					  (unsigned long long)LOAD(l->future_timestamp));
+	}
+	shards_unlock(m);
+	return r;
 }
 
 static int shard_metric(ks_buf *b, ks_metrics *m, const char *name, const char *help, int which)
@@ -232,9 +345,14 @@ int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int n
 	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_throttled_total", "Entries a shard throttled.", 2);
 	r |= hist(b, "kinesink_put_latency_seconds", "PutRecords request latency.", &m->put_latency_ms, ks_latency_bounds_ms, 0.001);
 	r |= hist(b, "kinesink_batch_records", "Records per PutRecords request.", &m->batch_records, ks_batch_bounds, 1.0);
+	r |= latency_metrics(b, (ks_metrics *)m);
 	r |= part_metric(b, "kinesink_partition_lag", "Messages between the committable offset and the high watermark.", "gauge", parts, nparts, 0);
 	r |= part_metric(b, "kinesink_partition_committed_offset", "Last committed offset.", "gauge", parts, nparts, 1);
 	r |= part_metric(b, "kinesink_partition_acked_offset", "Highest offset acknowledged by Kinesis.", "gauge", parts, nparts, 2);
+	r |= part_metric(b, "kinesink_partition_seconds_behind",
+			 "Age of the oldest message taken and not yet acknowledged; with everything taken acknowledged, "
+			 "of the last message taken while the partition has more to read, else 0 (docs/design.md).",
+			 "gauge", parts, nparts, 3);
 	return r ? KS_ERR_NOMEM : 0;
 }
 

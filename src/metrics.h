@@ -71,7 +71,8 @@ typedef struct ks_metrics {
 	uint64_t shard_mispredictions;  /**< entries that landed in another shard than predicted */
 	uint64_t records_resent_reshard;/**< user records sent again: their aggregate landed outside their range */
 	struct ks_shard_counters *shards; /**< per stream and shard; ks_metrics_shard_add, ks_metrics_clean */
-	unsigned char shards_lock;      /**< spin lock of @c shards (zero: free) */
+	struct ks_stream_latency *latencies; /**< per stream; ks_metrics_stream_latency, ks_metrics_clean */
+	unsigned char shards_lock;      /**< spin lock of @c shards and @c latencies (zero: free) */
 	ks_hist put_latency_ms;     /**< PutRecords request latency */
 	ks_hist batch_records;      /**< records per PutRecords request */
 } ks_metrics;
@@ -94,6 +95,41 @@ typedef struct ks_metrics {
  */
 int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, uint64_t records, uint64_t bytes,
 			 uint64_t throttled);
+/** Upper bounds of kinesink_record_latency_seconds in ms, 5 ms to 10 min (then +Inf). */
+#define KS_LAT_BUCKETS 16
+extern const int64_t ks_record_latency_bounds_ms[KS_LAT_BUCKETS];
+
+/**
+ * One stream's end-to-end latency: from each record's Kafka timestamp to Kinesis'
+ * acknowledgement of it. Made once per stream by ks_metrics_stream_latency and kept until
+ * ks_metrics_clean, so whoever acknowledges holds the pointer and observes with a few relaxed
+ * atomic adds: no lookup, no lock. Records whose timestamp cannot give a latency are counted
+ * instead of observed.
+ */
+typedef struct ks_stream_latency {
+	struct ks_stream_latency *next;
+	char *stream;
+	uint64_t bucket[KS_LAT_BUCKETS + 1]; /**< per bucket, not cumulative; the last one is +Inf */
+	uint64_t sum_ms;
+	uint64_t no_timestamp;     /**< the Kafka message had no timestamp */
+	uint64_t future_timestamp; /**< its timestamp was after the acknowledgement (a producer's clock ahead) */
+} ks_stream_latency;
+
+/**
+ * @brief The latency figures of @p stream, made (all zero) on the first call for it and
+ *        shown from then on. @returns the borrowed figures (valid until ks_metrics_clean), or
+ *        NULL when @p m is NULL or memory ran out (ks_latency_observe then counts nothing).
+ * @locality any thread
+ */
+ks_stream_latency *ks_metrics_stream_latency(ks_metrics *m, const char *stream);
+
+/**
+ * @brief One record acknowledged at wall-clock @p now_ms whose Kafka timestamp is @p ts_ms
+ *        (<= 0: none): observed as the latency now_ms - ts_ms, or counted as having no or a
+ *        future timestamp. @p l may be NULL. @locality any thread (the writer's acknowledgements)
+ */
+void ks_latency_observe(ks_stream_latency *l, int64_t ts_ms, int64_t now_ms);
+
 /** @brief Free what the metrics allocated (the per-shard counters); the counters stay. */
 void ks_metrics_clean(ks_metrics *m);
 
@@ -109,6 +145,7 @@ typedef struct ks_partition_stat {
 	int64_t lag;             /**< -1 unknown */
 	int64_t committed;       /**< -1 none */
 	int64_t last_acked;      /**< -1 none */
+	int64_t behind_ms;       /**< how far behind the partition is (ks_ptrack_behind_ms), -1 unknown */
 	int paused;
 } ks_partition_stat;
 

@@ -24,6 +24,7 @@
 typedef struct entry {
 	int64_t offset;
 	int32_t pending;
+	int64_t ts;            /* the message's Kafka timestamp (ms since the epoch), 0 none */
 } entry;
 
 struct ks_ptrack {
@@ -33,7 +34,7 @@ struct ks_ptrack {
 	size_t cap, head, n;
 	int64_t last_tracked;  /* -1: none */
 	int64_t outstanding;   /* acks still expected over all entries */
-	int eof;               /* the consumer reached the partition's end */
+	int64_t taken_ts;      /* timestamp of the message just taken, for its entry (0 none) */
 	int64_t bf_start;      /* the backfill's range (ks_offsets_measure), -1 unmeasured */
 	int64_t bf_end;
 	int64_t commit_sent;   /* last offset sent in a commit (confirmed or not), -1 none */
@@ -41,6 +42,9 @@ struct ks_ptrack {
 	int64_t committable;   /* -1: nothing done yet */
 	int64_t last_acked;
 	int64_t committed;     /* last offset Kafka confirmed committed, -1 none */
+	int64_t oldest_ts;     /* timestamp of the first message not done: 0 none, -1 it has none */
+	int64_t last_ts;       /* timestamp of the last message taken that had one, 0 none */
+	int eof;               /* the consumer reached the partition's end */
 	int paused;
 };
 
@@ -89,13 +93,17 @@ static void pop_done(ks_ptrack_t *p)
 		p->n--;
 	}
 	STORE(p->committable, p->n ? at(p, 0)->offset : p->last_tracked >= 0 ? p->last_tracked + 1 : -1);
+	STORE(p->oldest_ts, p->n ? at(p, 0)->ts > 0 ? at(p, 0)->ts : -1 : 0);
 }
 
 int ks_ptrack_add(ks_ptrack_t *p, int64_t offset, int pending)
 {
+	int64_t ts = p->taken_ts;
+
 	if (offset <= p->last_tracked)
 		return KS_ERR_ORDER;
 	p->last_tracked = offset;
+	p->taken_ts = 0;
 	if (pending <= 0 && p->n == 0) {
 		pop_done(p); /* done at once, nothing earlier pending: no entry needed */
 		return 0;
@@ -113,7 +121,7 @@ int ks_ptrack_add(ks_ptrack_t *p, int64_t offset, int pending)
 		p->cap = ncap;
 		p->head = 0;
 	}
-	p->ring[(p->head + p->n) & (p->cap - 1)] = (entry){ offset, pending };
+	p->ring[(p->head + p->n) & (p->cap - 1)] = (entry){ offset, pending, ts };
 	p->n++;
 	p->outstanding += pending > 0 ? pending : 0;
 	pop_done(p);
@@ -183,7 +191,30 @@ int64_t ks_ptrack_last_acked(const ks_ptrack_t *p)
 
 void ks_ptrack_set_eof(ks_ptrack_t *p, int eof)
 {
-	p->eof = eof;
+	STORE(p->eof, eof);
+}
+
+void ks_ptrack_taken(ks_ptrack_t *p, int64_t ts_ms)
+{
+	STORE(p->eof, 0);
+	p->taken_ts = ts_ms > 0 ? ts_ms : 0;
+	if (ts_ms > 0)
+		STORE(p->last_ts, ts_ms);
+}
+
+int64_t ks_ptrack_behind_ms(const ks_ptrack_t *p, int64_t ahead, int64_t now_ms)
+{
+	int64_t oldest = LOAD(p->oldest_ts), last = LOAD(p->last_ts);
+
+	if (oldest > 0)
+		return now_ms > oldest ? now_ms - oldest : 0;
+	if (oldest == 0 && (ahead == 0 || LOAD(p->eof) || (ahead < 0 && last > 0)))
+		return 0; /* everything taken is done, and nothing is (known to be) left to read */
+	/* Records left to read (or the oldest waiting one has no timestamp): the destination has
+	 * everything up to the last message taken, and nothing newer. */
+	if (last > 0)
+		return now_ms > last ? now_ms - last : 0;
+	return -1;
 }
 
 void ks_ptrack_set_range(ks_ptrack_t *p, int64_t start, int64_t end)
@@ -306,7 +337,7 @@ int ks_offsets_all_at_eof(const ks_offsets_t *o)
 	if (o->nparts == 0)
 		return 0;
 	for (i = 0; i < o->nparts; i++)
-		if (!o->parts[i]->eof)
+		if (!LOAD(o->parts[i]->eof))
 			return 0;
 	return 1;
 }
@@ -463,28 +494,87 @@ int ks_offsets_commit(ks_offsets_t *o, int sync, int force)
 
 /* ---- metrics ------------------------------------------------------------------------------------ */
 
-int ks_offsets_partition_stats(void *opaque, ks_partition_stat *out, int max)
+/*
+ * How far behind each of the first @p n assigned partitions is at wall-clock @p now
+ * (ks_ptrack_behind_ms) into @p behind, and the lag of each (high watermark minus the committable
+ * offset, -1 unknown) into @p lag when not NULL. What is left to read is measured from the
+ * consumer's position, which steps over transaction markers (the committable offset stays
+ * before a trailing one); before the first message, from the committable offset.
+ */
+static void measure_parts(const ks_offsets_t *o, int n, int64_t now, int64_t *behind, int64_t *lag)
 {
-	ks_offsets_t *o = opaque;
-	int i, n = 0;
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int i;
 
-	pthread_mutex_lock(&o->lock);
-	for (i = 0; i < o->nparts && n < max; i++, n++) {
-		ks_ptrack_t *t = o->parts[i];
-		int64_t lo = -1, hi = -1, pos = ks_ptrack_committable(t), committed = LOAD(t->committed);
+	if (o->rk && n > 0 && (l = rd_kafka_topic_partition_list_new(n))) {
+		for (i = 0; i < n; i++)
+			rd_kafka_topic_partition_list_add(l, o->parts[i]->topic, o->parts[i]->partition);
+		if (rd_kafka_position(o->rk, l)) {
+			rd_kafka_topic_partition_list_destroy(l);
+			l = NULL;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const ks_ptrack_t *t = o->parts[i];
+		int64_t lo = -1, hi = -1, pos = ks_ptrack_committable(t), committed = LOAD(t->committed), ahead;
 
-		snprintf(out[n].topic, sizeof(out[n].topic), "%s", t->topic);
-		out[n].partition = t->partition;
-		out[n].committed = committed;
-		out[n].last_acked = ks_ptrack_last_acked(t);
-		out[n].paused = LOAD(t->paused);
 		if (o->rk)
 			rd_kafka_get_watermark_offsets(o->rk, t->topic, t->partition, &lo, &hi);
 		if (pos < 0)
 			pos = committed;
-		out[n].lag = hi >= 0 && pos >= 0 ? hi - pos : -1;
+		if (lag)
+			lag[i] = hi >= 0 && pos >= 0 ? hi - pos : -1;
+		if (l && l->elems[i].err == 0 && l->elems[i].offset > pos)
+			pos = l->elems[i].offset;
+		ahead = hi >= 0 && pos >= 0 ? hi > pos ? hi - pos : 0 : -1;
+		behind[i] = ks_ptrack_behind_ms(t, ahead, now);
+	}
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+}
+
+int64_t ks_offsets_behind_ms(const ks_offsets_t *o, int64_t now_ms)
+{
+	int64_t worst = -1, *behind;
+	int i;
+
+	if (o->nparts == 0 || !(behind = malloc(sizeof(*behind) * (size_t)o->nparts)))
+		return -1;
+	measure_parts(o, o->nparts, now_ms, behind, NULL);
+	for (i = 0; i < o->nparts; i++)
+		if (behind[i] > worst)
+			worst = behind[i];
+	free(behind);
+	return worst;
+}
+
+int ks_offsets_partition_stats(void *opaque, ks_partition_stat *out, int max)
+{
+	ks_offsets_t *o = opaque;
+	int64_t *behind, *lag;
+	int i, n;
+
+	pthread_mutex_lock(&o->lock);
+	n = o->nparts < max ? o->nparts : max;
+	behind = malloc(sizeof(*behind) * (size_t)(n ? n : 1));
+	lag = malloc(sizeof(*lag) * (size_t)(n ? n : 1));
+	if (!behind || !lag)
+		n = 0;
+	measure_parts(o, n, ks_wall_ms(), behind, lag);
+	for (i = 0; i < n; i++) {
+		ks_ptrack_t *t = o->parts[i];
+
+		snprintf(out[i].topic, sizeof(out[i].topic), "%s", t->topic);
+		out[i].partition = t->partition;
+		out[i].committed = LOAD(t->committed);
+		out[i].last_acked = ks_ptrack_last_acked(t);
+		out[i].paused = LOAD(t->paused);
+		out[i].lag = lag[i];
+		out[i].behind_ms = behind[i];
 	}
 	pthread_mutex_unlock(&o->lock);
+	free(behind);
+	free(lag);
 	return n;
 }
 
@@ -542,12 +632,14 @@ void ks_offsets_backfill(const ks_offsets_t *o, ks_backfill *out)
 	int i;
 
 	memset(out, 0, sizeof(*out));
+	out->behind_ms = ks_offsets_behind_ms(o, ks_wall_ms());
+	out->behind_known = out->behind_ms >= 0;
 	for (i = 0; i < o->nparts; i++) {
 		const ks_ptrack_t *t = o->parts[i];
 		int64_t work = t->bf_end - t->bf_start, pos = LOAD(t->committable), committed = LOAD(t->committed);
 		int64_t done;
 		/* At its end with nothing pending: whatever offsets are left were no records. */
-		int drained = t->eof && t->n == 0;
+		int drained = LOAD(t->eof) && t->n == 0;
 
 		out->assigned++;
 		if (t->bf_end < 0) {

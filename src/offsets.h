@@ -58,6 +58,23 @@ int64_t ks_ptrack_last_acked(const ks_ptrack_t *p);
 /** @brief The consumer reached the partition's end (1) or gave a message since (0). */
 void ks_ptrack_set_eof(ks_ptrack_t *p, int eof);
 /**
+ * @brief The consumer gave a message whose Kafka timestamp is @p ts_ms (<= 0: none): the
+ *        partition is not at its end, and the entry the next ks_ptrack_add makes carries
+ *        @p ts_ms, so that how far behind the partition is can be told. @locality pipeline thread
+ */
+void ks_ptrack_taken(ks_ptrack_t *p, int64_t ts_ms);
+/**
+ * @brief How far behind the partition is at wall-clock @p now_ms (ms since the epoch), in ms:
+ *        the age of the oldest message taken and not yet done (acknowledged, skipped or
+ *        dead-lettered); with every message taken done, 0 when nothing is left to read
+ *        (@p ahead, the messages between the consumer's position and the partition's end, is
+ *        0, or the consumer is at the end) and else the age of the last message taken. Ages
+ *        are of Kafka timestamps, never below 0. @p ahead is -1 when not known (no fetch
+ *        answered yet): 0 if a message was taken and done, else not known. @returns -1 when
+ *        not known (no message with a timestamp taken yet). @locality any thread
+ */
+int64_t ks_ptrack_behind_ms(const ks_ptrack_t *p, int64_t ahead, int64_t now_ms);
+/**
  * @brief A backfill's work on the partition (--exit-at-eof): from offset @p start (where the
  *        consumer begins) to @p end (the end offset when assigned). @locality pipeline thread
  */
@@ -144,7 +161,15 @@ void ks_offsets_measure(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *
 void ks_offsets_backfill(const ks_offsets_t *o, ks_backfill *out);
 
 /**
- * @brief Fill @p out with up to @p max partitions' lag and offsets (ks_partition_stats_fn,
+ * @brief How far behind the most behind assigned partition is at wall-clock @p now_ms
+ *        (ks_ptrack_behind_ms, with the consumer's position and the high watermarks librdkafka
+ *        last saw), in ms; -1 when no partition is assigned or none is known.
+ * @locality pipeline thread
+ */
+int64_t ks_offsets_behind_ms(const ks_offsets_t *o, int64_t now_ms);
+
+/**
+ * @brief Fill @p out with up to @p max partitions' lag, seconds behind and offsets (ks_partition_stats_fn,
  *        opaque is the registry). @returns how many. @locality the metrics thread
  */
 int ks_offsets_partition_stats(void *opaque, ks_partition_stat *out, int max);

@@ -143,6 +143,7 @@ static void submit(pipeline *p, ks_dest *d, ks_ptrack_t *part, const rd_kafka_me
 	for (i = 0; i < n; i++) {
 		recs[i]->origin = part;
 		recs[i]->offset = msg->offset;
+		recs[i]->kafka_ts_ms = rd_kafka_message_timestamp(msg, NULL);
 		ks_errbuf_clear(&err);
 		if ((rc = ks_kinesis_submit(d->kin, recs[i], &err)) == 0)
 			continue;
@@ -176,7 +177,7 @@ static void handle_prepared(void *opaque, ks_prepared *it)
 	part = ks_offsets_find(p->offs, rd_kafka_topic_name(msg->rkt), msg->partition);
 	if (!part || p->stopping || p->fatal)
 		goto drop; /* not tracked: never committed, read again by whoever owns it next */
-	ks_ptrack_set_eof(part, 0);
+	ks_ptrack_taken(part, rd_kafka_message_timestamp(msg, NULL));
 	KS_METRIC_ADD(&p->m, records_consumed, 1);
 
 	switch (it->outcome) {

@@ -80,6 +80,26 @@ int64_t ks_progress_eta_s(const ks_progress *pr)
 	return (int64_t)s + ((double)(int64_t)s < s);
 }
 
+size_t ks_progress_behind_text(int64_t ms, char *buf, size_t size)
+{
+	int64_t s = ms / 1000;
+	int n;
+
+	if (ms < 0)
+		n = snprintf(buf, size, "--");
+	else if (ms < 10000)
+		n = snprintf(buf, size, "%d.%d s", (int)(ms / 1000), (int)(ms / 100 % 10));
+	else if (s < 60)
+		n = snprintf(buf, size, "%d s", (int)s);
+	else if (s < 3600)
+		n = snprintf(buf, size, "%d:%02d", (int)(s / 60), (int)(s % 60));
+	else
+		n = snprintf(buf, size, "%" PRId64 ":%02d:%02d", s / 3600, (int)(s / 60 % 60), (int)(s % 60));
+	if (n < 0)
+		return 0;
+	return (size_t)n < size ? (size_t)n : size ? size - 1 : 0;
+}
+
 size_t ks_progress_format(const ks_progress *pr, char *buf, size_t size)
 {
 	const ks_backfill *b = &pr->last;
@@ -109,6 +129,12 @@ size_t ks_progress_format(const ks_progress *pr, char *buf, size_t size)
 		     b->finished, b->assigned, b->assigned == 1 ? "" : "s");
 	if (b->unmeasured > 0 && n >= 0 && (size_t)n < size)
 		n += snprintf(buf + n, size - (size_t)n, ", %d not measured", b->unmeasured);
+	if (b->behind_known && n >= 0 && (size_t)n < size) {
+		char behind[32];
+
+		ks_progress_behind_text(b->behind_ms, behind, sizeof(behind));
+		n += snprintf(buf + n, size - (size_t)n, ", %s behind", behind);
+	}
 out:
 	if (n < 0)
 		return 0;

@@ -18,6 +18,8 @@ typedef struct ks_backfill {
 	int finished;     /**< partitions done up to their end offset */
 	int assigned;     /**< partitions assigned */
 	int unmeasured;   /**< assigned partitions whose start or end offset could not be read */
+	int behind_known;  /**< 1: behind_ms is known */
+	int64_t behind_ms; /**< how far behind the most behind partition is (ks_offsets_behind_ms) */
 } ks_backfill;
 
 /** A redraw at most this often, and the rate's samples this far apart. */
@@ -58,10 +60,16 @@ double ks_progress_rate(const ks_progress *pr);
 int64_t ks_progress_eta_s(const ks_progress *pr);
 
 /**
+ * @brief How far behind, @p ms, as text: `0.4 s`, `42 s`, `12:03` (minutes), `5:02:03` (hours).
+ * @returns the length written (truncated to @p size).
+ */
+size_t ks_progress_behind_text(int64_t ms, char *buf, size_t size);
+
+/**
  * @brief The figures as text: `1234 of 5000 records (24.6 %), 812 records/s, ETA 0:05,
- *        1 of 4 partitions finished` (`ETA --` while the rate is unknown; `, 1 partition not
- *        measured` when an end offset could not be read; `waiting for partitions` while none is
- *        assigned). The percentage is rounded down, so
+ *        1 of 4 partitions finished, 0.4 s behind` (`ETA --` while the rate is unknown; `, 1
+ *        partition not measured` when an end offset could not be read; the seconds behind
+ *        only when known; `waiting for partitions` while none is assigned). The percentage is rounded down, so
  *        100.0 % means everything is done. @returns the length written (truncated to @p size).
  */
 size_t ks_progress_format(const ks_progress *pr, char *buf, size_t size);

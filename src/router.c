@@ -47,15 +47,34 @@ static void dest_destroy(ks_dest *d)
 	free(d);
 }
 
+/* A record of @p opaque's (a ks_dest) stream acknowledged: its latency, then the router's owner. */
+static void dest_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
+{
+	ks_dest *d = opaque;
+
+	ks_latency_observe(d->latency, rec->kafka_ts_ms, ks_wall_ms());
+	d->router->cbs.acked(d->router->cbs.opaque, rec, shard, seq);
+}
+
+static void dest_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
+{
+	ks_dest *d = opaque;
+
+	d->router->cbs.failed(d->router->cbs.opaque, rec, err);
+}
+
 /* @p d's writer, the stream's record size limit and its shard map. @returns 0, or 1 with @p err. */
 static int start_writer(ks_router_t *r, ks_dest *d, ks_errbuf *err)
 {
+	ks_kinesis_cbs cbs = { dest_acked, dest_failed, d };
 	const ks_conf *c = d->conf;
 	ks_stream_info info;
 	ks_shardmap_t *shards;
 	ks_errbuf lerr;
 
-	if (!(d->kin = ks_kinesis_new(c, r->creds, r->m, &r->cbs, err)) ||
+	d->router = r;
+	d->latency = ks_metrics_stream_latency(r->m, c->stream);
+	if (!(d->kin = ks_kinesis_new(c, r->creds, r->m, &cbs, err)) ||
 	    ks_stream_describe_info(c, r->creds, r->m, &info, err))
 		return 1;
 	ks_kinesis_set_max_record_bytes(d->kin, info.max_record_bytes);

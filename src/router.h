@@ -21,6 +21,8 @@ typedef struct ks_dest {
 	const char *route_name; /**< NULL for the implicit route */
 	const ks_conf *conf;    /**< what the writer runs with (conf->stream: this stream) */
 	ks_kinesis_t *kin;      /**< its writer, started and destroyed by the router */
+	ks_stream_latency *latency; /**< its stream's latency figures (ks_metrics_stream_latency) */
+	struct ks_router *router;   /**< the router it belongs to */
 	ks_conf own;            /**< a template route's: a shallow copy of the route's with this stream */
 } ks_dest;
 
@@ -29,8 +31,8 @@ typedef struct ks_router ks_router_t;
 /**
  * @brief The routes of @p conf (borrowed; none: one implicit route, @p conf itself), and the
  *        writers of every route that is not a template, started now. A writer's start-up:
- *        the writer (signing with @p creds, counting in @p m, acknowledging through @p cbs; all
- *        borrowed), the stream's record size limit (DescribeStreamSummary) and its shard map
+ *        the writer (signing with @p creds, counting in @p m, acknowledging through @p cbs once
+ *        each record's latency is observed for its stream; all borrowed), the stream's record size limit (DescribeStreamSummary) and its shard map
  *        (ListShards: a worker allowed PutRecords but not ListShards writes on without one).
  * @returns the router (caller destroys) or NULL with @p err set. @locality pipeline thread
  */

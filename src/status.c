@@ -68,18 +68,24 @@ static void progress_line(ks_status *st, int64_t now)
 {
 	uint64_t consumed = __atomic_load_n(&st->m->records_consumed, __ATOMIC_RELAXED), bad = 0;
 	double secs = (double)(now - st->last_ms) / 1000.0;
-	char figures[256] = "";
+	char figures[256] = "", behind[48] = "";
+	int64_t behind_ms = ks_offsets_behind_ms(st->offs, ks_wall_ms());
 	int i;
 
 	for (i = 0; i < KS_BAD_NON_ROW; i++)
 		bad += __atomic_load_n(&st->m->records_bad[i], __ATOMIC_RELAXED);
+	if (behind_ms >= 0 && !st->backfill) { /* a backfill's figures say it */
+		memcpy(behind, ", ", 3);
+		ks_progress_behind_text(behind_ms, behind + 2, sizeof(behind) - 2);
+		strcat(behind, " behind");
+	}
 	backfill_tick(st, now, 1, figures, sizeof(figures));
 	ks_info("pipeline", "progress: consumed %" PRIu64 " (%.0f/s), put %" PRIu64 ", retried %" PRIu64
-			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s%s%s",
+			    ", bad %" PRIu64 ", in flight %zu records / %zu bytes, %d partitions%s%s%s%s",
 		consumed, secs > 0 ? (double)(consumed - st->last_consumed) / secs : 0.0,
 		__atomic_load_n(&st->m->records_put_ok, __ATOMIC_RELAXED),
 		__atomic_load_n(&st->m->records_retried, __ATOMIC_RELAXED), bad,
-		ks_router_records(st->router), ks_router_bytes(st->router), ks_offsets_count(st->offs),
+		ks_router_records(st->router), ks_router_bytes(st->router), ks_offsets_count(st->offs), behind,
 		ks_consumer_bp_paused(st->cons) ? ", paused (backpressure)" : "", figures[0] ? "; backfill: " : "",
 		figures);
 	st->last_ms = now;

@@ -33,6 +33,7 @@ typedef struct ks_record {
 	uint64_t key_hash;        /**< hash of pkey (per-key ordering) */
 	void *origin;             /**< pipeline's per-partition tracker (borrowed) */
 	int64_t offset;           /**< Kafka offset of the message it came from */
+	int64_t kafka_ts_ms;      /**< that message's Kafka timestamp, ms since the epoch (<= 0: none) */
 	/* Writer bookkeeping. */
 	struct ks_record *agg;    /**< aggregation=kpl: the next record sent in this one's aggregate */
 	size_t agg_n;             /**< on the first record of an aggregate: how many follow it */

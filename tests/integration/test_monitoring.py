@@ -80,7 +80,8 @@ def scrape_running_kinesink(tmp):
         except OSError:
             return ""
     text = wait_for(lambda: (lambda t: "kinesink_records_put_total 100\n" in t and
-                             'kinesink_partition_lag{topic="t",partition="1"}' in t and t)(get()),
+                             'kinesink_partition_lag{topic="t",partition="1"}' in t and
+                             'kinesink_partition_seconds_behind{topic="t",partition="1"}' in t and t)(get()),
                     60, "100 records put and partition metrics on /metrics")
     assert k.stop() == 0
     return text
@@ -126,7 +127,8 @@ def test_every_metric_used_is_served(tmp):
     # The parser is not vacuous: the main families were found where they are used.
     assert {"kinesink_partition_lag", "kinesink_put_latency_seconds_bucket", "kinesink_records_bad_total",
             "kinesink_records_put_failed_total", "kinesink_kinesis_reachable", "kinesink_assigned_partitions",
-            "up"} <= used, used
+            "kinesink_record_latency_seconds_bucket", "kinesink_partition_seconds_behind",
+            "kinesink_record_latency_unmeasured_total", "up"} <= used, used
     assert len(used) >= 20, used
 
 

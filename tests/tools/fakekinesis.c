@@ -18,6 +18,9 @@
  * test can hold the writer back for as long as it needs and then let it go. --count-only skips decoding (benchmarks): entries are counted from
  * the JSON text. SIGTERM/SIGINT print the counters and exit.
  *
+ * --latency-ms N answers each PutRecords N ms after it arrived (8 threads then serve, so
+ * concurrent requests each wait their own N ms): an end-to-end latency with a known part.
+ *
  * Shards (fakeshards.c): the stream has --shards N open shards splitting the hash-key space as
  * CreateStream does; each entry goes to the open shard holding MD5(PartitionKey) or its
  * ExplicitHashKey, and its answer names that shard. --shard-limits enforces the per-shard write
@@ -58,6 +61,7 @@ static struct {
 	const char *akid, *secret, *stream, *hold_file;
 	int count_only;
 	int max_record_kib, list_page;
+	int latency_ms;
 	fk_stream st;
 	FILE *log;
 	pthread_mutex_t lock;
@@ -536,6 +540,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		__atomic_add_fetch(&g.throttled, 1, __ATOMIC_RELAXED);
 		return error(c, 400, "LimitExceededException", "injected throttling");
 	}
+	if (g.latency_ms > 0)
+		usleep((useconds_t)g.latency_ms * 1000);
 	ret = g.count_only ? put_records_count_only(c, cn) : put_records(c, cn);
 	return ret;
 }
@@ -599,6 +605,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--shard-bytes-per-sec")) g.st.byte_limit = atof(v);
 		else if (!strcmp(a, "--max-record-kib")) g.max_record_kib = atoi(v);
 		else if (!strcmp(a, "--list-page")) g.list_page = atoi(v);
+		else if (!strcmp(a, "--latency-ms")) g.latency_ms = atoi(v);
 		else if (!strcmp(a, "--verify-sigv4")) {
 			char *colon = strchr(v, ':');
 
@@ -632,7 +639,7 @@ int main(int argc, char **argv)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
 			     on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+			     MHD_OPTION_THREAD_POOL_SIZE, g.latency_ms > 0 ? 8u : 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "fakekinesis: cannot listen on 127.0.0.1:%d\n", port);

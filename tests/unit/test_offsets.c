@@ -301,6 +301,99 @@ static void test_backfill_figures(void)
 	ks_offsets_destroy(o);
 }
 
+/* Seconds behind on a fake wall clock: the oldest message not done, then the last one taken
+ * while more is left to read, then 0. */
+static void test_behind(void)
+{
+	const int64_t t0 = 1700000000000; /* ms since the epoch */
+	ks_ptrack_t *p = ks_ptrack_new("t", 0);
+
+	/* Nothing taken: nothing behind when nothing is left to read, unknown otherwise. */
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 0);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, -1, t0), -1); /* no fetch answered yet */
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 5, t0), -1);
+
+	/* Three messages an hour old, a minute apart; in flight, the oldest counts. */
+	ks_ptrack_taken(p, t0 - 3600000);
+	ks_ptrack_add(p, 10, 1);
+	ks_ptrack_taken(p, t0 - 3540000);
+	ks_ptrack_add(p, 11, 2);
+	ks_ptrack_taken(p, t0 - 3480000);
+	ks_ptrack_add(p, 12, 1);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 3600000);
+	ks_ptrack_ack(p, 11);
+	ks_ptrack_ack(p, 12);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 3600000); /* 10 still out */
+	ks_ptrack_ack(p, 10);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0 + 1000), 3541000); /* 11 has one record out */
+	ks_ptrack_ack(p, 11);
+	/* Everything taken acknowledged: 0, unless more is left to read (then the last taken's age). */
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 0);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, -1, t0), 0);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 7, t0), 3480000);
+	ks_ptrack_set_eof(p, 1);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 7, t0), 0); /* the consumer is at the end: markers */
+
+	/* A message without a timestamp in front: the last one taken with one stands in. */
+	ks_ptrack_taken(p, -1);
+	ks_ptrack_add(p, 13, 1);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 3480000);
+	ks_ptrack_taken(p, t0 - 1000);
+	ks_ptrack_add(p, 14, 1);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 1000); /* the last taken */
+	ks_ptrack_ack(p, 13);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0 + 500), 1500);
+
+	/* A timestamp ahead of this clock is never negative; for a message tracked without a
+	 * timestamp, the last one taken stands in. */
+	ks_ptrack_taken(p, t0 + 60000);
+	ks_ptrack_add(p, 15, 1);
+	ks_ptrack_ack(p, 14);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0), 0);
+	ks_ptrack_ack(p, 15);
+	ks_ptrack_add(p, 16, 1);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0 + 61000), 1000); /* no own timestamp: the last taken's */
+	ks_ptrack_ack(p, 16);
+	CU_ASSERT_EQUAL(ks_ptrack_behind_ms(p, 0, t0 + 61000), 0);
+	ks_ptrack_destroy(p);
+}
+
+/* The registry's view: the most behind partition, in the stats and the backfill's figures. */
+static void test_registry_behind(void)
+{
+	ks_offsets_t *o = ks_offsets_new(NULL);
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+	ks_partition_stat st[2];
+	int64_t now = ks_wall_ms();
+	ks_backfill b;
+	ks_ptrack_t *p0, *p1;
+
+	CU_ASSERT_EQUAL(ks_offsets_behind_ms(o, now), -1); /* nothing assigned */
+	rd_kafka_topic_partition_list_add(l, "t", 0);
+	rd_kafka_topic_partition_list_add(l, "t", 1);
+	CU_ASSERT_EQUAL_FATAL(ks_offsets_assign(o, l), 0);
+	p0 = ks_offsets_find(o, "t", 0);
+	p1 = ks_offsets_find(o, "t", 1);
+	ks_ptrack_taken(p0, now - 5000);
+	ks_ptrack_add(p0, 0, 1);
+	ks_ptrack_taken(p1, now - 90000);
+	ks_ptrack_add(p1, 0, 1);
+	CU_ASSERT_EQUAL(ks_offsets_behind_ms(o, now), 90000);
+	CU_ASSERT_EQUAL_FATAL(ks_offsets_partition_stats(o, st, 2), 2);
+	CU_ASSERT(st[0].behind_ms >= 5000 && st[0].behind_ms < 65000);
+	CU_ASSERT(st[1].behind_ms >= 90000 && st[1].behind_ms < 150000);
+	ks_offsets_backfill(o, &b);
+	CU_ASSERT(b.behind_known && b.behind_ms >= 90000);
+	ks_ptrack_ack(p1, 0);
+	ks_ptrack_ack(p0, 0);
+	CU_ASSERT_EQUAL(ks_offsets_behind_ms(o, now), 0); /* no consumer: nothing known left to read */
+	CU_ASSERT_EQUAL_FATAL(ks_offsets_partition_stats(o, st, 2), 2);
+	CU_ASSERT_EQUAL(st[0].behind_ms, 0);
+	CU_ASSERT_EQUAL(st[1].behind_ms, 0);
+	rd_kafka_topic_partition_list_destroy(l);
+	ks_offsets_destroy(o);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -313,6 +406,8 @@ int main(void)
 		{ "tracker read while its ring grows", test_tracker_read_while_its_ring_grows },
 		{ "registry scraped through assign, growth and revoke", test_registry_scraped_through_assign_growth_and_revoke },
 		{ "backfill figures", test_backfill_figures },
+		{ "seconds behind", test_behind },
+		{ "seconds behind over the registry", test_registry_behind },
 		{ NULL, NULL },
 	};
 

@@ -4,7 +4,7 @@
 
 static ks_backfill fig(int64_t done, int64_t total, int finished, int assigned)
 {
-	ks_backfill b = { done, total, finished, assigned, 0 };
+	ks_backfill b = { done, total, finished, assigned, 0, 0, 0 };
 
 	return b;
 }
@@ -166,7 +166,7 @@ static void test_rare_samples(void)
 static void test_hours_and_unmeasured(void)
 {
 	ks_progress pr;
-	ks_backfill b = { 0, 36000000, 0, 3, 1 };
+	ks_backfill b = { 0, 36000000, 0, 3, 1, 0, 0 };
 
 	ks_progress_init(&pr);
 	ks_progress_update(&pr, &b, 0);
@@ -177,9 +177,35 @@ static void test_hours_and_unmeasured(void)
 			"1 not measured");
 	/* Unmeasured partitions keep the total from claiming 100 %. */
 	ks_progress_init(&pr);
-	b = (ks_backfill){ 0, 0, 0, 1, 1 };
+	b = (ks_backfill){ 0, 0, 0, 1, 1, 0, 0 };
 	ks_progress_update(&pr, &b, 0);
 	check_text(&pr, "0 of 0 records (0.0 %), 0 records/s, ETA --, 0 of 1 partition finished, 1 not measured");
+}
+
+static void test_seconds_behind(void)
+{
+	static const struct { int64_t ms; const char *want; } cases[] = {
+		{ 0, "0.0 s" }, { 449, "0.4 s" }, { 9999, "9.9 s" }, { 10000, "10 s" }, { 59999, "59 s" },
+		{ 60000, "1:00" }, { 3599999, "59:59" }, { 3600000, "1:00:00" }, { 90061000, "25:01:01" }, { -1, "--" },
+	};
+	ks_progress pr;
+	ks_backfill b = fig(12, 100, 0, 1);
+	char buf[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ks_progress_behind_text(cases[i].ms, buf, sizeof(buf));
+		CU_ASSERT_STRING_EQUAL(buf, cases[i].want);
+	}
+	/* Known: the last figure of the line; not known: left out. */
+	ks_progress_init(&pr);
+	b.behind_known = 1;
+	b.behind_ms = 3723000;
+	ks_progress_update(&pr, &b, 0);
+	check_text(&pr, "12 of 100 records (12.0 %), 0 records/s, ETA --, 0 of 1 partition finished, 1:02:03 behind");
+	b.behind_known = 0;
+	ks_progress_update(&pr, &b, 100);
+	check_text(&pr, "12 of 100 records (12.0 %), 0 records/s, ETA --, 0 of 1 partition finished");
 }
 
 static void test_truncated_to_the_buffer(void)
@@ -206,6 +232,7 @@ int main(void)
 		{ "the wait for the group is not in the rate", test_wait_for_the_group_not_in_the_rate },
 		{ "rare samples", test_rare_samples },
 		{ "hours and unmeasured partitions", test_hours_and_unmeasured },
+		{ "seconds behind", test_seconds_behind },
 		{ "truncated to the buffer", test_truncated_to_the_buffer },
 		{ NULL, NULL },
 	};
