@@ -142,7 +142,7 @@ const ks_conf_prop ks_conf_props[] = {
 	{ "rebalance.drain.ms", KS_CONF_P_INT, O(rebalance_drain_ms), "10000", 0, 600000, NULL, 0,
 	  "On partition revoke, how long to wait for their records in flight." },
 	{ "shutdown.timeout.ms", KS_CONF_P_INT, O(shutdown_timeout_ms), "30000", 0, 600000, NULL, 0,
-	  "On SIGTERM/SIGINT, how long to wait for records in flight." },
+	  "On SIGTERM/SIGINT, how long to wait for records in flight (then up to 10 s more to commit and leave the group; a second signal stops at once)." },
 	/* Operability. */
 	{ "metrics.listen", KS_CONF_P_STR, O(metrics_listen), "127.0.0.1:9464", 0, 0, NULL, 0,
 	  "host:port of the /metrics, /healthz, /readyz endpoint, or off." },

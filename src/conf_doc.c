@@ -207,7 +207,10 @@ void ks_conf_man(FILE *out)
 	}
 	fputs(".\n", out);
 	fputs(".TP\n.B kafka.*\nAny librdkafka consumer property, passed as is.\n"
-	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight, commit and exit 0.\n", out);
+	      ".SH SIGNALS\nSIGTERM and SIGINT stop consuming, finish records in flight (up to shutdown.timeout.ms), "
+	      "commit what was acknowledged, leave the group (within 10 s, also during a rebalance) and exit 0. "
+	      "A second SIGTERM or SIGINT exits 1 at once: what was not committed is read again by the partitions' "
+	      "next owner.\n", out);
 	fputs(".SH AWS CREDENTIALS\n", out);
 	for (i = 0; credential_chain[i]; i++) {
 		fputs(i ? ".PP\n" : "", out);
