@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "aws.h"
 #include "framing.h"
 #include "http.h"
@@ -379,6 +380,7 @@ static int wait_fetch(ks_glue_t *g, slot *s, const ks_glue_schema **out, ks_errb
 int ks_glue_get(ks_glue_t *g, const uint8_t id[16], const ks_glue_schema **out, ks_errbuf *err)
 {
 	char *text = NULL, format[16] = "";
+	ks_arena_t *arena;
 	ks_errbuf ferr;
 	slot *s;
 	int rc;
@@ -408,6 +410,9 @@ int ks_glue_get(ks_glue_t *g, const uint8_t id[16], const ks_glue_schema **out, 
 	pthread_mutex_unlock(&g->mu);
 
 	ks_errbuf_clear(&ferr);
+	/* The schema outlives the message: never in the arena of the lane asking (a JSON route's
+	 * lane has one open while it decodes). */
+	arena = ks_arena_suspend();
 	rc = fetch_retrying(g, s->e.id_text, format, sizeof(format), &text, &ferr);
 	if (rc == 0) {
 		rc = fill(s, format, text, &ferr); /* takes text over */
@@ -419,6 +424,7 @@ int ks_glue_get(ks_glue_t *g, const uint8_t id[16], const ks_glue_schema **out, 
 		ferr.code = rc = KS_ERR_FATAL; /* the worker stops: no record can be decoded */
 		ferr.fatal = 1;
 	}
+	ks_arena_resume(arena);
 
 	pthread_mutex_lock(&g->mu);
 	s->pending = 0;
