@@ -151,14 +151,36 @@ static rd_kafka_t *client_new(const ks_conf *conf, rd_kafka_conf_t *kc, rebalanc
 	return rk;
 }
 
+/* Subscribe @p rk to conf->topic (names, or a ^regex, comma-separated). @returns 0, or an error with @p err. */
+static int subscribe(rd_kafka_t *rk, const ks_conf *conf, ks_errbuf *err)
+{
+	rd_kafka_topic_partition_list_t *topics;
+	char *list, *tok, *save = NULL;
+	rd_kafka_resp_err_t e;
+
+	if (!(list = strdup(conf->topic)))
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	topics = rd_kafka_topic_partition_list_new(4);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		tok[strcspn(tok, " ")] = '\0';
+		if (*tok)
+			rd_kafka_topic_partition_list_add(topics, tok, RD_KAFKA_PARTITION_UA);
+	}
+	free(list);
+	e = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (e)
+		return ks_errbuf_set(err, KS_ERR_CONFIG, "cannot subscribe to '%s': %s", conf->topic, rd_kafka_err2str(e));
+	return 0;
+}
+
 rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_committed_fn committed,
 			    void *opaque, int wake_fd, ks_errbuf *err)
 {
 	rd_kafka_conf_t *kc;
-	rd_kafka_topic_partition_list_t *topics;
 	rebalance_ctx *ctx;
-	char *list, *tok, *save = NULL;
-	rd_kafka_resp_err_t e;
 	rd_kafka_t *rk;
 
 	if (!(kc = ks_consumer_conf_new(conf, err)))
@@ -185,28 +207,10 @@ rd_kafka_t *ks_consumer_new(const ks_conf *conf, ks_rebalance_fn rebalance, ks_c
 		rd_kafka_queue_destroy(q);
 	}
 
-	topics = rd_kafka_topic_partition_list_new(4);
-	if (!(list = strdup(conf->topic))) {
-		rd_kafka_topic_partition_list_destroy(topics);
-		rd_kafka_destroy(rk);
-		ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	if (subscribe(rk, conf, err)) {
+		ks_consumer_destroy(rk);
 		return NULL;
 	}
-	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ')
-			tok++;
-		tok[strcspn(tok, " ")] = '\0';
-		if (*tok)
-			rd_kafka_topic_partition_list_add(topics, tok, RD_KAFKA_PARTITION_UA);
-	}
-	free(list);
-	if ((e = rd_kafka_subscribe(rk, topics))) {
-		ks_errbuf_set(err, KS_ERR_CONFIG, "cannot subscribe to '%s': %s", conf->topic, rd_kafka_err2str(e));
-		rd_kafka_topic_partition_list_destroy(topics);
-		rd_kafka_destroy(rk);
-		return NULL;
-	}
-	rd_kafka_topic_partition_list_destroy(topics);
 	return rk;
 }
 
@@ -277,6 +281,8 @@ struct ks_consumer {
 	int stopping;
 	int closing;                  /* in ks_consumer_close: revocations are not drained */
 	int ever_assigned;            /* the group gave this member an assignment once */
+	int64_t leaving_since;        /* 0, or since when a backfill done here is leaving the group */
+	int work_while_leaving;       /* ... and was given partitions with records left meanwhile */
 	int64_t over_since_ms;        /* 0, or since when in-flight bounds are exceeded */
 	int nudge;                    /* restart stalled fetches (librdkafka < 2.1) */
 	int nudge_armed;              /* the prefetch queue was seen near its limit */
@@ -285,6 +291,19 @@ struct ks_consumer {
 	uint64_t msgs_seen, bytes_seen;
 	int64_t last_msg_ms;          /* when the consumer last gave a message */
 };
+
+/* Partitions assigned to @p rk now (0 when it cannot tell). */
+static int assigned(rd_kafka_t *rk)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int n = 0;
+
+	if (rd_kafka_assignment(rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l)
+		n = l->cnt;
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	return n;
+}
 
 static void pause_all(ks_consumer_t *c, int pause)
 {
@@ -333,6 +352,9 @@ static void on_group_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 			pause_all(c, 1);
 		if (c->conf->exit_at_eof) /* a backfill: its work is known now, for the progress */
 			ks_offsets_measure(c->offs, parts, MEASURE_TIMEOUT_MS);
+		/* Leaving, given work another member did not finish: take it up again afterwards. */
+		if (c->leaving_since && !c->closing && ks_offsets_work_left(c->offs, parts))
+			c->work_while_leaving = 1;
 	} else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
 		ks_info("pipeline", "revoking %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
 		revoke_parts(c, rk, parts);
@@ -545,6 +567,44 @@ void ks_consumer_event(ks_consumer_t *c, const rd_kafka_message_t *msg)
 		rd_kafka_err2name(msg->err), rd_kafka_message_errstr(msg));
 }
 
+void ks_consumer_leave(ks_consumer_t *c, int64_t now)
+{
+	if (c->leaving_since)
+		return;
+	c->leaving_since = now;
+	c->work_while_leaving = 0;
+	rd_kafka_unsubscribe(c->rk);
+}
+
+int ks_consumer_leaving(const ks_consumer_t *c)
+{
+	return c->leaving_since != 0;
+}
+
+int ks_consumer_left(ks_consumer_t *c, int64_t now)
+{
+	ks_errbuf err;
+
+	if (!c->leaving_since)
+		return 0;
+	if (assigned(c->rk) || ks_offsets_count(c->offs)) {
+		if (now - c->leaving_since < KS_CLOSE_BOUND_MS)
+			return 0;
+		ks_warn("pipeline", "still assigned %d ms after leaving the group: closing now", KS_CLOSE_BOUND_MS);
+		return 1;
+	}
+	if (!c->work_while_leaving)
+		return 1;
+	/* Partitions with records left came while leaving (a member that gave them up, or left, as
+	 * this one did): join again and finish them, or no member of a backfilling fleet would. */
+	ks_info("pipeline", "given partitions with records left while leaving the group: joining it again");
+	c->leaving_since = 0;
+	ks_errbuf_clear(&err);
+	if (subscribe(c->rk, c->conf, &err))
+		c->cbs.fatal(c->cbs.opaque, err.text);
+	return 0;
+}
+
 void ks_consumer_stop(ks_consumer_t *c)
 {
 	c->stopping = 1;
@@ -568,18 +628,6 @@ int ks_consumer_fatal(ks_consumer_t *c, ks_errbuf *err)
 	return 1;
 }
 
-/* Partitions assigned to @p rk now (0 when it cannot tell). */
-static int assigned(rd_kafka_t *rk)
-{
-	rd_kafka_topic_partition_list_t *l = NULL;
-	int n = 0;
-
-	if (rd_kafka_assignment(rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l)
-		n = l->cnt;
-	if (l)
-		rd_kafka_topic_partition_list_destroy(l);
-	return n;
-}
 
 /*
  * Leave the group, then close, each step served here with a deadline: the workaround for

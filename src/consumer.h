@@ -133,6 +133,24 @@ int ks_consumer_nudge(ks_consumer_t *c, int64_t now);
  *  librdkafka reports is logged. */
 void ks_consumer_event(ks_consumer_t *c, const rd_kafka_message_t *msg);
 
+/**
+ * @brief A backfill done here (--exit-at-eof): leave the group (unsubscribe), serving the
+ *        revocation from the polls. Partitions the group still gives this member meanwhile (its
+ *        rebalance was under way, or another member left) are noted when they have records left.
+ */
+void ks_consumer_leave(ks_consumer_t *c, int64_t now);
+
+/** @brief 1 between ks_consumer_leave and the member leaving or joining again. */
+int ks_consumer_leaving(const ks_consumer_t *c);
+
+/**
+ * @brief Whether the member left: nothing assigned any more (or KS_CLOSE_BOUND_MS passed since
+ *        ks_consumer_leave). When partitions with records left came while leaving, it joins the
+ *        group again instead (0), so that they are finished: the last members of a backfilling
+ *        fleet never all leave while partitions in between owners are unfinished.
+ */
+int ks_consumer_left(ks_consumer_t *c, int64_t now);
+
 /** @brief Stop taking data: every partition paused, now and at later assignments. */
 void ks_consumer_stop(ks_consumer_t *c);
 

@@ -355,6 +355,19 @@ int ks_offsets_all_committed(const ks_offsets_t *o)
 	return 1;
 }
 
+int ks_offsets_work_left(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
+{
+	int i;
+
+	for (i = 0; i < parts->cnt; i++) {
+		ks_ptrack_t *t = ks_offsets_find(o, parts->elems[i].topic, parts->elems[i].partition);
+
+		if (t && (t->bf_end < 0 || t->bf_start < t->bf_end))
+			return 1;
+	}
+	return 0;
+}
+
 int ks_offsets_pending(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
 {
 	int i;

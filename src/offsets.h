@@ -114,6 +114,11 @@ int ks_offsets_all_at_eof(const ks_offsets_t *o);
  *        is sent again and confirmed.
  */
 int ks_offsets_all_committed(const ks_offsets_t *o);
+/**
+ * @brief 1 when one of @p parts (assigned and measured by ks_offsets_measure) has records left
+ *        to read, or could not be measured.
+ */
+int ks_offsets_work_left(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
 /** @brief 1 when a partition of @p parts still waits for acks. */
 int ks_offsets_pending(ks_offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
 

@@ -398,8 +398,8 @@ static int run_loop(pipeline *p)
 			ks_offsets_sweep(p->offs);
 		}
 		ks_status_tick(&p->status, now, p->conf->stats_interval_ms);
-		if (p->conf->exit_at_eof && !p->stopping && ks_offsets_all_at_eof(p->offs) && held(p, NULL) == 0 &&
-		    ks_policy_pending(p->pol) == 0) {
+		if (p->conf->exit_at_eof && !p->stopping && !ks_consumer_leaving(p->cons) && ks_offsets_all_at_eof(p->offs) &&
+		    held(p, NULL) == 0 && ks_policy_pending(p->pol) == 0) {
 			char figures[256];
 
 			/* Done once Kafka has the offsets: a commit the group refused while it rebalanced
@@ -409,8 +409,12 @@ static int run_loop(pipeline *p)
 				continue;
 			}
 			ks_status_backfill(&p->status, now, figures, sizeof(figures));
-			ks_info("pipeline", "every assigned partition is at its end, acknowledged and committed: exiting; "
-					    "backfill: %s", figures);
+			ks_info("pipeline", "every assigned partition is at its end, acknowledged and committed: leaving "
+					    "the group; backfill: %s", figures);
+			ks_consumer_leave(p->cons, now);
+		}
+		if (p->conf->exit_at_eof && !p->stopping && ks_consumer_left(p->cons, now)) {
+			ks_info("pipeline", "left the group: exiting");
 			return 0;
 		}
 	}

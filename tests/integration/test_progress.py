@@ -39,7 +39,7 @@ def check_run(log, total):
     for line in periodic:
         put = int(re.search(r", put (\d+),", line).group(1))
         assert all(f[0] <= put for f in figures(line)), line
-    exits = [l for l in log.splitlines() if "at its end, acknowledged and committed: exiting" in l]
+    exits = [l for l in log.splitlines() if "at its end, acknowledged and committed: leaving the group" in l]
     assert len(exits) == 1, log[-3000:]
     seen = figures(log)
     # Once the partitions are assigned (one assignment of all four), the total is what was to do.
@@ -99,7 +99,7 @@ def test_rebalance_moves_the_total(tmp):
                  name="b")
     rc = b.wait(120)
     assert rc == 0, b.log()[-3000:]
-    exit_b = [l for l in b.log().splitlines() if "exiting" in l]
+    exit_b = [l for l in b.log().splitlines() if "leaving the group" in l]
     assert exit_b and figures(exit_b[0])[0][:3] == (1000, 1000, 1000) and figures(exit_b[0])[0][5:] == (2, 2), \
         b.log()[-3000:]
     wait_for(lambda: "assigned 2 partitions (4 in total)" in a.log(), 60, "the partitions back to the first worker")
@@ -113,7 +113,7 @@ def test_rebalance_moves_the_total(tmp):
     # 2,000 on 4 partitions, then 1,000 on the 2 left, then the same 1,000 on 4 again.
     steps = [x for i, x in enumerate(seen) if i == 0 or seen[i - 1] != x]
     assert steps == [(2000, 4), (1000, 2), (1000, 4)], steps
-    exit_a = [l for l in log.splitlines() if "exiting" in l]
+    exit_a = [l for l in log.splitlines() if "leaving the group" in l]
     assert exit_a and figures(exit_a[0])[0][:3] == (1000, 1000, 1000) and figures(exit_a[0])[0][5:] == (4, 4), \
         exit_a
     assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
@@ -211,7 +211,7 @@ def test_live_line_on_a_terminal(tmp):
     assert rest == "", repr(rest)
     text = [l for l in lines if l.strip()]
     assert text and all(LOG_LINE.match(l) for l in text), [l for l in text if not LOG_LINE.match(l)][:5]
-    assert not any("backfill: " in l and "exiting" not in l for l in text), [l for l in text if "backfill" in l][:5]
+    assert not any("backfill: " in l and "leaving the group" not in l for l in text), [l for l in text if "backfill" in l][:5]
 
 
 def test_no_live_line_on_a_dumb_terminal(tmp):
