@@ -330,6 +330,12 @@ class Registry(Standin):
         with urllib.request.urlopen(self.url + "/_requests") as r:
             return r.read().decode().split()
 
+    def proxy_404(self):
+        """From now on answer schema requests as a proxy with no route to the registry would."""
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/_proxy404") as r:
+            r.read()
+
 
 def _read_int(path):
     try:
