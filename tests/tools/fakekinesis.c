@@ -9,6 +9,7 @@
  *               [--expired-token N] [--verify-sigv4 AKID:SECRET] [--count-only] [--stream NAME]
  *               [--hold-file F] [--shards N] [--shard-limits] [--shard-records-per-sec N]
  *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N]
+ *               [--latency-ms MIN[:MAX]] [--accept-drop-rate R] [--list-shards-error TYPE[:N]]
  *
  * Rates are probabilities in 0..1: --fail-rate fails single entries with
  * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
@@ -17,6 +18,16 @@
  * ExpiredTokenException. --hold-file F throttles every PutRecords while the file F exists, so a
  * test can hold the writer back for as long as it needs and then let it go. --count-only skips decoding (benchmarks): entries are counted from
  * the JSON text. SIGTERM/SIGINT print the counters and exit.
+ *
+ * The service is not instant, and an answer can be lost after the work was done:
+ * --latency-ms MIN[:MAX] accepts each PutRecords when it arrives and answers it MIN to MAX ms
+ * (uniformly drawn) later, each connection on a thread of its own, so answers come back out of
+ * order (and an answer that outlasts request.timeout.ms is lost after the entries were accepted); --accept-drop-rate R
+ * accepts a request's entries (they are logged) and then closes the connection without an
+ * answer, so the writer sends accepted entries again. --list-shards-error TYPE[:N] answers the
+ * first N ListShards calls (every one without N) with HTTP 400 TYPE: AccessDeniedException (an
+ * IAM policy without kinesis:ListShards) or LimitExceededException (the account's control-plane
+ * rate).
  *
  * Shards (fakeshards.c): the stream has --shards N open shards splitting the hash-key space as
  * CreateStream does; each entry goes to the open shard holding MD5(PartitionKey) or its
@@ -58,6 +69,11 @@ static struct {
 	const char *akid, *secret, *stream, *hold_file;
 	int count_only;
 	int max_record_kib, list_page;
+	int latency_min, latency_max;       /* --latency-ms */
+	double accept_drop_rate;            /* --accept-drop-rate */
+	char list_error[64];                /* --list-shards-error TYPE, for list_error_left calls (-1: all) */
+	int list_error_left;
+	uint64_t accepted_dropped;
 	fk_stream st;
 	FILE *log;
 	pthread_mutex_t lock;
@@ -247,7 +263,21 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
-static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
+/* --latency-ms: the wait between the work done (entries accepted) and the answer sent. */
+static void answer_latency(void)
+{
+	int ms;
+
+	if (g.latency_max <= 0)
+		return;
+	pthread_mutex_lock(&g.lock);
+	ms = g.latency_min + (int)(chance() * (g.latency_max - g.latency_min + 1));
+	pthread_mutex_unlock(&g.lock);
+	usleep((useconds_t)ms * 1000);
+}
+
+/* @p no_answer: the entries are accepted, then the connection is closed without an answer. */
+static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn, int no_answer)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, 0, &jerr), *recs, *e;
@@ -339,7 +369,8 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 		ks_buf_append(&fixed, out.data, (size_t)(at - out.data));
 		ks_buf_puts(&fixed, num);
 		ks_buf_puts(&fixed, at + 8);
-		ret = respond(c, 200, fixed.data);
+		answer_latency();
+		ret = no_answer ? MHD_NO : respond(c, 200, fixed.data);
 		ks_buf_clean(&fixed);
 	}
 	ks_buf_clean(&out);
@@ -447,6 +478,30 @@ static enum MHD_Result reshard(struct MHD_Connection *c, const char *op, json_t 
 	return respond(c, 200, "");
 }
 
+/* --list-shards-error: 1 when this ListShards is refused (its answer in @p ret). */
+static int list_refused(struct MHD_Connection *c, enum MHD_Result *ret)
+{
+	const char *name = g.stream ? g.stream : "s";
+	char msg[512];
+	int refuse;
+
+	pthread_mutex_lock(&g.lock);
+	refuse = g.list_error[0] && g.list_error_left != 0;
+	if (refuse && g.list_error_left > 0)
+		g.list_error_left--;
+	pthread_mutex_unlock(&g.lock);
+	if (!refuse)
+		return 0;
+	if (strcmp(g.list_error, "AccessDeniedException") == 0)
+		snprintf(msg, sizeof(msg),
+			 "User: arn:aws:iam::%s:user/kinesink is not authorized to perform: kinesis:ListShards on resource: arn:aws:kinesis:us-east-1:%s:stream/%s because no identity-based policy allows the kinesis:ListShards action",
+			 ACCOUNT, ACCOUNT, name);
+	else
+		snprintf(msg, sizeof(msg), "Rate exceeded for stream %s under account %s.", name, ACCOUNT);
+	*ret = error(c, 400, g.list_error, msg);
+	return 1;
+}
+
 /* The control-plane calls: 0 when @target is not one of them. */
 static int control_call(struct MHD_Connection *c, conn *cn, const char *target, enum MHD_Result *ret)
 {
@@ -462,6 +517,10 @@ static int control_call(struct MHD_Connection *c, conn *cn, const char *target, 
 		return 0;
 	if (!(root = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, 0, NULL))) {
 		*ret = error(c, 400, "SerializationException", "body is not JSON");
+		return 1;
+	}
+	if (strcmp(op, "ListShards") == 0 && list_refused(c, ret)) {
+		json_decref(root);
 		return 1;
 	}
 	if (strcmp(op, "DescribeStreamSummary") == 0)
@@ -536,7 +595,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		__atomic_add_fetch(&g.throttled, 1, __ATOMIC_RELAXED);
 		return error(c, 400, "LimitExceededException", "injected throttling");
 	}
-	ret = g.count_only ? put_records_count_only(c, cn) : put_records(c, cn);
+	if (g.accept_drop_rate > 0 && !g.count_only) {
+		int no_answer;
+
+		pthread_mutex_lock(&g.lock);
+		no_answer = chance() < g.accept_drop_rate;
+		g.accepted_dropped += (uint64_t)no_answer;
+		pthread_mutex_unlock(&g.lock);
+		return put_records(c, cn, no_answer);
+	}
+	ret = g.count_only ? put_records_count_only(c, cn) : put_records(c, cn, 0);
 	return ret;
 }
 
@@ -599,6 +667,23 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--shard-bytes-per-sec")) g.st.byte_limit = atof(v);
 		else if (!strcmp(a, "--max-record-kib")) g.max_record_kib = atoi(v);
 		else if (!strcmp(a, "--list-page")) g.list_page = atoi(v);
+		else if (!strcmp(a, "--accept-drop-rate")) g.accept_drop_rate = atof(v);
+		else if (!strcmp(a, "--latency-ms")) {
+			g.latency_min = g.latency_max = atoi(v);
+			if (strchr(v, ':'))
+				g.latency_max = atoi(strchr(v, ':') + 1);
+			if (g.latency_min < 0 || g.latency_max < g.latency_min) {
+				fprintf(stderr, "fakekinesis: --latency-ms MIN[:MAX], 0 <= MIN <= MAX\n");
+				return 2;
+			}
+		} else if (!strcmp(a, "--list-shards-error")) {
+			g.list_error_left = -1;
+			if (sscanf(v, "%63[^:]:%d", g.list_error, &g.list_error_left) < 1 ||
+			    (strcmp(g.list_error, "AccessDeniedException") && strcmp(g.list_error, "LimitExceededException"))) {
+				fprintf(stderr, "fakekinesis: --list-shards-error AccessDeniedException|LimitExceededException[:N]\n");
+				return 2;
+			}
+		}
 		else if (!strcmp(a, "--verify-sigv4")) {
 			char *colon = strchr(v, ':');
 
@@ -630,10 +715,16 @@ int main(int argc, char **argv)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
-			     on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	if (g.latency_max > 0) /* answers held back each on their own thread, not behind each other */
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+				     (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+				     (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 256u,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	else
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
+				     on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				     MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "fakekinesis: cannot listen on 127.0.0.1:%d\n", port);
 		return 1;
@@ -661,10 +752,10 @@ int main(int argc, char **argv)
 	while (!stop)
 		pause();
 	MHD_stop_daemon(d);
-	fprintf(stderr, "requests %llu accepted %llu failed_entries %llu http500 %llu dropped %llu throttled %llu rejected %llu bytes %llu\n",
+	fprintf(stderr, "requests %llu accepted %llu failed_entries %llu http500 %llu dropped %llu throttled %llu rejected %llu bytes %llu accepted_dropped %llu\n",
 		(unsigned long long)g.requests, (unsigned long long)g.accepted, (unsigned long long)g.failed_entries,
 		(unsigned long long)g.http500, (unsigned long long)g.dropped, (unsigned long long)g.throttled,
-		(unsigned long long)g.rejected, (unsigned long long)g.bytes);
+		(unsigned long long)g.rejected, (unsigned long long)g.bytes, (unsigned long long)g.accepted_dropped);
 	for (i = 0; i < g.st.n; i++)
 		fprintf(stderr, "shard %s %s accepted %llu bytes %llu units %llu throttled %llu\n", g.st.shards[i].id,
 			g.st.shards[i].open ? "open" : "closed", (unsigned long long)g.st.shards[i].accepted,
