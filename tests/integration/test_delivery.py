@@ -59,6 +59,19 @@ def test_signatures_verified_by_endpoint(tmp):
     assert len(fk.accepted()) == 50
 
 
+def test_signature_for_another_region_is_refused(tmp):
+    # The endpoint stands for us-east-1 and botocore checks each signature for that region, as the
+    # service does: a worker whose aws.region does not match its endpoint is refused, not served.
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--verify-sigv4", "AKIDTEST:testsecret", "--region", "us-east-1")
+    cluster.produce("t", [(k, v, 0) for k, v, _ in keyed_updates(5, 5)])
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t", **{"aws.region": "eu-west-1"}))
+    assert rc == 1, log[-2000:]
+    assert "Credential should be scoped to a valid region, not 'eu-west-1'" in log, log[-2000:]
+    assert fk.accepted() == []
+    assert all(o < 0 for o in cluster.committed("kinesink", "t", 1).values())
+
+
 def test_wrong_secret_is_fatal_with_clear_error(tmp):
     cluster = MockCluster(tmp, topics={"t": 1})
     fk = FakeKinesis(tmp, "--verify-sigv4", "AKIDTEST:othersecret")
