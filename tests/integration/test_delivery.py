@@ -59,6 +59,38 @@ def test_signatures_verified_by_endpoint(tmp):
     assert len(fk.accepted()) == 50
 
 
+def lost_answers_run(tmp, fk_args, **extra):
+    """Answers lost after the entries were accepted: the writer cannot tell them from entries never
+    received, so it sends them again. At least once, per key in order, each key's newest last,
+    and every offset committed."""
+    cluster = MockCluster(tmp, topics={"t": PARTS})
+    fk = FakeKinesis(tmp, *fk_args)
+    msgs = keyed_updates(1000, 50)
+    cluster.produce("t", msgs)
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "retry.backoff.ms": "5", "retry.backoff.max.ms": "50", "batch.max.records": "50"})
+    conf.update(extra)
+    rc, log = run_kinesink(tmp, conf, timeout=120)
+    assert rc == 0, log[-3000:]
+    accepted = fk.accepted()
+    check_stream(accepted, msgs, exactly_once=False)
+    assert len(accepted) > len(msgs), "no answer was lost: the test proves nothing (%d)" % len(accepted)
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
+    return log
+
+
+def test_answers_lost_after_acceptance_are_sent_again(tmp):
+    # One request in five is accepted (its entries logged) and its connection closed unanswered.
+    lost_answers_run(tmp, ("--accept-drop-rate", "0.2", "--seed", "5"))
+
+
+def test_answers_later_than_request_timeout_are_sent_again(tmp):
+    # Entries accepted at once, answers 0 to 400 ms later; the writer waits 200 ms
+    # (request.timeout.ms): about half the answers come too late and their records go again.
+    log = lost_answers_run(tmp, ("--latency-ms", "0:400", "--seed", "5"), **{"request.timeout.ms": "200"})
+    assert "Timeout was reached" in log or "timed out" in log, log[-3000:]
+
+
 def test_signature_for_another_region_is_refused(tmp):
     # The endpoint stands for us-east-1 and botocore checks each signature for that region, as the
     # service does: a worker whose aws.region does not match its endpoint is refused, not served.
