@@ -276,6 +276,7 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	}
 	rq->busy = 1;
 	rq->start_ms = now;
+	rq->creds_gen = k->creds_gen;
 	k->busy++;
 	KS_METRIC_ADD(k->metrics, requests_sent, 1);
 	return 0;
@@ -512,7 +513,8 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 		else if (!k->metrics->retrying_since_ms)
 			KS_METRIC_SET(k->metrics, retrying_since_ms, now);
 	}
-	k->expired_retry = 0;
+	if (rq->creds_gen == k->creds_gen)
+		k->expired_retry = 0;
 	ks_putrecords_answer_clean(&ans);
 }
 
@@ -530,11 +532,16 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 	} else if (ks_putrecords_is_throttle(ae.type)) {
 		KS_METRIC_ADD(k->metrics, records_throttled, records_in(rq));
 		retry_request(k, rq, now, ae.type, KS_PUTERR_THROTTLED);
-	} else if (strcmp(ae.type, "ExpiredTokenException") == 0 && !k->expired_retry) {
-		/* Refresh the credentials once; a second expiry in a row is fatal. */
-		ks_warn("kinesis", "credentials expired (request id %s): refreshing them", a->request_id);
-		k->expired_retry = 1;
-		ks_creds_invalidate(k->creds);
+	} else if (strcmp(ae.type, "ExpiredTokenException") == 0 &&
+		   (rq->creds_gen != k->creds_gen || !k->expired_retry)) {
+		/* A request signed before the last refresh goes again with the fresh keys; one signed
+		 * with the current keys refreshes them. Only fresh keys refused again are fatal. */
+		if (rq->creds_gen == k->creds_gen) {
+			ks_warn("kinesis", "credentials expired (request id %s): refreshing them", rid);
+			k->expired_retry = 1;
+			k->creds_gen++;
+			ks_creds_invalidate(k->creds);
+		}
 		retry_request(k, rq, now, ae.type, KS_PUTERR_EXPIRED_TOKEN);
 	} else {
 		KS_METRIC_ADD(k->metrics, records_put_failed[KS_PUTERR_FATAL], records_in(rq));

@@ -19,6 +19,7 @@ typedef struct request {
 	ks_record **recs;
 	size_t n;
 	int64_t start_ms;
+	unsigned creds_gen;    /* the writer's credentials generation it was signed with */
 	int busy;
 } request;
 
@@ -74,7 +75,8 @@ struct ks_kinesis {
 	int64_t next_refresh_ms;
 	int64_t last_list_ms;
 
-	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
+	unsigned creds_gen;    /* counts the refreshes after ExpiredTokenException */
+	int expired_retry;     /* creds_gen is such a refresh, not yet accepted: its keys refused again is fatal */
 	int fatal;
 	ks_errbuf fatal_err;
 };

@@ -1,6 +1,9 @@
 /*
- * Schema Registry client: GET {url}/schemas/ids/{id}, basic auth, retries on 5xx and network
- * errors within schema.registry.timeout.ms, schemas cached by id as their JSON text and tree.
+ * Schema Registry client: GET {url}/schemas/ids/{id}, basic auth, retries on 5xx, 429, a 404
+ * that is not the registry's (no error code 40403: a proxy, a registry restoring) and network
+ * errors within schema.registry.timeout.ms, then a fatal error; schemas cached by id as their
+ * JSON text and tree. Only the registry's "schema not found" (40403) makes a record bad, and
+ * that is not cached: the id is asked again when a record names it again.
  * One client is shared by the decode lanes: the cache is behind a mutex, and an id being fetched
  * has a pending slot, so a second lane asking for it waits for that fetch instead of sending its
  * own. Entries never change once filled in and live as long as the client, so the pointers
@@ -175,6 +178,20 @@ int ks_registry_put(ks_registry_t *r, int32_t id, const char *schema_json, ks_er
 	return rc;
 }
 
+/*
+ * Whether a 404 is the registry's own "schema not found": its JSON error body with error_code
+ * 40403. Only that makes a record bad; any other 404 says nothing about the schema.
+ */
+static int registry_not_found(const ks_http_response *resp)
+{
+	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	json_t *code = json_object_get(root, "error_code");
+	int yes = json_is_integer(code) && json_integer_value(code) == 40403;
+
+	json_decref(root);
+	return yes;
+}
+
 /* One GET; 0 with the schema text (caller frees), or an error code with @p err. */
 static int fetch(ks_registry_t *r, int32_t id, char **schema_out, ks_errbuf *err, int *retriable)
 {
@@ -210,8 +227,16 @@ static int fetch(ks_registry_t *r, int32_t id, char **schema_out, ks_errbuf *err
 		else if (!(*schema_out = strdup(s)))
 			rc = ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 		json_decref(root);
+	} else if (resp.status == 404 && registry_not_found(&resp)) {
+		rc = ks_errbuf_set(err, KS_ERR_NOTFOUND,
+				   "unknown schema id %d (Schema Registry answered 404, error code 40403)", (int)id);
 	} else if (resp.status == 404) {
-		rc = ks_errbuf_set(err, KS_ERR_NOTFOUND, "unknown schema id %d (Schema Registry answered 404)", (int)id);
+		/* Not the registry's own answer: a proxy or load balancer with no route to it, or a
+		 * registry still starting or restoring. The schema may well exist. */
+		*retriable = 1;
+		rc = ks_errbuf_set(err, KS_ERR_TRANSIENT,
+				   "%s answered HTTP 404 for schema id %d without the Schema Registry's error code 40403 (a proxy, or a registry not serving yet?)",
+				   r->url, (int)id);
 	} else if (resp.status >= 500 || resp.status == 429) {
 		*retriable = 1;
 		rc = ks_errbuf_set(err, KS_ERR_TRANSIENT, "Schema Registry %s answered HTTP %ld for schema id %d",

@@ -42,9 +42,11 @@ void ks_registry_destroy(ks_registry_t *r);
 /**
  * @brief Look up schema @p id: from the cache, or fetched from the registry (one fetch for all
  *        callers: a caller asking while another fetches the same id waits for its answer).
- * @returns 0 and a borrowed entry; KS_ERR_BADREC when the registry answered 404 (reason
- *          unknown_schema), the schema is not Avro or not JSON (reason bad_schema): a bad record;
- *          KS_ERR_FATAL when the registry stayed unreachable or failing after retries.
+ * @returns 0 and a borrowed entry; KS_ERR_BADREC when the registry answered "schema not
+ *          found" (HTTP 404 with error code 40403; reason unknown_schema, not cached: asked
+ *          again next time), the schema is not Avro or not JSON (reason bad_schema): a bad
+ *          record; KS_ERR_FATAL when the registry stayed unreachable, failing or answering a 404
+ *          of its proxy (no 40403) after retries over schema.registry.timeout.ms.
  * @locality any thread
  */
 int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err);

@@ -5,8 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (SRCDIR, KinesisMock, MockCluster, Registry, base_config, main,  # noqa: E402
-                     run_kinesink)
+from harness import (SRCDIR, Kinesink, KinesisMock, MockCluster, Registry, base_config, main,  # noqa: E402
+                     run_kinesink, wait_for)
 
 AVRO = os.path.join(SRCDIR, "tests", "data", "avro")
 CASES = ["snapshot-read", "insert", "update", "delete", "small-decimal"]
@@ -81,9 +81,54 @@ def test_unknown_schema_id_is_a_bad_record(tmp):
         "input.format": "debezium-avro", "schema.registry.url": reg.url, "errors.policy": "skip"})
     rc, log = run_kinesink(tmp, conf)
     assert rc == 0, log[-3000:]
-    assert "t [0] @0: unknown schema id 99 (Schema Registry answered 404)" in log, log[-2000:]
+    assert "t [0] @0: unknown schema id 99 (Schema Registry answered 404, error code 40403)" in log, log[-2000:]
     assert km.count("s1") == 1
     assert cluster.committed("kinesink", "t", 1) == {0: 2}
+
+
+def registry_outage(tmp, outage):
+    """Records with schemas the registry served are delivered and committed; then the registry
+    goes away (outage(reg)) and records name a schema id not fetched yet, followed by one whose
+    schemas are cached. With errors.policy=skip the worker still stops (exit 1) after retrying
+    for schema.registry.timeout.ms, and nothing from the first record of the new id on is
+    committed: a registry outage is not a bad record."""
+    cluster = MockCluster(tmp, topics={"t": 1})
+    km = KinesisMock(tmp, {"s1": 1})
+    reg = Registry(tmp, os.path.join(AVRO, "schemas"))
+    first = messages()
+    cluster.produce("t", first)
+    conf = base_config(cluster, km.endpoint, type="upsert", topic="t", **{
+        "input.format": "debezium-avro", "schema.registry.url": reg.url, "errors.policy": "skip",
+        "schema.registry.timeout.ms": "1500"})
+    k = Kinesink(tmp, conf, args=())
+    wait_for(lambda: cluster.committed("kinesink", "t", 1) == {0: len(first)} or not k.alive(), 30,
+             "the records of the served schemas committed")
+    assert k.alive(), k.log()[-3000:]
+    outage(reg)
+    good = first[0]
+    new_id = (good[0], good[1][:1] + b"\x00\x00\x00\x09" + good[1][5:], 0)  # schema id 9, never fetched
+    cluster.produce("t", [new_id, good])
+    # Stopped, or (the defect) the new records skipped as bad and committed.
+    wait_for(lambda: not k.alive() or cluster.committed("kinesink", "t", 1) != {0: len(first)}, 40,
+             "the worker to stop")
+    assert cluster.committed("kinesink", "t", 1) == {0: len(first)}, k.log()[-3000:]
+    rc = k.wait(10)
+    log = k.log()
+    assert rc == 1, log[-3000:]
+    assert "unreachable" in log and "failed to fetch schema id 9" in log, log[-3000:]
+    assert "unknown schema id 9" not in log, log[-3000:]
+    assert cluster.committed("kinesink", "t", 1) == {0: len(first)}
+    return log
+
+
+def test_registry_stopped_is_fatal_not_a_bad_record(tmp):
+    log = registry_outage(tmp, lambda reg: reg.stop())
+    assert "Connection refused" in log or "Couldn't connect" in log, log[-3000:]
+
+
+def test_proxy_404_is_fatal_not_a_bad_record(tmp):
+    log = registry_outage(tmp, lambda reg: reg.proxy_404())
+    assert "answered HTTP 404 for schema id 9 without the Schema Registry's error code 40403" in log, log[-3000:]
 
 
 def test_registry_rejecting_credentials_is_fatal(tmp):

@@ -21,8 +21,11 @@ CREDS_GET = os.path.join(BUILDDIR, "tests", "tools", "creds_get")
 class AwsStandin(Standin):
     """STS, IMDSv2 and the container endpoint (tests/tools/aws_standin.py)."""
 
+    # The base keys the tests' AssumeRole calls are signed with: STS checks those signatures.
+    KEYS = ("--sts-key", "AKIDBASE:basesecret", "--sts-key", "AKIDENV:envsecret", "--sts-key", "AKIDKEYS:keysecret")
+
     def __init__(self, tmp, *args, name="standin"):
-        super().__init__(tmp, "aws_standin.py", name, *args)
+        super().__init__(tmp, "aws_standin.py", name, *(self.KEYS + args))
 
     def requests(self):
         with urllib.request.urlopen(self.url + "/_requests") as r:
@@ -110,6 +113,22 @@ def test_assume_role_signed_with_external_id(tmp):
     assert req["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDBASE/"), req["headers"]
     assert "/us-east-1/sts/aws4_request" in req["headers"]["Authorization"]
     assert "ExternalId=ext-42" in req["body"] and "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fwriter" in req["body"]
+
+
+def test_assume_role_signature_checked_by_sts(tmp):
+    # The stand-in checks AssumeRole's signature with botocore for the region it stands for: a
+    # wrong base secret, and a signature scoped to another region, are refused as STS refuses them.
+    sts = AwsStandin(tmp)
+    role = ("-X", "aws.credentials.role.arn=arn:aws:iam::123456789012:role/writer")
+    out = creds(clean_env(tmp, AWS_ACCESS_KEY_ID="AKIDBASE", AWS_SECRET_ACCESS_KEY="not-the-secret",
+                          AWS_ENDPOINT_URL_STS=sts.url), *role)
+    assert out[0].startswith("error: ") and "SignatureDoesNotMatch" in out[0], out
+    assert "not-the-secret" not in "\n".join(out)
+    env = clean_env(tmp, AWS_ACCESS_KEY_ID="AKIDBASE", AWS_SECRET_ACCESS_KEY="basesecret", AWS_ENDPOINT_URL_STS=sts.url)
+    p = subprocess.run([CREDS_GET, "-X", "aws.region=eu-west-1"] + list(role), env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert "IncompleteSignature" in p.stdout + p.stderr and "not 'eu-west-1'" in p.stdout + p.stderr, (p.stdout, p.stderr)
+    assert creds(env, *role)[0].startswith("source=assume-role akid=ASIASTANDIN0001"), "signed right: accepted"
 
 
 def test_refreshed_before_expiry(tmp):

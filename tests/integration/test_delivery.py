@@ -59,6 +59,51 @@ def test_signatures_verified_by_endpoint(tmp):
     assert len(fk.accepted()) == 50
 
 
+def lost_answers_run(tmp, fk_args, **extra):
+    """Answers lost after the entries were accepted: the writer cannot tell them from entries never
+    received, so it sends them again. At least once, per key in order, each key's newest last,
+    and every offset committed."""
+    cluster = MockCluster(tmp, topics={"t": PARTS})
+    fk = FakeKinesis(tmp, *fk_args)
+    msgs = keyed_updates(1000, 50)
+    cluster.produce("t", msgs)
+    conf = base_config(cluster, fk.endpoint, type="upsert", topic="t", **{
+        "retry.backoff.ms": "5", "retry.backoff.max.ms": "50", "batch.max.records": "50"})
+    conf.update(extra)
+    rc, log = run_kinesink(tmp, conf, timeout=120)
+    assert rc == 0, log[-3000:]
+    accepted = fk.accepted()
+    check_stream(accepted, msgs, exactly_once=False)
+    assert len(accepted) > len(msgs), "no answer was lost: the test proves nothing (%d)" % len(accepted)
+    assert cluster.committed("kinesink", "t", PARTS) == per_partition(msgs, PARTS)
+    return log
+
+
+def test_answers_lost_after_acceptance_are_sent_again(tmp):
+    # One request in five is accepted (its entries logged) and its connection closed unanswered.
+    lost_answers_run(tmp, ("--accept-drop-rate", "0.2", "--seed", "5"))
+
+
+def test_answers_later_than_request_timeout_are_sent_again(tmp):
+    # Entries accepted at once, answers 0 to 400 ms later; the writer waits 200 ms
+    # (request.timeout.ms): about half the answers come too late and their records go again.
+    log = lost_answers_run(tmp, ("--latency-ms", "0:400", "--seed", "5"), **{"request.timeout.ms": "200"})
+    assert "Timeout was reached" in log or "timed out" in log, log[-3000:]
+
+
+def test_signature_for_another_region_is_refused(tmp):
+    # The endpoint stands for us-east-1 and botocore checks each signature for that region, as the
+    # service does: a worker whose aws.region does not match its endpoint is refused, not served.
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--verify-sigv4", "AKIDTEST:testsecret", "--region", "us-east-1")
+    cluster.produce("t", [(k, v, 0) for k, v, _ in keyed_updates(5, 5)])
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t", **{"aws.region": "eu-west-1"}))
+    assert rc == 1, log[-2000:]
+    assert "Credential should be scoped to a valid region, not 'eu-west-1'" in log, log[-2000:]
+    assert fk.accepted() == []
+    assert all(o < 0 for o in cluster.committed("kinesink", "t", 1).values())
+
+
 def test_wrong_secret_is_fatal_with_clear_error(tmp):
     cluster = MockCluster(tmp, topics={"t": 1})
     fk = FakeKinesis(tmp, "--verify-sigv4", "AKIDTEST:othersecret")
@@ -124,21 +169,43 @@ def test_kill9_and_restart_loses_nothing(tmp):
     check_stream(fk.accepted(), msgs, exactly_once=False)
 
 
+def acked_prefix(msgs, accepted, part):
+    """How many of partition part's messages, from its first on, were all accepted: the offset a
+    worker that commits only acknowledged records commits for it."""
+    seen = set((key, json.loads(data)["v"]) for key, data in accepted)
+    n = 0
+    for key, v, p in msgs:
+        if p != part:
+            continue
+        if (key, json.loads(v)["after"]["v"]) not in seen:
+            break
+        n += 1
+    return n
+
+
 def test_sigterm_finishes_inflight_and_commits(tmp):
+    # Every answer comes 300 to 600 ms after the entries were accepted: at the signal requests are
+    # in flight, and the records they carry are the ones the stop must finish, not abandon. The
+    # worker holds at most 300 records, so the stop comes with most of the topic not read yet.
     cluster = MockCluster(tmp, topics={"t": PARTS})
-    fk = FakeKinesis(tmp)
+    fk = FakeKinesis(tmp, "--latency-ms", "300:600")
     msgs = keyed_updates(5000, 100)
     cluster.produce("t", msgs)
-    k = Kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t"))
+    k = Kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t", **{"max.inflight.records": "300"}))
     wait_for(lambda: len(fk.accepted()) >= 500, 60, "records to flow")
-    rc = k.stop(signal.SIGTERM, timeout=30)
+    os.killpg(k.proc.pid, signal.SIGTERM)
+    at_signal = len(fk.accepted())
+    rc = k.wait(30)
     assert rc == 0, k.log()[-2000:]
     accepted = fk.accepted()
+    # Records were in flight: accepted after the signal was sent (the answers still to come).
+    assert len(accepted) > at_signal, (at_signal, len(accepted))
+    assert len(accepted) < len(msgs) // 2, "most of the topic was delivered before the signal: %d" % len(accepted)
     committed = cluster.committed("kinesink", "t", PARTS)
-    # Everything committed was accepted; with a graceful stop that is what was consumed.
-    total_committed = sum(max(o, 0) for o in committed.values())
-    assert total_committed <= len(accepted), (total_committed, len(accepted))
-    assert total_committed > 0
+    # Each partition's commit is exactly its acknowledged prefix: past it would lose a record, short
+    # of it means the records answered after the signal were abandoned.
+    for p in range(PARTS):
+        assert max(committed[p], 0) == acked_prefix(msgs, accepted, p), (p, committed, acked_prefix(msgs, accepted, p))
     assert "stopping" in k.log() and "done" in k.log()
 
 

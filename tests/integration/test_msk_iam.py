@@ -159,7 +159,8 @@ def test_dead_letter_producer_refused(tmp):
 def test_kafka_role(tmp):
     """kafka.aws.credentials.role.arn: the tokens are signed with the role's credentials (STS
     AssumeRole on the stand-in, with the external id), the Kinesis side keeps its own keys."""
-    aws = Peer(["/usr/bin/python3", AWS_STANDIN, "--port-file", tmp.file("aws.port")], tmp.file("aws-standin.log"))
+    aws = Peer(["/usr/bin/python3", AWS_STANDIN, "--port-file", tmp.file("aws.port"), "--sts-key", "AKIDTEST:testsecret"],
+               tmp.file("aws-standin.log"))
     port = wait_for(lambda: _read_int(tmp.file("aws.port")), 20, "the AWS stand-in")
     cluster, kinesis, standin, c = setup(tmp, standin_args=("--accept-standin-keys",), messages=8,
                                          **{"kafka.aws.credentials.role.arn": "arn:aws:iam::123456789012:role/msk",

@@ -85,8 +85,9 @@ def test_rebalance_moves_the_total(tmp):
     offsets, adding 0. The first finishes with everything it still owns done."""
     cluster = MockCluster(tmp, topics={"t": PARTS})
     hold = tmp.file("hold", "")
+    hold_b = tmp.file("hold_b", "")
     fa = FakeKinesis(tmp, "--hold-file", hold)  # the first worker's Kinesis throttles everything
-    fb = FakeKinesis(tmp)
+    fb = FakeKinesis(tmp, "--hold-file", hold_b)  # the second's, until the first was seen with 2
     msgs = keyed_updates(2000, 40, PARTS)
     cluster.produce("t", msgs)
     props = {"stats.interval.ms": "50", "rebalance.drain.ms": "100", "retry.backoff.ms": "20",
@@ -97,6 +98,11 @@ def test_rebalance_moves_the_total(tmp):
              "the first worker to measure 2000 records on 4 partitions")
     b = Kinesink(tmp, base_config(cluster, fb.endpoint, type="upsert", topic="t", **props), ["--exit-at-eof"],
                  name="b")
+    # The second worker finishes only once the first showed its figures for the 2 partitions it
+    # kept (else it could come and go between two of the first's progress lines).
+    wait_for(lambda: any(f[1:2] + f[6:] == (1000, 2) for f in figures(a.log())) or not b.alive(), 60,
+             "the first worker's figures on the 2 partitions it kept")
+    os.unlink(hold_b)
     rc = b.wait(120)
     assert rc == 0, b.log()[-3000:]
     exit_b = [l for l in b.log().splitlines() if "leaving the group" in l]

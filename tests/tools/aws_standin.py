@@ -5,6 +5,7 @@ Center portal (GetRoleCredentials) and SSO OIDC (CreateToken with a refresh toke
 loopback port. Credentials it hands out expire --ttl seconds after the request.
 
   aws_standin.py --port-file F [--ttl SECONDS] [--container-token TOKEN]
+                 [--region R] [--sts-key AKID:SECRET ...]
                  [--sso-token TOKEN --sso-account ID --sso-role NAME]
                  [--oidc-client ID:SECRET --oidc-refresh-token TOKEN [--oidc-expires-in SECONDS]]
 
@@ -18,6 +19,12 @@ access token, valid --oidc-expires-in seconds, and a new refresh token ("<TOKEN>
 which is then the one accepted); 400 invalid_grant (x-amzn-ErrorType InvalidGrantException) for
 another refresh token, 401 invalid_client for another client.
 
+STS checks the signature of AssumeRole as the service does, with botocore
+(tests/tools/sigv4_verify.py): scoped to --region (us-east-1 unless given) and the sts service,
+by a key it knows (an --sts-key, or credentials it handed out itself), else 403
+SignatureDoesNotMatch / IncompleteSignature / InvalidClientTokenId.
+AssumeRoleWithWebIdentity is not signed.
+
 GET /_requests answers the requests received so far as JSON: [{"method","path","headers","body"}].
 """
 import argparse
@@ -28,14 +35,19 @@ import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sigv4_verify  # noqa: E402
+
 args = None
 log = []
 counter = {"n": 0}
 oidc = {"n": 1, "refresh": None}
+issued = {}  # access key id -> secret of the credentials handed out
 
 
 def creds():
     counter["n"] += 1
+    issued["ASIASTANDIN%04d" % counter["n"]] = "standin-secret-%d" % counter["n"]
     exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=args.ttl)
     return ("ASIASTANDIN%04d" % counter["n"], "standin-secret-%d" % counter["n"], "standin-token-%d" % counter["n"],
             exp.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -144,6 +156,16 @@ class Handler(BaseHTTPRequestHandler):
         if action == "AssumeRole" and not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
             return self.reply(403, "<ErrorResponse><Error><Code>MissingAuthenticationToken</Code>"
                                    "<Message>unsigned</Message></Error></ErrorResponse>", "text/xml")
+        if action == "AssumeRole":
+            keys = dict(k.split(":", 1) for k in args.sts_key)
+            keys.update(issued)
+            why = sigv4_verify.check("POST", "http://%s%s" % (self.headers.get("Host", ""), self.path),
+                                     dict(self.headers.items()), body.encode(), keys, args.region, "sts")
+            if why:
+                code = "InvalidClientTokenId" if "unknown access key" in why else \
+                    "SignatureDoesNotMatch" if "signature we calculated" in why else "IncompleteSignature"
+                return self.reply(403, "<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s"
+                                       "</Message></Error></ErrorResponse>" % (code, why), "text/xml")
         if action not in ("AssumeRole", "AssumeRoleWithWebIdentity"):
             return self.reply(400, "<ErrorResponse><Error><Code>InvalidAction</Code><Message>%s</Message>"
                                    "</Error></ErrorResponse>" % action, "text/xml")
@@ -166,6 +188,8 @@ def main():
     p.add_argument("--oidc-client")
     p.add_argument("--oidc-refresh-token")
     p.add_argument("--oidc-expires-in", type=int, default=3600)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--sts-key", action="append", default=[])
     args = p.parse_args()
     oidc["refresh"] = args.oidc_refresh_token
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

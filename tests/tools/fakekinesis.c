@@ -6,20 +6,32 @@
  *
  *   fakekinesis [--port N] [--port-file F] [--log F] [--seed N]
  *               [--fail-rate R] [--http500-rate R] [--drop-rate R] [--throttle-rate R]
- *               [--expired-token N] [--verify-sigv4 AKID:SECRET] [--count-only] [--stream NAME]
+ *               [--expired-token N] [--verify-sigv4 AKID:SECRET --sigv4-verifier PY [--region R]]
+ *               [--count-only] [--stream NAME]
  *               [--hold-file F] [--shards N] [--shard-limits] [--shard-records-per-sec N]
  *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N]
+ *               [--latency-ms MIN[:MAX]] [--accept-drop-rate R] [--list-shards-error TYPE[:N]]
  *
  * Rates are probabilities in 0..1: --fail-rate fails single entries with
  * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
  * --drop-rate closes the connection without an answer, --throttle-rate answers whole requests
  * with a 400 LimitExceededException. --expired-token N answers the first N requests with
- * ExpiredTokenException. --hold-file F throttles every PutRecords while the file F exists, so a
+ * ExpiredTokenException. --verify-sigv4 refuses (403 InvalidSignatureException) a request whose
+ * signature botocore, run as --sigv4-verifier (tests/tools/sigv4_verify.py), does not find right
+ * for that key in --region (us-east-1 unless given), the region this endpoint stands for.
+ * --hold-file F throttles every PutRecords while the file F exists, so a
  * test can hold the writer back for as long as it needs and then let it go. --count-only skips decoding (benchmarks): entries are counted from
  * the JSON text. SIGTERM/SIGINT print the counters and exit.
  *
- * --latency-ms N answers each PutRecords N ms after it arrived (8 threads then serve, so
- * concurrent requests each wait their own N ms): an end-to-end latency with a known part.
+ * The service is not instant, and an answer can be lost after the work was done:
+ * --latency-ms MIN[:MAX] accepts each PutRecords when it arrives and answers it MIN to MAX ms
+ * (uniformly drawn) later, each connection on a thread of its own, so answers come back out of
+ * order (and an answer that outlasts request.timeout.ms is lost after the entries were accepted); --accept-drop-rate R
+ * accepts a request's entries (they are logged) and then closes the connection without an
+ * answer, so the writer sends accepted entries again. --list-shards-error TYPE[:N] answers the
+ * first N ListShards calls (every one without N) with HTTP 400 TYPE: AccessDeniedException (an
+ * IAM policy without kinesis:ListShards) or LimitExceededException (the account's control-plane
+ * rate).
  *
  * Shards (fakeshards.c): the stream has --shards N open shards splitting the hash-key space as
  * CreateStream does; each entry goes to the open shard holding MD5(PartitionKey) or its
@@ -39,6 +51,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +61,6 @@
 
 #include "common.h"
 #include "fakeshards.h"
-#include "sigv4.h"
 
 #define MAX_RECORDS 500
 #define MAX_REQUEST_BYTES (5 * 1024 * 1024)
@@ -59,15 +71,23 @@ static struct {
 	double fail_rate, http500_rate, drop_rate, throttle_rate;
 	int expired_token;
 	const char *akid, *secret, *stream, *hold_file;
+	const char *region, *verifier, *key;  /* --region, --sigv4-verifier, --verify-sigv4 */
+	FILE *ver_to, *ver_from;               /* the verifier's stdin and stdout */
+	pid_t ver_pid;
+	pthread_mutex_t ver_lock;              /* one request at a time through the verifier */
 	int count_only;
 	int max_record_kib, list_page;
-	int latency_ms;
+	int latency_min, latency_max;       /* --latency-ms */
+	double accept_drop_rate;            /* --accept-drop-rate */
+	char list_error[64];                /* --list-shards-error TYPE, for list_error_left calls (-1: all) */
+	int list_error_left;
+	uint64_t accepted_dropped;
 	fk_stream st;
 	FILE *log;
 	pthread_mutex_t lock;
 	uint64_t rng, seq;
 	uint64_t requests, accepted, failed_entries, http500, dropped, throttled, rejected, bytes;
-} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER, .ver_lock = PTHREAD_MUTEX_INITIALIZER, .region = "us-east-1" };
 
 static volatile sig_atomic_t stop;
 
@@ -125,50 +145,81 @@ static size_t b64_decoded_len(const char *s, size_t n)
 	return n / 4 * 3 - pad;
 }
 
-/* Recompute the signature of the request as received; 0 when it matches. */
-static int check_sigv4(struct MHD_Connection *c, const conn *cn, char *why, size_t wn)
+/*
+ * --verify-sigv4: botocore checks each request's signature (tests/tools/sigv4_verify.py, a
+ * process of its own fed one request a line), for the region this endpoint serves (--region),
+ * not the one the request claims. The endpoint's own C would prove nothing about the project's
+ * signer, which it shares.
+ */
+static int verifier_start(const char *script, const char *key)
 {
-	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	const char *date = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Date");
+	int in[2], out[2];
+	pid_t pid;
+
+	if (pipe(in) || pipe(out))
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		char keyarg[1024];
+
+		snprintf(keyarg, sizeof(keyarg), "%s", key);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+		execl("/usr/bin/python3", "python3", script, "--serve", "--region", g.region, "--service", "kinesis",
+		      "--key", keyarg, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	g.ver_pid = pid;
+	g.ver_to = fdopen(in[1], "w");
+	g.ver_from = fdopen(out[0], "r");
+	return g.ver_to && g.ver_from ? 0 : -1;
+}
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	json_object_set_new(cls, key, json_string(value ? value : ""));
+	return MHD_YES;
+}
+
+/* 0 when botocore finds the signature right; else -1 and its reason in @p why. */
+static int check_sigv4(struct MHD_Connection *c, const conn *cn, const char *path, char *why, size_t wn)
+{
 	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
-	const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Security-Token");
-	char region[64] = "";
-	ks_header hs[2];
-	ks_sigv4_request req;
-	ks_sigv4_keys keys = { g.akid, g.secret, token };
-	ks_sigv4_result res;
-	const char *cred;
-	struct tm tm;
+	json_t *headers = json_object(), *req;
+	char url[512], line[896], *text, *b64;
+	size_t n = cn->body.len;
 	int ok;
 
-	if (!auth || !date || !host || !ct || !target) {
-		snprintf(why, wn, "missing Authorization, X-Amz-Date, Host, Content-Type or X-Amz-Target");
-		return -1;
-	}
-	/* Credential=AKID/20261124/us-east-1/kinesis/aws4_request */
-	if (!(cred = strstr(auth, "Credential=")) || sscanf(cred, "Credential=%*[^/]/%*[^/]/%63[^/]", region) != 1) {
-		snprintf(why, wn, "malformed Authorization header");
-		return -1;
-	}
-	memset(&tm, 0, sizeof(tm));
-	if (!strptime(date, "%Y%m%dT%H%M%SZ", &tm)) {
-		snprintf(why, wn, "malformed X-Amz-Date");
-		return -1;
-	}
-	hs[0] = (ks_header){ "Content-Type", ct };
-	hs[1] = (ks_header){ "X-Amz-Target", target };
-	req = (ks_sigv4_request){ "POST", host, "/", NULL, hs, 2, cn->body.data, cn->body.len, region, "kinesis" };
-	if (ks_sigv4_sign(&req, &keys, timegm(&tm), &res)) {
+	if (!(b64 = malloc(4 * ((n + 2) / 3) + 1))) {
+		json_decref(headers);
 		snprintf(why, wn, "out of memory");
 		return -1;
 	}
-	ok = strcmp(res.authorization, auth) == 0;
-	if (!ok)
-		snprintf(why, wn, "The request signature we calculated does not match the signature you provided.");
-	ks_sigv4_result_clean(&res);
-	return ok ? 0 : -1;
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cn->body.data, (int)n);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, headers);
+	snprintf(url, sizeof(url), "http://%s%s", host ? host : "localhost", path);
+	req = json_pack("{s:s,s:s,s:o,s:s}", "method", "POST", "url", url, "headers", headers, "body_b64", b64);
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	free(b64);
+	pthread_mutex_lock(&g.ver_lock);
+	ok = text && fprintf(g.ver_to, "%s\n", text) > 0 && fflush(g.ver_to) == 0 && fgets(line, sizeof(line), g.ver_from);
+	pthread_mutex_unlock(&g.ver_lock);
+	free(text);
+	if (!ok) {
+		snprintf(why, wn, "the signature verifier (botocore) did not answer");
+		return -1;
+	}
+	line[strcspn(line, "\n")] = '\0';
+	if (strcmp(line, "OK") == 0)
+		return 0;
+	snprintf(why, wn, "%s", strncmp(line, "FAIL ", 5) == 0 ? line + 5 : line);
+	return -1;
 }
 
 static enum MHD_Result put_records_count_only(struct MHD_Connection *c, conn *cn)
@@ -251,7 +302,21 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
-static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
+/* --latency-ms: the wait between the work done (entries accepted) and the answer sent. */
+static void answer_latency(void)
+{
+	int ms;
+
+	if (g.latency_max <= 0)
+		return;
+	pthread_mutex_lock(&g.lock);
+	ms = g.latency_min + (int)(chance() * (g.latency_max - g.latency_min + 1));
+	pthread_mutex_unlock(&g.lock);
+	usleep((useconds_t)ms * 1000);
+}
+
+/* @p no_answer: the entries are accepted, then the connection is closed without an answer. */
+static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn, int no_answer)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, 0, &jerr), *recs, *e;
@@ -343,7 +408,8 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 		ks_buf_append(&fixed, out.data, (size_t)(at - out.data));
 		ks_buf_puts(&fixed, num);
 		ks_buf_puts(&fixed, at + 8);
-		ret = respond(c, 200, fixed.data);
+		answer_latency();
+		ret = no_answer ? MHD_NO : respond(c, 200, fixed.data);
 		ks_buf_clean(&fixed);
 	}
 	ks_buf_clean(&out);
@@ -451,6 +517,30 @@ static enum MHD_Result reshard(struct MHD_Connection *c, const char *op, json_t 
 	return respond(c, 200, "");
 }
 
+/* --list-shards-error: 1 when this ListShards is refused (its answer in @p ret). */
+static int list_refused(struct MHD_Connection *c, enum MHD_Result *ret)
+{
+	const char *name = g.stream ? g.stream : "s";
+	char msg[512];
+	int refuse;
+
+	pthread_mutex_lock(&g.lock);
+	refuse = g.list_error[0] && g.list_error_left != 0;
+	if (refuse && g.list_error_left > 0)
+		g.list_error_left--;
+	pthread_mutex_unlock(&g.lock);
+	if (!refuse)
+		return 0;
+	if (strcmp(g.list_error, "AccessDeniedException") == 0)
+		snprintf(msg, sizeof(msg),
+			 "User: arn:aws:iam::%s:user/kinesink is not authorized to perform: kinesis:ListShards on resource: arn:aws:kinesis:us-east-1:%s:stream/%s because no identity-based policy allows the kinesis:ListShards action",
+			 ACCOUNT, ACCOUNT, name);
+	else
+		snprintf(msg, sizeof(msg), "Rate exceeded for stream %s under account %s.", name, ACCOUNT);
+	*ret = error(c, 400, g.list_error, msg);
+	return 1;
+}
+
 /* The control-plane calls: 0 when @target is not one of them. */
 static int control_call(struct MHD_Connection *c, conn *cn, const char *target, enum MHD_Result *ret)
 {
@@ -468,6 +558,10 @@ static int control_call(struct MHD_Connection *c, conn *cn, const char *target, 
 		*ret = error(c, 400, "SerializationException", "body is not JSON");
 		return 1;
 	}
+	if (strcmp(op, "ListShards") == 0 && list_refused(c, ret)) {
+		json_decref(root);
+		return 1;
+	}
 	if (strcmp(op, "DescribeStreamSummary") == 0)
 		*ret = stream_ok(root) ? error(c, 400, "ResourceNotFoundException", "Stream not found") : describe_summary(c);
 	else
@@ -481,12 +575,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	conn *cn = *state;
 	const char *target;
-	char why[256];
+	char why[900];
 	double r;
 	enum MHD_Result ret;
 
 	(void)cls;
-	(void)url;
 	(void)version;
 	if (!cn) {
 		if (!(cn = calloc(1, sizeof(*cn))))
@@ -507,7 +600,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!cn->body.data)
 		ks_buf_append(&cn->body, "", 0);
 	__atomic_add_fetch(&g.requests, 1, __ATOMIC_RELAXED);
-	if (g.akid && check_sigv4(c, cn, why, sizeof(why)))
+	if (g.akid && check_sigv4(c, cn, url, why, sizeof(why)))
 		return error(c, 403, "InvalidSignatureException", why);
 	if (control_call(c, cn, target, &ret))
 		return ret;
@@ -540,9 +633,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		__atomic_add_fetch(&g.throttled, 1, __ATOMIC_RELAXED);
 		return error(c, 400, "LimitExceededException", "injected throttling");
 	}
-	if (g.latency_ms > 0)
-		usleep((useconds_t)g.latency_ms * 1000);
-	ret = g.count_only ? put_records_count_only(c, cn) : put_records(c, cn);
+	if (g.accept_drop_rate > 0 && !g.count_only) {
+		int no_answer;
+
+		pthread_mutex_lock(&g.lock);
+		no_answer = chance() < g.accept_drop_rate;
+		g.accepted_dropped += (uint64_t)no_answer;
+		pthread_mutex_unlock(&g.lock);
+		return put_records(c, cn, no_answer);
+	}
+	ret = g.count_only ? put_records_count_only(c, cn) : put_records(c, cn, 0);
 	return ret;
 }
 
@@ -605,7 +705,25 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--shard-bytes-per-sec")) g.st.byte_limit = atof(v);
 		else if (!strcmp(a, "--max-record-kib")) g.max_record_kib = atoi(v);
 		else if (!strcmp(a, "--list-page")) g.list_page = atoi(v);
-		else if (!strcmp(a, "--latency-ms")) g.latency_ms = atoi(v);
+		else if (!strcmp(a, "--region")) g.region = v;
+		else if (!strcmp(a, "--sigv4-verifier")) g.verifier = v;
+		else if (!strcmp(a, "--accept-drop-rate")) g.accept_drop_rate = atof(v);
+		else if (!strcmp(a, "--latency-ms")) {
+			g.latency_min = g.latency_max = atoi(v);
+			if (strchr(v, ':'))
+				g.latency_max = atoi(strchr(v, ':') + 1);
+			if (g.latency_min < 0 || g.latency_max < g.latency_min) {
+				fprintf(stderr, "fakekinesis: --latency-ms MIN[:MAX], 0 <= MIN <= MAX\n");
+				return 2;
+			}
+		} else if (!strcmp(a, "--list-shards-error")) {
+			g.list_error_left = -1;
+			if (sscanf(v, "%63[^:]:%d", g.list_error, &g.list_error_left) < 1 ||
+			    (strcmp(g.list_error, "AccessDeniedException") && strcmp(g.list_error, "LimitExceededException"))) {
+				fprintf(stderr, "fakekinesis: --list-shards-error AccessDeniedException|LimitExceededException[:N]\n");
+				return 2;
+			}
+		}
 		else if (!strcmp(a, "--verify-sigv4")) {
 			char *colon = strchr(v, ':');
 
@@ -615,6 +733,7 @@ int main(int argc, char **argv)
 			}
 			g.akid = ks_strndup(v, (size_t)(colon - v));
 			g.secret = colon + 1;
+			g.key = v;
 		} else {
 			fprintf(stderr, "fakekinesis: unknown option %s\n", a);
 			return 2;
@@ -629,6 +748,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fakekinesis: out of memory\n");
 		return 1;
 	}
+	if (g.akid && (!g.verifier || verifier_start(g.verifier, g.key))) {
+		fprintf(stderr, "fakekinesis: --verify-sigv4 needs --sigv4-verifier tests/tools/sigv4_verify.py%s\n",
+			g.verifier ? " (it could not be started)" : "");
+		return 2;
+	}
 	if (log_path && !(g.log = fopen(log_path, "w"))) {
 		perror(log_path);
 		return 1;
@@ -637,10 +761,16 @@ int main(int argc, char **argv)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
-			     on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_THREAD_POOL_SIZE, g.latency_ms > 0 ? 8u : 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	if (g.latency_max > 0) /* answers held back each on their own thread, not behind each other */
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+				     (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+				     (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 256u,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	else
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
+				     on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				     MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "fakekinesis: cannot listen on 127.0.0.1:%d\n", port);
 		return 1;
@@ -665,13 +795,19 @@ int main(int argc, char **argv)
 	act.sa_handler = on_signal;
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a verifier gone is an error answer, not the end */
 	while (!stop)
 		pause();
 	MHD_stop_daemon(d);
-	fprintf(stderr, "requests %llu accepted %llu failed_entries %llu http500 %llu dropped %llu throttled %llu rejected %llu bytes %llu\n",
+	if (g.ver_to) {
+		fclose(g.ver_to); /* end of input: the verifier exits */
+		fclose(g.ver_from);
+		waitpid(g.ver_pid, NULL, 0);
+	}
+	fprintf(stderr, "requests %llu accepted %llu failed_entries %llu http500 %llu dropped %llu throttled %llu rejected %llu bytes %llu accepted_dropped %llu\n",
 		(unsigned long long)g.requests, (unsigned long long)g.accepted, (unsigned long long)g.failed_entries,
 		(unsigned long long)g.http500, (unsigned long long)g.dropped, (unsigned long long)g.throttled,
-		(unsigned long long)g.rejected, (unsigned long long)g.bytes);
+		(unsigned long long)g.rejected, (unsigned long long)g.bytes, (unsigned long long)g.accepted_dropped);
 	for (i = 0; i < g.st.n; i++)
 		fprintf(stderr, "shard %s %s accepted %llu bytes %llu units %llu throttled %llu\n", g.st.shards[i].id,
 			g.st.shards[i].open ? "open" : "closed", (unsigned long long)g.st.shards[i].accepted,

@@ -6,7 +6,9 @@ GET /subjects (the ids of that folder as subject names).
   registry_standin.py --dir DIR [--port-file F] [--user U:P] [--fail-first N] [--status CODE]
 
 --fail-first N answers the first N schema requests with 500; --status CODE answers every schema
-request with CODE. GET /_requests lists the paths asked for so far (one per line).
+request with CODE. GET /_requests lists the paths asked for so far (one per line). GET /_proxy404
+makes every later schema request answered as a proxy with no route to the registry does: 404 with
+an HTML page, not the registry's JSON error (no error_code 40403).
 """
 import argparse
 import base64
@@ -16,7 +18,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 args = None
-state = {"failed": 0, "requests": []}
+state = {"failed": 0, "requests": [], "proxy404": False}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -34,6 +36,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/_requests":
             return self.send(200, "".join(p + "\n" for p in state["requests"]), "text/plain")
+        if self.path == "/_proxy404":
+            state["proxy404"] = True
+            return self.send(200, "ok\n", "text/plain")
         state["requests"].append(self.path)
         if args.user:
             want = "Basic " + base64.b64encode(args.user.encode()).decode()
@@ -45,6 +50,9 @@ class Handler(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         if len(parts) != 3 or parts[:2] != ["schemas", "ids"] or not parts[2].isdigit():
             return self.send(404, json.dumps({"error_code": 404, "message": "HTTP 404 Not Found"}))
+        if state["proxy404"]:
+            return self.send(404, "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found"
+                             "</h1></center><hr><center>nginx</center></body></html>", "text/html")
         if args.status:
             return self.send(args.status, json.dumps({"error_code": args.status, "message": "injected"}))
         if state["failed"] < args.fail_first:

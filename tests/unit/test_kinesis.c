@@ -24,6 +24,7 @@ typedef struct seen_entry {
 
 typedef struct seen_req {
 	int64_t at;
+	char akid[32];   /* the access key id it was signed with */
 	int n;
 	seen_entry e[MAXENT];
 } seen_req;
@@ -76,8 +77,13 @@ static int fake_start(void *t, int slot, const char *const *headers, const void 
 	size_t idx;
 
 	CU_ASSERT_FATAL(f->nreqs < MAXREQ);
-	for (i = 0; headers[i]; i++)
+	for (i = 0; headers[i]; i++) {
+		const char *cred = strstr(headers[i], "Credential=");
+
 		auth |= strncmp(headers[i], "Authorization: AWS4-HMAC-SHA256 ", 32) == 0;
+		if (cred && strncmp(headers[i], "Authorization: ", 15) == 0)
+			sscanf(cred + 11, "%31[^/]", rq->akid);
+	}
 	CU_ASSERT_TRUE(auth);
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "StreamName")), "s1");
 	rq->at = f->now;
@@ -193,7 +199,8 @@ typedef struct writer {
 	fake f;
 } writer;
 
-static void writer_open(writer *w, script_fn script, const char *const *props)
+/* A writer whose credentials come from the environment (AWS_ACCESS_KEY_ID) when @p env_keys. */
+static void writer_open_keys(writer *w, script_fn script, const char *const *props, int env_keys)
 {
 	static const char *const base[] = { "batch.linger.ms", "0", "retry.backoff.ms", "100", "retry.backoff.max.ms",
 					    "300", NULL };
@@ -208,9 +215,19 @@ static void writer_open(writer *w, script_fn script, const char *const *props)
 	wu_conf(&w->conf, base);
 	for (i = 0; props && props[i]; i += 2)
 		CU_ASSERT_EQUAL(ks_conf_set(&w->conf, props[i], props[i + 1], "t", 1, NULL), 0);
+	if (env_keys) {
+		free(w->conf.access_key_id);
+		free(w->conf.secret_access_key);
+		w->conf.access_key_id = w->conf.secret_access_key = NULL;
+	}
 	w->creds = ks_creds_new(&w->conf, &w->m, &err);
 	w->k = ks_kinesis_new_io(&w->conf, w->creds, &w->m, &cbs, &io, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->k);
+}
+
+static void writer_open(writer *w, script_fn script, const char *const *props)
+{
+	writer_open_keys(w, script, props, 0);
 }
 
 static void submit(writer *w, const char *key, const char *data)
@@ -222,14 +239,21 @@ static void submit(writer *w, const char *key, const char *data)
 	CU_ASSERT_EQUAL(ks_kinesis_submit(w->k, r, &err), 0);
 }
 
-/* Poll until the writer holds nothing (or 200 rounds). */
+/* Poll until the writer holds nothing (or 200 rounds, or it stops). */
 static void drain(writer *w)
 {
 	ks_errbuf err;
 	int i;
 
-	for (i = 0; i < 200 && ks_kinesis_inflight_records(w->k); i++)
-		CU_ASSERT_EQUAL(ks_kinesis_poll(w->k, 1000, -1, &err), 0);
+	for (i = 0; i < 200 && ks_kinesis_inflight_records(w->k); i++) {
+		int rc = ks_kinesis_poll(w->k, 1000, -1, &err);
+
+		CU_ASSERT_EQUAL(rc, 0);
+		if (rc) {
+			fprintf(stderr, "writer stopped: %s\n", err.text);
+			break;
+		}
+	}
 	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w->k), 0);
 	CU_ASSERT_EQUAL(ks_kinesis_inflight_bytes(w->k), 0);
 }
@@ -483,6 +507,72 @@ static void test_expired_token_refreshes_once(void)
 	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_EXPIRED_TOKEN], 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "HTTP 400 ExpiredTokenException: The security token"));
 	CU_ASSERT_STRING_EQUAL(w.f.log, "");
+	writer_close(&w);
+}
+
+/*
+ * The service refuses the keys AKIDOLD as expired and accepts AKIDNEW; the keys in the
+ * environment change from the old to the new ones while the first requests are in flight.
+ */
+static long old_keys_expired(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	setenv("AWS_ACCESS_KEY_ID", "AKIDNEW", 1);
+	if (strcmp(rq->akid, "AKIDOLD") == 0)
+		return expired_twice(f, i, rq, out);
+	return answer_entries(rq, NULL, NULL, out);
+}
+
+static void test_expired_token_with_requests_in_flight(void)
+{
+	static const char *const props[] = { "ordering", "none", "batch.max.records", "1",
+					     "max.inflight.requests", "2", NULL };
+	writer w;
+	int i;
+
+	setenv("AWS_ACCESS_KEY_ID", "AKIDOLD", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	unsetenv("AWS_PROFILE");
+	writer_open_keys(&w, old_keys_expired, props, 1);
+	submit(&w, "a", "1");
+	submit(&w, "b", "1");
+	/* Both requests were signed with the old keys and both are refused: each is sent again,
+	 * signed with the refreshed keys (the second refusal is of a request signed before the
+	 * refresh, not a second expiry in a row). */
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.nreqs, 4);
+	CU_ASSERT_STRING_EQUAL(w.f.reqs[0].akid, "AKIDOLD");
+	CU_ASSERT_STRING_EQUAL(w.f.reqs[1].akid, "AKIDOLD");
+	for (i = 2; i < w.f.nreqs; i++)
+		CU_ASSERT_STRING_EQUAL(w.f.reqs[i].akid, "AKIDNEW");
+	CU_ASSERT_EQUAL(w.m.records_put_failed[KS_PUTERR_EXPIRED_TOKEN], 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.f.log, "+a=1@"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.f.log, "+b=1@"));
+	writer_close(&w);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
+/* Two requests in flight refused, then their retries, signed with the refreshed keys, refused
+ * again: that is fatal, with nothing acknowledged. */
+static void test_expired_token_again_after_refresh_is_fatal(void)
+{
+	static const char *const props[] = { "ordering", "none", "batch.max.records", "1",
+					     "max.inflight.requests", "2", NULL };
+	writer w;
+	ks_errbuf err;
+	int i, rc = 0;
+
+	writer_open(&w, expired_twice, props);
+	submit(&w, "a", "1");
+	submit(&w, "b", "1");
+	for (i = 0; i < 20 && !rc; i++)
+		rc = ks_kinesis_poll(w.k, 1000, -1, &err);
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	/* Both sent again (their backoffs differ: the second may not have gone before the stop). */
+	CU_ASSERT_TRUE(w.f.nreqs >= 3);
+	CU_ASSERT_STRING_EQUAL(w.f.log, "");
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w.k), 2);
 	writer_close(&w);
 }
 
@@ -794,6 +884,10 @@ int main(void)
 		{ "delivery.timeout.ms fails a record by the clock", test_delivery_timeout_fails_the_record },
 		{ "a permanent error is fatal and acknowledges nothing", test_permanent_error_is_fatal },
 		{ "an expired token is refreshed once, then fatal", test_expired_token_refreshes_once },
+		{ "an expired token with two requests in flight: both sent again with fresh keys",
+		  test_expired_token_with_requests_in_flight },
+		{ "requests signed with the refreshed keys refused again: fatal",
+		  test_expired_token_again_after_refresh_is_fatal },
 		{ "the partition key limit counts Unicode characters", test_key_limit_counts_characters },
 		{ "the record size limit", test_record_size_limit },
 		{ "ordering=key: no key twice in flight, answers out of order", test_key_never_twice_in_flight },

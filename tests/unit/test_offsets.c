@@ -225,6 +225,53 @@ static void test_registry_scraped_through_assign_growth_and_revoke(void)
 	ks_offsets_destroy(r.o);
 }
 
+/*
+ * A partition revoked while records of it are in flight: its tracker stays alive (retired) for
+ * their acks, which arrive through the pointer each record holds, and is freed by the sweep after
+ * the last one. Freeing it at the revoke, or at a sweep with acks pending, is a use-after-free
+ * that AddressSanitizer reports here (scripts/test.sh runs the unit tests under it).
+ */
+static void test_revoke_with_pending_acks_keeps_the_tracker(void)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	ks_offsets_t *o = ks_offsets_new(NULL);
+	ks_ptrack_t *p, *again;
+	int64_t off;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	rd_kafka_topic_partition_list_add(l, "t", 0);
+	CU_ASSERT_EQUAL_FATAL(ks_offsets_assign(o, l), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p = ks_offsets_find(o, "t", 0));
+	for (off = 0; off < 3; off++)
+		CU_ASSERT_EQUAL(ks_ptrack_add(p, off, 2), 0);
+	ks_ptrack_ack(p, 0);
+	ks_ptrack_ack(p, 0);
+	ks_offsets_revoke(o, l);
+	CU_ASSERT_EQUAL(ks_offsets_count(o), 0);
+	CU_ASSERT_PTR_NULL(ks_offsets_find(o, "t", 0));
+
+	/* The partition comes back while the old records are still in flight: a tracker of its own. */
+	CU_ASSERT_EQUAL_FATAL(ks_offsets_assign(o, l), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again = ks_offsets_find(o, "t", 0));
+	CU_ASSERT_PTR_NOT_EQUAL(again, p);
+	CU_ASSERT_EQUAL(ks_ptrack_pending_acks(again), 0);
+
+	/* Acks of the old records, a sweep between them: the retired tracker is still there. */
+	ks_ptrack_ack(p, 2);
+	ks_ptrack_ack(p, 1);
+	ks_offsets_sweep(o);
+	CU_ASSERT_EQUAL(ks_ptrack_pending_acks(p), 2);
+	CU_ASSERT_EQUAL(ks_ptrack_committable(p), 1);
+	ks_ptrack_ack(p, 1);
+	ks_offsets_revoke(o, l); /* the new tracker has nothing pending: freed at once */
+	ks_ptrack_drop(p, 2);
+	CU_ASSERT_EQUAL(ks_ptrack_pending_acks(p), 0);
+	CU_ASSERT_EQUAL(ks_ptrack_committable(p), 2);
+	ks_offsets_sweep(o); /* now it goes; the registry's destroy frees what is left otherwise */
+	rd_kafka_topic_partition_list_destroy(l);
+	ks_offsets_destroy(o);
+}
+
 /* A backfill's figures: done is the committable offset past the start, up to the end; a
  * partition at its end with nothing pending is finished even short of its end (markers); a
  * revoked one leaves done and total; an unmeasured one counts only as assigned. */
@@ -408,6 +455,7 @@ int main(void)
 		{ "backfill figures", test_backfill_figures },
 		{ "seconds behind", test_behind },
 		{ "seconds behind over the registry", test_registry_behind },
+		{ "revoke with acks pending keeps the tracker until the last", test_revoke_with_pending_acks_keeps_the_tracker },
 		{ NULL, NULL },
 	};
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "decode.h"
@@ -32,6 +33,8 @@
 #define MAXID 16
 #define HOLD_MS 300
 #define BAD_SCHEMA_ID 10
+#define MISSING_ID 13    /* "schema not found" (40403) until the test adds it */
+#define PROXY_404_ID 14  /* a 404 that is not the registry's: an HTML page, no error code */
 #define NTHREADS 4
 
 static struct {
@@ -58,29 +61,36 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	int id = -1, status = 404;
 
 	(void)cls, (void)method, (void)version, (void)upload, (void)upload_size, (void)state;
-	if (sscanf(url, "/schemas/ids/%d", &id) == 1 && id >= 0 && id < MAXID && reg.schemas[id]) {
-		struct timespec until;
-		json_t *o = json_pack("{s:s}", "schema", reg.schemas[id]);
-
-		body = json_dumps(o, 0);
-		json_decref(o);
-		status = 200;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += HOLD_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+	if (sscanf(url, "/schemas/ids/%d", &id) == 1 && id >= 0 && id < MAXID) {
 		pthread_mutex_lock(&reg.mu);
-		if (++reg.requests[id] == 1)
-			while (reg.requests[id] == 1 && pthread_cond_timedwait(&reg.cv, &reg.mu, &until) != ETIMEDOUT)
-				;
-		else
-			pthread_cond_broadcast(&reg.cv);
+		if (reg.schemas[id]) {
+			struct timespec until;
+			json_t *o = json_pack("{s:s}", "schema", reg.schemas[id]);
+
+			body = json_dumps(o, 0);
+			json_decref(o);
+			status = 200;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += HOLD_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (++reg.requests[id] == 1)
+				while (reg.requests[id] == 1 &&
+				       pthread_cond_timedwait(&reg.cv, &reg.mu, &until) != ETIMEDOUT)
+					;
+			else
+				pthread_cond_broadcast(&reg.cv);
+		} else {
+			reg.requests[id]++;
+		}
 		pthread_mutex_unlock(&reg.mu);
 	}
-	if (!body)
+	if (!body && id == PROXY_404_ID)
+		body = strdup("<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>");
+	else if (!body)
 		body = strdup("{\"error_code\":40403,\"message\":\"Schema not found\"}");
 	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "application/vnd.schemaregistry.v1+json");
+	MHD_add_response_header(resp, "Content-Type", id == PROXY_404_ID ? "text/html" : "application/vnd.schemaregistry.v1+json");
 	r = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -141,12 +151,12 @@ static int setup_kafka(void)
 	return 0;
 }
 
-static void conf_for(ks_conf *c, int threads)
+static void conf_port(ks_conf *c, int threads, int port, const char *timeout_ms)
 {
 	ks_conf_errors errs = { 0 };
 	char url[64], t[8];
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", reg.port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	snprintf(t, sizeof(t), "%d", threads);
 	ks_conf_init(c);
 	ks_conf_set(c, "stream", "s", "test", 0, &errs);
@@ -156,8 +166,15 @@ static void conf_for(ks_conf *c, int threads)
 	ks_conf_set(c, "schema.registry.url", url, "test", 0, &errs);
 	ks_conf_set(c, "type", "upsert", "test", 0, &errs);
 	ks_conf_set(c, "decode.threads", t, "test", 0, &errs);
+	if (timeout_ms)
+		ks_conf_set(c, "schema.registry.timeout.ms", timeout_ms, "test", 0, &errs);
 	CU_ASSERT_EQUAL_FATAL(ks_conf_finalize(c, &errs), 0);
 	ks_conf_errors_clean(&errs);
+}
+
+static void conf_for(ks_conf *c, int threads)
+{
+	conf_port(c, threads, reg.port, NULL);
 }
 
 static ks_preparer_t *lanes(ks_conf *c, int threads)
@@ -365,12 +382,71 @@ static void test_decoders_errors(void)
 	CU_ASSERT_EQUAL(requests(BAD_SCHEMA_ID), 1);
 }
 
+/*
+ * Only the registry's own "schema not found" (404 with error code 40403) is a bad record, and it
+ * is not remembered: asked again, the id is found once the registry has it. A 404 of something
+ * else in front of the registry, and a registry that refuses connections, are retried over
+ * schema.registry.timeout.ms and then fatal, never a bad record.
+ */
+static void test_outage_is_not_a_bad_record(void)
+{
+	const ks_schema_entry *e;
+	ks_registry_t *r;
+	ks_errbuf err;
+	ks_conf c;
+	int rc, closed_port;
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	conf_port(&c, 1, reg.port, "700");
+	r = ks_registry_new(&c, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	rc = ks_registry_get(r, MISSING_ID, &e, &err);
+	CU_ASSERT_EQUAL(rc, KS_ERR_BADREC);
+	CU_ASSERT_STRING_EQUAL(err.reason, "unknown_schema");
+	CU_ASSERT_EQUAL(requests(MISSING_ID), 1);
+	pthread_mutex_lock(&reg.mu);
+	reg.schemas[MISSING_ID] = strdup(reg.schemas[7]);
+	pthread_mutex_unlock(&reg.mu);
+	rc = ks_registry_get(r, MISSING_ID, &e, &err);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(requests(MISSING_ID), 2);
+
+	rc = ks_registry_get(r, PROXY_404_ID, &e, &err);
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	CU_ASSERT_TRUE(requests(PROXY_404_ID) >= 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "answered HTTP 404 for schema id 14 without the Schema Registry's error code 40403"));
+	if (rc != KS_ERR_FATAL)
+		fprintf(stderr, "\nproxy 404: %d: %s\n", rc, err.text);
+	ks_registry_destroy(r);
+	ks_conf_clean(&c);
+
+	/* A port nobody listens on: connections refused. */
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	closed_port = ntohs(sa.sin_port);
+	close(fd);
+	conf_port(&c, 1, closed_port, "700");
+	r = ks_registry_new(&c, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	rc = ks_registry_get(r, 7, &e, &err);
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "unreachable"));
+	ks_registry_destroy(r);
+	ks_conf_clean(&c);
+}
+
 int main(int argc, char **argv)
 {
 	static const tu_test all[] = {
 		{ "lanes of the preparer: each schema fetched once per process", test_one_fetch_per_schema },
 		{ "decoders on four threads: one fetch for all", test_decoders_fetch_once },
 		{ "decoders on four threads: invalid schema and cut bodies, the same whole error", test_decoders_errors },
+		{ "an outage (a proxy's 404, refused connections) is fatal; only 40403 is a bad record, asked again",
+		  test_outage_is_not_a_bad_record },
 		{ NULL, NULL },
 	};
 	tu_test tests[sizeof(all) / sizeof(all[0])];
