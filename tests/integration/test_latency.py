@@ -152,7 +152,7 @@ def test_backfill_figures_say_how_far_behind(tmp):
     rc = k.wait(60)
     log = k.log()
     assert rc == 0, log[-3000:]
-    assert re.search(r"exiting; backfill: 20 of 20 records \(100\.0 %\).*, 2 of 2 partitions finished, 0\.\d s behind",
+    assert re.search(r"leaving the group; backfill: 20 of 20 records \(100\.0 %\).*, 2 of 2 partitions finished, 0\.\d s behind",
                      log), log[-3000:]
 
 
