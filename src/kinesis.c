@@ -357,6 +357,15 @@ static uint64_t rnd(ks_kinesis_t *k)
 	return k->rng;
 }
 
+void ks_kinesis_requeue_active(ks_kinesis_t *k, ks_record *rec, int64_t now)
+{
+	rec->not_before_ms = now;
+	if (ks_kinesis_sharded(k))
+		ks_kinesis_route(k, rec);
+	else
+		ks_rqueue_push(&k->ready, rec);
+}
+
 void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
 	ks_record *r;
@@ -364,21 +373,214 @@ void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 	for (r = rec; r; r = r->agg) {
 		k->held_records--;
 		k->held_bytes -= r->pkey_len + r->data_len;
+		if (r->revoked)
+			k->revoked_held--;
 	}
 	/* Every record of the unit is done before any key's next record is let go (an aggregate
 	 * may hold several keys, each key's records in their order). */
 	for (r = rec; k->gate && r; r = r->agg) {
 		ks_record *next = ks_keygate_release(k->gate, r);
 
-		if (!next)
-			continue;
-		next->not_before_ms = now;
-		if (ks_kinesis_sharded(k))
-			ks_kinesis_route(k, next);
-		else
-			ks_rqueue_push(&k->ready, next);
+		if (next)
+			ks_kinesis_requeue_active(k, next, now);
 	}
 	destroy_group(k, rec);
+}
+
+/* ---- revoked partitions -------------------------------------------------------------------- */
+
+/* @p r is never sent: its partition was revoked. Not acknowledged, so never committed. */
+static void drop_record(ks_kinesis_t *k, ks_record *r)
+{
+	k->held_records--;
+	k->held_bytes -= r->pkey_len + r->data_len;
+	if (r->revoked)
+		k->revoked_held--;
+	k->dropped_revoked++;
+	if (k->cbs.dropped)
+		k->cbs.dropped(k->cbs.opaque, r);
+	ks_record_destroy(r);
+}
+
+static int same_key(const ks_record *a, const ks_record *b)
+{
+	return a->key_hash == b->key_hash && a->pkey_len == b->pkey_len && memcmp(a->pkey, b->pkey, a->pkey_len) == 0;
+}
+
+ks_record *ks_kinesis_strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *released)
+{
+	ks_record *kept = NULL, **tail = &kept;
+
+	while (r) {
+		ks_record *next = r->agg, *heir;
+
+		r->agg = NULL;
+		r->unit = NULL;
+		if (!r->revoked) {
+			*tail = r;
+			tail = &r->agg;
+			r = next;
+			continue;
+		}
+		if (k->gate && ks_keygate_active(k->gate, r) == r) {
+			/* Its key's records after it in the chain are out of the gate already: the next
+			 * kept one is the key's active record now; with none, the first waiting one. */
+			for (heir = next; heir && (heir->revoked || !same_key(heir, r)); heir = heir->agg)
+				;
+			if (heir)
+				ks_keygate_pass_active(k->gate, r, heir);
+			else if ((heir = ks_keygate_release(k->gate, r)))
+				ks_rqueue_push(released, heir);
+		}
+		drop_record(k, r);
+		r = next;
+	}
+	return kept;
+}
+
+int ks_kinesis_has_revoked(const ks_kinesis_t *k, const ks_record *u)
+{
+	for (; k->revoked_held && u; u = u->agg)
+		if (u->revoked)
+			return 1;
+	return 0;
+}
+
+/* What is kept of a unit not bound to a shard, one unit again: headed by its first record, the
+ * others aggregated behind it (of its key: only the gate gathers such units). */
+static void reform(ks_record *u, int attempts, int64_t not_before_ms)
+{
+	size_t n = 0, cost = KS_KPL_OVERHEAD + u->pkey_len + 16 + ks_kpl_record_cost(u);
+	ks_record *r;
+
+	for (r = u->agg; r; r = r->agg) {
+		n++;
+		cost += ks_kpl_record_cost(r);
+	}
+	u->agg_n = n;
+	u->agg_cost = n ? cost : 0;
+	u->agg_tail = NULL;
+	u->attempts = attempts;
+	u->not_before_ms = not_before_ms;
+}
+
+/*
+ * Unit @p u holds records marked revoked: they are dropped, and what is kept goes on: queued
+ * again by key for its shard (a shard-aware writer), or as one unit into @p q. Keys that go on
+ * with a record waiting in the gate are appended to @p released.
+ */
+static void strip_unit(ks_kinesis_t *k, ks_record *u, ks_rqueue *q, ks_rqueue *released)
+{
+	int attempts = u->attempts;
+	int64_t not_before_ms = u->not_before_ms;
+	ks_record *kept;
+
+	if (k->sh)
+		ks_shards_unit_done(k->sh, u);
+	if (!(kept = ks_kinesis_strip_revoked(k, u, released)))
+		return;
+	if (ks_kinesis_sharded(k)) {
+		if (ks_shards_add_chain(k->sh, kept))
+			ks_kinesis_shards_nomem(k);
+		return;
+	}
+	reform(kept, attempts, not_before_ms);
+	ks_rqueue_push(q, kept);
+}
+
+typedef struct marker {
+	ks_record_pred revoked;
+	void *ud;
+	size_t marked;
+} marker;
+
+/* Mark the records of unit @p u that are revoked. @returns whether one of its records is. */
+static int mark_unit(void *ud, ks_record *u)
+{
+	marker *m = ud;
+	int any = 0;
+
+	for (; u; u = u->agg) {
+		if (!u->revoked && m->revoked(m->ud, u)) {
+			u->revoked = 1;
+			m->marked++;
+		}
+		any |= u->revoked;
+	}
+	return any;
+}
+
+/* The units of @p q holding revoked records, marked, into @p out; the others stay. */
+static void take_marked(ks_rqueue *q, marker *m, ks_rqueue *out)
+{
+	ks_rqueue keep = { 0 };
+	ks_record *u;
+
+	while ((u = ks_rqueue_pop(q)))
+		ks_rqueue_push(mark_unit(m, u) ? out : &keep, u);
+	*q = keep;
+}
+
+static int match_record(void *ud, const ks_record *r)
+{
+	const marker *m = ud;
+
+	return m->revoked(m->ud, r);
+}
+
+size_t ks_kinesis_revoke(ks_kinesis_t *k, ks_record_pred revoked, void *ud)
+{
+	int64_t now = ks_kinesis_now(k);
+	marker m = { revoked, ud, 0 };
+	ks_rqueue keep = { 0 }, gone = { 0 }, queued = { 0 }, ready = { 0 }, retry = { 0 }, released = { 0 };
+	size_t i, before = k->dropped_revoked;
+	landed_wait *w;
+	ks_record *r;
+	int j;
+
+	if (k->fatal)
+		return 0; /* nothing is sent any more */
+	/* Not through the gate yet, or waiting in it: dropped first, so that no key goes on with one. */
+	while ((r = ks_rqueue_pop(&k->incoming))) {
+		if (revoked(ud, r))
+			drop_record(k, r);
+		else
+			ks_rqueue_push(&keep, r);
+	}
+	k->incoming = keep;
+	if (k->gate)
+		ks_keygate_take_matching(k->gate, match_record, &m, &gone);
+	while ((r = ks_rqueue_pop(&gone)))
+		drop_record(k, r);
+	/* Every record held is marked before any is dropped (the count goes down as they go). */
+	for (j = 0; j < k->nreqs; j++)
+		for (i = 0; k->reqs[j].busy && i < k->reqs[j].n; i++)
+			mark_unit(&m, k->reqs[j].recs[i]);
+	for (w = k->verdicts; w; w = w->next)
+		mark_unit(&m, w->unit);
+	if (k->sh)
+		ks_shards_extract(k->sh, mark_unit, &m, &queued);
+	take_marked(&k->ready, &m, &ready);
+	take_marked(&k->retry, &m, &retry);
+	k->revoked_held += m.marked;
+	/* Accepted into a shard not known yet: decided now, not after the next listing. */
+	ks_kinesis_decide_revoked(k, now);
+	while ((r = ks_rqueue_pop(&queued)))
+		strip_unit(k, r, &k->ready, &released);
+	while ((r = ks_rqueue_pop(&ready)))
+		strip_unit(k, r, &k->ready, &released);
+	while ((r = ks_rqueue_pop(&retry)))
+		strip_unit(k, r, &k->retry, &released);
+	while ((r = ks_rqueue_pop(&released)))
+		ks_kinesis_requeue_active(k, r, now);
+	ks_info("kinesis", "partitions revoked: %zu records for stream %s not sent (the new owner reads them again), %zu in flight",
+		k->dropped_revoked - before, k->conf->stream, k->revoked_held);
+	return k->revoked_held;
+}
+
+size_t ks_kinesis_revoked_inflight(const ks_kinesis_t *k)
+{
+	return k->revoked_held;
 }
 
 static void fail_record(ks_kinesis_t *k, ks_record *rec, const char *code, const char *msg, int64_t now)
@@ -403,8 +605,20 @@ static void fail_record(ks_kinesis_t *k, ks_record *rec, const char *code, const
 static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const char *why)
 {
 	int64_t base = k->conf->retry_backoff_ms, max = k->conf->retry_backoff_max_ms, backoff;
-	int shift = rec->attempts < 20 ? rec->attempts : 20;
+	int shift;
 
+	if (ks_kinesis_has_revoked(k, rec)) {
+		/* Its partition was revoked while it was sent: what is kept of it goes on. */
+		ks_rqueue kept = { 0 }, released = { 0 };
+		ks_record *r;
+
+		strip_unit(k, rec, &kept, &released);
+		while ((r = ks_rqueue_pop(&released)))
+			ks_kinesis_requeue_active(k, r, now);
+		if (!(rec = ks_rqueue_pop(&kept)))
+			return;
+	}
+	shift = rec->attempts < 20 ? rec->attempts : 20;
 	rec->attempts++;
 	if (k->conf->delivery_timeout_ms > 0 && now - rec->first_try_ms >= k->conf->delivery_timeout_ms) {
 		fail_record(k, rec, why, NULL, now);
@@ -499,7 +713,7 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
-		if (rec->shardset && !ks_kinesis_check_landed(k, rec, &res))
+		if (rec->shardset && !ks_kinesis_check_landed(k, rec, &res, now))
 			continue; /* decided once the shard it landed in is known */
 		ok += ks_kinesis_ack_unit(k, rec, res.shard_id, res.seq, now);
 	}

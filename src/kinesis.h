@@ -36,6 +36,12 @@ typedef struct ks_kinesis_cbs {
 	 */
 	void (*failed)(void *opaque, ks_record *rec, const ks_errbuf *err);
 	void *opaque;
+	/**
+	 * @p rec will never be sent: its partition was revoked (ks_kinesis_revoke). It is neither
+	 * acknowledged nor failed (its offset is not committed; the partition's new owner reads it
+	 * again). The writer frees @p rec after the call. NULL: not told.
+	 */
+	void (*dropped)(void *opaque, ks_record *rec);
 } ks_kinesis_cbs;
 
 /**
@@ -107,6 +113,24 @@ int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err
 
 /** @brief Send whatever is batched now instead of waiting for batch.linger.ms. */
 void ks_kinesis_flush(ks_kinesis_t *k);
+
+/**
+ * @brief Partitions were revoked: from now on no record for which @p revoked says 1 is sent.
+ *        Those not sent yet (submitted, waiting in the key gate, in shard queues and aggregates,
+ *        waiting to be retried) are dropped now (the dropped callback): an aggregate that also
+ *        holds other records goes on with those, and a dropped record's key goes on with its
+ *        next record. Those in flight are marked: accepted, they are acknowledged; otherwise
+ *        (a failure to retry, records an aggregate carried outside their shard) they are
+ *        dropped instead of sent again. @p revoked is called during this call only.
+ * @returns records of those partitions still in flight (ks_kinesis_revoked_inflight).
+ * @locality pipeline thread, between two ks_kinesis_poll
+ */
+size_t ks_kinesis_revoke(ks_kinesis_t *k, ks_record_pred revoked, void *ud);
+/**
+ * @brief Records marked by ks_kinesis_revoke that are still in flight (or accepted into a shard
+ *        not known yet): until it is 0, one of them may still land.
+ */
+size_t ks_kinesis_revoked_inflight(const ks_kinesis_t *k);
 
 /** @brief Records held by the writer (queued, waiting for their key, or in flight). */
 size_t ks_kinesis_inflight_records(const ks_kinesis_t *k);

@@ -74,6 +74,9 @@ struct ks_kinesis {
 	int64_t next_refresh_ms;
 	int64_t last_list_ms;
 
+	size_t revoked_held;   /* records marked by ks_kinesis_revoke, still held (in flight) */
+	size_t dropped_revoked; /* records dropped since the writer started: their partition was revoked */
+
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
 	ks_errbuf fatal_err;
@@ -107,8 +110,22 @@ void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now);
 /** @brief Acknowledge every record of @p unit (accepted by @p shard_id) and release it. @returns how many. */
 size_t ks_kinesis_ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now);
 
+/**
+ * @brief Take the records marked revoked off chain @p r (linked by `agg`), dropping them: their
+ *        keys go on with their next record in @p r, or else with the next one waiting in the gate
+ *        (appended to @p released, to be queued by the caller).
+ * @returns the records kept, in their order (NULL: none).
+ */
+ks_record *ks_kinesis_strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *released);
+/** @brief Queue @p rec, its key's active record again: for its shard, or ready to send. */
+void ks_kinesis_requeue_active(ks_kinesis_t *k, ks_record *rec, int64_t now);
+/** @brief Whether a record of unit @p u is marked revoked. */
+int ks_kinesis_has_revoked(const ks_kinesis_t *k, const ks_record *u);
+
 /* kinesis_shards.c */
 
+/** @brief The shard queues could not take a record: the writer stops. */
+void ks_kinesis_shards_nomem(ks_kinesis_t *k);
 /** @brief Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
 void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec);
 /** @brief The records submitted since the last poll through the gate to their shards. */
@@ -118,7 +135,9 @@ void ks_kinesis_admit_sharded(ks_kinesis_t *k);
  * @returns 1 when it may be acknowledged now (records outside the landed shard's range were sent
  *          again), 0 when it waits for the next listing (the writer holds it).
  */
-int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res);
+int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now);
+/** @brief Decide now the aggregates waiting for a listing that hold records marked revoked. */
+void ks_kinesis_decide_revoked(ks_kinesis_t *k, int64_t now);
 /** @brief Start a listing of the shards when one is asked for or due. */
 void ks_kinesis_maybe_list(ks_kinesis_t *k, int64_t now);
 /** @brief A ListShards answer (the transport's last slot). */

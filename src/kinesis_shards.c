@@ -25,8 +25,7 @@ static void join_waiting(ks_kinesis_t *k, ks_record *a)
 		ks_shards_join(k->sh, a, ks_keygate_take_waiting(k->gate, a));
 }
 
-/* The shard queues could not take a record: the writer stops. */
-static void shards_nomem(ks_kinesis_t *k)
+void ks_kinesis_shards_nomem(ks_kinesis_t *k)
 {
 	ks_errbuf e;
 
@@ -39,7 +38,7 @@ void ks_kinesis_route(ks_kinesis_t *k, ks_record *rec)
 {
 	if (ks_shards_add(k->sh, rec)) {
 		ks_rqueue_push(&k->retry, rec); /* held, never acknowledged, freed with the writer */
-		shards_nomem(k);
+		ks_kinesis_shards_nomem(k);
 		return;
 	}
 	if (k->gate)
@@ -74,24 +73,32 @@ void ks_kinesis_admit_sharded(ks_kinesis_t *k)
 /* The records of an aggregate that landed in a shard outside whose range they hash: a KCL
  * consumer would drop them. They go again, for their shard, before any later record of their
  * key (which waits in the gate behind them); they are not acknowledged. */
-static void resend(ks_kinesis_t *k, ks_record *outside)
+static void resend(ks_kinesis_t *k, ks_record *outside, int64_t now)
 {
+	ks_rqueue released = { 0 };
 	size_t n = 0;
 	ks_record *r;
 
+	/* Those of a partition revoked since are not: the partition's new owner sends them. */
+	if (ks_kinesis_has_revoked(k, outside))
+		outside = ks_kinesis_strip_revoked(k, outside, &released);
+	while ((r = ks_rqueue_pop(&released)))
+		ks_kinesis_requeue_active(k, r, now);
+	if (!outside)
+		return;
 	for (r = outside; r; r = r->agg)
 		n++;
 	KS_METRIC_ADD(k->metrics, records_resent_reshard, n);
 	ks_info("kinesis", "%zu records of an aggregate landed outside the range of their shard of stream %s: sending them again",
 		n, k->conf->stream);
 	if (ks_shards_add_chain(k->sh, outside))
-		shards_nomem(k);
+		ks_kinesis_shards_nomem(k);
 }
 
 /* An accepted unit's ShardId against its prediction. @returns 1 when it may be acknowledged
  * now (after the records outside its landed shard's range were sent again), 0 when the unit
  * waits for the next shard listing. */
-int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res)
+int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now)
 {
 	ks_record *outside = NULL;
 	ks_landed landed = ks_shards_landed(k->sh, unit, res->shard_id, &outside);
@@ -103,13 +110,14 @@ int ks_kinesis_check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_resul
 	k->want_refresh = 1;
 	if (landed != KS_LANDED_UNKNOWN) {
 		if (outside)
-			resend(k, outside);
+			resend(k, outside, now);
 		return 1;
 	}
-	if (!(w = calloc(1, sizeof(*w)))) {
+	/* Records of a revoked partition are not held until the next listing: decided now. */
+	if (ks_kinesis_has_revoked(k, unit) || !(w = calloc(1, sizeof(*w)))) {
 		/* Not known which records a KCL consumer sees: all but the first key go again. */
 		ks_shards_keep_first_key(unit, &outside);
-		resend(k, outside);
+		resend(k, outside, now);
 		return 1;
 	}
 	w->unit = unit;
@@ -132,7 +140,27 @@ static void decide_waiting(ks_kinesis_t *k, int64_t now)
 		if (ks_shards_landed(k->sh, w->unit, w->shard, &outside) == KS_LANDED_UNKNOWN)
 			ks_shards_keep_first_key(w->unit, &outside);
 		if (outside)
-			resend(k, outside);
+			resend(k, outside, now);
+		KS_METRIC_ADD(k->metrics, records_put_ok, ks_kinesis_ack_unit(k, w->unit, w->shard, w->seq, now));
+		free(w);
+	}
+}
+
+void ks_kinesis_decide_revoked(ks_kinesis_t *k, int64_t now)
+{
+	landed_wait **pp = &k->verdicts, *w;
+
+	while ((w = *pp)) {
+		ks_record *outside = NULL;
+
+		if (!ks_kinesis_has_revoked(k, w->unit)) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		/* Not known which records a KCL consumer sees: all but the first key go again. */
+		ks_shards_keep_first_key(w->unit, &outside);
+		resend(k, outside, now);
 		KS_METRIC_ADD(k->metrics, records_put_ok, ks_kinesis_ack_unit(k, w->unit, w->shard, w->seq, now));
 		free(w);
 	}

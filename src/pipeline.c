@@ -120,6 +120,52 @@ static void on_consumer_fatal(void *opaque, const char *msg)
 	stop_on(opaque, 0, msg);
 }
 
+/* A record of a revoked partition that the writer will not send: never committed. */
+static void on_dropped(void *opaque, ks_record *rec)
+{
+	(void)opaque;
+	ks_ptrack_drop(rec->origin, rec->offset);
+}
+
+/* The trackers of revoked partitions, for ks_router_revoke. */
+typedef struct revoked_set {
+	ks_ptrack_t **parts;
+	int n;
+} revoked_set;
+
+static int is_revoked(void *ud, const ks_record *rec)
+{
+	const revoked_set *rs = ud;
+	int i;
+
+	for (i = 0; i < rs->n; i++)
+		if (rec->origin == rs->parts[i])
+			return 1;
+	return 0;
+}
+
+/* What the writers did not send by the drain's end they never send (the partitions' new owner
+ * reads it again, from the committed offset); what they have in flight could still land after
+ * the new owner's records, so it is awaited, as long as a request may take. */
+static void revoke_writers(pipeline *p, const rd_kafka_topic_partition_list_t *parts)
+{
+	revoked_set rs = { calloc((size_t)parts->cnt + 1, sizeof(*rs.parts)), 0 };
+	int64_t until = ks_now_ms() + p->conf->request_timeout_ms;
+	ks_errbuf err;
+	int i;
+
+	for (i = 0; rs.parts && i < parts->cnt; i++)
+		if ((rs.parts[rs.n] = ks_offsets_find(p->offs, parts->elems[i].topic, parts->elems[i].partition)))
+			rs.n++;
+	if (!rs.parts)
+		set_fatal(p, "out of memory revoking %d partitions", parts->cnt);
+	else if (rs.n && ks_router_revoke(p->router, is_revoked, &rs))
+		while (!p->fatal && ks_router_revoked_inflight(p->router) && ks_now_ms() < until)
+			if (writers_poll(p, 50, -1, &err))
+				set_fatal(p, "%s", err.text);
+	free(rs.parts);
+}
+
 /* Revoked partitions: let their records in flight finish, up to @p deadline. */
 static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts, int64_t deadline)
 {
@@ -134,6 +180,8 @@ static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts,
 		}
 		ks_policy_poll(p->pol);
 	}
+	if (ks_offsets_pending(p->offs, parts))
+		revoke_writers(p, parts);
 }
 
 /* ---- messages ------------------------------------------------------------------------------------ */
@@ -486,7 +534,7 @@ static int run_loop(pipeline *p)
 static int start_writer(void *opaque, ks_dest *d, ks_errbuf *err)
 {
 	pipeline *p = opaque;
-	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
+	ks_kinesis_cbs kcbs = { on_acked, on_failed, p, on_dropped };
 	const ks_conf *c = d->conf;
 	ks_stream_info info;
 	ks_shardmap_t *shards;

@@ -227,6 +227,26 @@ void ks_router_flush(ks_router_t *r)
 		ks_kinesis_flush(r->dests[i]->kin);
 }
 
+size_t ks_router_revoke(ks_router_t *r, ks_record_pred revoked, void *ud)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < r->ndests; i++)
+		n += ks_kinesis_revoke(r->dests[i]->kin, revoked, ud);
+	return n;
+}
+
+size_t ks_router_revoked_inflight(const ks_router_t *r)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < r->ndests; i++)
+		n += ks_kinesis_revoked_inflight(r->dests[i]->kin);
+	return n;
+}
+
 /*
  * Each writer has its own connections, so only one can be waited on: the one holding records
  * (with the wake fd, as with a single writer). When several hold records the wait is cut to

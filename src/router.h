@@ -59,6 +59,13 @@ size_t ks_router_bytes(const ks_router_t *r);
 /** @brief ks_kinesis_flush on every writer. */
 void ks_router_flush(ks_router_t *r);
 /**
+ * @brief ks_kinesis_revoke on every writer: no record for which @p revoked says 1 is sent from
+ *        now on. @returns those still in flight, over every writer. @locality pipeline thread
+ */
+size_t ks_router_revoke(ks_router_t *r, ks_record_pred revoked, void *ud);
+/** @brief ks_kinesis_revoked_inflight over every writer. */
+size_t ks_router_revoked_inflight(const ks_router_t *r);
+/**
  * @brief Drive every writer (ks_kinesis_poll), waiting at most @p timeout_ms, and for @p wake_fd
  *        when >= 0. @returns 0, or a writer's fatal error with @p err.
  */

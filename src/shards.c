@@ -261,6 +261,32 @@ int ks_shards_retry(ks_shards_t *s, ks_record *unit)
 	return ks_shards_add_chain(s, unit);
 }
 
+size_t ks_shards_extract(ks_shards_t *s, int (*take)(void *ud, ks_record *unit), void *ud, ks_rqueue *out)
+{
+	size_t taken = 0;
+	int i;
+
+	for (i = 0; s->cur && i < ks_shardmap_count(s->cur->map); i++) {
+		ks_rqueue keep = { 0 };
+		ks_record *u;
+
+		while ((u = ks_rqueue_pop(&s->cur->units[i]))) {
+			if (!take(ud, u)) {
+				ks_rqueue_push(&keep, u);
+				continue;
+			}
+			set_unref(s->cur);
+			u->shardset = NULL;
+			u->unit_open = 0;
+			s->queued--;
+			ks_rqueue_push(out, u);
+			taken++;
+		}
+		s->cur->units[i] = keep;
+	}
+	return taken;
+}
+
 size_t ks_shards_unit_bytes(const ks_record *u)
 {
 	ks_put_entry e = { u->pkey, u->pkey_len, NULL, u->data, u->agg ? u->agg_cost : u->data_len };

@@ -93,6 +93,14 @@ void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec);
 int ks_shards_retry(ks_shards_t *s, ks_record *unit);
 
 /**
+ * @brief Take every queued unit for which @p take says 1 (it may mark the unit's records) out of
+ *        the shard queues, appended to @p out in queue order. They hold no map any more, as
+ *        records never queued: ks_shards_add_chain queues what is kept of them again.
+ * @returns how many units were taken.
+ */
+size_t ks_shards_extract(ks_shards_t *s, int (*take)(void *ud, ks_record *unit), void *ud, ks_rqueue *out);
+
+/**
  * @brief Move the units that may be sent now to @p out: closed or lingered long enough (or
  *        @p flush), and allowed by their shard's buckets. Sets @p wake_ms to when the next one
  *        could go (INT64_MAX: nothing waits).

@@ -50,6 +50,12 @@ typedef struct fake {
 	int nacc[MAXSHARDS];
 	char log[1 << 16];          /* "+key=data " acknowledged */
 	int acked;
+	int hold;                   /* requests stay in flight, unanswered, while set */
+	int throttle_all;           /* the next requests answered: every entry throttled */
+	int revoked;                /* partition A was revoked: requests started since must not hold its records */
+	int after_revoke[16];       /* per slot: started after the revoke */
+	int revoked_sent;           /* records of partition A (keys "a...") stored from such requests */
+	int dropped_a, dropped_b, acked_a;
 } fake;
 
 static ks_u128 u128_of(const char *s)
@@ -128,6 +134,7 @@ static int take(fake *f, fshard *s, size_t bytes)
 typedef struct store_ud {
 	fake *f;
 	int shard;
+	int after_revoke;
 } store_ud;
 
 static void store(void *ud, const char *pkey, size_t pkey_len, const void *data, size_t len)
@@ -142,6 +149,8 @@ static void store(void *ud, const char *pkey, size_t pkey_len, const void *data,
 		return;
 	}
 	CU_ASSERT_FATAL(f->nseen < MAXSEEN);
+	if (u->after_revoke && (pkey[0] == 'a' || (pkey[0] == 'm' && len && *(const char *)data == '1')))
+		f->revoked_sent++;
 	f->seen[f->nseen].shard = u->shard;
 	snprintf(f->seen[f->nseen++].rec, sizeof(f->seen[0].rec), "%.*s=%.*s", (int)pkey_len, pkey, (int)len,
 		 (const char *)data);
@@ -169,7 +178,7 @@ static void answer_list(fake *f, ks_buf *out)
 }
 
 /* One PutRecords request: each entry routed, limited, stored as a consumer reads it. */
-static void answer_put(fake *f, const ks_buf *body, ks_buf *out)
+static void answer_put(fake *f, const ks_buf *body, ks_buf *out, int after_revoke)
 {
 	static unsigned char data[1 << 20];
 	json_t *root = json_loadb(body->data, body->len, 0, NULL), *recs = json_object_get(root, "Records"), *r;
@@ -184,13 +193,13 @@ static void answer_put(fake *f, const ks_buf *body, ks_buf *out)
 		size_t dlen = wu_unbase64(json_string_value(json_object_get(r, "Data")), data);
 		ks_u128 h = ehk ? u128_of(ehk) : ks_hash_key(pkey, strlen(pkey));
 		int s = route(f, h), n;
-		store_ud u = { f, s };
+		store_ud u = { f, s, after_revoke };
 
 		CU_ASSERT_FATAL(s >= 0);
 		f->entries++;
 		if (i)
 			ks_buf_puts(out, ",");
-		if (f->limits && !take(f, &f->sh[s], strlen(pkey) + dlen)) {
+		if (f->throttle_all || (f->limits && !take(f, &f->sh[s], strlen(pkey) + dlen))) {
 			failed++;
 			f->throttled++;
 			ks_buf_puts(out, "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded\"}");
@@ -233,6 +242,7 @@ static int fake_start(void *t, int slot, const char *const *headers, const void 
 			f->is_list[slot] = 1;
 	ks_buf_reset(&f->bodies[slot]);
 	ks_buf_append(&f->bodies[slot], body, len);
+	f->after_revoke[slot] = f->revoked;
 	f->pending[f->npending++] = slot;
 	return 0;
 }
@@ -242,7 +252,7 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 	fake *f = t;
 	int pending[16], n = f->npending, i;
 
-	if (!n) {
+	if (!n || f->hold) {
 		f->now += timeout_ms;
 		return;
 	}
@@ -261,7 +271,7 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 		} else if (f->is_list[pending[i]]) {
 			answer_list(f, &out);
 		} else {
-			answer_put(f, &f->bodies[pending[i]], &out);
+			answer_put(f, &f->bodies[pending[i]], &out, f->after_revoke[pending[i]]);
 		}
 		a.slot = pending[i];
 		a.body = out.data;
@@ -270,6 +280,7 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 		done(ud, &a);
 		ks_buf_clean(&out);
 	}
+	f->throttle_all = 0;
 }
 
 static void fake_close(void *t)
@@ -278,19 +289,40 @@ static void fake_close(void *t)
 
 static const ks_http_transport fake_transport = { fake_open, fake_start, fake_poll, fake_close };
 
+/* Partition A's records (origin &partition_a) are the revoked ones. */
+static int partition_a, partition_b;
+
 static void on_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
 {
 	fake *f = opaque;
 	size_t l = strlen(f->log);
+	const char *pad = memchr(rec->data, '.', rec->data_len);
+	size_t data_shown = pad ? (size_t)(pad - (const char *)rec->data) : rec->data_len;
 
 	f->acked++;
+	f->acked_a += rec->origin == &partition_a;
 	if (l + 64 < sizeof(f->log))
-		snprintf(f->log + l, sizeof(f->log) - l, "+%s=%.*s ", rec->pkey, (int)rec->data_len, (const char *)rec->data);
+		snprintf(f->log + l, sizeof(f->log) - l, "+%s=%.*s ", rec->pkey, (int)data_shown, (const char *)rec->data);
 }
 
 static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
 {
 	CU_FAIL("a record failed");
+}
+
+static void on_dropped(void *opaque, ks_record *rec)
+{
+	fake *f = opaque;
+
+	if (rec->origin == &partition_a)
+		f->dropped_a++;
+	else
+		f->dropped_b++;
+}
+
+static int of_partition_a(void *ud, const ks_record *rec)
+{
+	return rec->origin == ud;
 }
 
 typedef struct writer {
@@ -328,7 +360,7 @@ static void writer_open(writer *w, int nshards, const char *const *props)
 static void writer_open_map(writer *w, int nshards, const char *const *props, int with_map)
 {
 	static const char *const base[] = { "shards.refresh.ms", "0", NULL };
-	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
+	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f, on_dropped };
 	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f, 0x9e3779b97f4a7c15ULL };
 	ks_errbuf err;
 	int i;
@@ -631,6 +663,125 @@ static void test_listed_later_without_a_map(void)
 	writer_close(&w);
 }
 
+/* Record @p seq of @p key, from @p origin's partition, with @p pad bytes of padding after it. */
+static void submit_from(writer *w, const char *key, int seq, int *origin, size_t pad)
+{
+	char data[2048];
+	ks_record *r;
+	ks_errbuf err;
+	int n = snprintf(data, sizeof(data), "%d", seq);
+
+	memset(data + n, '.', pad);
+	r = ks_record_new(key, strlen(key), data, (size_t)n + pad);
+	r->origin = origin;
+	CU_ASSERT_EQUAL(ks_kinesis_submit(w->k, r, &err), 0);
+}
+
+/* Keys a<i> of partition A, b<i> of partition B, m<i> (i a multiple of 3; record 1 in A, 2 and
+ * 3 in B), for i in
+ * @p from..@p to: record @p seq. */
+static void submit_round(writer *w, int seq, int from, int to)
+{
+	char key[16];
+	int i;
+
+	for (i = from; i <= to; i++) {
+		snprintf(key, sizeof(key), "a%d", i);
+		submit_from(w, key, seq, &partition_a, 1000);
+		snprintf(key, sizeof(key), "b%d", i);
+		submit_from(w, key, seq, &partition_b, 1000);
+		if (i % 3 == 0) {
+			snprintf(key, sizeof(key), "m%d", i);
+			submit_from(w, key, seq, seq == 1 ? &partition_a : &partition_b, 1000);
+		}
+	}
+}
+
+/*
+ * Partition A is revoked while its records are everywhere in the writer: in flight (unanswered),
+ * waiting in the gate behind them, in open aggregates lingering in the shard queues, in units
+ * waiting for their shard's buckets, mixed with partition B's records in aggregates. None is sent
+ * after the revoke; those not sent are dropped (not acknowledged); those in flight are answered
+ * (accepted, or with @p throttled every entry throttled: then dropped instead of retried). With
+ * @p taken, the aggregates waited in the shard queues long enough to be taken for the next request.
+ * Partition B's records are each seen once, each key in order, including keys m whose first record
+ * was A's.
+ */
+static void revoke_while_busy(int throttled, int taken)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "10", "max.inflight.requests",
+					     "1", NULL };
+	int last[3][60] = { { 0 } }, i, inflight, a_total = 60 * 3 + 20;
+	writer w;
+	ks_errbuf err;
+
+	writer_open(&w, 2, props);
+	w.f.hold = 1;
+	/* Half the keys' first records in flight, the others' waiting behind them in the gate. */
+	submit_round(&w, 1, 0, 29);
+	ks_kinesis_flush(w.k);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.f.npending, 1);
+	submit_round(&w, 2, 0, 29);
+	/* The other half in aggregates of both partitions, some waiting for their shard's buckets,
+	 * some lingering open. */
+	submit_round(&w, 1, 30, 59);
+	submit_round(&w, 2, 30, 59);
+	submit_round(&w, 3, 0, 59);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	/* A second later, the aggregates that lingered are ready to go (but for the request slot). */
+	if (taken)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	inflight = (int)ks_kinesis_revoke(w.k, of_partition_a, &partition_a);
+	w.f.revoked = 1;
+	CU_ASSERT_TRUE(inflight > 0);
+	CU_ASSERT_TRUE(w.f.dropped_a > 0);
+	CU_ASSERT_EQUAL(w.f.dropped_b, 0);
+	CU_ASSERT_EQUAL(w.f.dropped_a + inflight + w.f.acked_a, a_total);
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w.k), (size_t)(60 * 3 * 2 + 20 * 3 - a_total + inflight));
+	w.f.hold = 0;
+	w.f.throttle_all = throttled;
+	drain(&w);
+	CU_ASSERT_EQUAL(ks_kinesis_revoked_inflight(w.k), 0);
+	CU_ASSERT_EQUAL(w.f.revoked_sent, 0);
+	CU_ASSERT_EQUAL(w.f.dropped_b, 0);
+	CU_ASSERT_EQUAL(w.f.dropped_a + w.f.acked_a, a_total);
+	if (throttled)
+		CU_ASSERT_EQUAL(w.f.acked_a, 0);
+	CU_ASSERT_EQUAL(w.f.acked - w.f.acked_a, 60 * 3 + 20 * 2);
+	CU_ASSERT_EQUAL(w.f.dropped, 0);
+	/* What a consumer sees: B's records once each, each key in order; A's at most once. */
+	for (i = 0; i < w.f.nseen; i++) {
+		char c;
+		int key, seq, *l;
+
+		CU_ASSERT_EQUAL_FATAL(sscanf(w.f.seen[i].rec, "%c%d=%d", &c, &key, &seq), 3);
+		l = &last[c == 'a' ? 0 : c == 'b' ? 1 : 2][key];
+		if (c == 'a' || (c == 'm' && seq == 1)) {
+			CU_ASSERT_TRUE(seq > *l);
+		} else {
+			CU_ASSERT_TRUE(seq == *l + 1 || (c == 'm' && seq == 2 && *l == 0));
+		}
+		*l = seq;
+	}
+	for (i = 0; i < 60; i++) {
+		CU_ASSERT_EQUAL(last[1][i], 3);
+		if (i % 3 == 0)
+			CU_ASSERT_EQUAL(last[2][i], 3);
+	}
+	writer_close(&w);
+}
+
+static void test_revoked_partition_accepted_in_flight(void)
+{
+	revoke_while_busy(0, 0);
+}
+
+static void test_revoked_partition_throttled_in_flight(void)
+{
+	revoke_while_busy(1, 1);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -644,6 +795,10 @@ int main(void)
 		{ "a split behind the map, its listing refused: records go again, none lost",
 		  test_split_with_listing_refused },
 		{ "without a map at start, the shards are listed later", test_listed_later_without_a_map },
+		{ "a revoked partition: nothing sent after, what was in flight acknowledged",
+		  test_revoked_partition_accepted_in_flight },
+		{ "a revoked partition: what was in flight and throttled is dropped, not retried",
+		  test_revoked_partition_throttled_in_flight },
 		{ NULL, NULL },
 	};
 
