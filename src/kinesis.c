@@ -5,7 +5,8 @@
  * jittered exponential backoff. With ordering=key the key gate (keygate.c) keeps one record per
  * key queued or in flight; with aggregation=kpl the records waiting behind it join its aggregate,
  * which is acknowledged, retried or failed as a whole, so a key's order holds. With a shard map,
- * records reach the ready queue through their shard's queue (kinesis_shards.c, shards.c).
+ * records reach the ready queue through their shard's queue (shards.c); when to list the shards and
+ * what an aggregate that landed elsewhere means is decided by shardlist.c.
  */
 #include "kinesis.h"
 
@@ -16,11 +17,106 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kinesis_internal.h"
+#include "aws.h"
+#include "keygate.h"
 #include "kpl.h"
 #include "log.h"
+#include "putrecords.h"
+#include "shardlist.h"
+#include "shards.h"
+#include "stream.h"
 
 #define JSON_1_1 "application/x-amz-json-1.1"
+
+typedef struct request {
+	ks_buf body;
+	ks_record **recs;
+	size_t n;
+	int64_t start_ms;
+	int busy;
+} request;
+
+/* An aggregate accepted by a shard the map did not know: decided after the next listing. */
+typedef struct landed_wait {
+	struct landed_wait *next;
+	ks_record *unit;
+	char shard[64];
+	char seq[128];
+} landed_wait;
+
+struct ks_kinesis {
+	const ks_conf *conf;
+	char *url;
+	ks_aws_url aws_url;    /* host and path as signed */
+	ks_creds_t *creds;
+	ks_metrics *metrics;
+	ks_kinesis_cbs cbs;
+	const ks_http_transport *tp;
+	void *t;
+	int64_t (*now_ms)(void *ud);
+	void *clock_ud;
+	request *reqs;
+	int nreqs;
+	int busy;
+
+	ks_rqueue incoming;    /* ordering=key: submitted, not yet through the gate */
+	ks_rqueue ready;       /* may be sent now */
+	ks_rqueue retry;       /* waiting for their backoff */
+	ks_keygate_t *gate;    /* ordering=key */
+	size_t held_records;
+	size_t held_bytes;
+	int flush;
+	uint64_t rng;
+
+	ks_buf kpl;            /* aggregation=kpl: one aggregate being encoded */
+	size_t max_record_bytes;   /* the stream's (DescribeStreamSummary), 1 MiB until told */
+	size_t max_request_bytes;  /* 5 MiB; 10 MiB once records may be over 1 MiB */
+
+	/* Shard-aware (rate.limit.percent or aggregation=kpl, once a shard map is known). */
+	ks_shards_t *sh;
+	ks_shardlist_t *sl;    /* when to list the shards, the ranges of those seen, landing decisions */
+	int64_t shard_wake;    /* when a queued unit may go next */
+	landed_wait *verdicts; /* aggregates that landed in a shard the map does not know yet */
+	int list_slot;         /* the transport slot of ListShards */
+	int list_busy;
+	ks_buf list_body;
+	int open_shards;       /* of the map in use: its share of kinesink_stream_open_shards */
+
+	size_t revoked_held;   /* records marked by ks_kinesis_revoke, still held (in flight) */
+	size_t dropped_revoked; /* records dropped since the writer started: their partition was revoked */
+
+	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
+	int fatal;
+	ks_errbuf fatal_err;
+};
+
+
+/* Whether records go by shard: a map is known and limits or aggregation asked for. */
+static inline int sharded(const ks_kinesis_t *k)
+{
+	return k->sh && ks_shards_map(k->sh);
+}
+static inline int64_t now_of(const ks_kinesis_t *k)
+{
+	return k->now_ms(k->clock_ud);
+}
+
+/* Without a map, how often the writer tries to list the shards: shards.refresh.ms, or a minute. */
+static int64_t relist_ms(const ks_conf *conf)
+{
+	return conf->shards_refresh_ms > 0 ? conf->shards_refresh_ms : 60000;
+}
+
+
+static void set_fatal(ks_kinesis_t *k, const ks_errbuf *e);
+static void route(ks_kinesis_t *k, ks_record *rec);
+static void admit_sharded(ks_kinesis_t *k);
+static void shards_nomem(ks_kinesis_t *k);
+static int check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now);
+static void decide_revoked(ks_kinesis_t *k, int64_t now);
+static void maybe_list(ks_kinesis_t *k, int64_t now);
+static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now);
+static int64_t shards_wake(const ks_kinesis_t *k);
 
 static int64_t mono_now(void *ud)
 {
@@ -73,11 +169,17 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 		if (!(k->sh = ks_shards_new(&so)))
 			goto nomem;
 	}
+	if (k->sh) {
+		/* The pipeline lists the shards at start (ks_kinesis_set_shardmap); without a map by
+		 * then, the writer tries again later. */
+		ks_shardlist_opts lo = { conf->stream, conf->shards_refresh_ms, relist_ms(conf), relist_ms(conf),
+					 k->rng ^ 0x5851f42d4c957f2dULL };
+
+		if (!(k->sl = ks_shardlist_new(&lo, k->now_ms(k->clock_ud))))
+			goto nomem;
+	}
 	k->list_slot = k->nreqs;
 	k->shard_wake = INT64_MAX;
-	/* The pipeline lists the shards at start (ks_kinesis_set_shardmap); without a map by then,
-	 * the writer tries again later. */
-	k->next_refresh_ms = k->now_ms(k->clock_ud) + ks_kinesis_relist_ms(conf);
 	topts.url = k->url;
 	topts.timeout_ms = conf->request_timeout_ms;
 	topts.connect_timeout_ms = conf->connect_timeout_ms;
@@ -148,7 +250,7 @@ void ks_kinesis_destroy(ks_kinesis_t *k)
 		free(w);
 	}
 	ks_shards_destroy(k->sh);
-	ks_shardmap_destroy(k->list_map);
+	ks_shardlist_destroy(k->sl);
 	ks_buf_clean(&k->list_body);
 	ks_keygate_destroy(k->gate);
 	ks_buf_clean(&k->kpl);
@@ -172,7 +274,7 @@ static int keys_of(ks_kinesis_t *k, ks_credentials *cr, ks_sigv4_keys *keys, ks_
 }
 
 /* The signed header lines of a Kinesis call of @p target with @p body. */
-int ks_kinesis_sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_headers *out, ks_errbuf *err)
+static int sign_call(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_aws_headers *out, ks_errbuf *err)
 {
 	ks_aws_call call = { "POST", &k->aws_url, k->conf->aws_region, "kinesis", JSON_1_1, target,
 			     body->data, body->len };
@@ -187,7 +289,7 @@ int ks_kinesis_sign(ks_kinesis_t *k, const char *target, const ks_buf *body, ks_
 	return rc;
 }
 
-void ks_kinesis_set_fatal(ks_kinesis_t *k, const ks_errbuf *e)
+static void set_fatal(ks_kinesis_t *k, const ks_errbuf *e)
 {
 	if (k->fatal)
 		return;
@@ -237,7 +339,7 @@ static int hold_fatal(ks_kinesis_t *k, request *rq, const ks_errbuf *err, int rc
 {
 	size_t i;
 
-	ks_kinesis_set_fatal(k, err);
+	set_fatal(k, err);
 	for (i = 0; i < rq->n; i++)
 		ks_rqueue_push(&k->retry, rq->recs[i]);
 	rq->n = 0;
@@ -252,7 +354,7 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 	int rc;
 
 	ks_errbuf_clear(&err);
-	if ((rc = build_body(k, rq)) || (rc = ks_kinesis_sign(k, "Kinesis_20131202.PutRecords", &rq->body, &hdrs, &err))) {
+	if ((rc = build_body(k, rq)) || (rc = sign_call(k, "Kinesis_20131202.PutRecords", &rq->body, &hdrs, &err))) {
 		if (rc == KS_ERR_NOMEM || rc == KS_ERR_TOOBIG) {
 			ks_errbuf_set(&err, KS_ERR_FATAL, "cannot build a PutRecords request: %s", ks_err_str(rc));
 			return hold_fatal(k, rq, &err, rc);
@@ -293,7 +395,7 @@ static void admit_incoming(ks_kinesis_t *k)
 		/* The records left are held, never acknowledged (not committed), freed with the writer. */
 		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
 			      ks_keygate_keys(k->gate));
-		ks_kinesis_set_fatal(k, &e);
+		set_fatal(k, &e);
 	}
 }
 
@@ -312,8 +414,8 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 {
 	int i;
 
-	if (ks_kinesis_sharded(k) && !k->fatal) {
-		ks_kinesis_admit_sharded(k);
+	if (sharded(k) && !k->fatal) {
+		admit_sharded(k);
 		ks_shards_take(k->sh, now, k->flush, &k->ready, &k->shard_wake);
 	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
@@ -357,16 +459,16 @@ static uint64_t rnd(ks_kinesis_t *k)
 	return k->rng;
 }
 
-void ks_kinesis_requeue_active(ks_kinesis_t *k, ks_record *rec, int64_t now)
+static void requeue_active(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
 	rec->not_before_ms = now;
-	if (ks_kinesis_sharded(k))
-		ks_kinesis_route(k, rec);
+	if (sharded(k))
+		route(k, rec);
 	else
 		ks_rqueue_push(&k->ready, rec);
 }
 
-void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now)
+static void release_unit(ks_kinesis_t *k, ks_record *rec, int64_t now)
 {
 	ks_record *r;
 
@@ -382,7 +484,7 @@ void ks_kinesis_release(ks_kinesis_t *k, ks_record *rec, int64_t now)
 		ks_record *next = ks_keygate_release(k->gate, r);
 
 		if (next)
-			ks_kinesis_requeue_active(k, next, now);
+			requeue_active(k, next, now);
 	}
 	destroy_group(k, rec);
 }
@@ -407,7 +509,7 @@ static int same_key(const ks_record *a, const ks_record *b)
 	return a->key_hash == b->key_hash && a->pkey_len == b->pkey_len && memcmp(a->pkey, b->pkey, a->pkey_len) == 0;
 }
 
-ks_record *ks_kinesis_strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *released)
+static ks_record *strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *released)
 {
 	ks_record *kept = NULL, **tail = &kept;
 
@@ -438,7 +540,7 @@ ks_record *ks_kinesis_strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *re
 	return kept;
 }
 
-int ks_kinesis_has_revoked(const ks_kinesis_t *k, const ks_record *u)
+static int has_revoked(const ks_kinesis_t *k, const ks_record *u)
 {
 	for (; k->revoked_held && u; u = u->agg)
 		if (u->revoked)
@@ -477,11 +579,11 @@ static void strip_unit(ks_kinesis_t *k, ks_record *u, ks_rqueue *q, ks_rqueue *r
 
 	if (k->sh)
 		ks_shards_unit_done(k->sh, u);
-	if (!(kept = ks_kinesis_strip_revoked(k, u, released)))
+	if (!(kept = strip_revoked(k, u, released)))
 		return;
-	if (ks_kinesis_sharded(k)) {
+	if (sharded(k)) {
 		if (ks_shards_add_chain(k->sh, kept))
-			ks_kinesis_shards_nomem(k);
+			shards_nomem(k);
 		return;
 	}
 	reform(kept, attempts, not_before_ms);
@@ -530,7 +632,7 @@ static int match_record(void *ud, const ks_record *r)
 
 size_t ks_kinesis_revoke(ks_kinesis_t *k, ks_record_pred revoked, void *ud)
 {
-	int64_t now = ks_kinesis_now(k);
+	int64_t now = now_of(k);
 	marker m = { revoked, ud, 0 };
 	ks_rqueue keep = { 0 }, gone = { 0 }, queued = { 0 }, ready = { 0 }, retry = { 0 }, released = { 0 };
 	size_t i, before = k->dropped_revoked;
@@ -564,7 +666,7 @@ size_t ks_kinesis_revoke(ks_kinesis_t *k, ks_record_pred revoked, void *ud)
 	take_marked(&k->retry, &m, &retry);
 	k->revoked_held += m.marked;
 	/* Accepted into a shard not known yet: decided now, not after the next listing. */
-	ks_kinesis_decide_revoked(k, now);
+	decide_revoked(k, now);
 	while ((r = ks_rqueue_pop(&queued)))
 		strip_unit(k, r, &k->ready, &released);
 	while ((r = ks_rqueue_pop(&ready)))
@@ -572,7 +674,7 @@ size_t ks_kinesis_revoke(ks_kinesis_t *k, ks_record_pred revoked, void *ud)
 	while ((r = ks_rqueue_pop(&retry)))
 		strip_unit(k, r, &k->retry, &released);
 	while ((r = ks_rqueue_pop(&released)))
-		ks_kinesis_requeue_active(k, r, now);
+		requeue_active(k, r, now);
 	ks_info("kinesis", "partitions revoked: %zu records for stream %s not sent (the new owner reads them again), %zu in flight",
 		k->dropped_revoked - before, k->conf->stream, k->revoked_held);
 	return k->revoked_held;
@@ -599,7 +701,7 @@ static void fail_record(ks_kinesis_t *k, ks_record *rec, const char *code, const
 		for (r = rec; r; r = r->agg)
 			k->cbs.failed(k->cbs.opaque, r, &e);
 	}
-	ks_kinesis_release(k, rec, now);
+	release_unit(k, rec, now);
 }
 
 static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const char *why)
@@ -607,14 +709,14 @@ static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const ch
 	int64_t base = k->conf->retry_backoff_ms, max = k->conf->retry_backoff_max_ms, backoff;
 	int shift;
 
-	if (ks_kinesis_has_revoked(k, rec)) {
+	if (has_revoked(k, rec)) {
 		/* Its partition was revoked while it was sent: what is kept of it goes on. */
 		ks_rqueue kept = { 0 }, released = { 0 };
 		ks_record *r;
 
 		strip_unit(k, rec, &kept, &released);
 		while ((r = ks_rqueue_pop(&released)))
-			ks_kinesis_requeue_active(k, r, now);
+			requeue_active(k, r, now);
 		if (!(rec = ks_rqueue_pop(&kept)))
 			return;
 	}
@@ -657,7 +759,7 @@ static void retry_request(ks_kinesis_t *k, request *rq, int64_t now, const char 
 }
 
 /* Acknowledge every record of @p unit (accepted by shard @p shard_id) and let it go. */
-size_t ks_kinesis_ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
+static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
 {
 	size_t n = 0, bytes = 0;
 	ks_record *r;
@@ -672,7 +774,7 @@ size_t ks_kinesis_ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_i
 	if (unit->shardset) /* without the answer's shard id (not read), the predicted one */
 		ks_metrics_shard_add(k->metrics, k->conf->stream, *shard_id ? shard_id : ks_shards_predicted(unit), n,
 				     bytes, 0);
-	ks_kinesis_release(k, unit, now);
+	release_unit(k, unit, now);
 	return n;
 }
 
@@ -682,7 +784,7 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 	size_t i, ok = 0, failed = 0;
 
 	/* Shard-aware: where each entry landed (a stale map, and for an aggregate what is acknowledged). */
-	if (ks_putrecords_parse_as(&ans, a->body, a->body_len, rq->n, ks_kinesis_sharded(k))) {
+	if (ks_putrecords_parse_as(&ans, a->body, a->body_len, rq->n, sharded(k))) {
 		/* Without a per-entry answer nothing is known accepted: send all again. */
 		ks_warn("kinesis", "PutRecords answer from %s without %zu entries (request id %s): retrying the batch",
 			k->url, rq->n, a->request_id[0] ? a->request_id : "none");
@@ -713,9 +815,9 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
-		if (rec->shardset && !ks_kinesis_check_landed(k, rec, &res, now))
+		if (rec->shardset && !check_landed(k, rec, &res, now))
 			continue; /* decided once the shard it landed in is known */
-		ok += ks_kinesis_ack_unit(k, rec, res.shard_id, res.seq, now);
+		ok += ack_unit(k, rec, res.shard_id, res.seq, now);
 	}
 	rq->n = 0;
 	KS_METRIC_ADD(k->metrics, records_put_ok, ok);
@@ -765,10 +867,10 @@ static void handle_done(void *ud, const ks_http_answer *a)
 {
 	ks_kinesis_t *k = ud;
 	request *rq = &k->reqs[a->slot];
-	int64_t now = ks_kinesis_now(k);
+	int64_t now = now_of(k);
 
 	if (a->slot == k->list_slot) {
-		ks_kinesis_handle_list(k, a, now);
+		handle_list(k, a, now);
 		return;
 	}
 	rq->busy = 0;
@@ -788,6 +890,263 @@ static void handle_done(void *ud, const ks_http_answer *a)
 	} else {
 		handle_error_answer(k, rq, a, now);
 	}
+}
+
+/* ---- the shard-aware side ------------------------------------------------------------------ */
+
+/* Records of @p a's key waiting in the gate join its aggregate while it is open and has room:
+ * with aggregation, a busy key costs no round trip as long as its records fit. */
+static void join_waiting(ks_kinesis_t *k, ks_record *a)
+{
+	const ks_record *w;
+
+	while ((w = ks_keygate_peek_waiting(k->gate, a)) && ks_shards_can_join(k->sh, a, w))
+		ks_shards_join(k->sh, a, ks_keygate_take_waiting(k->gate, a));
+}
+
+/* The shard queues could not take a record: the writer stops. */
+static void shards_nomem(ks_kinesis_t *k)
+{
+	ks_errbuf e;
+
+	ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+	set_fatal(k, &e);
+}
+
+/* Queue @p rec (its key's active record, or any with ordering=none) for its predicted shard. */
+static void route(ks_kinesis_t *k, ks_record *rec)
+{
+	if (ks_shards_add(k->sh, rec)) {
+		ks_rqueue_push(&k->retry, rec); /* held, never acknowledged, freed with the writer */
+		shards_nomem(k);
+		return;
+	}
+	if (k->gate)
+		join_waiting(k, rec);
+}
+
+/* Shard-aware: the records submitted since the last poll go through the gate to their shard. */
+static void admit_sharded(ks_kinesis_t *k)
+{
+	ks_record *r, *a;
+	ks_errbuf e;
+	int rc;
+
+	/* While the map may be stale, no aggregate packs several keys (shardlist.h). */
+	ks_shards_set_solo(k->sh, ks_shardlist_stale(k->sl));
+	while (!k->fatal && (r = ks_rqueue_pop(&k->incoming))) {
+		if (!k->gate) {
+			route(k, r);
+			continue;
+		}
+		if ((rc = ks_keygate_admit(k->gate, r)) < 0) {
+			ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
+				      ks_keygate_keys(k->gate));
+			ks_rqueue_push(&k->retry, r);
+			set_fatal(k, &e);
+		} else if (rc == 1) {
+			route(k, r);
+		} else if ((a = ks_keygate_active(k->gate, r))) {
+			join_waiting(k, a);
+		}
+	}
+}
+
+/* The records of an aggregate that landed in a shard outside whose range they hash (or may: the
+ * range is not known): a KCL consumer would drop them. They go again, each key's in a unit of its
+ * own (which lands where its key does, whatever the map), before any later record of their key
+ * (which waits in the gate behind them); they are not acknowledged. */
+static void resend(ks_kinesis_t *k, ks_record *outside, int64_t now)
+{
+	ks_rqueue released = { 0 };
+	size_t n = 0;
+	ks_record *r;
+
+	/* Those of a partition revoked since are not: the partition's new owner sends them. */
+	if (has_revoked(k, outside))
+		outside = strip_revoked(k, outside, &released);
+	while ((r = ks_rqueue_pop(&released)))
+		requeue_active(k, r, now);
+	if (!outside)
+		return;
+	for (r = outside; r; r = r->agg)
+		n++;
+	KS_METRIC_ADD(k->metrics, records_resent_reshard, n);
+	ks_info("kinesis", "%zu records of an aggregate landed outside the range of their shard of stream %s: sending them again",
+		n, k->conf->stream);
+	if (ks_shards_add_chain_solo(k->sh, outside))
+		shards_nomem(k);
+}
+
+/* Accepted aggregate @p unit landed in shard @p landed: what a KCL consumer drops of it goes again.
+ * Without the shard's range, every key but its first. */
+static void resend_outside(ks_kinesis_t *k, ks_record *unit, const char *landed, int64_t now)
+{
+	ks_record *outside = NULL;
+	ks_u128 start, end;
+
+	if (ks_shardlist_range(k->sl, landed, &start, &end))
+		ks_shards_split(unit, start, end, &outside);
+	else
+		ks_shards_keep_first_key(unit, &outside);
+	if (outside)
+		resend(k, outside, now);
+}
+
+/* An accepted unit's ShardId against its prediction. @returns 1 when it may be acknowledged now
+ * (after the records outside its landed shard's range were sent again), 0 when the unit waits for
+ * the next shard listing (held in k->verdicts). */
+static int check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now)
+{
+	const char *predicted = ks_shards_predicted(unit);
+	ks_u128 start, end;
+	landed_wait *w;
+
+	if (!*res->shard_id || !*predicted || strcmp(res->shard_id, predicted) == 0)
+		return 1;
+	KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
+	/* Records of a revoked partition are not held until the next listing: decided now. */
+	switch (ks_shardlist_landed(k->sl, predicted, res->shard_id, unit->agg != NULL, !has_revoked(k, unit), &start,
+				    &end)) {
+	case KS_LAND_ACK:
+		return 1;
+	case KS_LAND_HOLD:
+		if ((w = calloc(1, sizeof(*w)))) {
+			w->unit = unit;
+			snprintf(w->shard, sizeof(w->shard), "%s", res->shard_id);
+			snprintf(w->seq, sizeof(w->seq), "%s", res->seq);
+			w->next = k->verdicts;
+			k->verdicts = w;
+			return 0;
+		}
+		resend_outside(k, unit, res->shard_id, now); /* out of memory: decided now */
+		return 1;
+	case KS_LAND_RANGE:
+	case KS_LAND_OTHER_KEYS:
+		resend_outside(k, unit, res->shard_id, now);
+		return 1;
+	}
+	return 1;
+}
+
+/* Decide the aggregates waiting for a listing: all of them after one (done or failed), or only
+ * those holding records of a revoked partition. */
+static void decide(ks_kinesis_t *k, int revoked_only, int64_t now)
+{
+	landed_wait **pp = &k->verdicts, *w;
+
+	while ((w = *pp)) {
+		if (revoked_only && !has_revoked(k, w->unit)) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		resend_outside(k, w->unit, w->shard, now);
+		KS_METRIC_ADD(k->metrics, records_put_ok, ack_unit(k, w->unit, w->shard, w->seq, now));
+		free(w);
+	}
+}
+
+static void decide_revoked(ks_kinesis_t *k, int64_t now)
+{
+	decide(k, 1, now);
+}
+
+/* Send the ListShards call of the page the listing is at. */
+static void list_page(ks_kinesis_t *k, int64_t now)
+{
+	ks_aws_headers hdrs = { 0 };
+	ks_errbuf err;
+	int rc;
+
+	ks_errbuf_clear(&err);
+	ks_buf_reset(&k->list_body);
+	if ((rc = ks_stream_list_body(&k->list_body, k->conf, ks_shardlist_token(k->sl))) ||
+	    (rc = sign_call(k, "Kinesis_20131202.ListShards", &k->list_body, &hdrs, &err)) ||
+	    (rc = k->tp->start(k->t, k->list_slot, (const char *const *)hdrs.lines, k->list_body.data, k->list_body.len,
+			       &err))) {
+		ks_aws_headers_clean(&hdrs);
+		ks_shardlist_not_sent(k->sl, err.text[0] ? err.text : ks_err_str(rc), now);
+		decide(k, 0, now);
+		return;
+	}
+	ks_aws_headers_clean(&hdrs);
+	k->list_busy = 1;
+}
+
+/* List the shards when shardlist.c says it is due. */
+static void maybe_list(ks_kinesis_t *k, int64_t now)
+{
+	if (!k->sl || k->list_busy || k->fatal || !ks_shardlist_due(k->sl, now))
+		return;
+	if (ks_shardlist_begin(k->sl, now))
+		return; /* out of memory: tried again on the next poll */
+	list_page(k, now);
+}
+
+static void use_map(ks_kinesis_t *k, ks_shardmap_t *map, int64_t now)
+{
+	int n = ks_shardmap_count(map);
+	ks_errbuf e;
+
+	if (ks_shards_set_map(k->sh, map, now)) {
+		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the shard queues of the Kinesis writer");
+		set_fatal(k, &e);
+		return;
+	}
+	/* The gauge adds up every writer's stream (several with routes). */
+	KS_METRIC_ADD(k->metrics, stream_open_shards, n - k->open_shards);
+	k->open_shards = n;
+}
+
+/* One ListShards answer: the next page, or the new map in use, or a failure (tried again later). */
+static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
+{
+	k->list_busy = 0;
+	switch (ks_shardlist_answer(k->sl, a->status, a->body, a->body_len, a->error, now)) {
+	case KS_LIST_NEXT:
+		list_page(k, now);
+		return;
+	case KS_LIST_DONE: {
+		ks_shardmap_t *map = ks_shardlist_take_map(k->sl);
+
+		KS_METRIC_ADD(k->metrics, shard_map_refreshes, 1);
+		ks_debug("kinesis", "stream %s has %d open shards", k->conf->stream, ks_shardmap_count(map));
+		use_map(k, map, now);
+		break;
+	}
+	case KS_LIST_FAILED:
+		break;
+	}
+	decide(k, 0, now);
+}
+
+int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map)
+{
+	int64_t now = now_of(k);
+
+	if (!k->sh) {
+		/* Neither limits nor aggregation: records go as they come. */
+		KS_METRIC_ADD(k->metrics, stream_open_shards, ks_shardmap_count(map));
+		ks_shardmap_destroy(map);
+		return 0;
+	}
+	if (ks_shardlist_use(k->sl, map, now)) {
+		ks_shardmap_destroy(map);
+		return KS_ERR_NOMEM;
+	}
+	use_map(k, map, now);
+	return k->fatal ? KS_ERR_NOMEM : 0;
+}
+
+/* When the shard side needs the writer awake next (INT64_MAX: never). */
+static int64_t shards_wake(const ks_kinesis_t *k)
+{
+	int64_t wake = sharded(k) ? k->shard_wake : INT64_MAX, list;
+
+	if (k->sl && !k->list_busy && (list = ks_shardlist_wake(k->sl)) < wake)
+		wake = list;
+	return wake;
 }
 
 /* ---- public API ----------------------------------------------------------------------------- */
@@ -811,7 +1170,7 @@ void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes)
 
 int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 {
-	int64_t now = ks_kinesis_now(k);
+	int64_t now = now_of(k);
 	ks_put_entry e = { rec->pkey, rec->pkey_len, NULL, rec->data, rec->data_len };
 	int rc;
 
@@ -821,7 +1180,7 @@ int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 	rec->not_before_ms = now;
 	rec->attempts = 0;
 	/* With ordering=key the gate takes it on the next poll, with the others submitted by then. */
-	ks_rqueue_push(k->gate || ks_kinesis_sharded(k) ? &k->incoming : &k->ready, rec);
+	ks_rqueue_push(k->gate || sharded(k) ? &k->incoming : &k->ready, rec);
 	k->held_records++;
 	k->held_bytes += rec->pkey_len + rec->data_len;
 	return 0;
@@ -854,7 +1213,7 @@ static int64_t due_retries(ks_kinesis_t *k, int64_t now)
 	while ((r = ks_rqueue_pop(&k->retry))) {
 		if (r->not_before_ms <= now) {
 			/* Predicted units wait for their shard's buckets again. */
-			if (r->shardset && ks_kinesis_sharded(k) && ks_shards_retry(k->sh, r) == 0)
+			if (r->shardset && sharded(k) && ks_shards_retry(k->sh, r) == 0)
 				continue;
 			ks_rqueue_push(&k->ready, r);
 		} else {
@@ -869,18 +1228,18 @@ static int64_t due_retries(ks_kinesis_t *k, int64_t now)
 
 int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err)
 {
-	int64_t now = ks_kinesis_now(k), next_retry, wait = timeout_ms;
+	int64_t now = now_of(k), next_retry, wait = timeout_ms;
 
 	if (k->fatal)
 		goto fatal;
 	next_retry = due_retries(k, now);
-	ks_kinesis_maybe_list(k, now);
+	maybe_list(k, now);
 	start_batches(k, now);
 	/* Sleep no longer than until the next batch or retry is due. */
 	if (next_retry != INT64_MAX && next_retry - now < wait)
 		wait = next_retry - now;
-	if (ks_kinesis_shards_wake(k) - now < wait)
-		wait = ks_kinesis_shards_wake(k) - now;
+	if (shards_wake(k) - now < wait)
+		wait = shards_wake(k) - now;
 	if (k->ready.n && k->busy < k->nreqs) {
 		int64_t due = k->ready.head->not_before_ms + k->conf->batch_linger_ms - now;
 
@@ -890,7 +1249,7 @@ int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err
 	if (wait < 0)
 		wait = 0;
 	k->tp->poll(k->t, (int)wait, wake_fd, handle_done, k);
-	now = ks_kinesis_now(k);
+	now = now_of(k);
 	due_retries(k, now);
 	start_batches(k, now);
 	if (k->metrics) {

@@ -25,7 +25,12 @@ struct ks_shards {
 	shardset *cur;
 	size_t queued;
 	int rr;                 /* the shard ks_shards_take starts with, in turn */
+	int solo;               /* no unit takes another key's records (ks_shards_set_solo) */
 };
+
+/* unit_open: a unit takes the records of any key, or only of its own (a solo unit). */
+#define OPEN_ANY 1
+#define OPEN_OWN 2
 
 /* Seconds of each shard's rates kept in its buckets: between a take and the service's own take
  * lie the ready queue (batch.linger.ms at most, when not lingering for an aggregate), the request
@@ -139,12 +144,13 @@ static void append(ks_record *u, ks_record *first, ks_record *last, size_t n, si
 	u->agg_cost += cost;
 }
 
-/* Queue one key's records (@p g and those chained behind it) for their shard. */
-static void add_group(ks_shards_t *s, ks_record *g)
+/* Queue one key's records (@p g and those chained behind it) for their shard; @p solo: in a unit
+ * of their own that no other key joins. */
+static void add_group(ks_shards_t *s, ks_record *g, int solo)
 {
 	int idx = ks_shardmap_find(s->cur->map, hash_of(g));
 	ks_rqueue *q = &s->cur->units[idx];
-	ks_record *last = g, *r, *open = q->tail && q->tail->unit_open ? q->tail : NULL;
+	ks_record *last = g, *r, *open = !solo && q->tail && q->tail->unit_open == OPEN_ANY ? q->tail : NULL;
 	size_t n = 0, cost = ks_kpl_record_cost(g);
 
 	for (r = g->agg; r; r = r->agg) {
@@ -166,7 +172,7 @@ static void add_group(ks_shards_t *s, ks_record *g)
 	g->agg_n = 0;
 	g->agg_cost = AGG_BASE + ks_kpl_record_cost(g);
 	g->agg_tail = NULL;
-	g->unit_open = 1;
+	g->unit_open = solo ? OPEN_OWN : OPEN_ANY;
 	g->shardset = s->cur;
 	g->shard = idx;
 	s->cur->refs++;
@@ -185,8 +191,13 @@ int ks_shards_add(ks_shards_t *s, ks_record *rec)
 	if (!s->cur)
 		return KS_ERR_NOMEM;
 	hash_of(rec);
-	add_group(s, rec);
+	add_group(s, rec, s->solo);
 	return 0;
+}
+
+void ks_shards_set_solo(ks_shards_t *s, int solo)
+{
+	s->solo = solo;
 }
 
 /* Take the records of @p first's key off @p *rest (in their order) and chain them behind it. */
@@ -209,7 +220,7 @@ static ks_record *take_key(ks_record *first, ks_record **rest)
 	return first;
 }
 
-int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
+static int add_chain(ks_shards_t *s, ks_record *chain, int solo)
 {
 	if (!s->cur) {
 		ks_shards_free_chain(chain);
@@ -222,9 +233,19 @@ int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
 		first->agg_n = 0;
 		first->agg_tail = NULL;
 		hash_of(first);
-		add_group(s, take_key(first, &chain));
+		add_group(s, take_key(first, &chain), solo);
 	}
 	return 0;
+}
+
+int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
+{
+	return add_chain(s, chain, s->solo);
+}
+
+int ks_shards_add_chain_solo(ks_shards_t *s, ks_record *chain)
+{
+	return add_chain(s, chain, 1);
 }
 
 int ks_shards_can_join(const ks_shards_t *s, const ks_record *in, const ks_record *rec)
@@ -413,8 +434,7 @@ void ks_shards_refund(ks_shards_t *s, const ks_record *unit, size_t exact_bytes)
 		b->tokens = b->cap;
 }
 
-/* Take the records of @p unit that hash outside start..end off it, into @p outside. */
-static void split(ks_record *unit, ks_u128 start, ks_u128 end, ks_record **outside)
+void ks_shards_split(ks_record *unit, ks_u128 start, ks_u128 end, ks_record **outside)
 {
 	ks_record **pp, *r, *last = unit, **otail = outside;
 
@@ -441,25 +461,7 @@ void ks_shards_keep_first_key(ks_record *unit, ks_record **outside)
 {
 	ks_u128 h = hash_of(unit);
 
-	split(unit, h, h, outside);
-}
-
-ks_landed ks_shards_landed(ks_shards_t *s, ks_record *unit, const char *landed, ks_record **outside)
-{
-	const ks_shard *sh;
-	int idx;
-
-	*outside = NULL;
-	if (!unit->shardset || !landed || !*landed || strcmp(landed, ks_shards_predicted(unit)) == 0)
-		return KS_LANDED_PREDICTED;
-	if (!unit->agg)
-		return KS_LANDED_ELSEWHERE; /* a record alone is where Kinesis put it by its own key */
-	/* A shard's range never changes: any map that names it tells it. */
-	if (!s->cur || (idx = ks_shardmap_index_of(s->cur->map, landed)) < 0)
-		return KS_LANDED_UNKNOWN;
-	sh = ks_shardmap_shard(s->cur->map, idx);
-	split(unit, sh->start, sh->end, outside);
-	return *outside ? KS_LANDED_SPLIT : KS_LANDED_ELSEWHERE;
+	ks_shards_split(unit, h, h, outside);
 }
 
 void ks_shards_unit_done(ks_shards_t *s, ks_record *unit)

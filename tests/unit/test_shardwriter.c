@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kinesis.h"
 #include "kpl.h"
@@ -44,13 +45,16 @@ typedef struct fake {
 	int nseen;
 	int dropped;                /* user records a KCL consumer would drop (outside the range) */
 	int entries, aggregates, user_in_aggs, throttled, lists, requests;
+	int list_calls;             /* ListShards requests, answered or refused */
 	int ehk_outside_predicted;  /* aggregates whose hash key is not in the shard they landed in */
 	int max_records_per_s;      /* most records one shard accepted within any 1,000 ms (limits on) */
 	int64_t acc_at[MAXSHARDS][4096];
 	int nacc[MAXSHARDS];
 	char log[1 << 16];          /* "+key=data " acknowledged */
 	int acked;
-	int hold;                   /* requests stay in flight, unanswered, while set */
+	int hold;                   /* PutRecords requests stay in flight, unanswered, while set */
+	int late;                   /* PutRecords processed when sent, answered when polled (and not held) */
+	ks_buf answers[16];         /* late: the answer of each slot's request */
 	int throttle_all;           /* the next requests answered: every entry throttled */
 	int revoked;                /* partition A was revoked: requests started since must not hold its records */
 	int after_revoke[16];       /* per slot: started after the revoke */
@@ -243,6 +247,11 @@ static int fake_start(void *t, int slot, const char *const *headers, const void 
 	ks_buf_reset(&f->bodies[slot]);
 	ks_buf_append(&f->bodies[slot], body, len);
 	f->after_revoke[slot] = f->revoked;
+	f->list_calls += f->is_list[slot];
+	if (f->late && !f->is_list[slot]) {
+		ks_buf_reset(&f->answers[slot]);
+		answer_put(f, &f->bodies[slot], &f->answers[slot], f->revoked);
+	}
 	f->pending[f->npending++] = slot;
 	return 0;
 }
@@ -250,18 +259,19 @@ static int fake_start(void *t, int slot, const char *const *headers, const void 
 static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *ud, const ks_http_answer *a), void *ud)
 {
 	fake *f = t;
-	int pending[16], n = f->npending, i;
+	int pending[16], n = f->npending, i, answered = 0;
 
-	if (!n || f->hold) {
-		f->now += timeout_ms;
-		return;
-	}
 	memcpy(pending, f->pending, sizeof(pending));
 	f->npending = 0;
 	for (i = 0; i < n; i++) {
 		ks_http_answer a = { 0 };
 		ks_buf out;
 
+		if (f->hold && !f->is_list[pending[i]]) {
+			f->pending[f->npending++] = pending[i];
+			continue;
+		}
+		answered++;
 		ks_buf_init(&out, 0);
 		a.status = 200;
 		if (f->is_list[pending[i]] && f->lists_refused > 0) {
@@ -270,6 +280,8 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 			ks_buf_puts(&out, "{\"__type\":\"AccessDeniedException\",\"message\":\"not allowed to ListShards\"}");
 		} else if (f->is_list[pending[i]]) {
 			answer_list(f, &out);
+		} else if (f->late) {
+			ks_buf_append(&out, f->answers[pending[i]].data, f->answers[pending[i]].len);
 		} else {
 			answer_put(f, &f->bodies[pending[i]], &out, f->after_revoke[pending[i]]);
 		}
@@ -280,7 +292,10 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 		done(ud, &a);
 		ks_buf_clean(&out);
 	}
-	f->throttle_all = 0;
+	if (!answered)
+		f->now += timeout_ms;
+	if (answered)
+		f->throttle_all = 0;
 }
 
 static void fake_close(void *t)
@@ -367,8 +382,10 @@ static void writer_open_map(writer *w, int nshards, const char *const *props, in
 
 	memset(w, 0, sizeof(*w));
 	w->f.now = 1000000;
-	for (i = 0; i < 16; i++)
+	for (i = 0; i < 16; i++) {
 		ks_buf_init(&w->f.bodies[i], 0);
+		ks_buf_init(&w->f.answers[i], 0);
+	}
 	shards_even(&w->f, nshards);
 	wu_conf(&w->conf, base);
 	for (i = 0; props && props[i]; i += 2)
@@ -414,8 +431,10 @@ static void writer_close(writer *w)
 	ks_creds_destroy(w->creds);
 	ks_conf_clean(&w->conf);
 	ks_metrics_clean(&w->m);
-	for (i = 0; i < 16; i++)
+	for (i = 0; i < 16; i++) {
 		ks_buf_clean(&w->f.bodies[i]);
+		ks_buf_clean(&w->f.answers[i]);
+	}
 }
 
 /* Every record "k<i>=<j>" (keys k0..k<keys-1>, j 1..per) seen exactly once, each key in order. */
@@ -598,13 +617,14 @@ static void test_refresh_interval(void)
  * A split behind the map, and the listing it triggers refused: the landed shard's range stays
  * unknown, so every record of another key than each aggregate's first goes again. A consumer
  * may see some twice (a key's run replayed), never none, and a key's records first appear in
- * their order. The map is listed again a second later.
+ * their order. The map is listed again after a backoff of about a second.
  */
 static void test_split_with_listing_refused(void)
 {
 	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", NULL };
 	int next[200], i, bad = 0, firsts = 0, replays = 0;
 	writer w;
+	ks_errbuf err;
 
 	writer_open(&w, 1, props);
 	split(&w.f, 0);
@@ -615,7 +635,9 @@ static void test_split_with_listing_refused(void)
 	CU_ASSERT_EQUAL(w.f.acked, 400);
 	CU_ASSERT_EQUAL(w.f.lists_refused, 0);
 	CU_ASSERT_TRUE(w.m.records_resent_reshard > 0);
-	/* The next listing, a second later, took: the map in use now. */
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	/* The next listing took: the map in use now. */
 	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, 1);
 	CU_ASSERT_EQUAL(w.m.stream_open_shards, 2);
 	for (i = 0; i < 200; i++)
@@ -660,6 +682,164 @@ static void test_listed_later_without_a_map(void)
 	submit_keys(&w, 3000, 2, 2);
 	drain(&w);
 	CU_ASSERT_EQUAL(w.f.throttled, 0); /* now limited per shard */
+	writer_close(&w);
+}
+
+/* The log (stderr) goes to a temporary file until log_count. @returns the saved stderr. */
+static int log_capture(FILE **tmp)
+{
+	int saved;
+
+	fflush(stderr);
+	saved = dup(2);
+	*tmp = tmpfile();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*tmp);
+	dup2(fileno(*tmp), 2);
+	return saved;
+}
+
+/* stderr back; @returns the captured lines holding @p needle (the file is closed). */
+static int log_count(FILE *tmp, int saved, const char *needle)
+{
+	char line[1024];
+	int n = 0;
+
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	while (fgets(line, sizeof(line), tmp))
+		n += strstr(line, needle) != NULL;
+	fclose(tmp);
+	return n;
+}
+
+/*
+ * ListShards refused for half an hour while an answer asked for a listing: the writer does not
+ * spin (2,000 polls of a second move the clock by about as much), tries again with a backoff
+ * that grows to a minute, warns once for the outage, and says once when it ends.
+ */
+static void test_listing_failures_back_off(void)
+{
+	static const char *const props[] = { "ordering", "none", NULL };
+	int64_t t0;
+	writer w;
+	ks_errbuf err;
+	FILE *tmp;
+	int i, saved, lists;
+
+	writer_open(&w, 1, props);
+	split(&w.f, 0);
+	w.f.lists_refused = 1000000;
+	saved = log_capture(&tmp);
+	submit_keys(&w, 10, 1, 1);
+	drain(&w); /* records alone that land in the children: acknowledged, a listing asked for */
+	CU_ASSERT_TRUE(w.m.shard_mispredictions > 0);
+	t0 = w.f.now;
+	for (i = 0; i < 2000; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	lists = w.f.list_calls;
+	CU_ASSERT_TRUE(w.f.now - t0 >= 1900000);
+	/* 1, 2, 4, ... s then a minute (equal jitter: 30 to 60 s) over 2,000 s: about 50. */
+	CU_ASSERT_TRUE(lists >= 30 && lists <= 70);
+	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, 0);
+	w.f.lists_refused = 0;
+	for (i = 0; i < 70 && !w.m.shard_map_refreshes; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, 1);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 2);
+	/* Listed, no further listing is asked for. */
+	for (i = 0; i < 100; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, 1);
+	CU_ASSERT_EQUAL(log_count(tmp, saved, "listing the shards of stream s1 failed"), 1);
+	fprintf(stderr, "%d ListShards calls refused in %lld s\n", lists, (long long)(w.f.now - t0) / 1000);
+	writer_close(&w);
+}
+
+/*
+ * A split behind the map and every listing refused: the landed shard's range stays unknown, so
+ * the records of other keys than each aggregate's first go again, as units of one key (which land
+ * where their key does) and are not packed with other keys while the map is stale. Each record
+ * goes again at most once: 200 keys of 2 records send at most 400 again and a consumer sees at
+ * most 800, every record at least once, in order.
+ */
+static void test_resends_bounded_while_listings_refused(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", NULL };
+	int next[200], i, bad = 0, firsts = 0;
+	int64_t took;
+	writer w;
+	ks_errbuf err;
+
+	writer_open(&w, 1, props);
+	split(&w.f, 0);
+	w.f.lists_refused = 1000000;
+	submit_keys(&w, 200, 1, 1);
+	ks_kinesis_flush(w.k);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	submit_keys(&w, 200, 2, 2);
+	ks_kinesis_flush(w.k);
+	took = drain(&w);
+	CU_ASSERT_EQUAL(w.f.acked, 400);
+	CU_ASSERT_TRUE(w.m.records_resent_reshard > 0 && w.m.records_resent_reshard <= 400);
+	CU_ASSERT_TRUE(w.f.nseen <= 800);
+	CU_ASSERT_TRUE(took <= 5000);
+	for (i = 0; i < 200; i++)
+		next[i] = 1;
+	for (i = 0; i < w.f.nseen; i++) {
+		int key, seq;
+
+		CU_ASSERT_EQUAL_FATAL(sscanf(w.f.seen[i].rec, "k%d=%d", &key, &seq), 2);
+		if (seq == next[key]) {
+			next[key]++;
+			firsts++;
+		} else if (seq > next[key]) {
+			bad++;
+		}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(firsts, 400);
+	fprintf(stderr, "%llu resent, %d seen, %lld ms\n", (unsigned long long)w.m.records_resent_reshard, w.f.nseen,
+		(long long)took);
+	writer_close(&w);
+}
+
+/*
+ * An aggregate's answer comes late: it landed in a child of a split the map did not know, and by
+ * the time it is answered the writer listed that child and then its split (the child is closed,
+ * no longer listed). The child's range is still known: only the records outside it go again, and
+ * a consumer sees every record exactly once.
+ */
+static void test_landed_in_a_shard_closed_since(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", "shards.refresh.ms", "1000",
+					     NULL };
+	writer w;
+	ks_errbuf err;
+	int i, child;
+
+	writer_open(&w, 1, props);
+	w.f.late = 1;
+	w.f.hold = 1;
+	split(&w.f, 0);
+	submit_keys(&w, 200, 1, 1);
+	ks_kinesis_flush(w.k);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(w.f.npending, 1); /* processed by the service, not answered yet */
+	child = route(&w.f, ks_hash_key("k0", 2));
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 2);
+	split(&w.f, child);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 3);
+	w.f.hold = 0;
+	drain(&w);
+	CU_ASSERT_TRUE(w.f.dropped > 0);
+	CU_ASSERT_EQUAL(w.m.records_resent_reshard, (uint64_t)w.f.dropped);
+	check_seen(&w.f, 200, 1);
 	writer_close(&w);
 }
 
@@ -795,6 +975,10 @@ int main(void)
 		{ "a split behind the map, its listing refused: records go again, none lost",
 		  test_split_with_listing_refused },
 		{ "without a map at start, the shards are listed later", test_listed_later_without_a_map },
+		{ "ListShards failing: backoff, no spin, one warning per outage", test_listing_failures_back_off },
+		{ "every listing refused after a split: resends bounded, none lost",
+		  test_resends_bounded_while_listings_refused },
+		{ "landed in a shard closed since: its range is still known", test_landed_in_a_shard_closed_since },
 		{ "a revoked partition: nothing sent after, what was in flight acknowledged",
 		  test_revoked_partition_accepted_in_flight },
 		{ "a revoked partition: what was in flight and throttled is dropped, not retried",
