@@ -350,10 +350,16 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 {
 	ks_aws_headers hdrs = { 0 };
 	ks_errbuf err;
+	ks_record *r;
 	size_t i;
 	int rc;
 
 	ks_errbuf_clear(&err);
+	/* delivery.timeout.ms counts from a record's first send, not from the time it waited for
+	 * its shard's capacity or its key's turn. */
+	for (i = 0; i < rq->n; i++)
+		for (r = rq->recs[i]; !rq->recs[i]->attempts && r; r = r->agg)
+			r->first_try_ms = now;
 	if ((rc = build_body(k, rq)) || (rc = sign_call(k, "Kinesis_20131202.PutRecords", &rq->body, &hdrs, &err))) {
 		if (rc == KS_ERR_NOMEM || rc == KS_ERR_TOOBIG) {
 			ks_errbuf_set(&err, KS_ERR_FATAL, "cannot build a PutRecords request: %s", ks_err_str(rc));
@@ -445,7 +451,8 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 		}
 		start_request(k, rq, now);
 	}
-	if (!k->ready.n && !(k->sh && ks_shards_queued(k->sh)))
+	/* A flush lasts until every record held went (those in the gate and the shard queues too). */
+	if (!k->held_records)
 		k->flush = 0;
 }
 
@@ -1179,6 +1186,8 @@ int ks_kinesis_submit(ks_kinesis_t *k, ks_record *rec, ks_errbuf *err)
 	rec->first_try_ms = now;
 	rec->not_before_ms = now;
 	rec->attempts = 0;
+	/* Records again: what comes now may linger as usual (a flush is for what is held). */
+	k->flush = 0;
 	/* With ordering=key the gate takes it on the next poll, with the others submitted by then. */
 	ks_rqueue_push(k->gate || sharded(k) ? &k->incoming : &k->ready, rec);
 	k->held_records++;

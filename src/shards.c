@@ -269,6 +269,7 @@ void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec)
 int ks_shards_retry(ks_shards_t *s, ks_record *unit)
 {
 	shardset *set = unit->shardset;
+	ks_record *r;
 
 	if (set == s->cur && set) {
 		unit->unit_open = 0;
@@ -276,9 +277,12 @@ int ks_shards_retry(ks_shards_t *s, ks_record *unit)
 		s->queued++;
 		return 0;
 	}
-	/* Its map was replaced: queued again by key, for the shards as they are now. */
+	/* Its map was replaced: queued again by key, for the shards as they are now; each key's
+	 * unit keeps the attempts (and so the backoff) of the unit it was in. */
 	set_unref(set);
 	unit->shardset = NULL;
+	for (r = unit->agg; r; r = r->agg)
+		r->attempts = unit->attempts;
 	return ks_shards_add_chain(s, unit);
 }
 
@@ -356,12 +360,34 @@ size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out,
 	return moved;
 }
 
+/* Whether @p a and @p b list the same shards (ids and ranges, both in hash-key order). */
+static int same_shards(const ks_shardmap_t *a, const ks_shardmap_t *b)
+{
+	int i, n = ks_shardmap_count(a);
+
+	if (n != ks_shardmap_count(b))
+		return 0;
+	for (i = 0; i < n; i++) {
+		const ks_shard *x = ks_shardmap_shard(a, i), *y = ks_shardmap_shard(b, i);
+
+		if (x->start != y->start || x->end != y->end || strcmp(x->id, y->id) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 {
-	shardset *set = calloc(1, sizeof(*set)), *old = s->cur;
-	int n = ks_shardmap_count(map), i;
+	shardset *set, *old = s->cur;
+	int n = ks_shardmap_count(map), i, j = 0;
 	ks_record *chain = NULL, **tail = &chain, *u;
 
+	/* The same shards as the map in use: nothing to route again. */
+	if (old && same_shards(old->map, map)) {
+		ks_shardmap_destroy(map);
+		return 0;
+	}
+	set = calloc(1, sizeof(*set));
 	if (!set || !(set->units = calloc((size_t)(n ? n : 1), sizeof(*set->units))) ||
 	    !(set->lim = calloc((size_t)(n ? n : 1), sizeof(*set->lim)))) {
 		if (set) {
@@ -374,8 +400,14 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 	set->map = map;
 	set->refs = 1;
 	for (i = 0; i < n; i++) {
-		int was = old ? ks_shardmap_index_of(old->map, ks_shardmap_shard(map, i)->id) : -1;
+		const ks_shard *sh = ks_shardmap_shard(map, i);
+		int was = -1;
 
+		/* Both maps are in hash-key order: a shard that stays starts where it did. */
+		while (old && j < ks_shardmap_count(old->map) && ks_shardmap_shard(old->map, j)->start < sh->start)
+			j++;
+		if (old && j < ks_shardmap_count(old->map) && strcmp(ks_shardmap_shard(old->map, j)->id, sh->id) == 0)
+			was = j;
 		if (was >= 0)
 			set->lim[i] = old->lim[was];
 		else

@@ -843,6 +843,58 @@ static void test_landed_in_a_shard_closed_since(void)
 	writer_close(&w);
 }
 
+/*
+ * delivery.timeout.ms counts from a record's first send: records that waited longer than it for
+ * their shard's buckets are not failed by one transient error (on_failed fails the test).
+ */
+static void test_delivery_timeout_from_the_first_send(void)
+{
+	static const char *const props[] = { "ordering", "none", "rate.limit.percent", "10", "delivery.timeout.ms", "3000",
+					     NULL };
+	writer w;
+	ks_errbuf err;
+	int64_t t0;
+	int i;
+
+	writer_open(&w, 1, props);
+	submit_keys(&w, 1000, 1, 1);
+	t0 = w.f.now;
+	for (i = 0; i < 100000 && w.f.now - t0 < 6000; i++)
+		CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_TRUE(w.f.acked < 900); /* about a hundred a second: many still wait */
+	w.f.throttle_all = 1;
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.acked, 1000);
+	CU_ASSERT_TRUE(w.f.throttled > 0);
+	writer_close(&w);
+}
+
+/*
+ * A flush (a revoke's drain, shutdown) lasts until every record held went: a key's next record,
+ * waiting in the gate when the flush came, goes as soon as its turn comes, not batch.linger.ms
+ * later.
+ */
+static void test_flush_covers_the_gate(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", NULL };
+	writer w;
+	ks_errbuf err;
+
+	writer_open(&w, 1, props);
+	w.f.hold = 1;
+	submit(&w, "k0", 1);
+	ks_kinesis_flush(w.k);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.f.npending, 1);
+	submit(&w, "k0", 2);
+	ks_kinesis_flush(w.k);
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	w.f.hold = 0;
+	CU_ASSERT_TRUE(drain(&w) < 100);
+	CU_ASSERT_EQUAL(w.f.acked, 2);
+	writer_close(&w);
+}
+
 /* Record @p seq of @p key, from @p origin's partition, with @p pad bytes of padding after it. */
 static void submit_from(writer *w, const char *key, int seq, int *origin, size_t pad)
 {
@@ -979,6 +1031,8 @@ int main(void)
 		{ "every listing refused after a split: resends bounded, none lost",
 		  test_resends_bounded_while_listings_refused },
 		{ "landed in a shard closed since: its range is still known", test_landed_in_a_shard_closed_since },
+		{ "delivery.timeout.ms counts from the first send", test_delivery_timeout_from_the_first_send },
+		{ "a flush covers the records waiting in the gate", test_flush_covers_the_gate },
 		{ "a revoked partition: nothing sent after, what was in flight acknowledged",
 		  test_revoked_partition_accepted_in_flight },
 		{ "a revoked partition: what was in flight and throttled is dropped, not retried",
