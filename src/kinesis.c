@@ -85,6 +85,7 @@ struct ks_kinesis {
 	size_t revoked_held;   /* records marked by ks_kinesis_revoke, still held (in flight) */
 	size_t dropped_revoked; /* records dropped since the writer started: their partition was revoked */
 
+	int auto_distribution; /* the stream ignores partition keys: no prediction, no aggregation */
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
 	ks_errbuf fatal_err;
@@ -442,7 +443,8 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 			if (rq->n && (bytes + sz > (size_t)k->conf->batch_max_bytes || bytes + sz > k->max_request_bytes))
 				break;
 			/* A retried aggregate goes again as it was: nobody joins late and shares its deadline. */
-			if (k->conf->aggregation == KS_AGG_KPL && k->gate && !head->attempts && !head->shardset) {
+			if (k->conf->aggregation == KS_AGG_KPL && k->gate && !k->auto_distribution && !head->attempts &&
+			    !head->shardset) {
 				ks_keygate_gather(k->gate, head, (size_t)k->conf->batch_max_bytes - (rq->n ? bytes : 0));
 				sz = ks_shards_unit_bytes(head);
 			}
@@ -1126,6 +1128,27 @@ static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
 		break;
 	}
 	decide(k, 0, now);
+}
+
+int ks_kinesis_set_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err)
+{
+	const ks_conf *c = k->conf;
+
+	if (!strategy || strcmp(strategy, "AUTO") != 0)
+		return 0;
+	if ((c->type == KS_TYPE_UPSERT || c->type == KS_TYPE_DEBEZIUM) && c->ordering != KS_ORDERING_NONE)
+		return ks_errbuf_set(err, KS_ERR_FATAL,
+				     "stream '%s' in region %s has RecordDistributionStrategy AUTO: Kinesis ignores partition keys, so type=%s cannot keep each key's changes in order; set the stream's strategy to USER_PARTITION_KEY (UpdateStreamRecordDistributionStrategy), or set ordering = none to write without per-key order",
+				     c->stream, c->aws_region, c->type == KS_TYPE_UPSERT ? "upsert" : "debezium");
+	ks_warn("kinesis", "stream '%s' has RecordDistributionStrategy AUTO: Kinesis ignores partition keys; writing without shard prediction, per-shard rate limits or aggregation",
+		c->stream);
+	k->auto_distribution = 1;
+	/* Nothing goes by shard: no map, no buckets, no listing. */
+	ks_shards_destroy(k->sh);
+	k->sh = NULL;
+	ks_shardlist_destroy(k->sl);
+	k->sl = NULL;
+	return 0;
 }
 
 int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map)

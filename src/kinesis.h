@@ -88,6 +88,19 @@ int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err);
 void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes);
 
 /**
+ * @brief The stream's record distribution strategy (DescribeStreamSummary's
+ *        RecordDistributionStrategy; "" is the default, USER_PARTITION_KEY). With AUTO the
+ *        service ignores partition keys and explicit hash keys: no shard can be predicted and a
+ *        key's records may land in different shards. Then type=upsert and type=debezium, whose
+ *        contract is each key's changes in order, are refused unless ordering=none; otherwise the
+ *        writer sends records as they come: no shard map, per-shard buckets or aggregation (a KCL
+ *        consumer would drop an aggregate's records that land outside their hash key's shard).
+ * @returns 0, or KS_ERR_FATAL with @p err naming the stream and the strategy.
+ * @locality pipeline thread, before the first ks_kinesis_submit
+ */
+int ks_kinesis_set_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err);
+
+/**
  * @brief The stream's shard map (from ks_stream_list_shards; the writer owns it from now on).
  *        With rate.limit.percent or aggregation=kpl, records then go by their predicted shard:
  *        they wait for its token buckets, are aggregated per shard, and the map is listed

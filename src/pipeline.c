@@ -544,6 +544,8 @@ static int start_writer(void *opaque, ks_dest *d, ks_errbuf *err)
 	    ks_stream_describe_info(c, p->creds, &p->m, &info, err))
 		return 1;
 	ks_kinesis_set_max_record_bytes(d->kin, info.max_record_bytes);
+	if (ks_kinesis_set_distribution(d->kin, info.distribution, err))
+		return 1;
 	/* A worker allowed PutRecords but not ListShards still writes, without knowing shards. */
 	ks_errbuf_clear(&lerr);
 	if (ks_stream_list_shards(c, p->creds, &shards, &lerr) == KS_ERR_NOMEM) {

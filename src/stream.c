@@ -26,6 +26,7 @@ static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, con
 	const char *status = json_string_value(json_object_get(sum, "StreamStatus"));
 	json_t *kib = json_object_get(sum, "MaxRecordSizeInKiB");
 	json_t *shards = json_object_get(sum, "OpenShardCount");
+	json_t *strategy = json_object_get(sum, "RecordDistributionStrategy");
 	ks_aws_error ae;
 	int rc = 0;
 
@@ -37,6 +38,12 @@ static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, con
 					 ? (size_t)json_integer_value(kib) * 1024
 					 : 1024 * 1024;
 		info->open_shards = json_is_integer(shards) ? (int)json_integer_value(shards) : -1;
+		/* An on-demand stream's record distribution strategy (AUTO: partition keys ignored);
+		 * read beside the stream mode too, where a service might put it. */
+		if (!json_is_string(strategy))
+			strategy = json_object_get(json_object_get(sum, "StreamModeDetails"), "RecordDistributionStrategy");
+		snprintf(info->distribution, sizeof(info->distribution), "%s",
+			 json_is_string(strategy) ? json_string_value(strategy) : "");
 	}
 
 	if (resp->status == 200 && status && (strcmp(status, "ACTIVE") == 0 || strcmp(status, "UPDATING") == 0)) {

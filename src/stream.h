@@ -17,6 +17,7 @@ typedef struct ks_stream_info {
 	char status[32];          /**< ACTIVE, UPDATING, ... */
 	size_t max_record_bytes;  /**< MaxRecordSizeInKiB * 1024; 1 MiB when the answer has none */
 	int open_shards;          /**< OpenShardCount; -1 when the answer has none */
+	char distribution[32];    /**< RecordDistributionStrategy: "AUTO", "USER_PARTITION_KEY", or "" when not said (the default, partition keys) */
 } ks_stream_info;
 
 /**

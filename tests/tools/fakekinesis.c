@@ -8,7 +8,10 @@
  *               [--fail-rate R] [--http500-rate R] [--drop-rate R] [--throttle-rate R]
  *               [--expired-token N] [--verify-sigv4 AKID:SECRET] [--count-only] [--stream NAME]
  *               [--hold-file F] [--shards N] [--shard-limits] [--shard-records-per-sec N]
- *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N]
+ *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N] [--auto]
+ *
+ * --auto: an on-demand stream with RecordDistributionStrategy AUTO (DescribeStreamSummary says
+ * so): each entry goes to a shard picked at random, whatever its partition key or hash key.
  *
  * Rates are probabilities in 0..1: --fail-rate fails single entries with
  * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
@@ -56,7 +59,7 @@ static struct {
 	double fail_rate, http500_rate, drop_rate, throttle_rate;
 	int expired_token;
 	const char *akid, *secret, *stream, *hold_file;
-	int count_only;
+	int count_only, auto_distribution;
 	int max_record_kib, list_page;
 	fk_stream st;
 	FILE *log;
@@ -306,6 +309,8 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn)
 		char hs[40];
 
 		entry_hash(e, key, &h);
+		if (g.auto_distribution) /* the key and hash key are ignored: a shard at random */
+			h = (fk_u128)(chance() * 18446744073709551616.0) << 64;
 		sh = fk_route(&g.st, h);
 		if (i)
 			ks_buf_append(&out, ",", 1);
@@ -368,7 +373,10 @@ static enum MHD_Result describe_summary(struct MHD_Connection *c)
 	sum = json_pack("{s:{s:s,s:s,s:s,s:i,s:i,s:i,s:{s:s}}}", "StreamDescriptionSummary", "StreamName", name,
 			"StreamARN", arn, "StreamStatus", "ACTIVE", "OpenShardCount", fk_open_count(&g.st),
 			"MaxRecordSizeInKiB", g.max_record_kib, "RetentionPeriodHours", 24, "StreamModeDetails",
-			"StreamMode", "PROVISIONED");
+			"StreamMode", g.auto_distribution ? "ON_DEMAND" : "PROVISIONED");
+	if (g.auto_distribution)
+		json_object_set_new(json_object_get(sum, "StreamDescriptionSummary"), "RecordDistributionStrategy",
+				    json_string("AUTO"));
 	pthread_mutex_unlock(&g.lock);
 	return respond_json(c, sum);
 }
@@ -572,6 +580,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--count-only")) {
 			g.count_only = 1;
+			continue;
+		}
+		if (!strcmp(a, "--auto")) {
+			g.auto_distribution = 1;
 			continue;
 		}
 		if (!strcmp(a, "--shard-limits")) {
