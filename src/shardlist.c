@@ -236,7 +236,8 @@ ks_list_step ks_shardlist_answer(ks_shardlist_t *l, long status, const char *bod
 	if (status != 200) {
 		if (status) {
 			ks_aws_error_parse(body, len, &ae);
-			ks_errbuf_set(&err, KS_ERR_IO, "HTTP %ld %s: %s", status, ae.type, ae.message);
+			ks_errbuf_set(&err, KS_ERR_IO, "HTTP %ld %s: %s", status, ae.type[0] ? ae.type : "error",
+				      ae.message[0] ? ae.message : "(no message)");
 		} else {
 			ks_errbuf_set(&err, KS_ERR_IO, "no answer: %s", neterr && *neterr ? neterr : "connection failed");
 		}
