@@ -79,6 +79,7 @@ struct ks_kinesis {
 	landed_wait *verdicts; /* aggregates that landed in a shard the map does not know yet */
 	int list_slot;         /* the transport slot of ListShards */
 	int list_busy;
+	int list_describing;   /* the list slot's call is the DescribeStreamSummary before a listing */
 	ks_buf list_body;
 	int open_shards;       /* of the map in use: its share of kinesink_stream_open_shards */
 
@@ -110,12 +111,16 @@ static int64_t relist_ms(const ks_conf *conf)
 
 
 static void set_fatal(ks_kinesis_t *k, const ks_errbuf *e);
+static void unpack(ks_kinesis_t *k, ks_record *u, ks_rqueue *q);
 static void route(ks_kinesis_t *k, ks_record *rec);
 static void admit_sharded(ks_kinesis_t *k);
 static void shards_nomem(ks_kinesis_t *k);
 static int check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *res, int64_t now);
 static void decide_revoked(ks_kinesis_t *k, int64_t now);
 static void maybe_list(ks_kinesis_t *k, int64_t now);
+static void list_page(ks_kinesis_t *k, int64_t now);
+static void switch_to_auto(ks_kinesis_t *k, int64_t now);
+static int accept_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err);
 static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now);
 static int64_t shards_wake(const ks_kinesis_t *k);
 
@@ -209,8 +214,8 @@ ks_kinesis_t *ks_kinesis_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics 
 /* A record and the records aggregated behind it; a unit lets go of its shard map. */
 static void destroy_group(ks_kinesis_t *k, ks_record *r)
 {
-	if (k->sh)
-		ks_shards_unit_done(k->sh, r);
+	/* Its map goes with the last unit predicted in it, even after the shard queues went. */
+	ks_shards_unit_done(k->sh, r);
 	ks_shards_free_chain(r);
 }
 
@@ -742,7 +747,10 @@ static void requeue_retry(ks_kinesis_t *k, ks_record *rec, int64_t now, const ch
 	backoff = backoff / 2 + (int64_t)(rnd(k) % (uint64_t)(backoff / 2 + 1));
 	rec->not_before_ms = now + backoff;
 	KS_METRIC_ADD(k->metrics, records_retried, 1);
-	ks_rqueue_push(&k->retry, rec);
+	if (k->auto_distribution && (rec->agg || rec->shardset))
+		unpack(k, rec, &k->retry); /* sent before the stream was found to ignore keys */
+	else
+		ks_rqueue_push(&k->retry, rec);
 }
 
 /* User records in a request (an aggregate counts its records). */
@@ -1011,7 +1019,7 @@ static int check_landed(ks_kinesis_t *k, ks_record *unit, const ks_put_result *r
 	ks_u128 start, end;
 	landed_wait *w;
 
-	if (!*res->shard_id || !*predicted || strcmp(res->shard_id, predicted) == 0)
+	if (!*res->shard_id || !*predicted || strcmp(res->shard_id, predicted) == 0 || !k->sl)
 		return 1;
 	KS_METRIC_ADD(k->metrics, shard_mispredictions, 1);
 	/* Records of a revoked partition are not held until the next listing: decided now. */
@@ -1083,6 +1091,31 @@ static void list_page(ks_kinesis_t *k, int64_t now)
 	k->list_busy = 1;
 }
 
+/* Each listing starts with DescribeStreamSummary: a stream switched to RecordDistributionStrategy
+ * AUTO while running is noticed by the next listing (every shards.refresh.ms, and soon after
+ * answers that land records elsewhere than predicted, as every answer does on such a stream). */
+static void describe_call(ks_kinesis_t *k, int64_t now)
+{
+	ks_aws_headers hdrs = { 0 };
+	ks_errbuf err;
+
+	ks_errbuf_clear(&err);
+	ks_buf_reset(&k->list_body);
+	if (ks_stream_describe_body(&k->list_body, k->conf) ||
+	    sign_call(k, "Kinesis_20131202.DescribeStreamSummary", &k->list_body, &hdrs, &err) ||
+	    k->tp->start(k->t, k->list_slot, (const char *const *)hdrs.lines, k->list_body.data, k->list_body.len,
+			 &err)) {
+		ks_aws_headers_clean(&hdrs);
+		ks_debug("kinesis", "DescribeStreamSummary of stream %s not sent: %s; listing the shards", k->conf->stream,
+			 err.text);
+		list_page(k, now);
+		return;
+	}
+	ks_aws_headers_clean(&hdrs);
+	k->list_busy = 1;
+	k->list_describing = 1;
+}
+
 /* List the shards when shardlist.c says it is due. */
 static void maybe_list(ks_kinesis_t *k, int64_t now)
 {
@@ -1090,7 +1123,7 @@ static void maybe_list(ks_kinesis_t *k, int64_t now)
 		return;
 	if (ks_shardlist_begin(k->sl, now))
 		return; /* out of memory: tried again on the next poll */
-	list_page(k, now);
+	describe_call(k, now);
 }
 
 static void use_map(ks_kinesis_t *k, ks_shardmap_t *map, int64_t now)
@@ -1108,10 +1141,92 @@ static void use_map(ks_kinesis_t *k, ks_shardmap_t *map, int64_t now)
 	k->open_shards = n;
 }
 
+/* The records of unit @p u, each alone, into @p q (a stream that ignores partition keys: an
+ * aggregate's records would be dropped by a KCL consumer wherever the service puts it). */
+static void unpack(ks_kinesis_t *k, ks_record *u, ks_rqueue *q)
+{
+	int attempts = u->attempts;
+	int64_t not_before_ms = u->not_before_ms;
+	ks_record *r = u, *next;
+
+	ks_shards_unit_done(k->sh, u);
+	for (; r; r = next) {
+		next = r->agg;
+		r->agg = NULL;
+		r->agg_tail = NULL;
+		r->unit = NULL;
+		r->agg_n = 0;
+		r->agg_cost = 0;
+		r->attempts = attempts;
+		r->not_before_ms = not_before_ms;
+		ks_rqueue_push(q, r);
+	}
+}
+
+static int take_all(void *ud, ks_record *unit)
+{
+	(void)ud;
+	(void)unit;
+	return 1;
+}
+
+/* The units of @p q, each record alone, back into @p q. */
+static void unpack_queue(ks_kinesis_t *k, ks_rqueue *q)
+{
+	ks_rqueue units = *q;
+	ks_record *u;
+
+	memset(q, 0, sizeof(*q));
+	while ((u = ks_rqueue_pop(&units)))
+		unpack(k, u, q);
+}
+
+/* The stream was switched to RecordDistributionStrategy AUTO while the writer ran: stop a writer
+ * whose contract is per-key order; otherwise write on as ks_kinesis_set_distribution does, with
+ * the records queued for shards and in aggregates sent each alone. */
+static void switch_to_auto(ks_kinesis_t *k, int64_t now)
+{
+	ks_rqueue queued = { 0 };
+	ks_errbuf e;
+	ks_record *u;
+
+	decide(k, 0, now); /* aggregates accepted into shards not known yet: decided by key */
+	ks_errbuf_clear(&e);
+	if (accept_distribution(k, "AUTO", &e)) {
+		ks_errbuf_prefix(&e, "while running");
+		set_fatal(k, &e);
+		return;
+	}
+	if (k->sh)
+		ks_shards_extract(k->sh, take_all, NULL, &queued);
+	while ((u = ks_rqueue_pop(&queued)))
+		unpack(k, u, &k->ready);
+	unpack_queue(k, &k->ready);
+	unpack_queue(k, &k->retry);
+	ks_shards_destroy(k->sh);
+	k->sh = NULL;
+	ks_shardlist_destroy(k->sl);
+	k->sl = NULL;
+	KS_METRIC_ADD(k->metrics, stream_open_shards, -k->open_shards);
+	k->open_shards = 0;
+}
+
 /* One ListShards answer: the next page, or the new map in use, or a failure (tried again later). */
 static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
 {
+	char strategy[32] = "";
+
 	k->list_busy = 0;
+	if (k->list_describing) {
+		k->list_describing = 0;
+		if (a->status == 200)
+			ks_stream_summary_distribution(a->body, a->body_len, strategy, sizeof(strategy));
+		if (strcmp(strategy, "AUTO") == 0)
+			switch_to_auto(k, now);
+		else
+			list_page(k, now); /* a failed describe is no reason not to list */
+		return;
+	}
 	switch (ks_shardlist_answer(k->sl, a->status, a->body, a->body_len, a->error, now)) {
 	case KS_LIST_NEXT:
 		list_page(k, now);
@@ -1130,7 +1245,9 @@ static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now)
 	decide(k, 0, now);
 }
 
-int ks_kinesis_set_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err)
+/* Whether the writer can go on with a stream of RecordDistributionStrategy @p strategy; with AUTO,
+ * it writes on without shards (those queued are the caller's to take apart). */
+static int accept_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err)
 {
 	const ks_conf *c = k->conf;
 
@@ -1143,6 +1260,15 @@ int ks_kinesis_set_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf
 	ks_warn("kinesis", "stream '%s' has RecordDistributionStrategy AUTO: Kinesis ignores partition keys; writing without shard prediction, per-shard rate limits or aggregation",
 		c->stream);
 	k->auto_distribution = 1;
+	return 0;
+}
+
+int ks_kinesis_set_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err)
+{
+	int rc = accept_distribution(k, strategy, err);
+
+	if (rc || !k->auto_distribution)
+		return rc;
 	/* Nothing goes by shard: no map, no buckets, no listing. */
 	ks_shards_destroy(k->sh);
 	k->sh = NULL;

@@ -95,6 +95,9 @@ void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes);
  *        contract is each key's changes in order, are refused unless ordering=none; otherwise the
  *        writer sends records as they come: no shard map, per-shard buckets or aggregation (a KCL
  *        consumer would drop an aggregate's records that land outside their hash key's shard).
+ *        While running, each listing of the shards starts with DescribeStreamSummary, so a stream
+ *        switched to AUTO is noticed: the same rule then stops the writer (ks_kinesis_poll
+ *        reports it) or makes it go on without shards.
  * @returns 0, or KS_ERR_FATAL with @p err naming the stream and the strategy.
  * @locality pipeline thread, before the first ks_kinesis_submit
  */

@@ -46,6 +46,9 @@ typedef struct fake {
 	int dropped;                /* user records a KCL consumer would drop (outside the range) */
 	int entries, aggregates, user_in_aggs, throttled, lists, requests;
 	int list_calls;             /* ListShards requests, answered or refused */
+	int describes;              /* DescribeStreamSummary requests */
+	int auto_distribution;      /* the stream ignores keys: a shard at random, DescribeStreamSummary says AUTO */
+	uint64_t rng;
 	int ehk_outside_predicted;  /* aggregates whose hash key is not in the shard they landed in */
 	int max_records_per_s;      /* most records one shard accepted within any 1,000 ms (limits on) */
 	int64_t acc_at[MAXSHARDS][4096];
@@ -139,6 +142,7 @@ typedef struct store_ud {
 	fake *f;
 	int shard;
 	int after_revoke;
+	int alone;       /* a record alone: a consumer keeps it wherever it landed */
 } store_ud;
 
 static void store(void *ud, const char *pkey, size_t pkey_len, const void *data, size_t len)
@@ -147,8 +151,8 @@ static void store(void *ud, const char *pkey, size_t pkey_len, const void *data,
 	fake *f = u->f;
 	ks_u128 h = ks_hash_key(pkey, pkey_len);
 
-	/* The KCL rule: a user record hashing outside the shard's range is dropped. */
-	if (h < f->sh[u->shard].start || h > f->sh[u->shard].end) {
+	/* The KCL rule: an aggregate's user record hashing outside the shard's range is dropped. */
+	if (!u->alone && (h < f->sh[u->shard].start || h > f->sh[u->shard].end)) {
 		f->dropped++;
 		return;
 	}
@@ -196,8 +200,14 @@ static void answer_put(fake *f, const ks_buf *body, ks_buf *out, int after_revok
 		const char *ehk = json_string_value(json_object_get(r, "ExplicitHashKey"));
 		size_t dlen = wu_unbase64(json_string_value(json_object_get(r, "Data")), data);
 		ks_u128 h = ehk ? u128_of(ehk) : ks_hash_key(pkey, strlen(pkey));
-		int s = route(f, h), n;
-		store_ud u = { f, s, after_revoke };
+		int s, n;
+		store_ud u = { f, 0, after_revoke, 0 };
+
+		if (f->auto_distribution) { /* keys and hash keys ignored: a shard at random */
+			f->rng = f->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			h = (ks_u128)f->rng << 64;
+		}
+		u.shard = s = route(f, h);
 
 		CU_ASSERT_FATAL(s >= 0);
 		f->entries++;
@@ -216,6 +226,7 @@ static void answer_put(fake *f, const ks_buf *body, ks_buf *out, int after_revok
 			f->user_in_aggs += n;
 			CU_ASSERT_PTR_NOT_NULL(ehk);
 		} else {
+			u.alone = 1;
 			store(&u, pkey, strlen(pkey), data, dlen);
 		}
 		ks_buf_printf(out, "{\"SequenceNumber\":\"%d\",\"ShardId\":\"%s\"}", f->entries, f->sh[s].id);
@@ -241,13 +252,16 @@ static int fake_start(void *t, int slot, const char *const *headers, const void 
 	int i;
 
 	f->is_list[slot] = 0;
-	for (i = 0; headers[i]; i++)
+	for (i = 0; headers[i]; i++) {
 		if (strcmp(headers[i], "X-Amz-Target: Kinesis_20131202.ListShards") == 0)
 			f->is_list[slot] = 1;
+		if (strcmp(headers[i], "X-Amz-Target: Kinesis_20131202.DescribeStreamSummary") == 0)
+			f->is_list[slot] = 2;
+	}
 	ks_buf_reset(&f->bodies[slot]);
 	ks_buf_append(&f->bodies[slot], body, len);
 	f->after_revoke[slot] = f->revoked;
-	f->list_calls += f->is_list[slot];
+	f->list_calls += f->is_list[slot] == 1;
 	if (f->late && !f->is_list[slot]) {
 		ks_buf_reset(&f->answers[slot]);
 		answer_put(f, &f->bodies[slot], &f->answers[slot], f->revoked);
@@ -274,7 +288,11 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 		answered++;
 		ks_buf_init(&out, 0);
 		a.status = 200;
-		if (f->is_list[pending[i]] && f->lists_refused > 0) {
+		if (f->is_list[pending[i]] == 2) {
+			f->describes++;
+			ks_buf_printf(&out, "{\"StreamDescriptionSummary\":{\"StreamName\":\"s1\",\"StreamStatus\":\"ACTIVE\"%s}}",
+				      f->auto_distribution ? ",\"RecordDistributionStrategy\":\"AUTO\"" : "");
+		} else if (f->is_list[pending[i]] && f->lists_refused > 0) {
 			f->lists_refused--;
 			a.status = 400;
 			ks_buf_puts(&out, "{\"__type\":\"AccessDeniedException\",\"message\":\"not allowed to ListShards\"}");
@@ -739,7 +757,7 @@ static void test_listing_failures_back_off(void)
 	for (i = 0; i < 2000; i++)
 		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
 	lists = w.f.list_calls;
-	CU_ASSERT_TRUE(w.f.now - t0 >= 1900000);
+	CU_ASSERT_TRUE(w.f.now - t0 >= 1800000);
 	/* 1, 2, 4, ... s then a minute (equal jitter: 30 to 60 s) over 2,000 s: about 50. */
 	CU_ASSERT_TRUE(lists >= 30 && lists <= 70);
 	CU_ASSERT_EQUAL(w.m.shard_map_refreshes, 0);
@@ -895,6 +913,64 @@ static void test_flush_covers_the_gate(void)
 	writer_close(&w);
 }
 
+/*
+ * The stream is switched to RecordDistributionStrategy AUTO while an append-only writer runs: the
+ * next listing's DescribeStreamSummary tells, and the writer sends every record alone from then on
+ * (no aggregate a consumer would take apart by the range of a random shard); none is lost.
+ */
+static void test_switched_to_auto_while_running(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", "shards.refresh.ms", "1000",
+					     "batch.linger.ms", "5000", NULL };
+	writer w;
+	ks_errbuf err;
+	int i, aggregates;
+
+	writer_open(&w, 2, props);
+	submit_keys(&w, 100, 1, 1);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	CU_ASSERT_TRUE((aggregates = w.f.aggregates) > 0);
+	w.f.auto_distribution = 1;
+	/* Records lingering in aggregates when the switch is noticed go alone too. */
+	submit_keys(&w, 100, 2, 2);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_TRUE(w.f.describes >= 1);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 0);
+	CU_ASSERT_EQUAL(w.f.aggregates, aggregates);
+	submit_keys(&w, 100, 3, 3);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.aggregates, aggregates);
+	CU_ASSERT_EQUAL(w.f.acked, 300);
+	CU_ASSERT_EQUAL(w.f.dropped, 0);
+	CU_ASSERT_EQUAL(w.f.nseen, 300);
+	writer_close(&w);
+}
+
+/* The same switch under type=upsert, whose contract is per-key order: the writer stops. */
+static void test_switched_to_auto_stops_upsert(void)
+{
+	static const char *const props[] = { "type", "upsert", "aggregation", "kpl", "rate.limit.percent", "0",
+					     "shards.refresh.ms", "1000", NULL };
+	writer w;
+	ks_errbuf err;
+	int i, rc = 0;
+
+	writer_open(&w, 2, props);
+	submit_keys(&w, 10, 1, 1);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	w.f.auto_distribution = 1;
+	for (i = 0; i < 5 && !rc; i++)
+		rc = ks_kinesis_poll(w.k, 1000, -1, &err);
+	CU_ASSERT_EQUAL(rc, KS_ERR_FATAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "RecordDistributionStrategy AUTO"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "while running"));
+	writer_close(&w);
+}
+
 /* Record @p seq of @p key, from @p origin's partition, with @p pad bytes of padding after it. */
 static void submit_from(writer *w, const char *key, int seq, int *origin, size_t pad)
 {
@@ -1032,6 +1108,8 @@ int main(void)
 		  test_resends_bounded_while_listings_refused },
 		{ "landed in a shard closed since: its range is still known", test_landed_in_a_shard_closed_since },
 		{ "delivery.timeout.ms counts from the first send", test_delivery_timeout_from_the_first_send },
+		{ "a stream switched to AUTO: records go alone", test_switched_to_auto_while_running },
+		{ "a stream switched to AUTO: upsert stops", test_switched_to_auto_stops_upsert },
 		{ "a flush covers the records waiting in the gate", test_flush_covers_the_gate },
 		{ "a revoked partition: nothing sent after, what was in flight acknowledged",
 		  test_revoked_partition_accepted_in_flight },
