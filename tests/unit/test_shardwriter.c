@@ -57,6 +57,8 @@ typedef struct fake {
 	int acked;
 	int hold;                   /* PutRecords requests stay in flight, unanswered, while set */
 	int late;                   /* PutRecords processed when sent, answered when polled (and not held) */
+	int reverse;                /* requests answered in the reverse order of their sending */
+	int max_pending;            /* most requests in flight at once */
 	ks_buf answers[16];         /* late: the answer of each slot's request */
 	int throttle_all;           /* the next requests answered: every entry throttled */
 	int revoked;                /* partition A was revoked: requests started since must not hold its records */
@@ -111,6 +113,17 @@ static void split(fake *f, int i)
 	f->sh[i].open = 0;
 	shard_set(f, f->nsh, a, f->sh[i].start, mid);
 	shard_set(f, f->nsh, b, mid + 1, f->sh[i].end);
+}
+
+/* MergeShards of shards @p i and @p j (adjacent, i below j): one child, both parents closed. */
+static void merge(fake *f, int i, int j)
+{
+	char c[32];
+
+	snprintf(c, sizeof(c), "shardId-%012d", f->nsh);
+	f->sh[i].open = 0;
+	f->sh[j].open = 0;
+	shard_set(f, f->nsh, c, f->sh[i].start, f->sh[j].end);
 }
 
 static int route(const fake *f, ks_u128 h)
@@ -277,6 +290,14 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 
 	memcpy(pending, f->pending, sizeof(pending));
 	f->npending = 0;
+	if (n > f->max_pending)
+		f->max_pending = n;
+	for (i = 0; f->reverse && i < n / 2; i++) {
+		int first = pending[i];
+
+		pending[i] = pending[n - 1 - i];
+		pending[n - 1 - i] = first;
+	}
 	for (i = 0; i < n; i++) {
 		ks_http_answer a = { 0 };
 		ks_buf out;
@@ -971,6 +992,54 @@ static void test_switched_to_auto_stops_upsert(void)
 	writer_close(&w);
 }
 
+/*
+ * A merge behind the map: aggregates packed for either parent land in the child, whose range holds
+ * all of their records: once the listing names it, all are acknowledged, none sent again.
+ */
+static void test_merge_behind_the_map(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", NULL };
+	writer w;
+
+	writer_open(&w, 2, props);
+	merge(&w.f, 0, 1);
+	submit_keys(&w, 200, 1, 2);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	check_seen(&w.f, 200, 2);
+	CU_ASSERT_EQUAL(w.f.dropped, 0);
+	CU_ASSERT_EQUAL(w.m.records_resent_reshard, 0);
+	CU_ASSERT_TRUE(w.m.shard_mispredictions >= 1);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 1);
+	writer_close(&w);
+}
+
+/*
+ * Two reshards before a listing (a split, then a split of a child), with answers coming back in
+ * the reverse order of the requests, several in flight: every record seen once by a consumer, each
+ * key in order.
+ */
+static void test_two_reshards_before_a_listing(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "rate.limit.percent", "0", "aggregation.max.records",
+					     "40", "max.inflight.requests", "4", "batch.max.records", "2", NULL };
+	writer w;
+
+	writer_open(&w, 1, props);
+	w.f.reverse = 1;
+	split(&w.f, 0);
+	split(&w.f, 1);
+	submit_keys(&w, 200, 1, 3);
+	ks_kinesis_flush(w.k);
+	drain(&w);
+	check_seen(&w.f, 200, 3);
+	CU_ASSERT_TRUE(w.f.dropped > 0);
+	CU_ASSERT_EQUAL(w.m.records_resent_reshard, (uint64_t)w.f.dropped);
+	CU_ASSERT_EQUAL(w.m.stream_open_shards, 3);
+	CU_ASSERT_TRUE(w.f.max_pending >= 3); /* answers did come out of order */
+	writer_close(&w);
+}
+
 /* Record @p seq of @p key, from @p origin's partition, with @p pad bytes of padding after it. */
 static void submit_from(writer *w, const char *key, int seq, int *origin, size_t pad)
 {
@@ -1108,6 +1177,8 @@ int main(void)
 		  test_resends_bounded_while_listings_refused },
 		{ "landed in a shard closed since: its range is still known", test_landed_in_a_shard_closed_since },
 		{ "delivery.timeout.ms counts from the first send", test_delivery_timeout_from_the_first_send },
+		{ "a merge behind the map: the child holds every record", test_merge_behind_the_map },
+		{ "two reshards before a listing, answers out of order", test_two_reshards_before_a_listing },
 		{ "a stream switched to AUTO: records go alone", test_switched_to_auto_while_running },
 		{ "a stream switched to AUTO: upsert stops", test_switched_to_auto_stops_upsert },
 		{ "a flush covers the records waiting in the gate", test_flush_covers_the_gate },
