@@ -22,6 +22,7 @@
 #include "kpl.h"
 #include "log.h"
 #include "putrecords.h"
+#include "ratelimit.h"
 #include "shardlist.h"
 #include "shards.h"
 #include "stream.h"
@@ -87,6 +88,9 @@ struct ks_kinesis {
 	size_t dropped_revoked; /* records dropped since the writer started: their partition was revoked */
 
 	int auto_distribution; /* the stream ignores partition keys: no prediction, no aggregation */
+	int stream_limited;    /* auto_distribution with rate.limit.percent: stream_lim holds the writes */
+	ks_shard_limiter stream_lim; /* the open shards' limits together (their count times one shard's) */
+	int64_t stream_wake;   /* when stream_lim lets the next record go (INT64_MAX: none waits) */
 	int expired_retry;     /* an ExpiredTokenException was answered: credentials refreshed once */
 	int fatal;
 	ks_errbuf fatal_err;
@@ -120,6 +124,7 @@ static void decide_revoked(ks_kinesis_t *k, int64_t now);
 static void maybe_list(ks_kinesis_t *k, int64_t now);
 static void list_page(ks_kinesis_t *k, int64_t now);
 static void switch_to_auto(ks_kinesis_t *k, int64_t now);
+static void limit_stream(ks_kinesis_t *k, int open_shards, int64_t now);
 static int accept_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err);
 static void handle_list(ks_kinesis_t *k, const ks_http_answer *a, int64_t now);
 static int64_t shards_wake(const ks_kinesis_t *k);
@@ -186,6 +191,7 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 	}
 	k->list_slot = k->nreqs;
 	k->shard_wake = INT64_MAX;
+	k->stream_wake = INT64_MAX;
 	topts.url = k->url;
 	topts.timeout_ms = conf->request_timeout_ms;
 	topts.connect_timeout_ms = conf->connect_timeout_ms;
@@ -432,6 +438,7 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
 	}
+	k->stream_wake = INT64_MAX;
 	for (i = 0; i < k->nreqs && !k->fatal && batch_due(k, now); i++) {
 		request *rq = &k->reqs[i];
 		size_t bytes = 0;
@@ -453,9 +460,16 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 				ks_keygate_gather(k->gate, head, (size_t)k->conf->batch_max_bytes - (rq->n ? bytes : 0));
 				sz = ks_shards_unit_bytes(head);
 			}
+			/* A stream that ignores keys: its shards' limits together bound what is sent. */
+			if (k->stream_limited && !ks_limiter_take(&k->stream_lim, sz, now)) {
+				k->stream_wake = now + ks_limiter_wait_ms(&k->stream_lim, sz, now);
+				break;
+			}
 			bytes += sz;
 			rq->recs[rq->n++] = ks_rqueue_pop(&k->ready);
 		}
+		if (!rq->n)
+			break;
 		start_request(k, rq, now);
 	}
 	/* A flush lasts until every record held went (those in the gate and the shard queues too). */
@@ -1181,6 +1195,17 @@ static void unpack_queue(ks_kinesis_t *k, ks_rqueue *q)
 		unpack(k, u, q);
 }
 
+/* A stream that ignores partition keys, of @p open_shards: with rate.limit.percent, what the writer
+ * sends is bounded by the shards' limits together (records spread evenly over them). */
+static void limit_stream(ks_kinesis_t *k, int open_shards, int64_t now)
+{
+	if (k->conf->rate_limit_percent <= 0 || open_shards <= 0)
+		return;
+	ks_limiter_init(&k->stream_lim, k->conf->rate_limit_percent * (double)open_shards, now);
+	ks_limiter_reserve(&k->stream_lim, 0.1);
+	k->stream_limited = 1;
+}
+
 /* The stream was switched to RecordDistributionStrategy AUTO while the writer ran: stop a writer
  * whose contract is per-key order; otherwise write on as ks_kinesis_set_distribution does, with
  * the records queued for shards and in aggregates sent each alone. */
@@ -1207,8 +1232,7 @@ static void switch_to_auto(ks_kinesis_t *k, int64_t now)
 	k->sh = NULL;
 	ks_shardlist_destroy(k->sl);
 	k->sl = NULL;
-	KS_METRIC_ADD(k->metrics, stream_open_shards, -k->open_shards);
-	k->open_shards = 0;
+	limit_stream(k, k->open_shards, now);
 }
 
 /* One ListShards answer: the next page, or the new map in use, or a failure (tried again later). */
@@ -1282,7 +1306,9 @@ int ks_kinesis_set_shardmap(ks_kinesis_t *k, ks_shardmap_t *map)
 	int64_t now = now_of(k);
 
 	if (!k->sh) {
-		/* Neither limits nor aggregation: records go as they come. */
+		/* Neither limits nor aggregation, or a stream that ignores keys: records go as they come. */
+		if (k->auto_distribution)
+			limit_stream(k, ks_shardmap_count(map), now);
 		KS_METRIC_ADD(k->metrics, stream_open_shards, ks_shardmap_count(map));
 		ks_shardmap_destroy(map);
 		return 0;
@@ -1398,8 +1424,14 @@ int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err
 		wait = next_retry - now;
 	if (shards_wake(k) - now < wait)
 		wait = shards_wake(k) - now;
+	if (k->stream_wake - now < wait)
+		wait = k->stream_wake - now;
 	if (k->ready.n && k->busy < k->nreqs) {
 		int64_t due = k->ready.head->not_before_ms + k->conf->batch_linger_ms - now;
+
+		/* Due, but held by the stream's limits: not before they let a record go. */
+		if (k->stream_wake != INT64_MAX && k->stream_wake - now > due)
+			due = k->stream_wake - now;
 
 		if (due < wait)
 			wait = due;

@@ -94,7 +94,9 @@ void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes);
  *        key's records may land in different shards. Then type=upsert and type=debezium, whose
  *        contract is each key's changes in order, are refused unless ordering=none; otherwise the
  *        writer sends records as they come: no shard map, per-shard buckets or aggregation (a KCL
- *        consumer would drop an aggregate's records that land outside their hash key's shard).
+ *        consumer would drop an aggregate's records that land outside their hash key's shard);
+ *        with rate.limit.percent, the open shards' limits together (from the map handed to
+ *        ks_kinesis_set_shardmap) bound what it sends.
  *        While running, each listing of the shards starts with DescribeStreamSummary, so a stream
  *        switched to AUTO is noticed: the same rule then stops the writer (ks_kinesis_poll
  *        reports it) or makes it go on without shards.

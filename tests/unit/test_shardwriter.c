@@ -945,7 +945,7 @@ static void test_switched_to_auto_while_running(void)
 					     "batch.linger.ms", "5000", NULL };
 	writer w;
 	ks_errbuf err;
-	int i, aggregates;
+	int i, aggregates, lists;
 
 	writer_open(&w, 2, props);
 	submit_keys(&w, 100, 1, 1);
@@ -958,8 +958,8 @@ static void test_switched_to_auto_while_running(void)
 	for (i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
 	CU_ASSERT_TRUE(w.f.describes >= 1);
-	CU_ASSERT_EQUAL(w.m.stream_open_shards, 0);
 	CU_ASSERT_EQUAL(w.f.aggregates, aggregates);
+	lists = w.f.list_calls;
 	submit_keys(&w, 100, 3, 3);
 	ks_kinesis_flush(w.k);
 	drain(&w);
@@ -967,6 +967,34 @@ static void test_switched_to_auto_while_running(void)
 	CU_ASSERT_EQUAL(w.f.acked, 300);
 	CU_ASSERT_EQUAL(w.f.dropped, 0);
 	CU_ASSERT_EQUAL(w.f.nseen, 300);
+	CU_ASSERT_EQUAL(w.f.list_calls, lists); /* no shards any more: no listing */
+	writer_close(&w);
+}
+
+/*
+ * A stream of 4 shards that ignores keys from the start (ks_kinesis_set_distribution): records go
+ * as they come, bounded by the shards' limits together at rate.limit.percent, so the service,
+ * spreading them at random, throttles none.
+ */
+static void test_auto_stream_limited_by_its_shards(void)
+{
+	static const char *const props[] = { "ordering", "none", "rate.limit.percent", "50", NULL };
+	writer w;
+	ks_errbuf err;
+	int64_t took;
+
+	writer_open_map(&w, 4, props, 0);
+	w.f.auto_distribution = 1;
+	w.f.limits = 1;
+	CU_ASSERT_EQUAL(ks_kinesis_set_distribution(w.k, "AUTO", &err), 0);
+	CU_ASSERT_EQUAL(ks_kinesis_set_shardmap(w.k, map_of(&w.f)), 0);
+	submit_keys(&w, 4000, 1, 1);
+	took = drain(&w);
+	CU_ASSERT_EQUAL(w.f.acked, 4000);
+	CU_ASSERT_EQUAL(w.f.throttled, 0);
+	CU_ASSERT_EQUAL(w.f.aggregates, 0);
+	/* 2,000 records/s for the stream, a second of it in the buckets at start. */
+	CU_ASSERT_TRUE(took >= 900);
 	writer_close(&w);
 }
 
@@ -1181,6 +1209,7 @@ int main(void)
 		{ "two reshards before a listing, answers out of order", test_two_reshards_before_a_listing },
 		{ "a stream switched to AUTO: records go alone", test_switched_to_auto_while_running },
 		{ "a stream switched to AUTO: upsert stops", test_switched_to_auto_stops_upsert },
+		{ "an AUTO stream: the shards' limits together", test_auto_stream_limited_by_its_shards },
 		{ "a flush covers the records waiting in the gate", test_flush_covers_the_gate },
 		{ "a revoked partition: nothing sent after, what was in flight acknowledged",
 		  test_revoked_partition_accepted_in_flight },
