@@ -1,6 +1,7 @@
 """A fleet: several kinesink processes in one consumer group write Debezium upserts into one
-kinesis-mock stream of 4 shards, aggregated per shard (aggregation=kpl, the default rate limits),
-while a fourth worker joins and one of the first three leaves (SIGTERM) mid-run. Everything is read
+kinesis-mock stream of 4 shards, aggregated per shard (aggregation=kpl), two of them at 1 % of the
+shards' limits (a backlog at every revoke) and the others at the full limits, while a fourth worker
+joins and one of the first three leaves (SIGTERM) mid-run. Everything is read
 back from every shard and taken apart by the awslabs deaggregator (npm aws-kinesis-agg) with the
 KCL's rule. Every row version arrives; per key a record is always the next version or a replay
 (the partition's new owner reading again from the committed offset), never a jump forward, which
@@ -64,7 +65,7 @@ def test_workers_join_and_leave(tmp):
     conf = base_config(cluster, km.endpoint, type="upsert", topic="t", aggregation="kpl", **{
         # 1 % of each shard's limits (about 120 records/s over the 4 shards, for 500/s produced)
         # and no drain: each revoke finds its partitions' records queued (dropped, read again by
-        # the new owner) and in flight (awaited).
+        # the new owner) and in flight (awaited). Workers b and d write at the full limits.
         "rate.limit.percent": "1", "batch.linger.ms": "50", "rebalance.drain.ms": "0",
         "shutdown.timeout.ms": "10000",
         "kafka.partition.assignment.strategy": "cooperative-sticky"})
@@ -86,13 +87,18 @@ def test_workers_join_and_leave(tmp):
     def committed_some(n):
         return lambda: sum(v for v in cluster.committed("kinesink", "t", PARTS).values() if v > 0) >= n
 
-    workers = {n: Kinesink(tmp, conf, name=n) for n in ("a", "b", "c")}
+    # b, which leaves, writes at the full limits, so that it has little left when it stops (within
+    # shutdown.timeout.ms: it exits 0); a and c keep a backlog.
+    fast = dict(conf, **{"rate.limit.percent": "100"})
+    workers = {n: Kinesink(tmp, fast if n == "b" else conf, name=n) for n in ("a", "b", "c")}
     flow = threading.Thread(target=producer, daemon=True)
     flow.start()
     try:
         wait_for(committed_some(200), 120, "the first workers to commit")
         # A fourth worker joins while records flow: partitions move to it.
-        workers["d"] = Kinesink(tmp, conf, name="d")
+        # It writes at the service's full limits: what it re-reads reaches the stream long before
+        # what the others still hold of the same partitions would.
+        workers["d"] = Kinesink(tmp, fast, name="d")
         wait_for(lambda: "assigned" in workers["d"].log() and
                  "assigned 0 partitions" not in workers["d"].log().split("assigned")[1][:20], 60,
                  "the fourth worker's partitions")
