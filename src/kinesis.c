@@ -537,6 +537,10 @@ static int same_key(const ks_record *a, const ks_record *b)
 	return a->key_hash == b->key_hash && a->pkey_len == b->pkey_len && memcmp(a->pkey, b->pkey, a->pkey_len) == 0;
 }
 
+/* Take the records marked revoked off chain @p r (linked by agg), dropping them; returns the
+ * others in their order. A dropped key's active record hands the key on: to its next record kept
+ * in the chain, or else to the first waiting in the gate (appended to @p released, for the caller
+ * to queue). */
 static ks_record *strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *released)
 {
 	ks_record *kept = NULL, **tail = &kept;
@@ -568,6 +572,7 @@ static ks_record *strip_revoked(ks_kinesis_t *k, ks_record *r, ks_rqueue *releas
 	return kept;
 }
 
+/* Whether a record of unit @p u is marked revoked (none is while none is held). */
 static int has_revoked(const ks_kinesis_t *k, const ks_record *u)
 {
 	for (; k->revoked_held && u; u = u->agg)
