@@ -140,7 +140,7 @@ const ks_conf_prop ks_conf_props[] = {
 	{ "offsets.commit.interval.ms", KS_CONF_P_INT, O(offsets_commit_interval_ms), "5000", 10, 3600000, NULL, 0,
 	  "How often acknowledged offsets are committed to Kafka." },
 	{ "rebalance.drain.ms", KS_CONF_P_INT, O(rebalance_drain_ms), "10000", 0, 600000, NULL, 0,
-	  "On partition revoke, how long to wait for their records in flight." },
+	  "On partition revoke, how long to wait for their records; then those not sent are dropped (the new owner reads them again) and those in flight awaited." },
 	{ "shutdown.timeout.ms", KS_CONF_P_INT, O(shutdown_timeout_ms), "30000", 0, 600000, NULL, 0,
 	  "On SIGTERM/SIGINT, how long to wait for records in flight (then up to 10 s more to commit and leave the group; a second signal stops at once)." },
 	/* Operability. */

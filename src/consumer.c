@@ -325,6 +325,9 @@ static void revoke_parts(ks_consumer_t *c, rd_kafka_t *rk, rd_kafka_topic_partit
 		if (!c->closing)
 			c->cbs.drain(c->cbs.opaque, parts, ks_now_ms() + c->conf->rebalance_drain_ms);
 		ks_offsets_commit(c->offs, 1, 0);
+	} else {
+		/* Lost: the partitions are someone else's already; nothing more of them is sent. */
+		c->cbs.drain(c->cbs.opaque, parts, ks_now_ms());
 	}
 	ks_offsets_revoke(c->offs, parts);
 }

@@ -323,6 +323,54 @@ const ks_record *ks_keygate_peek_waiting(const ks_keygate_t *g, const ks_record 
 	return wait_find(g, active)->waiting.head;
 }
 
+size_t ks_keygate_take_matching(ks_keygate_t *g, ks_record_pred match, void *ud, ks_rqueue *out)
+{
+	size_t i = 0, taken = 0;
+
+	while (i < g->wcap) {
+		wslot *w = &g->waits[i];
+		ks_rqueue keep = { 0 };
+		ks_record *r, *gone = NULL;
+
+		if (!w->waiting.head) {
+			i++;
+			continue;
+		}
+		while ((r = ks_rqueue_pop(&w->waiting))) {
+			if (match(ud, r)) {
+				gone = r;
+				ks_rqueue_push(out, r);
+				g->waiting--;
+				taken++;
+			} else {
+				ks_rqueue_push(&keep, r);
+			}
+		}
+		if (keep.head) {
+			w->waiting = keep;
+			i++;
+			continue;
+		}
+		/* Its key has no waiters any more. The backward shift may move a later slot (not seen
+		 * yet, or seen already when the run wraps around: filtering it again changes nothing)
+		 * into this one, so it is looked at again. */
+		key_find(g, gone)->active &= ~WAITERS;
+		wait_remove(g, w);
+	}
+	return taken;
+}
+
+int ks_keygate_pass_active(ks_keygate_t *g, const ks_record *from, ks_record *to)
+{
+	kslot *s = key_find(g, from);
+
+	if (active_of(s) != from)
+		return -1;
+	/* The waiters' slot is found by the key, which @p to shares. */
+	s->active = (uintptr_t)to | (s->active & WAITERS);
+	return 0;
+}
+
 /* How many records ahead the table slot of a key is prefetched. */
 #define PREFETCH_AHEAD 8
 

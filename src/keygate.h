@@ -95,6 +95,21 @@ ks_record *ks_keygate_take_waiting(ks_keygate_t *g, const ks_record *active);
 /** @brief The first record waiting behind @p active (still the gate's), or NULL. */
 const ks_record *ks_keygate_peek_waiting(const ks_keygate_t *g, const ks_record *active);
 
+/**
+ * @brief Take every waiting record for which @p match says 1 out of the gate, appended to @p out
+ *        (each key's in their order). Active records stay; a key whose waiters all went has none.
+ * @returns how many were taken.
+ */
+size_t ks_keygate_take_matching(ks_keygate_t *g, ks_record_pred match, void *ud, ks_rqueue *out);
+
+/**
+ * @brief @p to, a record of @p from's key taken from behind it earlier (ks_keygate_take_waiting,
+ *        ks_keygate_gather), becomes the key's active record in place of @p from, which is
+ *        dropped unsent: the records still waiting stay behind @p to.
+ * @returns 0, or -1 when @p from is not active (nothing changed).
+ */
+int ks_keygate_pass_active(ks_keygate_t *g, const ks_record *from, ks_record *to);
+
 /** @brief Keys with an active record. */
 size_t ks_keygate_keys(const ks_keygate_t *g);
 /** @brief Records waiting behind an active one. */

@@ -36,6 +36,12 @@ typedef struct ks_kinesis_cbs {
 	 */
 	void (*failed)(void *opaque, ks_record *rec, const ks_errbuf *err);
 	void *opaque;
+	/**
+	 * @p rec will never be sent: its partition was revoked (ks_kinesis_revoke). It is neither
+	 * acknowledged nor failed (its offset is not committed; the partition's new owner reads it
+	 * again). The writer frees @p rec after the call. NULL: not told.
+	 */
+	void (*dropped)(void *opaque, ks_record *rec);
 } ks_kinesis_cbs;
 
 /**
@@ -82,6 +88,24 @@ int ks_kinesis_validate(const ks_record *rec, ks_errbuf *err);
 void ks_kinesis_set_max_record_bytes(ks_kinesis_t *k, size_t max_record_bytes);
 
 /**
+ * @brief The stream's record distribution strategy (DescribeStreamSummary's
+ *        RecordDistributionStrategy; "" is the default, USER_PARTITION_KEY). With AUTO the
+ *        service ignores partition keys and explicit hash keys: no shard can be predicted and a
+ *        key's records may land in different shards. Then type=upsert and type=debezium, whose
+ *        contract is each key's changes in order, are refused unless ordering=none; otherwise the
+ *        writer sends records as they come: no shard map, per-shard buckets or aggregation (a KCL
+ *        consumer would drop an aggregate's records that land outside their hash key's shard);
+ *        with rate.limit.percent, the open shards' limits together (from the map handed to
+ *        ks_kinesis_set_shardmap) bound what it sends.
+ *        While running, each listing of the shards starts with DescribeStreamSummary, so a stream
+ *        switched to AUTO is noticed: the same rule then stops the writer (ks_kinesis_poll
+ *        reports it) or makes it go on without shards.
+ * @returns 0, or KS_ERR_FATAL with @p err naming the stream and the strategy.
+ * @locality pipeline thread, before the first ks_kinesis_submit
+ */
+int ks_kinesis_set_distribution(ks_kinesis_t *k, const char *strategy, ks_errbuf *err);
+
+/**
  * @brief The stream's shard map (from ks_stream_list_shards; the writer owns it from now on).
  *        With rate.limit.percent or aggregation=kpl, records then go by their predicted shard:
  *        they wait for its token buckets, are aggregated per shard, and the map is listed
@@ -107,6 +131,24 @@ int ks_kinesis_poll(ks_kinesis_t *k, int timeout_ms, int wake_fd, ks_errbuf *err
 
 /** @brief Send whatever is batched now instead of waiting for batch.linger.ms. */
 void ks_kinesis_flush(ks_kinesis_t *k);
+
+/**
+ * @brief Partitions were revoked: from now on no record for which @p revoked says 1 is sent.
+ *        Those not sent yet (submitted, waiting in the key gate, in shard queues and aggregates,
+ *        waiting to be retried) are dropped now (the dropped callback): an aggregate that also
+ *        holds other records goes on with those, and a dropped record's key goes on with its
+ *        next record. Those in flight are marked: accepted, they are acknowledged; otherwise
+ *        (a failure to retry, records an aggregate carried outside their shard) they are
+ *        dropped instead of sent again. @p revoked is called during this call only.
+ * @returns records of those partitions still in flight (ks_kinesis_revoked_inflight).
+ * @locality pipeline thread, between two ks_kinesis_poll
+ */
+size_t ks_kinesis_revoke(ks_kinesis_t *k, ks_record_pred revoked, void *ud);
+/**
+ * @brief Records marked by ks_kinesis_revoke that are still in flight (or accepted into a shard
+ *        not known yet): until it is 0, one of them may still land.
+ */
+size_t ks_kinesis_revoked_inflight(const ks_kinesis_t *k);
 
 /** @brief Records held by the writer (queued, waiting for their key, or in flight). */
 size_t ks_kinesis_inflight_records(const ks_kinesis_t *k);

@@ -79,26 +79,6 @@ static void stop_on(void *opaque, int drain, const char *msg)
 
 /* ---- what the stages call back ------------------------------------------------------------------ */
 
-static void on_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
-{
-	(void)opaque;
-	(void)shard;
-	(void)seq;
-	ks_ptrack_ack(rec->origin, rec->offset);
-}
-
-static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
-{
-	pipeline *p = opaque;
-	char tag[128];
-
-	/* Never acknowledged: its offset is never committed, the worker stops. */
-	ks_ptrack_drop(rec->origin, rec->offset);
-	set_fatal(p, "%s%s [%d] @%lld: %s",
-		  ks_router_tag(p->router, ks_router_route(p->router, ks_ptrack_topic(rec->origin)), tag, sizeof(tag)),
-		  ks_ptrack_topic(rec->origin), (int)ks_ptrack_partition(rec->origin), (long long)rec->offset, err->text);
-}
-
 /* Every writer, driven as one; the in-flight gauges are then the sums over them. */
 static int writers_poll(pipeline *p, int timeout_ms, int wake_fd, ks_errbuf *err)
 {
@@ -109,25 +89,56 @@ static int writers_poll(pipeline *p, int timeout_ms, int wake_fd, ks_errbuf *err
 	return rc;
 }
 
-static void on_consumer_fatal(void *opaque, const char *msg)
+/* A consumer's fatal error, or a record a writer cannot deliver. */
+static void on_fatal(void *opaque, const char *msg)
 {
 	stop_on(opaque, 0, msg);
 }
 
-/* Revoked partitions: let their records in flight finish, up to @p deadline. */
-static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts, int64_t deadline)
+/* What the writers did not send by the drain's end they never send (the partitions' new owner
+ * reads it again, from the committed offset); what they have in flight could still land after
+ * the new owner's records, so it is awaited, as long as a request may take. */
+static void revoke_writers(pipeline *p, const rd_kafka_topic_partition_list_t *parts)
 {
-	pipeline *p = opaque;
+	void **origins = calloc((size_t)parts->cnt + 1, sizeof(*origins));
+	ks_errbuf err;
+	int i, n = 0;
+
+	for (i = 0; origins && i < parts->cnt; i++)
+		if ((origins[n] = ks_offsets_find(p->offs, parts->elems[i].topic, parts->elems[i].partition)))
+			n++;
+	if (!origins)
+		set_fatal(p, "out of memory revoking %d partitions", parts->cnt);
+	else if (n && ks_router_revoke(p->router, origins, n, ks_now_ms() + p->conf->request_timeout_ms, &err))
+		set_fatal(p, "%s", err.text);
+	free(origins);
+}
+
+/* Drive the writers and dead letters (flushed) until @p parts (NULL: any) hold nothing or @p deadline. */
+static void drive(pipeline *p, const rd_kafka_topic_partition_list_t *parts, int64_t deadline)
+{
 	ks_errbuf err;
 
 	ks_router_flush(p->router);
-	while (!p->fatal && ks_offsets_pending(p->offs, parts) && ks_now_ms() < deadline) {
+	while ((parts ? ks_offsets_pending(p->offs, parts) : ks_router_records(p->router) > 0 ||
+						   ks_policy_pending(p->pol) > 0) && ks_now_ms() < deadline) {
 		if (writers_poll(p, 50, -1, &err)) {
 			set_fatal(p, "%s", err.text);
 			break;
 		}
 		ks_policy_poll(p->pol);
 	}
+}
+
+/* Revoked partitions: let their records in flight finish, up to @p deadline. */
+static void on_drain(void *opaque, const rd_kafka_topic_partition_list_t *parts, int64_t deadline)
+{
+	pipeline *p = opaque;
+
+	if (!p->fatal)
+		drive(p, parts, deadline);
+	if (ks_offsets_pending(p->offs, parts))
+		revoke_writers(p, parts);
 }
 
 /* ---- messages ------------------------------------------------------------------------------------ */
@@ -261,35 +272,24 @@ static void drain_wake(pipeline *p)
 
 static void drain_after_fatal(pipeline *p)
 {
-	int64_t deadline = ks_now_ms() + p->conf->shutdown_timeout_ms;
-	ks_errbuf err;
-
 	if (!p->fatal_drain)
 		return;
 	ks_consumer_stop(p->cons);
-	ks_router_flush(p->router);
-	while ((ks_router_records(p->router) > 0 || ks_policy_pending(p->pol) > 0) && ks_now_ms() < deadline) {
-		if (writers_poll(p, 50, -1, &err))
-			break;
-		ks_policy_poll(p->pol);
-	}
+	drive(p, NULL, ks_now_ms() + p->conf->shutdown_timeout_ms);
 }
 
 /* Onto the batch for the lanes, with the decoder and transform of the route that takes its
  * topic. @returns 1 (the message dropped, the worker stopping) when no route takes it. */
 static int take_routed(pipeline *p, rd_kafka_message_t *msg)
 {
-	int route = msg->err ? 0 : ks_router_route(p->router, rd_kafka_topic_name(msg->rkt));
+	ks_errbuf err;
+	int route = msg->err ? 0 : ks_router_route_msg(p->router, rd_kafka_topic_name(msg->rkt), msg->partition,
+							 msg->offset, &err);
 
 	if (route < 0) {
-		char text[1024];
-
 		/* Never tracked, never committed: read again once a route takes it. What the writers
 		 * hold for the other topics is finished first. */
-		snprintf(text, sizeof(text), "%s [%d] @%lld: topic '%s' matches no route: add a route for it, or narrow topic (the subscription)",
-			 rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
-			 rd_kafka_topic_name(msg->rkt));
-		stop_on(p, 1, text);
+		stop_on(p, 1, err.text);
 		rd_kafka_message_destroy(msg);
 		return 1;
 	}
@@ -425,8 +425,7 @@ static int run_loop(pipeline *p)
 static int setup(pipeline *p, ks_errbuf *err)
 {
 	ks_policy_cbs pcbs = { stop_on, p };
-	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_consumer_fatal, p };
-	ks_kinesis_cbs kcbs = { on_acked, on_failed, p };
+	ks_consumer_cbs ccbs = { flush_batch, on_drain, on_fatal, p };
 
 	if (pipe(p->wake)) {
 		ks_errbuf_set(err, KS_ERR_IO, "cannot create a pipe: %s", strerror(errno));
@@ -443,7 +442,7 @@ static int setup(pipeline *p, ks_errbuf *err)
 					      p->conf->delivery_timeout_ms, err)))
 		return 1;
 	if (!(p->creds = ks_creds_new(p->conf, &p->m, err)) ||
-	    !(p->router = ks_router_new(p->conf, p->creds, &p->m, &kcbs, err)) ||
+	    !(p->router = ks_router_new(p->conf, p->creds, &p->m, on_fatal, p, err)) ||
 	    !(p->prep = ks_preparer_new_routes(p->conf, ks_router_confs(p->router), ks_router_nroutes(p->router), &p->m,
 					       err)))
 		return 1;

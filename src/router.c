@@ -27,7 +27,8 @@ struct ks_router {
 	const ks_conf *conf;
 	ks_creds_t *creds;
 	ks_metrics *m;
-	ks_kinesis_cbs cbs;
+	ks_router_fatal_fn fatal;
+	void *opaque;
 	const ks_conf **rconf; /* conf->route[i].conf, or the one implicit route, conf itself */
 	int nroutes;
 	ks_dest **dests;       /* every writer, in the order they were started */
@@ -48,25 +49,40 @@ static void dest_destroy(ks_dest *d)
 }
 
 /* A record of @p opaque's (a ks_dest) stream acknowledged: its latency, then the router's owner. */
+/* A record of @p opaque's (a ks_dest) stream acknowledged: its latency, and its offset done. */
 static void dest_acked(void *opaque, ks_record *rec, const char *shard, const char *seq)
 {
 	ks_dest *d = opaque;
 
+	(void)shard;
+	(void)seq;
 	ks_latency_observe(d->latency, rec->kafka_ts_ms, ks_wall_ms());
-	d->router->cbs.acked(d->router->cbs.opaque, rec, shard, seq);
+	ks_ptrack_ack(rec->origin, rec->offset);
 }
 
+/* Never acknowledged: its offset is never committed, the worker stops. */
 static void dest_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
 {
 	ks_dest *d = opaque;
+	char tag[128], msg[1024];
 
-	d->router->cbs.failed(d->router->cbs.opaque, rec, err);
+	ks_ptrack_drop(rec->origin, rec->offset);
+	snprintf(msg, sizeof(msg), "%s%s [%d] @%lld: %s", ks_router_tag(d->router, d->route, tag, sizeof(tag)),
+		 ks_ptrack_topic(rec->origin), (int)ks_ptrack_partition(rec->origin), (long long)rec->offset, err->text);
+	d->router->fatal(d->router->opaque, msg);
+}
+
+/* A record of a revoked partition that the writer will not send: never committed. */
+static void dest_dropped(void *opaque, ks_record *rec)
+{
+	(void)opaque;
+	ks_ptrack_drop(rec->origin, rec->offset);
 }
 
 /* @p d's writer, the stream's record size limit and its shard map. @returns 0, or 1 with @p err. */
 static int start_writer(ks_router_t *r, ks_dest *d, ks_errbuf *err)
 {
-	ks_kinesis_cbs cbs = { dest_acked, dest_failed, d };
+	ks_kinesis_cbs cbs = { dest_acked, dest_failed, d, dest_dropped };
 	const ks_conf *c = d->conf;
 	ks_stream_info info;
 	ks_shardmap_t *shards;
@@ -78,6 +94,8 @@ static int start_writer(ks_router_t *r, ks_dest *d, ks_errbuf *err)
 	    ks_stream_describe_info(c, r->creds, r->m, &info, err))
 		return 1;
 	ks_kinesis_set_max_record_bytes(d->kin, info.max_record_bytes);
+	if (ks_kinesis_set_distribution(d->kin, info.distribution, err))
+		return 1;
 	ks_errbuf_clear(&lerr);
 	if (ks_stream_list_shards(c, r->creds, &shards, &lerr) == KS_ERR_NOMEM) {
 		*err = lerr;
@@ -127,8 +145,8 @@ static ks_dest *add_dest(ks_router_t *r, int route, const char *stream, ks_errbu
 	return d;
 }
 
-ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, const ks_kinesis_cbs *cbs,
-			   ks_errbuf *err)
+ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_router_fatal_fn fatal,
+			   void *opaque, ks_errbuf *err)
 {
 	ks_router_t *r = calloc(1, sizeof(*r));
 	int i;
@@ -138,7 +156,8 @@ ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m
 	r->conf = conf;
 	r->creds = creds;
 	r->m = m;
-	r->cbs = *cbs;
+	r->fatal = fatal;
+	r->opaque = opaque;
 	r->nroutes = conf->n_route ? conf->n_route : 1;
 	if (!(r->rconf = calloc((size_t)r->nroutes, sizeof(*r->rconf))) ||
 	    !(r->route_dest = calloc((size_t)r->nroutes, sizeof(*r->route_dest))))
@@ -227,6 +246,16 @@ int ks_router_route(ks_router_t *r, const char *topic)
 	return t ? t->route : -1;
 }
 
+int ks_router_route_msg(ks_router_t *r, const char *topic, int32_t partition, int64_t offset, ks_errbuf *err)
+{
+	int route = ks_router_route(r, topic);
+
+	if (route < 0)
+		ks_errbuf_set(err, KS_ERR_CONFIG, "%s [%d] @%lld: topic '%s' matches no route: add a route for it, or "
+			      "narrow topic (the subscription)", topic, (int)partition, (long long)offset, topic);
+	return route;
+}
+
 ks_dest *ks_router_dest(ks_router_t *r, const char *topic, ks_errbuf *err)
 {
 	topic_ent *t = topic_of(r, topic);
@@ -278,6 +307,40 @@ void ks_router_flush(ks_router_t *r)
 
 	for (i = 0; i < r->ndests; i++)
 		ks_kinesis_flush(r->dests[i]->kin);
+}
+
+/* The origins (partition trackers) of revoked partitions, for ks_kinesis_revoke. */
+typedef struct origin_set {
+	void *const *v;
+	int n;
+} origin_set;
+
+static int from_origins(void *ud, const ks_record *rec)
+{
+	const origin_set *o = ud;
+	int i;
+
+	for (i = 0; i < o->n; i++)
+		if (rec->origin == o->v[i])
+			return 1;
+	return 0;
+}
+
+int ks_router_revoke(ks_router_t *r, void *const *origins, int n, int64_t until, ks_errbuf *err)
+{
+	origin_set o = { origins, n };
+	size_t inflight = 0;
+	int i;
+
+	for (i = 0; i < r->ndests; i++)
+		inflight += ks_kinesis_revoke(r->dests[i]->kin, from_origins, &o);
+	while (inflight && ks_now_ms() < until) {
+		if (ks_router_poll(r, 50, -1, err))
+			return err->code ? err->code : KS_ERR_FATAL;
+		for (inflight = 0, i = 0; i < r->ndests; i++)
+			inflight += ks_kinesis_revoked_inflight(r->dests[i]->kin);
+	}
+	return 0;
 }
 
 /*

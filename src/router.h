@@ -14,6 +14,7 @@
 #include "creds.h"
 #include "kinesis.h"
 #include "metrics.h"
+#include "offsets.h"
 
 /** One destination stream and its writer. */
 typedef struct ks_dest {
@@ -28,16 +29,20 @@ typedef struct ks_dest {
 
 typedef struct ks_router ks_router_t;
 
+/** A writer cannot deliver a record (@p msg says which and why): the worker stops. */
+typedef void (*ks_router_fatal_fn)(void *opaque, const char *msg);
+
 /**
  * @brief The routes of @p conf (borrowed; none: one implicit route, @p conf itself), and the
  *        writers of every route that is not a template, started now. A writer's start-up:
- *        the writer (signing with @p creds, counting in @p m, acknowledging through @p cbs once
- *        each record's latency is observed for its stream; all borrowed), the stream's record size limit (DescribeStreamSummary) and its shard map
+ *        the writer (signing with @p creds, counting in @p m; borrowed), whose acknowledgements
+ *        go to each record's partition tracker (its origin, a ks_ptrack_t: acknowledged, or
+ *        dropped when never delivered, then @p fatal) with its stream's latency observed, the stream's record size limit (DescribeStreamSummary) and its shard map
  *        (ListShards: a worker allowed PutRecords but not ListShards writes on without one).
  * @returns the router (caller destroys) or NULL with @p err set. @locality pipeline thread
  */
-ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, const ks_kinesis_cbs *cbs,
-			   ks_errbuf *err);
+ks_router_t *ks_router_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_router_fatal_fn fatal,
+			   void *opaque, ks_errbuf *err);
 /** @brief Destroy every writer and the router; NULL is fine. */
 void ks_router_destroy(ks_router_t *r);
 
@@ -48,6 +53,11 @@ const ks_conf *const *ks_router_confs(const ks_router_t *r);
 
 /** @brief The route that takes @p topic, or -1 (none). @locality pipeline thread */
 int ks_router_route(ks_router_t *r, const char *topic);
+/**
+ * @brief The route that takes the message of @p topic [@p partition] @p offset, or -1 with what
+ *        to do in @p err when none does. @locality pipeline thread
+ */
+int ks_router_route_msg(ks_router_t *r, const char *topic, int32_t partition, int64_t offset, ks_errbuf *err);
 /**
  * @brief The writer for the records of @p topic, started now for a template route's new topic.
  * @returns it, or NULL with @p err (no route takes the topic, or the stream cannot start).
@@ -63,6 +73,14 @@ size_t ks_router_records(const ks_router_t *r);
 size_t ks_router_bytes(const ks_router_t *r);
 /** @brief ks_kinesis_flush on every writer. */
 void ks_router_flush(ks_router_t *r);
+/**
+ * @brief Revoked partitions: no record whose origin is one of the @p n @p origins is sent from
+ *        now on by any writer (ks_kinesis_revoke: those not sent are dropped, through each
+ *        writer's dropped callback), and those in flight, which could still land after the
+ *        partitions' new owner's records, are awaited, driving every writer, until @p until at
+ *        most. @returns 0, or a writer's fatal error with @p err. @locality pipeline thread
+ */
+int ks_router_revoke(ks_router_t *r, void *const *origins, int n, int64_t until, ks_errbuf *err);
 /**
  * @brief Drive every writer (ks_kinesis_poll), waiting at most @p timeout_ms, and for @p wake_fd
  *        when >= 0. @returns 0, or a writer's fatal error with @p err.

@@ -25,7 +25,12 @@ struct ks_shards {
 	shardset *cur;
 	size_t queued;
 	int rr;                 /* the shard ks_shards_take starts with, in turn */
+	int solo;               /* no unit takes another key's records (ks_shards_set_solo) */
 };
+
+/* unit_open: a unit takes the records of any key, or only of its own (a solo unit). */
+#define OPEN_ANY 1
+#define OPEN_OWN 2
 
 /* Seconds of each shard's rates kept in its buckets: between a take and the service's own take
  * lie the ready queue (batch.linger.ms at most, when not lingering for an aggregate), the request
@@ -139,12 +144,13 @@ static void append(ks_record *u, ks_record *first, ks_record *last, size_t n, si
 	u->agg_cost += cost;
 }
 
-/* Queue one key's records (@p g and those chained behind it) for their shard. */
-static void add_group(ks_shards_t *s, ks_record *g)
+/* Queue one key's records (@p g and those chained behind it) for their shard; @p solo: in a unit
+ * of their own that no other key joins. */
+static void add_group(ks_shards_t *s, ks_record *g, int solo)
 {
 	int idx = ks_shardmap_find(s->cur->map, hash_of(g));
 	ks_rqueue *q = &s->cur->units[idx];
-	ks_record *last = g, *r, *open = q->tail && q->tail->unit_open ? q->tail : NULL;
+	ks_record *last = g, *r, *open = !solo && q->tail && q->tail->unit_open == OPEN_ANY ? q->tail : NULL;
 	size_t n = 0, cost = ks_kpl_record_cost(g);
 
 	for (r = g->agg; r; r = r->agg) {
@@ -166,7 +172,7 @@ static void add_group(ks_shards_t *s, ks_record *g)
 	g->agg_n = 0;
 	g->agg_cost = AGG_BASE + ks_kpl_record_cost(g);
 	g->agg_tail = NULL;
-	g->unit_open = 1;
+	g->unit_open = solo ? OPEN_OWN : OPEN_ANY;
 	g->shardset = s->cur;
 	g->shard = idx;
 	s->cur->refs++;
@@ -185,8 +191,13 @@ int ks_shards_add(ks_shards_t *s, ks_record *rec)
 	if (!s->cur)
 		return KS_ERR_NOMEM;
 	hash_of(rec);
-	add_group(s, rec);
+	add_group(s, rec, s->solo);
 	return 0;
+}
+
+void ks_shards_set_solo(ks_shards_t *s, int solo)
+{
+	s->solo = solo;
 }
 
 /* Take the records of @p first's key off @p *rest (in their order) and chain them behind it. */
@@ -209,7 +220,7 @@ static ks_record *take_key(ks_record *first, ks_record **rest)
 	return first;
 }
 
-int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
+static int add_chain(ks_shards_t *s, ks_record *chain, int solo)
 {
 	if (!s->cur) {
 		ks_shards_free_chain(chain);
@@ -222,9 +233,19 @@ int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
 		first->agg_n = 0;
 		first->agg_tail = NULL;
 		hash_of(first);
-		add_group(s, take_key(first, &chain));
+		add_group(s, take_key(first, &chain), solo);
 	}
 	return 0;
+}
+
+int ks_shards_add_chain(ks_shards_t *s, ks_record *chain)
+{
+	return add_chain(s, chain, s->solo);
+}
+
+int ks_shards_add_chain_solo(ks_shards_t *s, ks_record *chain)
+{
+	return add_chain(s, chain, 1);
 }
 
 int ks_shards_can_join(const ks_shards_t *s, const ks_record *in, const ks_record *rec)
@@ -248,6 +269,7 @@ void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec)
 int ks_shards_retry(ks_shards_t *s, ks_record *unit)
 {
 	shardset *set = unit->shardset;
+	ks_record *r;
 
 	if (set == s->cur && set) {
 		unit->unit_open = 0;
@@ -255,10 +277,39 @@ int ks_shards_retry(ks_shards_t *s, ks_record *unit)
 		s->queued++;
 		return 0;
 	}
-	/* Its map was replaced: queued again by key, for the shards as they are now. */
+	/* Its map was replaced: queued again by key, for the shards as they are now; each key's
+	 * unit keeps the attempts (and so the backoff) of the unit it was in. */
 	set_unref(set);
 	unit->shardset = NULL;
+	for (r = unit->agg; r; r = r->agg)
+		r->attempts = unit->attempts;
 	return ks_shards_add_chain(s, unit);
+}
+
+size_t ks_shards_extract(ks_shards_t *s, int (*take)(void *ud, ks_record *unit), void *ud, ks_rqueue *out)
+{
+	size_t taken = 0;
+	int i;
+
+	for (i = 0; s->cur && i < ks_shardmap_count(s->cur->map); i++) {
+		ks_rqueue keep = { 0 };
+		ks_record *u;
+
+		while ((u = ks_rqueue_pop(&s->cur->units[i]))) {
+			if (!take(ud, u)) {
+				ks_rqueue_push(&keep, u);
+				continue;
+			}
+			set_unref(s->cur);
+			u->shardset = NULL;
+			u->unit_open = 0;
+			s->queued--;
+			ks_rqueue_push(out, u);
+			taken++;
+		}
+		s->cur->units[i] = keep;
+	}
+	return taken;
 }
 
 size_t ks_shards_unit_bytes(const ks_record *u)
@@ -309,12 +360,34 @@ size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out,
 	return moved;
 }
 
+/* Whether @p a and @p b list the same shards (ids and ranges, both in hash-key order). */
+static int same_shards(const ks_shardmap_t *a, const ks_shardmap_t *b)
+{
+	int i, n = ks_shardmap_count(a);
+
+	if (n != ks_shardmap_count(b))
+		return 0;
+	for (i = 0; i < n; i++) {
+		const ks_shard *x = ks_shardmap_shard(a, i), *y = ks_shardmap_shard(b, i);
+
+		if (x->start != y->start || x->end != y->end || strcmp(x->id, y->id) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 {
-	shardset *set = calloc(1, sizeof(*set)), *old = s->cur;
-	int n = ks_shardmap_count(map), i;
+	shardset *set, *old = s->cur;
+	int n = ks_shardmap_count(map), i, j = 0;
 	ks_record *chain = NULL, **tail = &chain, *u;
 
+	/* The same shards as the map in use: nothing to route again. */
+	if (old && same_shards(old->map, map)) {
+		ks_shardmap_destroy(map);
+		return 0;
+	}
+	set = calloc(1, sizeof(*set));
 	if (!set || !(set->units = calloc((size_t)(n ? n : 1), sizeof(*set->units))) ||
 	    !(set->lim = calloc((size_t)(n ? n : 1), sizeof(*set->lim)))) {
 		if (set) {
@@ -327,8 +400,14 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 	set->map = map;
 	set->refs = 1;
 	for (i = 0; i < n; i++) {
-		int was = old ? ks_shardmap_index_of(old->map, ks_shardmap_shard(map, i)->id) : -1;
+		const ks_shard *sh = ks_shardmap_shard(map, i);
+		int was = -1;
 
+		/* Both maps are in hash-key order: a shard that stays starts where it did. */
+		while (old && j < ks_shardmap_count(old->map) && ks_shardmap_shard(old->map, j)->start < sh->start)
+			j++;
+		if (old && j < ks_shardmap_count(old->map) && strcmp(ks_shardmap_shard(old->map, j)->id, sh->id) == 0)
+			was = j;
 		if (was >= 0)
 			set->lim[i] = old->lim[was];
 		else
@@ -387,8 +466,7 @@ void ks_shards_refund(ks_shards_t *s, const ks_record *unit, size_t exact_bytes)
 		b->tokens = b->cap;
 }
 
-/* Take the records of @p unit that hash outside start..end off it, into @p outside. */
-static void split(ks_record *unit, ks_u128 start, ks_u128 end, ks_record **outside)
+void ks_shards_split(ks_record *unit, ks_u128 start, ks_u128 end, ks_record **outside)
 {
 	ks_record **pp, *r, *last = unit, **otail = outside;
 
@@ -415,25 +493,7 @@ void ks_shards_keep_first_key(ks_record *unit, ks_record **outside)
 {
 	ks_u128 h = hash_of(unit);
 
-	split(unit, h, h, outside);
-}
-
-ks_landed ks_shards_landed(ks_shards_t *s, ks_record *unit, const char *landed, ks_record **outside)
-{
-	const ks_shard *sh;
-	int idx;
-
-	*outside = NULL;
-	if (!unit->shardset || !landed || !*landed || strcmp(landed, ks_shards_predicted(unit)) == 0)
-		return KS_LANDED_PREDICTED;
-	if (!unit->agg)
-		return KS_LANDED_ELSEWHERE; /* a record alone is where Kinesis put it by its own key */
-	/* A shard's range never changes: any map that names it tells it. */
-	if (!s->cur || (idx = ks_shardmap_index_of(s->cur->map, landed)) < 0)
-		return KS_LANDED_UNKNOWN;
-	sh = ks_shardmap_shard(s->cur->map, idx);
-	split(unit, sh->start, sh->end, outside);
-	return *outside ? KS_LANDED_SPLIT : KS_LANDED_ELSEWHERE;
+	ks_shards_split(unit, h, h, outside);
 }
 
 void ks_shards_unit_done(ks_shards_t *s, ks_record *unit)

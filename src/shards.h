@@ -35,14 +35,6 @@ typedef struct ks_shards_opts {
 	int64_t linger_ms;        /**< how long an aggregate that is not full waits for more */
 } ks_shards_opts;
 
-/** How an answer's ShardId compares with a unit's prediction (ks_shards_landed). */
-typedef enum ks_landed {
-	KS_LANDED_PREDICTED = 0, /**< where predicted */
-	KS_LANDED_ELSEWHERE,     /**< in another shard; every record of the unit is in its range */
-	KS_LANDED_SPLIT,         /**< in another shard; the records outside its range were taken off */
-	KS_LANDED_UNKNOWN        /**< in a shard the current map does not know: refresh, then ask again */
-} ks_landed;
-
 /**
  * @brief Shard queues without a map yet. @returns NULL when out of memory.
  * @locality the writer's thread (nothing here is locked)
@@ -78,6 +70,20 @@ int ks_shards_add(ks_shards_t *s, ks_record *rec);
 int ks_shards_add_chain(ks_shards_t *s, ks_record *chain);
 
 /**
+ * @brief ks_shards_add_chain, each key's records in a unit of their own that no other key joins:
+ *        its hash key is its own, so it lands where the key does, whatever the map.
+ * @returns 0, KS_ERR_NOMEM (as ks_shards_add_chain).
+ */
+int ks_shards_add_chain_solo(ks_shards_t *s, ks_record *chain);
+
+/**
+ * @brief While @p solo is set, records queued make units of one key (ks_shards_add_chain_solo):
+ *        while the map may be stale, an aggregate of several keys could land in a shard whose
+ *        range is not known, and then all but its first key would go again.
+ */
+void ks_shards_set_solo(ks_shards_t *s, int solo);
+
+/**
  * @brief Whether @p rec (of the same key as @p in, which is queued) can join @p in's unit now:
  *        the unit is still open and stays within the aggregate limits.
  */
@@ -91,6 +97,14 @@ void ks_shards_join(ks_shards_t *s, const ks_record *in, ks_record *rec);
  * @returns 0, KS_ERR_NOMEM.
  */
 int ks_shards_retry(ks_shards_t *s, ks_record *unit);
+
+/**
+ * @brief Take every queued unit for which @p take says 1 (it may mark the unit's records) out of
+ *        the shard queues, appended to @p out in queue order. They hold no map any more, as
+ *        records never queued: ks_shards_add_chain queues what is kept of them again.
+ * @returns how many units were taken.
+ */
+size_t ks_shards_extract(ks_shards_t *s, int (*take)(void *ud, ks_record *unit), void *ud, ks_rqueue *out);
 
 /**
  * @brief Move the units that may be sent now to @p out: closed or lingered long enough (or
@@ -122,14 +136,11 @@ const char *ks_shards_predicted(const ks_record *unit);
 void ks_shards_refund(ks_shards_t *s, const ks_record *unit, size_t exact_bytes);
 
 /**
- * @brief Compare the shard @p unit landed in (an answer's ShardId) with its prediction. When an
- *        aggregate landed in a shard whose range does not hold all of its records (a KCL
- *        consumer would drop those), the records outside are taken off @p unit (its first
- *        record always stays: the aggregate's hash key is its) and chained, in their order,
- *        into @p outside.
- * @returns a ks_landed.
+ * @brief Take the records of aggregate @p unit that hash outside @p start .. @p end (the range of
+ *        the shard it landed in: a KCL consumer drops them) off it, chained in their order into
+ *        @p outside (NULL: none). Its first record always stays: the aggregate's hash key is its.
  */
-ks_landed ks_shards_landed(ks_shards_t *s, ks_record *unit, const char *landed, ks_record **outside);
+void ks_shards_split(ks_record *unit, ks_u128 start, ks_u128 end, ks_record **outside);
 
 /**
  * @brief Take the records of other keys than its first record's off @p unit into @p outside:

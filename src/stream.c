@@ -16,6 +16,25 @@
 
 #define JSON_1_1 "application/x-amz-json-1.1"
 
+/* RecordDistributionStrategy of StreamDescriptionSummary @p sum into @p out; read beside the
+ * stream mode too, where a service might put it. */
+static void distribution_of(json_t *sum, char *out, size_t n)
+{
+	json_t *strategy = json_object_get(sum, "RecordDistributionStrategy");
+
+	if (!json_is_string(strategy))
+		strategy = json_object_get(json_object_get(sum, "StreamModeDetails"), "RecordDistributionStrategy");
+	snprintf(out, n, "%s", json_is_string(strategy) ? json_string_value(strategy) : "");
+}
+
+void ks_stream_summary_distribution(const char *json, size_t len, char *out, size_t n)
+{
+	json_t *root = json_loadb(json ? json : "", len, 0, NULL);
+
+	distribution_of(json_object_get(root, "StreamDescriptionSummary"), out, n);
+	json_decref(root);
+}
+
 /* The state of the stream from a DescribeStreamSummary answer. */
 static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, const ks_http_response *resp,
 			ks_stream_info *info, ks_errbuf *err)
@@ -37,6 +56,8 @@ static int stream_state(const ks_conf *conf, const char *url, ks_metrics *m, con
 					 ? (size_t)json_integer_value(kib) * 1024
 					 : 1024 * 1024;
 		info->open_shards = json_is_integer(shards) ? (int)json_integer_value(shards) : -1;
+		/* An on-demand stream's record distribution strategy (AUTO: partition keys ignored). */
+		distribution_of(sum, info->distribution, sizeof(info->distribution));
 	}
 
 	if (resp->status == 200 && status && (strcmp(status, "ACTIVE") == 0 || strcmp(status, "UPDATING") == 0)) {
@@ -129,6 +150,11 @@ int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *
 	ks_http_response_clean(&resp);
 	free(url);
 	return rc;
+}
+
+int ks_stream_describe_body(ks_buf *body, const ks_conf *conf)
+{
+	return stream_member(body, conf) || ks_buf_puts(body, "}") ? KS_ERR_NOMEM : 0;
 }
 
 int ks_stream_list_body(ks_buf *body, const ks_conf *conf, const char *next_token)

@@ -17,6 +17,7 @@ typedef struct ks_stream_info {
 	char status[32];          /**< ACTIVE, UPDATING, ... */
 	size_t max_record_bytes;  /**< MaxRecordSizeInKiB * 1024; 1 MiB when the answer has none */
 	int open_shards;          /**< OpenShardCount; -1 when the answer has none */
+	char distribution[32];    /**< RecordDistributionStrategy: "AUTO", "USER_PARTITION_KEY", or "" when not said (the default, partition keys) */
 } ks_stream_info;
 
 /**
@@ -35,6 +36,14 @@ int ks_stream_describe(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks
  */
 int ks_stream_describe_info(const ks_conf *conf, ks_creds_t *creds, ks_metrics *m, ks_stream_info *info,
 			    ks_errbuf *err);
+
+/** @brief The body of a DescribeStreamSummary call for conf->stream. @returns 0, KS_ERR_NOMEM. */
+int ks_stream_describe_body(ks_buf *body, const ks_conf *conf);
+/**
+ * @brief The RecordDistributionStrategy a DescribeStreamSummary answer @p json names, into @p out
+ *        ("" when it names none, or is not such an answer).
+ */
+void ks_stream_summary_distribution(const char *json, size_t len, char *out, size_t n);
 
 /**
  * @brief The stream's open shards: ListShards (ShardFilter AT_LATEST) page after page (the

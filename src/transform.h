@@ -44,11 +44,15 @@ typedef struct ks_record {
 	int shard;                /**< on the first record: the predicted shard's index in that map */
 	int unit_open;            /**< on the first record: still taking records (aggregation=kpl) */
 	int hash_key_ok;          /**< hash_key is set */
+	int revoked;              /**< its partition was revoked while it was sent: never sent again */
 	unsigned __int128 hash_key; /**< MD5 of pkey as Kinesis routes it (shard-aware writer) */
 	int attempts;
 	int64_t first_try_ms;
 	int64_t not_before_ms;
 } ks_record;
+
+/** Whether @p rec is one of a set (ks_kinesis_revoke: of a revoked partition). */
+typedef int (*ks_record_pred)(void *ud, const ks_record *rec);
 
 /** @brief Allocate a record holding copies of @p pkey and @p data. NULL on allocation failure. */
 ks_record *ks_record_new(const char *pkey, size_t pkey_len, const void *data, size_t data_len);

@@ -1,8 +1,9 @@
 """The stream as the service describes it, end to end against the tests' own Kinesis endpoint
 (tests/tools/fakekinesis) and the mock Kafka cluster over TCP: the stream's own maximum record
 size (DescribeStreamSummary's MaxRecordSizeInKiB) for large records, a stream named by its ARN, and
-its open shards listed page by page (ListShards), a ListShards refused (IAM, throttled), and the
-per-shard write limits kept by the shard-aware writer."""
+its open shards listed page by page (ListShards), a ListShards refused (IAM, throttled), the
+per-shard write limits kept by the shard-aware writer, and a stream whose
+RecordDistributionStrategy is AUTO (partition keys ignored)."""
 import json
 import os
 import sys
@@ -173,6 +174,40 @@ def test_shard_limits_kept_end_to_end(tmp):
     # Without the pacing (rate.limit.percent = 0) about 60 % of the entries are refused; with it,
     # 1 to 5 % were (measured), entries of the first second and of buckets drifting apart.
     assert c["failed_entries"] <= 200, c
+KPL_MAGIC = b"\xf3\x89\x9a\xc2"
+
+
+def test_auto_stream_refuses_per_key_order(tmp):
+    # type=upsert promises each key's changes in order; a stream that ignores partition keys
+    # cannot keep it: refused at start, the message naming the strategy and the way out.
+    cluster = MockCluster(tmp, topics={"t": 1})
+    fk = FakeKinesis(tmp, "--stream", "s1", "--shards", "4", "--auto")
+    cluster.produce("t", rows(5))
+    rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type="upsert", topic="t"))
+    assert rc == 1, log[-3000:]
+    assert "has RecordDistributionStrategy AUTO" in log and "type=upsert cannot keep each key's changes in order" \
+        in log and "ordering = none" in log, log[-3000:]
+    assert fk.accepted() == []
+    assert cluster.committed("kinesink", "t", 1).get(0, -1) < 0
+
+
+def test_auto_stream_written_without_aggregation(tmp):
+    # With ordering=none, or an append-only type, the records go as they come: each a Kinesis
+    # record of its own (an aggregate's records would be dropped by a KCL consumer wherever the
+    # service put it outside their hash key's shard), all delivered and committed.
+    for i, (typ, extra) in enumerate([("upsert", {"ordering": "none"}), ("append-only", {"aggregation": "kpl", "force_append_only": "true"})]):
+        cluster = MockCluster(tmp, topics={"t%d" % i: 1})
+        fk = FakeKinesis(tmp, "--stream", "s1", "--shards", "4", "--auto")
+        records = rows(200)
+        cluster.produce("t%d" % i, records)
+        rc, log = run_kinesink(tmp, base_config(cluster, fk.endpoint, type=typ, topic="t%d" % i, **extra))
+        assert rc == 0, log[-3000:]
+        assert "RecordDistributionStrategy AUTO: Kinesis ignores partition keys; writing without" in log, log[-3000:]
+        accepted = fk.accepted()
+        assert len(accepted) == 200 and not any(d.startswith(KPL_MAGIC) for _, d in accepted), accepted[:3]
+        assert cluster.committed("kinesink", "t%d" % i, 1) == {0: 200}
+        fk.stop()
+        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@
  *               [--expired-token N] [--verify-sigv4 AKID:SECRET --sigv4-verifier PY [--region R]]
  *               [--count-only] [--stream NAME]
  *               [--hold-file F] [--shards N] [--shard-limits] [--shard-records-per-sec N]
- *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N]
+ *               [--shard-bytes-per-sec N] [--max-record-kib N] [--list-page N] [--auto]
  *               [--latency-ms MIN[:MAX]] [--accept-drop-rate R] [--list-shards-error TYPE[:N]]
+ *
+ * --auto: an on-demand stream with RecordDistributionStrategy AUTO (DescribeStreamSummary says
+ * so): each entry goes to a shard picked at random, whatever its partition key or hash key.
  *
  * Rates are probabilities in 0..1: --fail-rate fails single entries with
  * ProvisionedThroughputExceededException, --http500-rate answers whole requests with 500,
@@ -75,7 +78,7 @@ static struct {
 	FILE *ver_to, *ver_from;               /* the verifier's stdin and stdout */
 	pid_t ver_pid;
 	pthread_mutex_t ver_lock;              /* one request at a time through the verifier */
-	int count_only;
+	int count_only, auto_distribution;
 	int max_record_kib, list_page;
 	int latency_min, latency_max;       /* --latency-ms */
 	double accept_drop_rate;            /* --accept-drop-rate */
@@ -375,6 +378,8 @@ static enum MHD_Result put_records(struct MHD_Connection *c, conn *cn, int no_an
 		char hs[40];
 
 		entry_hash(e, key, &h);
+		if (g.auto_distribution) /* the key and hash key are ignored: a shard at random */
+			h = (fk_u128)(chance() * 18446744073709551616.0) << 64;
 		sh = fk_route(&g.st, h);
 		if (i)
 			ks_buf_append(&out, ",", 1);
@@ -438,7 +443,10 @@ static enum MHD_Result describe_summary(struct MHD_Connection *c)
 	sum = json_pack("{s:{s:s,s:s,s:s,s:i,s:i,s:i,s:{s:s}}}", "StreamDescriptionSummary", "StreamName", name,
 			"StreamARN", arn, "StreamStatus", "ACTIVE", "OpenShardCount", fk_open_count(&g.st),
 			"MaxRecordSizeInKiB", g.max_record_kib, "RetentionPeriodHours", 24, "StreamModeDetails",
-			"StreamMode", "PROVISIONED");
+			"StreamMode", g.auto_distribution ? "ON_DEMAND" : "PROVISIONED");
+	if (g.auto_distribution)
+		json_object_set_new(json_object_get(sum, "StreamDescriptionSummary"), "RecordDistributionStrategy",
+				    json_string("AUTO"));
 	pthread_mutex_unlock(&g.lock);
 	return respond_json(c, sum);
 }
@@ -678,6 +686,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--count-only")) {
 			g.count_only = 1;
+			continue;
+		}
+		if (!strcmp(a, "--auto")) {
+			g.auto_distribution = 1;
 			continue;
 		}
 		if (!strcmp(a, "--shard-limits")) {

@@ -288,6 +288,88 @@ static void test_admit_queue(void)
 	ks_keygate_destroy(g);
 }
 
+/* Records whose data starts with 'x' (of a revoked partition). */
+static int data_x(void *ud, const ks_record *r)
+{
+	(void)ud;
+	return r->data[0] == 'x';
+}
+
+/*
+ * Waiting records taken out by a predicate, from 3,000 keys (the table's runs wrap and shift as
+ * keys lose all their waiters): every key keeps its other waiters in order, and an active record
+ * handed on to a record taken from behind it keeps the key's waiters behind the new one.
+ */
+static void test_take_matching(void)
+{
+	ks_keygate_t *g = ks_keygate_new();
+	ks_record **act = calloc(3000, sizeof(*act)), *r;
+	ks_rqueue out = { 0 };
+	char key[16], data[16];
+	int i, j, taken = 0;
+
+	for (i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		CU_ASSERT_EQUAL(ks_keygate_admit(g, act[i] = rec(key, "a0")), 1);
+		/* Key i: waiters 1..3, those of an x partition: all of them (i % 3 == 0), the middle
+		 * one (1), none (2). */
+		for (j = 1; j <= 3; j++) {
+			snprintf(data, sizeof(data), "%c%d", i % 3 == 0 || (i % 3 == 1 && j == 2) ? 'x' : 'a', j);
+			CU_ASSERT_EQUAL(ks_keygate_admit(g, rec(key, data)), 0);
+		}
+	}
+	CU_ASSERT_EQUAL(ks_keygate_take_matching(g, data_x, NULL, &out), 1000 * 3 + 1000);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 3000 * 3 - 4000);
+	while ((r = ks_rqueue_pop(&out))) {
+		CU_ASSERT_EQUAL(r->data[0], 'x');
+		taken++;
+		ks_record_destroy(r);
+	}
+	CU_ASSERT_EQUAL(taken, 4000);
+	for (i = 0; i < 3000; i++) {
+		const char *want[3] = { NULL, NULL, NULL };
+		ks_record *next;
+
+		if (i % 3 == 1) {
+			want[0] = "a1";
+			want[1] = "a3";
+		} else if (i % 3 == 2) {
+			want[0] = "a1";
+			want[1] = "a2";
+			want[2] = "a3";
+		}
+		/* Key 1 of each three hands its active record on to one taken from behind it. */
+		if (i % 3 == 1) {
+			snprintf(key, sizeof(key), "k%d", i);
+			r = rec(key, "b0");
+			CU_ASSERT_EQUAL(ks_keygate_pass_active(g, act[i], r), 0);
+			CU_ASSERT_EQUAL(ks_keygate_pass_active(g, act[i], r), -1);
+			ks_record_destroy(act[i]);
+			act[i] = r;
+			CU_ASSERT_PTR_EQUAL(ks_keygate_active(g, r), r);
+		}
+		for (j = 0; j < 3; j++) {
+			next = ks_keygate_release(g, act[i]);
+			ks_record_destroy(act[i]);
+			act[i] = next;
+			if (!want[j]) {
+				CU_ASSERT_PTR_NULL(next);
+				break;
+			}
+			CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+			CU_ASSERT_EQUAL(memcmp(next->data, want[j], 2), 0);
+		}
+		if (act[i]) {
+			CU_ASSERT_PTR_NULL(ks_keygate_release(g, act[i]));
+			ks_record_destroy(act[i]);
+		}
+	}
+	CU_ASSERT_EQUAL(ks_keygate_keys(g), 0);
+	CU_ASSERT_EQUAL(ks_keygate_waiting(g), 0);
+	ks_keygate_destroy(g);
+	free(act);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -297,6 +379,7 @@ int main(void)
 		{ "KPL gathering", test_gather },
 		{ "admissions and releases interleaved", test_interleaved_churn },
 		{ "a queue admitted at once", test_admit_queue },
+		{ "waiting records taken out by a predicate, an active record handed on", test_take_matching },
 		{ NULL, NULL },
 	};
 

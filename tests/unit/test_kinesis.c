@@ -43,6 +43,7 @@ struct fake {
 	int req_of_slot[8];
 	char log[4096];   /* "+key=data@shard/seq " acked, "!key=data:reason " failed */
 	int fail_after;   /* script state */
+	int hold;         /* requests stay in flight, unanswered, while set */
 };
 
 static int64_t fake_now(void *ud)
@@ -110,7 +111,7 @@ static void fake_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *u
 	fake *f = t;
 	int i;
 
-	if (!f->npending) {
+	if (!f->npending || f->hold) {
 		f->now += timeout_ms;
 		return;
 	}
@@ -154,6 +155,14 @@ static void on_failed(void *opaque, ks_record *rec, const ks_errbuf *err)
 
 	snprintf(f->log + l, sizeof(f->log) - l, "!%s=%.*s:%s ", rec->pkey, (int)rec->data_len,
 		 (const char *)rec->data, err->reason);
+}
+
+static void on_dropped(void *opaque, ks_record *rec)
+{
+	fake *f = opaque;
+	size_t l = strlen(f->log);
+
+	snprintf(f->log + l, sizeof(f->log) - l, "-%s=%.*s ", rec->pkey, (int)rec->data_len, (const char *)rec->data);
 }
 
 /*
@@ -204,7 +213,7 @@ static void writer_open_keys(writer *w, script_fn script, const char *const *pro
 {
 	static const char *const base[] = { "batch.linger.ms", "0", "retry.backoff.ms", "100", "retry.backoff.max.ms",
 					    "300", NULL };
-	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f };
+	ks_kinesis_cbs cbs = { on_acked, on_failed, &w->f, on_dropped };
 	ks_kinesis_io io = { &fake_transport, &w->f, fake_now, &w->f, 0x9e3779b97f4a7c15ULL };
 	ks_errbuf err;
 	int i;
@@ -784,7 +793,7 @@ static void stress_writer_open(stress_writer *w)
 {
 	static const char *const props[] = { "batch.linger.ms", "0", "batch.max.records", "5", "max.inflight.requests", "4",
 		"retry.backoff.ms", "10", "retry.backoff.max.ms", "40", NULL };
-	ks_kinesis_cbs cbs = { stress_acked, stress_failed, &w->s };
+	ks_kinesis_cbs cbs = { stress_acked, stress_failed, &w->s, NULL };
 	/* A fixed jitter seed: the run, and what it asserts, are the same every time. */
 	ks_kinesis_io io = { &stress_transport, &w->s, stress_now, &w->s, 0x9e3779b97f4a7c15ULL };
 	ks_errbuf err;
@@ -873,6 +882,90 @@ static void test_other_keys_go_while_one_is_in_flight(void)
 	CU_ASSERT_TRUE(w.s.starts >= 3);
 }
 
+/* The records of "partition A" (revoked): their data starts with 'A'. */
+static int of_a(void *ud, const ks_record *rec)
+{
+	(void)ud;
+	return rec->data_len && rec->data[0] == 'A';
+}
+
+static long throttle_first(fake *f, int i, const seen_req *rq, ks_buf *out)
+{
+	if (i == 0) {
+		ks_buf_puts(out, "{\"__type\":\"ProvisionedThroughputExceededException\",\"message\":\"Rate exceeded\"}");
+		return 400;
+	}
+	return answer_entries(rq, NULL, NULL, out);
+}
+
+/*
+ * Partition A is revoked while an aggregate holding one of its records (x=A1, gathered with x=B2
+ * of another partition) is in flight, another of its records waits in the gate behind y=B1 and a
+ * third in the ready queue. Those not sent are dropped at once; the one in flight, throttled, is
+ * dropped instead of retried, and its key goes on with the record that shared its aggregate. No
+ * record of A is sent after the revoke, the other records go in their order.
+ */
+static void test_revoked_partition_not_sent(void)
+{
+	static const char *const props[] = { "aggregation", "kpl", "max.inflight.requests", "1", NULL };
+	writer w;
+	ks_errbuf err;
+	int i, j, first_after;
+
+	writer_open(&w, throttle_first, props);
+	w.f.hold = 1;
+	submit(&w, "x", "A1");
+	submit(&w, "x", "B2");
+	submit(&w, "y", "B1");
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(w.f.nreqs, 1);
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[0]), "x=A1|x=B2,y=B1");
+	submit(&w, "x", "B3");
+	submit(&w, "y", "A2");
+	submit(&w, "y", "B3");
+	submit(&w, "z", "A1");
+	submit(&w, "v", "B1");
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w.k), 8);
+	/* y=A2 waits in the gate, z=A1 in the ready queue: dropped; x=A1 is in flight. */
+	CU_ASSERT_EQUAL(ks_kinesis_revoke(w.k, of_a, NULL), 1);
+	CU_ASSERT_EQUAL(ks_kinesis_revoked_inflight(w.k), 1);
+	CU_ASSERT_STRING_EQUAL(w.f.log, "-y=A2 -z=A1 ");
+	CU_ASSERT_EQUAL(ks_kinesis_inflight_records(w.k), 6);
+	first_after = w.f.nreqs;
+	w.f.hold = 0;
+	drain(&w);
+	CU_ASSERT_EQUAL(ks_kinesis_revoked_inflight(w.k), 0);
+	/* Each key's kept records in their order (x=B2 retried alone, then x=B3). */
+	CU_ASSERT_STRING_EQUAL(w.f.log, "-y=A2 -z=A1 -x=A1 +v=B1@/ +y=B1@/ +y=B3@/ +x=B2@/ +x=B3@/ ");
+	for (i = first_after; i < w.f.nreqs; i++)
+		for (j = 0; j < w.f.reqs[i].n; j++)
+			CU_ASSERT_PTR_NULL(strstr(w.f.reqs[i].e[j].recs[0], "=A"));
+	writer_close(&w);
+}
+
+/* Records waiting for their retry when their partition is revoked are dropped from there. */
+static void test_revoked_partition_left_the_retry_queue(void)
+{
+	static const char *const props[] = { "ordering", "none", NULL };
+	writer w;
+	ks_errbuf err;
+
+	writer_open(&w, throttle_first, props);
+	submit(&w, "p", "A1");
+	submit(&w, "q", "B1");
+	CU_ASSERT_EQUAL(ks_kinesis_poll(w.k, 0, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.f.nreqs, 1);
+	CU_ASSERT_EQUAL(w.m.records_retried, 2);
+	CU_ASSERT_EQUAL(ks_kinesis_revoke(w.k, of_a, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(w.f.log, "-p=A1 ");
+	drain(&w);
+	CU_ASSERT_EQUAL(w.f.nreqs, 2);
+	CU_ASSERT_STRING_EQUAL(entries(&w.f.reqs[1]), "q=B1");
+	CU_ASSERT_STRING_EQUAL(w.f.log, "-p=A1 +q=B1@/ ");
+	writer_close(&w);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -892,6 +985,8 @@ int main(void)
 		{ "the record size limit", test_record_size_limit },
 		{ "ordering=key: no key twice in flight, answers out of order", test_key_never_twice_in_flight },
 		{ "ordering=key: other keys go while one is in flight", test_other_keys_go_while_one_is_in_flight },
+		{ "a revoked partition's records are not sent, in flight or not", test_revoked_partition_not_sent },
+		{ "a revoked partition's records leave the retry queue", test_revoked_partition_left_the_retry_queue },
 		{ NULL, NULL },
 	};
 
