@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -166,25 +165,16 @@ static int call(ks_glue_t *g, const char *id_text, ks_http_response *resp, ks_er
 				.connect_timeout_ms = g->connect_timeout_ms, .ca_file = g->ca_file,
 				.ca_key = "ssl.ca.location", .proxy = g->proxy };
 	ks_aws_call c = { "POST", &url, g->region, "glue", JSON_1_1, TARGET, body, 0 };
-	ks_credentials cr;
-	ks_sigv4_keys keys;
-	int rc;
+	int rc, no_creds;
 
 	*retriable = 0;
-	memset(resp, 0, sizeof(*resp));
 	c.body_len = (size_t)snprintf(body, sizeof(body), "{\"SchemaVersionId\":\"%s\"}", id_text);
 	ks_aws_url_parse(g->url, &url);
-	if ((rc = ks_creds_get(g->creds, time(NULL), &cr, err))) {
+	rc = ks_creds_aws_perform(g->creds, &c, &req, resp, &no_creds, err);
+	if (rc && no_creds) {
 		*retriable = rc == KS_ERR_TRANSIENT;
 		ks_errbuf_prefix(err, "no credentials to call AWS Glue GetSchemaVersion");
-		return rc;
-	}
-	keys.access_key_id = cr.access_key_id;
-	keys.secret_access_key = cr.secret_access_key;
-	keys.session_token = cr.session_token;
-	rc = ks_aws_perform(&c, &keys, time(NULL), &req, resp, err);
-	ks_credentials_clean(&cr);
-	if (rc) {
+	} else if (rc) {
 		*retriable = 1;
 		ks_errbuf_prefix(err, "cannot reach AWS Glue at %s (region %s)", g->url, g->region);
 	}
