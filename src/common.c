@@ -105,6 +105,19 @@ int ks_errbuf_badrec(ks_errbuf *e, ks_stage stage, const char *reason, const cha
 	return KS_ERR_BADREC;
 }
 
+int ks_errbuf_bad(ks_errbuf *e, const char *reason, const char *fmt, ...)
+{
+	char text[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ks_errbuf_set(e, KS_ERR_BADREC, "%s", text);
+	ks_errbuf_reason(e, reason);
+	return KS_ERR_BADREC;
+}
+
 void ks_errbuf_reason(ks_errbuf *e, const char *reason)
 {
 	if (e)

@@ -76,6 +76,14 @@ void ks_errbuf_prefix(ks_errbuf *e, const char *fmt, ...) __attribute__((format(
 int ks_errbuf_badrec(ks_errbuf *e, ks_stage stage, const char *reason, const char *topic, int32_t partition,
 		     int64_t offset, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
+/**
+ * @brief Report a bad record where its coordinates are not known (a decoder's caller prefixes
+ *        them): code KS_ERR_BADREC, the printf-style text (at most 600 bytes, leaving room for
+ *        the prefix) and the short @p reason. @p e may be NULL. @returns KS_ERR_BADREC.
+ * @locality any thread
+ */
+int ks_errbuf_bad(ks_errbuf *e, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /** @brief Set @p e->reason (truncated to fit). */
 void ks_errbuf_reason(ks_errbuf *e, const char *reason);
 

@@ -18,6 +18,7 @@
 
 #include <time.h>
 
+#include "aws.h"
 #include "common.h"
 #include "conf.h"
 #include "metrics.h"
@@ -53,5 +54,16 @@ int ks_creds_get(ks_creds_t *p, time_t now, ks_credentials *out, ks_errbuf *err)
 
 /** @brief Forget cached credentials so the next get refreshes (after ExpiredTokenException). */
 void ks_creds_invalidate(ks_creds_t *p);
+
+/**
+ * @brief Sign @p call with @p p's current credentials (ks_creds_get) and send it (aws.c's
+ *        ks_aws_perform): the credentials and the signature are taken at the time of the call.
+ * @returns 0 with the answer in @p resp (clean it; zeroed first, whatever happens) whatever its
+ *          status; else the error of ks_creds_get with *@p no_creds set to 1, or the
+ *          transport's (*@p no_creds 0), with @p err.
+ * @locality any thread (blocking)
+ */
+int ks_creds_aws_perform(ks_creds_t *p, const ks_aws_call *call, const ks_http_request *req, ks_http_response *resp,
+			 int *no_creds, ks_errbuf *err);
 
 #endif

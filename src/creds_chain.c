@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws.h"
 #include "creds_internal.h"
 #include "log.h"
 
@@ -167,4 +168,25 @@ void ks_creds_invalidate(ks_creds_t *p)
 	/* Static keys cannot be refreshed; they are simply read again. */
 	ks_credentials_clean(&p->cur);
 	pthread_mutex_unlock(&p->lock);
+}
+
+int ks_creds_aws_perform(ks_creds_t *p, const ks_aws_call *call, const ks_http_request *req, ks_http_response *resp,
+			 int *no_creds, ks_errbuf *err)
+{
+	ks_credentials cr;
+	ks_sigv4_keys keys;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	*no_creds = 0;
+	if ((rc = ks_creds_get(p, time(NULL), &cr, err))) {
+		*no_creds = 1;
+		return rc;
+	}
+	keys.access_key_id = cr.access_key_id;
+	keys.secret_access_key = cr.secret_access_key;
+	keys.session_token = cr.session_token;
+	rc = ks_aws_perform(call, &keys, time(NULL), req, resp, err);
+	ks_credentials_clean(&cr);
+	return rc;
 }

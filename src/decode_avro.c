@@ -496,20 +496,6 @@ static int state_get_glue(ks_avro_decoder_t *a, const uint8_t id[16], schema_sta
 
 /* ---- the wire format -------------------------------------------------------------------------- */
 
-static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...)
-{
-	char text[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	ks_errbuf_set(err, KS_ERR_BADREC, "%s", text);
-	ks_errbuf_reason(err, reason);
-	return KS_ERR_BADREC;
-}
-
 /* The bounds check of the body failed: say in which field and at which byte. */
 static int bad_body(ks_errbuf *err, const char *name, size_t n, const ks_avro_where *w)
 {
@@ -520,8 +506,8 @@ static int bad_body(ks_errbuf *err, const char *name, size_t n, const ks_avro_wh
 	for (i = w->nfields - 1; i >= 0 && len < sizeof(where); i--)
 		len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%s", len ? "." : " in field ",
 					w->fields[i] ? w->fields[i] : "?");
-	return bad(err, "bad_avro", "%s: invalid or truncated Avro body (%zu bytes): a length or count runs "
-		   "past the end of the message%s, at byte %zu of the body", name, n, where, w->pos);
+	return ks_errbuf_bad(err, "bad_avro", "%s: invalid or truncated Avro body (%zu bytes): a length or count runs "
+			     "past the end of the message%s, at byte %zu of the body", name, n, where, w->pos);
 }
 
 /* The body @p b (@p n bytes) read with @p st's schema into @p out (and the Connect form). */
@@ -532,7 +518,7 @@ static int decode_body(schema_state *st, const unsigned char *b, size_t n, json_
 	int rc;
 
 	if (st->invalid)
-		return bad(err, st->invalid_reason ? st->invalid_reason : "bad_schema", "%s", st->invalid);
+		return ks_errbuf_bad(err, st->invalid_reason ? st->invalid_reason : "bad_schema", "%s", st->invalid);
 	{
 		ks_avro_where where;
 
@@ -547,13 +533,13 @@ static int decode_body(schema_state *st, const unsigned char *b, size_t n, json_
 	if (rc == ENOMEM)
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory reading an Avro body of %zu bytes (%s)", n, st->name);
 	if (rc)
-		return bad(err, "bad_avro", "%s: invalid or truncated Avro body (%zu bytes): Avro C cannot read "
-			   "it (error %d) although every length and count in it fits", st->name, n, rc);
+		return ks_errbuf_bad(err, "bad_avro", "%s: invalid or truncated Avro body (%zu bytes): Avro C cannot read "
+				     "it (error %d) although every length and count in it fits", st->name, n, rc);
 	if (to_json(ks_avro_plan_root(st->plan), &st->value, out, 0)) {
 		json_decref(*out);
 		*out = NULL;
-		return bad(err, "bad_avro", "%s: the Avro value cannot be converted to JSON (a string that "
-			   "is not UTF-8, or nesting deeper than 64)", st->name);
+		return ks_errbuf_bad(err, "bad_avro", "%s: the Avro value cannot be converted to JSON (a string that "
+				     "is not UTF-8, or nesting deeper than 64)", st->name);
 	}
 	if (connect_schema) {
 		if (!st->connect_schema)

@@ -7,25 +7,10 @@
  */
 #include "framing.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-
-static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(ks_errbuf *err, const char *reason, const char *fmt, ...)
-{
-	char text[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	ks_errbuf_set(err, KS_ERR_BADREC, "%s", text);
-	ks_errbuf_reason(err, reason);
-	return KS_ERR_BADREC;
-}
 
 int ks_frame_glue(const void *p, size_t n, ks_frame *out, ks_errbuf *err)
 {
@@ -33,16 +18,16 @@ int ks_frame_glue(const void *p, size_t n, ks_frame *out, ks_errbuf *err)
 
 	memset(out, 0, sizeof(*out));
 	if (n < KS_GLUE_HEADER_LEN)
-		return bad(err, "too_short",
-			   "message of %zu bytes is shorter than the 18-byte AWS Glue Schema Registry header (version "
-			   "byte, compression byte, schema version id)", n);
+		return ks_errbuf_bad(err, "too_short",
+				     "message of %zu bytes is shorter than the 18-byte AWS Glue Schema Registry header (version "
+				     "byte, compression byte, schema version id)", n);
 	if (b[0] != KS_GLUE_HEADER_VERSION)
-		return bad(err, "bad_header",
-			   "header version byte is 0x%02x, expected 0x03: not in the AWS Glue Schema Registry wire format",
-			   b[0]);
+		return ks_errbuf_bad(err, "bad_header",
+				     "header version byte is 0x%02x, expected 0x03: not in the AWS Glue Schema Registry wire format",
+				     b[0]);
 	if (b[1] != KS_GLUE_COMPRESSION_NONE && b[1] != KS_GLUE_COMPRESSION_ZLIB)
-		return bad(err, "bad_compression",
-			   "AWS Glue Schema Registry compression byte is 0x%02x, expected 0x00 (none) or 0x05 (zlib)", b[1]);
+		return ks_errbuf_bad(err, "bad_compression",
+				     "AWS Glue Schema Registry compression byte is 0x%02x, expected 0x00 (none) or 0x05 (zlib)", b[1]);
 	out->framing = KS_FRAMING_GLUE;
 	out->compressed = b[1] == KS_GLUE_COMPRESSION_ZLIB;
 	memcpy(out->version_id, b + 2, 16);
@@ -57,10 +42,10 @@ int ks_frame_confluent(const void *p, size_t n, ks_frame *out, ks_errbuf *err)
 
 	memset(out, 0, sizeof(*out));
 	if (n < KS_CONFLUENT_HEADER_LEN)
-		return bad(err, "too_short",
-			   "message of %zu bytes is shorter than the 5-byte Confluent header (magic byte and schema id)", n);
+		return ks_errbuf_bad(err, "too_short",
+				     "message of %zu bytes is shorter than the 5-byte Confluent header (magic byte and schema id)", n);
 	if (b[0] != 0)
-		return bad(err, "bad_magic", "magic byte is 0x%02x, expected 0x00: not in the Confluent wire format", b[0]);
+		return ks_errbuf_bad(err, "bad_magic", "magic byte is 0x%02x, expected 0x00: not in the Confluent wire format", b[0]);
 	out->framing = KS_FRAMING_CONFLUENT;
 	out->schema_id = (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4]);
 	out->payload = b + KS_CONFLUENT_HEADER_LEN;
@@ -88,10 +73,10 @@ static int inflate_failed(const z_stream *z, int zr, size_t in_len, ks_errbuf *e
 	if (zr == Z_MEM_ERROR)
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory inflating an AWS Glue Schema Registry payload");
 	if (zr == Z_BUF_ERROR && z->avail_in == 0)
-		return bad(err, "bad_compression", "AWS Glue Schema Registry payload is a truncated zlib stream (its %zu "
-			   "compressed bytes end before the stream does)", in_len);
-	return bad(err, "bad_compression", "AWS Glue Schema Registry payload is not valid zlib data: %s",
-		   z->msg ? z->msg : "corrupt stream");
+		return ks_errbuf_bad(err, "bad_compression", "AWS Glue Schema Registry payload is a truncated zlib stream (its %zu "
+				     "compressed bytes end before the stream does)", in_len);
+	return ks_errbuf_bad(err, "bad_compression", "AWS Glue Schema Registry payload is not valid zlib data: %s",
+			     z->msg ? z->msg : "corrupt stream");
 }
 
 #define INFLATE_STEP (256 * 1024)
@@ -130,8 +115,8 @@ int ks_frame_payload(const ks_frame *f, size_t max, ks_buf *buf, const uint8_t *
 	*out = NULL;
 	*out_len = 0;
 	if (f->payload_len > UINT32_MAX)
-		return bad(err, "too_large", "compressed AWS Glue Schema Registry payload of %zu bytes is too large",
-			   f->payload_len);
+		return ks_errbuf_bad(err, "too_large", "compressed AWS Glue Schema Registry payload of %zu bytes is too large",
+				     f->payload_len);
 	ks_buf_reset(buf);
 	memset(&z, 0, sizeof(z));
 	if (inflateInit(&z) != Z_OK)
@@ -148,9 +133,9 @@ int ks_frame_payload(const ks_frame *f, size_t max, ks_buf *buf, const uint8_t *
 			zr = inflate(&z, Z_NO_FLUSH);
 			if (zr == Z_STREAM_END && z.avail_out == 1)
 				break;
-			rc = z.avail_out == 0 ? bad(err, "too_large", "compressed AWS Glue Schema Registry payload of %zu bytes "
-						    "inflates past %zu bytes, the most the consumer may receive in a message",
-						    f->payload_len, max)
+			rc = z.avail_out == 0 ? ks_errbuf_bad(err, "too_large", "compressed AWS Glue Schema Registry payload of %zu bytes "
+							      "inflates past %zu bytes, the most the consumer may receive in a message",
+							      f->payload_len, max)
 					      : inflate_failed(&z, zr, f->payload_len, err);
 			goto out;
 		}
@@ -170,8 +155,8 @@ int ks_frame_payload(const ks_frame *f, size_t max, ks_buf *buf, const uint8_t *
 		}
 	}
 	if (z.avail_in != 0) {
-		rc = bad(err, "bad_compression", "AWS Glue Schema Registry payload has %u bytes after the end of its zlib "
-			 "stream", z.avail_in);
+		rc = ks_errbuf_bad(err, "bad_compression", "AWS Glue Schema Registry payload has %u bytes after the end of its zlib "
+				   "stream", z.avail_in);
 		goto out;
 	}
 	if (grow(buf, buf->len, max)) {

@@ -2,18 +2,16 @@
  * AWS Glue Schema Registry client: POST / with X-Amz-Target AWSGlue.GetSchemaVersion and
  * {"SchemaVersionId":"<uuid>"}, signed for service glue with the credential chain, through
  * aws.c's blocking call. A schema version id is immutable, so what Glue answers is kept for the
- * client's life. As in registry.c (which keeps Confluent ids the same way), the cache is behind
- * a mutex and an id being fetched has a pending slot, so a second lane asking for it waits for
- * that fetch instead of sending its own; entries never change once filled in, so the pointers
- * handed out need no lock to read.
+ * client's life, in a schema_cache.c cache keyed by the id's 16 bytes (as registry.c keeps
+ * Confluent ids): each id is fetched once, a second lane asking for an id being fetched waits for
+ * that fetch instead of sending its own, and no failure is remembered; entries never change once
+ * made, so the pointers handed out need no lock to read.
  */
 #include "glue.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -21,18 +19,11 @@
 #include "framing.h"
 #include "http.h"
 #include "log.h"
+#include "schema_cache.h"
 
 #define JSON_1_1 "application/x-amz-json-1.1"
 #define TARGET "AWSGlue.GetSchemaVersion"
 #define GRANT "allow glue:GetSchemaVersion to these credentials (on the registry and its schemas)"
-
-typedef struct slot {
-	ks_glue_schema e;  /* filled in before pending drops to 0, then never changed */
-	int pending;       /* 1 while one caller fetches it: the others wait on `fetched` */
-	int waiters;
-	int rc;            /* the fetch failed: its error, for the waiters (the slot left the cache) */
-	ks_errbuf err;
-} slot;
 
 struct ks_glue {
 	char *url;
@@ -44,19 +35,18 @@ struct ks_glue {
 	int connect_timeout_ms;
 	char *ca_file;
 	char *proxy;
-	pthread_mutex_t mu;     /* guards slots, n, cap and each slot's pending */
-	pthread_cond_t fetched;
-	slot **slots;
-	size_t n, cap;
+	ks_schema_cache_t *cache;  /* of ks_glue_schema, keyed by the 16 bytes of the version id */
 };
 
-static void slot_free(slot *s)
+static void schema_free(void *p)
 {
-	if (!s)
+	ks_glue_schema *e = p;
+
+	if (!e)
 		return;
-	json_decref(s->e.json);
-	free((char *)s->e.text);
-	free(s);
+	json_decref(e->json);
+	free((char *)e->text);
+	free(e);
 }
 
 static char *dup_or_null(const char *s)
@@ -71,8 +61,8 @@ ks_glue_t *ks_glue_new(const ks_conf *conf, ks_creds_t *creds, ks_metrics *metri
 
 	if (!g)
 		goto nomem;
-	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->fetched, NULL);
+	if (!(g->cache = ks_schema_cache_new(16, schema_free)))
+		goto nomem;
 	if (!(g->region = strdup(region ? region : "")) || !(g->url = ks_aws_endpoint("glue", g->region, conf->glue_endpoint)))
 		goto nomem;
 	if ((conf->ssl_ca_location && !(g->ca_file = strdup(conf->ssl_ca_location))) ||
@@ -99,21 +89,15 @@ nomem:
 
 void ks_glue_destroy(ks_glue_t *g)
 {
-	size_t i;
-
 	if (!g)
 		return;
-	for (i = 0; i < g->n; i++)
-		slot_free(g->slots[i]);
-	free(g->slots);
+	ks_schema_cache_destroy(g->cache);
 	if (g->own_creds)
 		ks_creds_destroy(g->creds);
 	free(g->url);
 	free(g->region);
 	free(g->ca_file);
 	free(g->proxy);
-	pthread_cond_destroy(&g->fetched);
-	pthread_mutex_destroy(&g->mu);
 	free(g);
 }
 
@@ -122,98 +106,51 @@ const char *ks_glue_endpoint(const ks_glue_t *g)
 	return g->url;
 }
 
-/* With g->mu held. */
-static slot *lookup(ks_glue_t *g, const uint8_t id[16])
-{
-	size_t i;
-
-	for (i = 0; i < g->n; i++)
-		if (memcmp(g->slots[i]->e.id, id, 16) == 0)
-			return g->slots[i];
-	return NULL;
-}
-
-/* With g->mu held: @p s joins the cache (it is freed when that fails). */
-static int add(ks_glue_t *g, slot *s, ks_errbuf *err)
-{
-	if (g->n == g->cap) {
-		size_t ncap = g->cap ? g->cap * 2 : 16;
-		slot **ns = realloc(g->slots, ncap * sizeof(*ns));
-
-		if (!ns) {
-			slot_free(s);
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory caching a schema");
-		}
-		g->slots = ns;
-		g->cap = ncap;
-	}
-	g->slots[g->n++] = s;
-	return 0;
-}
-
-/* With g->mu held: take @p s out of the cache (a pending slot whose fetch failed). */
-static void drop(ks_glue_t *g, slot *s)
-{
-	size_t i;
-
-	for (i = 0; i < g->n; i++)
-		if (g->slots[i] == s) {
-			g->slots[i] = g->slots[--g->n];
-			break;
-		}
-}
-
-/* Fill slot @p s (its id set) with @p format and @p text (taken over) and, for JSON-based formats, its parse. */
-static int fill(slot *s, const char *format, char *text, ks_errbuf *err)
+/* Fill schema @p e (its id set) with @p format and @p text (taken over) and, for JSON-based formats, its parse. */
+static int fill(ks_glue_schema *e, const char *format, char *text, ks_errbuf *err)
 {
 	json_error_t jerr;
 
-	s->e.text = text;
-	snprintf(s->e.format, sizeof(s->e.format), "%s", format);
+	e->text = text;
+	snprintf(e->format, sizeof(e->format), "%s", format);
 	if (strcmp(format, "AVRO") && strcmp(format, "JSON"))
 		return 0;
-	if (!(s->e.json = json_loads(text, JSON_DECODE_ANY, &jerr))) {
+	if (!(e->json = json_loads(text, JSON_DECODE_ANY, &jerr))) {
 		ks_errbuf_set(err, KS_ERR_BADREC, "AWS Glue schema version %s (%s) has a definition that is not JSON: %s",
-			      s->e.id_text, format, jerr.text);
+			      e->id_text, format, jerr.text);
 		ks_errbuf_reason(err, "bad_schema");
 		return KS_ERR_BADREC;
 	}
 	return 0;
 }
 
-static slot *slot_new(const uint8_t id[16])
+static ks_glue_schema *schema_new(const uint8_t id[16])
 {
-	slot *s = calloc(1, sizeof(*s));
+	ks_glue_schema *e = calloc(1, sizeof(*e));
 
-	if (s) {
-		memcpy(s->e.id, id, 16);
-		ks_uuid_str(id, s->e.id_text);
+	if (e) {
+		memcpy(e->id, id, 16);
+		ks_uuid_str(id, e->id_text);
 	}
-	return s;
+	return e;
 }
 
 int ks_glue_put(ks_glue_t *g, const uint8_t id[16], const char *format, const char *definition, ks_errbuf *err)
 {
-	slot *s = slot_new(id);
+	ks_glue_schema *e = schema_new(id);
 	char *text = strdup(definition);
 	int rc;
 
-	if (!s || !text) {
-		free(s);
+	if (!e || !text) {
+		free(e);
 		free(text);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = fill(s, format, text, err))) {
-		slot_free(s);
+	if ((rc = fill(e, format, text, err))) {
+		schema_free(e);
 		return rc;
 	}
-	pthread_mutex_lock(&g->mu);
-	if (lookup(g, id))
-		slot_free(s);
-	else
-		rc = add(g, s, err);
-	pthread_mutex_unlock(&g->mu);
-	return rc;
+	return ks_schema_cache_put(g->cache, id, e, err);
 }
 
 /*
@@ -228,25 +165,16 @@ static int call(ks_glue_t *g, const char *id_text, ks_http_response *resp, ks_er
 				.connect_timeout_ms = g->connect_timeout_ms, .ca_file = g->ca_file,
 				.ca_key = "ssl.ca.location", .proxy = g->proxy };
 	ks_aws_call c = { "POST", &url, g->region, "glue", JSON_1_1, TARGET, body, 0 };
-	ks_credentials cr;
-	ks_sigv4_keys keys;
-	int rc;
+	int rc, no_creds;
 
 	*retriable = 0;
-	memset(resp, 0, sizeof(*resp));
 	c.body_len = (size_t)snprintf(body, sizeof(body), "{\"SchemaVersionId\":\"%s\"}", id_text);
 	ks_aws_url_parse(g->url, &url);
-	if ((rc = ks_creds_get(g->creds, time(NULL), &cr, err))) {
+	rc = ks_creds_aws_perform(g->creds, &c, &req, resp, &no_creds, err);
+	if (rc && no_creds) {
 		*retriable = rc == KS_ERR_TRANSIENT;
 		ks_errbuf_prefix(err, "no credentials to call AWS Glue GetSchemaVersion");
-		return rc;
-	}
-	keys.access_key_id = cr.access_key_id;
-	keys.secret_access_key = cr.secret_access_key;
-	keys.session_token = cr.session_token;
-	rc = ks_aws_perform(&c, &keys, time(NULL), &req, resp, err);
-	ks_credentials_clean(&cr);
-	if (rc) {
+	} else if (rc) {
 		*retriable = 1;
 		ks_errbuf_prefix(err, "cannot reach AWS Glue at %s (region %s)", g->url, g->region);
 	}
@@ -357,91 +285,50 @@ static int fetch_retrying(ks_glue_t *g, const char *id_text, char *format, size_
 	}
 }
 
-/* With g->mu held: wait for the fetch of @p s by another caller and take its outcome. */
-static int wait_fetch(ks_glue_t *g, slot *s, const ks_glue_schema **out, ks_errbuf *err)
+/*
+ * The cache's fetch of version id @p id (16 bytes), by the one lane fetching it: the schema, or a
+ * bad record for a version Glue does not know (not cached: asked again next time) or a JSON-based
+ * definition that is not JSON, or a fatal error when access is denied.
+ */
+static int fetch_schema(void *opaque, const void *id, void **entry, ks_errbuf *err)
 {
+	ks_glue_t *g = opaque;
+	ks_glue_schema *e = schema_new(id);
+	char *text = NULL, format[16] = "";
+	ks_arena_t *arena;
 	int rc;
 
-	s->waiters++;
-	while (s->pending)
-		pthread_cond_wait(&g->fetched, &g->mu);
-	s->waiters--;
-	if (!(rc = s->rc)) {
-		*out = &s->e;
-		return 0;
+	if (!e)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	/* The schema outlives the message: never in the arena of the lane asking (a JSON route's
+	 * lane has one open while it decodes). */
+	arena = ks_arena_suspend();
+	rc = fetch_retrying(g, e->id_text, format, sizeof(format), &text, err);
+	if (rc == 0) {
+		rc = fill(e, format, text, err); /* takes text over */
+	} else if (rc == KS_ERR_NOTFOUND) {
+		err->code = rc = KS_ERR_BADREC;
+		err->fatal = 0;
+		ks_errbuf_reason(err, "unknown_schema");
+	} else if (rc == KS_ERR_AUTH) {
+		err->code = rc = KS_ERR_FATAL; /* the worker stops: no record can be decoded */
+		err->fatal = 1;
 	}
-	if (err)
-		*err = s->err;
-	if (!s->waiters)
-		slot_free(s); /* out of the cache already; the last waiter frees it */
-	return rc;
+	if (rc)
+		schema_free(e);
+	ks_arena_resume(arena);
+	if (rc)
+		return rc;
+	*entry = e;
+	return 0;
 }
 
 int ks_glue_get(ks_glue_t *g, const uint8_t id[16], const ks_glue_schema **out, ks_errbuf *err)
 {
-	char *text = NULL, format[16] = "";
-	ks_arena_t *arena;
-	ks_errbuf ferr;
-	slot *s;
-	int rc;
+	void *e;
+	int rc = ks_schema_cache_get(g->cache, id, fetch_schema, g, &e, err);
 
-	*out = NULL;
-	pthread_mutex_lock(&g->mu);
-	if ((s = lookup(g, id))) {
-		if (s->pending) {
-			rc = wait_fetch(g, s, out, err);
-		} else {
-			*out = &s->e;
-			rc = 0;
-		}
-		pthread_mutex_unlock(&g->mu);
-		return rc;
-	}
-	/* Not cached and nobody fetching it: this caller fetches, the others wait for it. */
-	if (!(s = slot_new(id))) {
-		pthread_mutex_unlock(&g->mu);
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	}
-	s->pending = 1;
-	if ((rc = add(g, s, err))) {
-		pthread_mutex_unlock(&g->mu);
-		return rc;
-	}
-	pthread_mutex_unlock(&g->mu);
-
-	ks_errbuf_clear(&ferr);
-	/* The schema outlives the message: never in the arena of the lane asking (a JSON route's
-	 * lane has one open while it decodes). */
-	arena = ks_arena_suspend();
-	rc = fetch_retrying(g, s->e.id_text, format, sizeof(format), &text, &ferr);
-	if (rc == 0) {
-		rc = fill(s, format, text, &ferr); /* takes text over */
-	} else if (rc == KS_ERR_NOTFOUND) {
-		ferr.code = rc = KS_ERR_BADREC;
-		ferr.fatal = 0;
-		ks_errbuf_reason(&ferr, "unknown_schema");
-	} else if (rc == KS_ERR_AUTH) {
-		ferr.code = rc = KS_ERR_FATAL; /* the worker stops: no record can be decoded */
-		ferr.fatal = 1;
-	}
-	ks_arena_resume(arena);
-
-	pthread_mutex_lock(&g->mu);
-	s->pending = 0;
-	if (rc) {
-		/* Nothing cached: the waiters get this error, the next message with this id asks again. */
-		drop(g, s);
-		s->rc = rc;
-		s->err = ferr;
-		if (err)
-			*err = ferr;
-	} else {
-		*out = &s->e;
-	}
-	pthread_cond_broadcast(&g->fetched);
-	if (rc && !s->waiters)
-		slot_free(s);
-	pthread_mutex_unlock(&g->mu);
+	*out = e;
 	return rc;
 }
 

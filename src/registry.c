@@ -4,14 +4,13 @@
  * errors within schema.registry.timeout.ms, then a fatal error; schemas cached by id as their
  * JSON text and tree. Only the registry's "schema not found" (40403) makes a record bad, and
  * that is not cached: the id is asked again when a record names it again.
- * One client is shared by the decode lanes: the cache is behind a mutex, and an id being fetched
- * has a pending slot, so a second lane asking for it waits for that fetch instead of sending its
- * own. Entries never change once filled in and live as long as the client, so the pointers
- * handed out need no lock to read.
+ * One client is shared by the decode lanes: its entries are in a schema_cache.c cache keyed by
+ * the id's 4 bytes, which fetches each id once (a second lane asking for an id being fetched
+ * waits for that fetch) and remembers no failure. Entries never change once made and live as
+ * long as the client, so the pointers handed out need no lock to read.
  */
 #include "registry.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,32 +18,24 @@
 
 #include "http.h"
 #include "log.h"
-
-typedef struct slot {
-	ks_schema_entry e;  /* filled in before pending drops to 0, then never changed */
-	int pending;        /* 1 while one caller fetches it: the others wait on `fetched` */
-	int waiters;        /* callers waiting for this fetch */
-	int rc;             /* the fetch failed: its error, for the waiters (the slot left the cache) */
-	ks_errbuf err;
-} slot;
+#include "schema_cache.h"
 
 struct ks_registry {
 	char *url;
 	char *userpwd;        /* "user:password" or NULL */
 	int timeout_ms;
-	pthread_mutex_t mu;   /* guards slots, n, cap and each slot's pending */
-	pthread_cond_t fetched;
-	slot **slots;
-	size_t n, cap;
+	ks_schema_cache_t *cache;  /* of ks_schema_entry, keyed by the int32_t id's bytes */
 };
 
-static void slot_free(slot *s)
+static void entry_free(void *p)
 {
-	if (!s)
+	ks_schema_entry *e = p;
+
+	if (!e)
 		return;
-	json_decref(s->e.json);
-	free((char *)s->e.text);
-	free(s);
+	json_decref(e->json);
+	free((char *)e->text);
+	free(e);
 }
 
 ks_registry_t *ks_registry_new(const ks_conf *conf, ks_errbuf *err)
@@ -54,8 +45,8 @@ ks_registry_t *ks_registry_new(const ks_conf *conf, ks_errbuf *err)
 
 	if (!r)
 		goto nomem;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->fetched, NULL);
+	if (!(r->cache = ks_schema_cache_new(sizeof(int32_t), entry_free)))
+		goto nomem;
 	if (!(r->url = strdup(conf->registry_url ? conf->registry_url : "")))
 		goto nomem;
 	len = strlen(r->url);
@@ -80,102 +71,46 @@ nomem:
 
 void ks_registry_destroy(ks_registry_t *r)
 {
-	size_t i;
-
 	if (!r)
 		return;
-	for (i = 0; i < r->n; i++)
-		slot_free(r->slots[i]);
-	free(r->slots);
+	ks_schema_cache_destroy(r->cache);
 	free(r->url);
 	if (r->userpwd) {
 		memset(r->userpwd, 0, strlen(r->userpwd));
 		free(r->userpwd);
 	}
-	pthread_cond_destroy(&r->fetched);
-	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
-/* With r->mu held. */
-static slot *lookup(ks_registry_t *r, int32_t id)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (r->slots[i]->e.id == id)
-			return r->slots[i];
-	return NULL;
-}
-
-/* With r->mu held: @p s joins the cache (it is freed when that fails). */
-static int add(ks_registry_t *r, slot *s, ks_errbuf *err)
-{
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 16;
-		slot **ns = realloc(r->slots, ncap * sizeof(*ns));
-
-		if (!ns) {
-			slot_free(s);
-			return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory caching a schema");
-		}
-		r->slots = ns;
-		r->cap = ncap;
-	}
-	r->slots[r->n++] = s;
-	return 0;
-}
-
-/* With r->mu held: take @p s out of the cache (a pending slot whose fetch failed). */
-static void drop(ks_registry_t *r, slot *s)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (r->slots[i] == s) {
-			r->slots[i] = r->slots[--r->n];
-			break;
-		}
-}
-
-/*
- * Fill pending or new slot @p s (its id set) with @p text, taken over, and its parse. Without the
- * lock: nobody reads more than the id of a pending slot.
- */
-static int fill(slot *s, char *text, ks_errbuf *err)
+/* Fill new entry @p e (its id set) with @p text, taken over, and its parse. */
+static int fill(ks_schema_entry *e, char *text, ks_errbuf *err)
 {
 	json_error_t jerr;
-	int id = (int)s->e.id;
+	int id = (int)e->id;
 
-	s->e.text = text;
-	if (!(s->e.json = json_loads(text, JSON_DECODE_ANY, &jerr)))
+	e->text = text;
+	if (!(e->json = json_loads(text, JSON_DECODE_ANY, &jerr)))
 		return ks_errbuf_set(err, KS_ERR_BADREC, "schema id %d is not JSON: %s", id, jerr.text);
 	return 0;
 }
 
 int ks_registry_put(ks_registry_t *r, int32_t id, const char *schema_json, ks_errbuf *err)
 {
-	slot *s = calloc(1, sizeof(*s));
+	ks_schema_entry *e = calloc(1, sizeof(*e));
 	char *text = strdup(schema_json);
 	int rc;
 
-	if (!s || !text) {
-		free(s);
+	if (!e || !text) {
+		free(e);
 		free(text);
 		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
 	}
-	s->e.id = id;
-	if ((rc = fill(s, text, err))) {
-		slot_free(s);
+	e->id = id;
+	if ((rc = fill(e, text, err))) {
+		entry_free(e);
 		return rc;
 	}
-	pthread_mutex_lock(&r->mu);
-	if (lookup(r, id))
-		slot_free(s);
-	else
-		rc = add(r, s, err);
-	pthread_mutex_unlock(&r->mu);
-	return rc;
+	return ks_schema_cache_put(r->cache, &id, e, err);
 }
 
 /*
@@ -276,84 +211,45 @@ static int fetch_retrying(ks_registry_t *r, int32_t id, char **text, ks_errbuf *
 	}
 }
 
-/* With r->mu held: wait for the fetch of @p s by another caller and take its outcome. */
-static int wait_fetch(ks_registry_t *r, slot *s, const ks_schema_entry **out, ks_errbuf *err)
+/*
+ * The cache's fetch of @p idp (an int32_t's bytes), by the one lane fetching it: the schema, or a
+ * bad record for a schema the registry does not know (not cached: asked again next time) or
+ * that is not JSON.
+ */
+static int fetch_entry(void *opaque, const void *idp, void **entry, ks_errbuf *err)
 {
+	ks_registry_t *r = opaque;
+	ks_schema_entry *e = calloc(1, sizeof(*e));
+	char *text = NULL;
+	int32_t id;
 	int rc;
 
-	s->waiters++;
-	while (s->pending)
-		pthread_cond_wait(&r->fetched, &r->mu);
-	s->waiters--;
-	if (!(rc = s->rc)) {
-		*out = &s->e;
-		return 0;
+	if (!e)
+		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
+	memcpy(&id, idp, sizeof(id));
+	e->id = id;
+	rc = fetch_retrying(r, id, &text, err);
+	if (rc == 0) {
+		rc = fill(e, text, err); /* takes text over */
+		if (rc == KS_ERR_BADREC)
+			ks_errbuf_reason(err, "bad_schema");
+	} else if (rc == KS_ERR_NOTFOUND) {
+		ks_errbuf_reason(err, "unknown_schema");
+		err->code = rc = KS_ERR_BADREC;
 	}
-	if (err)
-		*err = s->err;
-	if (!s->waiters)
-		slot_free(s); /* out of the cache already; the last waiter frees it */
-	return rc;
+	if (rc) {
+		entry_free(e);
+		return rc;
+	}
+	*entry = e;
+	return 0;
 }
 
 int ks_registry_get(ks_registry_t *r, int32_t id, const ks_schema_entry **out, ks_errbuf *err)
 {
-	char *text = NULL;
-	ks_errbuf ferr;
-	slot *s;
-	int rc;
+	void *e;
+	int rc = ks_schema_cache_get(r->cache, &id, fetch_entry, r, &e, err);
 
-	*out = NULL;
-	pthread_mutex_lock(&r->mu);
-	if ((s = lookup(r, id))) {
-		if (s->pending) {
-			rc = wait_fetch(r, s, out, err);
-		} else {
-			*out = &s->e;
-			rc = 0;
-		}
-		pthread_mutex_unlock(&r->mu);
-		return rc;
-	}
-	/* Not cached and nobody fetching it: this caller fetches, the others wait for it. */
-	if (!(s = calloc(1, sizeof(*s)))) {
-		pthread_mutex_unlock(&r->mu);
-		return ks_errbuf_set(err, KS_ERR_NOMEM, "out of memory");
-	}
-	s->e.id = id;
-	s->pending = 1;
-	if ((rc = add(r, s, err))) {
-		pthread_mutex_unlock(&r->mu);
-		return rc;
-	}
-	pthread_mutex_unlock(&r->mu);
-
-	ks_errbuf_clear(&ferr);
-	rc = fetch_retrying(r, id, &text, &ferr);
-	if (rc == 0) {
-		rc = fill(s, text, &ferr); /* takes text over */
-		if (rc == KS_ERR_BADREC)
-			ks_errbuf_reason(&ferr, "bad_schema");
-	} else if (rc == KS_ERR_NOTFOUND) {
-		ks_errbuf_reason(&ferr, "unknown_schema");
-		ferr.code = rc = KS_ERR_BADREC;
-	}
-
-	pthread_mutex_lock(&r->mu);
-	s->pending = 0;
-	if (rc) {
-		/* Nothing cached: the waiters get this error, the next message with this id asks again. */
-		drop(r, s);
-		s->rc = rc;
-		s->err = ferr;
-		if (err)
-			*err = ferr;
-	} else {
-		*out = &s->e;
-	}
-	pthread_cond_broadcast(&r->fetched);
-	if (rc && !s->waiters)
-		slot_free(s);
-	pthread_mutex_unlock(&r->mu);
+	*out = e;
 	return rc;
 }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "aws.h"
 #include "http.h"
@@ -96,22 +95,13 @@ static int stream_call(const ks_conf *conf, ks_creds_t *creds, const char *url, 
 				.connect_timeout_ms = conf->connect_timeout_ms, .ca_file = conf->ssl_ca_location,
 				.ca_key = "ssl.ca.location", .proxy = conf->http_proxy };
 	ks_aws_call call = { "POST", &aws_url, conf->aws_region, "kinesis", JSON_1_1, target, body->data, body->len };
-	ks_credentials cr;
-	ks_sigv4_keys keys;
 	char proxy[256] = "";
-	int rc;
+	int rc, no_creds;
 
 	snprintf(target, sizeof(target), "Kinesis_20131202.%s", op);
 	ks_aws_url_parse(url, &aws_url);
-	memset(resp, 0, sizeof(*resp));
-	if ((rc = ks_creds_get(creds, time(NULL), &cr, err)))
-		return rc;
-	keys.access_key_id = cr.access_key_id;
-	keys.secret_access_key = cr.secret_access_key;
-	keys.session_token = cr.session_token;
-	rc = ks_aws_perform(&call, &keys, time(NULL), &req, resp, err);
-	ks_credentials_clean(&cr);
-	if (rc) {
+	rc = ks_creds_aws_perform(creds, &call, &req, resp, &no_creds, err);
+	if (rc && !no_creds) {
 		if (conf->http_proxy)
 			ks_url_redact(conf->http_proxy, proxy, sizeof(proxy));
 		ks_errbuf_prefix(err, "cannot reach Kinesis for stream '%s' in region %s%s%s", conf->stream,

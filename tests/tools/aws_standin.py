@@ -33,10 +33,11 @@ import json
 import os
 import sys
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigv4_verify  # noqa: E402
+import standin_http  # noqa: E402
 
 args = None
 log = []
@@ -192,11 +193,7 @@ def main():
     p.add_argument("--sts-key", action="append", default=[])
     args = p.parse_args()
     oidc["refresh"] = args.oidc_refresh_token
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(args.port_file + ".tmp", "w") as f:
-        f.write("%d\n" % srv.server_address[1])
-    os.rename(args.port_file + ".tmp", args.port_file)
-    srv.serve_forever()
+    standin_http.serve(Handler, args.port_file)
 
 
 if __name__ == "__main__":

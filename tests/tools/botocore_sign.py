@@ -6,24 +6,16 @@ Input: a JSON spec on stdin:
 With "expires" (seconds) in the spec the request is presigned with SigV4QueryAuth instead, and
 the third part is the presigned URL."""
 import base64
-import datetime
 import json
+import os
 import sys
-from unittest import mock
 
-import botocore.auth
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-
-def fixed_clock(epoch):
-    """Patches botocore's clock: get_current_datetime in current releases, datetime.utcnow in
-    older ones."""
-    fixed = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
-    if hasattr(botocore.auth, "get_current_datetime"):
-        return mock.patch("botocore.auth.get_current_datetime", return_value=fixed)
-    return mock.patch("botocore.auth.datetime", **{"datetime.utcnow.return_value": fixed})
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sigv4_verify import fixed_clock  # noqa: E402
 
 
 def main():

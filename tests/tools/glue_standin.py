@@ -15,17 +15,16 @@ GET /_requests answers [{"target", "id", "signature"}] for the calls so far ("si
 or what was wrong with it).
 """
 import argparse
+import calendar
 import datetime
 import json
 import os
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from unittest import mock
+from http.server import BaseHTTPRequestHandler
 
-import botocore.auth
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sigv4_verify  # noqa: E402
+import standin_http  # noqa: E402
 
 args = None
 versions = {}
@@ -60,16 +59,12 @@ def check_signature(method, host, path, headers, body):
             return "%s is not signed" % need
     lower = {k.lower(): v for k, v in headers.items()}
     token = lower.get("x-amz-security-token")
-    req = AWSRequest(method=method, url="http://%s%s" % (host, path), data=body,
-                     headers={h: lower[h] for h in signed if h not in ("host", "x-amz-date", "x-amz-security-token")})
-    if hasattr(botocore.auth, "get_current_datetime"):
-        clock = mock.patch("botocore.auth.get_current_datetime", return_value=when)
-    else:
-        clock = mock.patch("botocore.auth.datetime", **{"datetime.utcnow.return_value": when})
-    with clock:
-        SigV4Auth(Credentials(scope[0], keys[scope[0]], token), "glue", args.region).add_auth(req)
-    if req.headers["Authorization"] != auth:
-        return "signature differs from botocore's: got %s, want %s" % (auth, req.headers["Authorization"])
+    want = sigv4_verify.botocore_authorization(
+        method, "http://%s%s" % (host, path),
+        {h: lower[h] for h in signed if h not in ("host", "x-amz-date", "x-amz-security-token")}, body,
+        scope[0], keys[scope[0]], token, "glue", args.region, calendar.timegm(when.timetuple()))
+    if want != auth:
+        return "signature differs from botocore's: got %s, want %s" % (auth, want)
     return "ok"
 
 
@@ -144,12 +139,7 @@ def main():
     for kv in args.keys.split(","):
         k, _, s = kv.partition(":")
         keys[k] = s
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % srv.server_address[1])
-        os.rename(args.port_file + ".tmp", args.port_file)
-    srv.serve_forever()
+    standin_http.serve(Handler, args.port_file)
 
 
 if __name__ == "__main__":

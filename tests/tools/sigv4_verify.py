@@ -6,7 +6,10 @@ request (the headers the request says it signed, its X-Amz-Date, its session tok
 key's secret must give exactly the same header.
 
 As a module: check(method, url, headers, body, secrets, region, service) is None when the
-signature holds, else the reason, in the service's words where it has them.
+signature holds, else the reason, in the service's words where it has them;
+botocore_authorization(...) is the Authorization header botocore signs a request with at a given
+time, and fixed_clock(epoch) sets botocore's clock (tests/tools/glue_standin.py and
+tests/tools/botocore_sign.py use them).
 
 As a process, for endpoints written in C (tests/tools/fakekinesis.c):
 
@@ -45,6 +48,15 @@ def fixed_clock(epoch):
     return mock.patch("botocore.auth.datetime", **{"datetime.utcnow.return_value": fixed})
 
 
+def botocore_authorization(method, url, headers, body, akid, secret, token, service, region, epoch):
+    """The Authorization header botocore signs the request with (headers as given, without
+    X-Amz-Date and X-Amz-Security-Token, which it adds itself) at time epoch."""
+    req = AWSRequest(method=method, url=url, data=body, headers=headers)
+    with fixed_clock(epoch):
+        SigV4Auth(Credentials(akid, secret, token), service, region).add_auth(req)
+    return req.headers["Authorization"]
+
+
 def check(method, url, headers, body, secrets, region, service):
     """None when the request's signature is botocore's for a key of secrets ({akid: secret}) in
     region for service; else why not."""
@@ -72,12 +84,9 @@ def check(method, url, headers, body, secrets, region, service):
     missing = [n for n in names if n not in h]
     if missing:
         return "signed headers missing from the request: %s" % ",".join(missing)
-    req = AWSRequest(method=method, url=url, data=body,
-                     headers={n: h[n] for n in names if n not in ADDED_BY_SIGNER})
-    signer = SigV4Auth(Credentials(akid, secrets[akid], h.get("x-amz-security-token")), service, region)
-    with fixed_clock(epoch):
-        signer.add_auth(req)
-    if req.headers["Authorization"] != h["authorization"]:
+    want = botocore_authorization(method, url, {n: h[n] for n in names if n not in ADDED_BY_SIGNER}, body, akid,
+                                  secrets[akid], h.get("x-amz-security-token"), service, region, epoch)
+    if want != h["authorization"]:
         return "The request signature we calculated does not match the signature you provided."
     return None
 
