@@ -45,8 +45,11 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 KEYS = max(1000, N // 10)
 WIDE_SHARDS = int(os.environ.get("BENCH_SHARDS", "512"))
 N_FLEET = int(os.environ.get("BENCH_FLEET_RECORDS", "60000"))
+N_FLEET_KPL = int(os.environ.get("BENCH_FLEET_KPL_RECORDS", "24000"))
 FLEET_SHARDS = 4
 FLEET_PARTS = 12
+FLEET_KPL_PARTS = 24
+FLEET_PAD = 2000
 SHARD_RECORDS, SHARD_BYTES = 1000, 1024 * 1024
 FLUENT_BIT = os.environ.get("FLUENT_BIT") or os.environ.get("BENCH_FLUENT_BIT")
 
@@ -295,10 +298,11 @@ def kinesink_run(tmp, cluster, topic, props, group):
     return kinesink_active_seconds(log), cpu, rss, thr / max(1, acc + thr), span
 
 
-def fleet_values(n, keys):
-    """n Debezium JSON updates over `keys` rows of ~480 bytes: (key, value, partition); the row's
-    version `v` counts up per key (the order a consumer must see), the key's partition is its id
-    modulo FLEET_PARTS."""
+def fleet_values(n, keys, parts, pad=0):
+    """n Debezium JSON updates over `keys` rows: (key, value, partition); the row's version `v`
+    counts up per key (the order a consumer must see), the key's partition is its id modulo parts.
+    Without pad, ~480-byte events with the row before and after; with pad, rows with a text column
+    of pad characters and no `before` (Postgres' default replica identity)."""
     rnd = random.Random(3)
     names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
     version = {}
@@ -307,12 +311,15 @@ def fleet_values(n, keys):
         version[k] = v = version.get(k, 0) + 1
         row = {"id": k, "v": v, "name": names[k % 8], "email": "%s%d@example.com" % (names[k % 8], k),
                "balance": round(rnd.random() * 1000, 2), "visits": rnd.randrange(1000), "active": True}
+        if pad:
+            row["notes"] = ("%d-%d " % (k, v) * (pad // 4))[:pad]
         value = ('{"before":%s,"after":%s,"source":{"version":"2.5.4.Final","connector":"postgresql","name":"shop",'
                  '"ts_ms":%d,"snapshot":"false","db":"shop","schema":"public","table":"customers","txId":%d,'
                  '"lsn":%d},"op":"u","ts_ms":%d,"transaction":null}'
-                 % (json.dumps(dict(row, v=v - 1), separators=(",", ":")), json.dumps(row, separators=(",", ":")),
-                    1700000000000 + i, 771 + i, 34563872 + i, 1700000000100 + i))
-        yield '{"id":%d}' % k, value, k % FLEET_PARTS
+                 % ("null" if pad else json.dumps(dict(row, v=v - 1), separators=(",", ":")),
+                    json.dumps(row, separators=(",", ":")), 1700000000000 + i, 771 + i, 34563872 + i,
+                    1700000000100 + i))
+        yield '{"id":%d}' % k, value, k % parts
 
 
 def list_ranges(endpoint):
@@ -364,7 +371,7 @@ def order_check(seen, produced):
     return lost, dup, bad
 
 
-def fleet_run(tmp, cluster, topic, produced, model, workers, props, group):
+def fleet_run(tmp, cluster, topic, parts, produced, model, workers, props, group):
     """One fleet scenario: `workers` kinesink processes of one group, started together, writing the
     loaded topic into a 4-shard stream with the limits enforced in `model`, stopped with SIGTERM
     once every offset is committed. A dict of what the endpoint and a KCL consumer saw."""
@@ -381,8 +388,8 @@ def fleet_run(tmp, cluster, topic, produced, model, workers, props, group):
     t0 = time.monotonic()
     out = {"finished": True}
     try:
-        wait_for(lambda: cluster.committed(group, topic, FLEET_PARTS) == want or not all(w.alive() for w in procs),
-                 max(300, N_FLEET / 200), "every offset committed", interval=0.5)
+        wait_for(lambda: cluster.committed(group, topic, parts) == want or not all(w.alive() for w in procs),
+                 max(300, len(produced) / 200), "every offset committed", interval=0.5)
         out["finished"] = all(w.alive() for w in procs)
     except AssertionError:
         out["finished"] = False
@@ -401,36 +408,42 @@ def fleet_run(tmp, cluster, topic, produced, model, workers, props, group):
 
 def fleet_scenarios(tmp, cluster):
     """1 and 3 workers of one group into a 4-shard stream with the limits enforced, each limit
-    model, with and without aggregation=kpl: one row each."""
-    keys = max(100, N_FLEET // 6)
-    produced = list(fleet_values(N_FLEET, keys))
-    cluster.produce("fleet", produced)
-    nbytes = sum(len(k) + len(v) for k, v, _ in produced)
+    model, with and without aggregation=kpl: one row each. Without aggregation the records limit
+    binds (~120-byte records); with it the bytes limit does, so those rows carry ~2 KB rows, enough
+    bytes for a run of several seconds from a topic the mock cluster can hold."""
+    data = {}
+    for agg, topic, n, parts, pad in (("none", "fleet", N_FLEET, FLEET_PARTS, 0),
+                                      ("kpl", "fleet.kpl", N_FLEET_KPL, FLEET_KPL_PARTS, FLEET_PAD)):
+        produced = list(fleet_values(n, max(100, n // 6), parts, pad))
+        cluster.produce(topic, produced)
+        data[agg] = (topic, n, parts, produced, sum(len(k) + len(v) for k, v, _ in produced) / n, max(100, n // 6))
     rows = []
     n = 0
     for agg in ("none", "kpl"):
+        topic, count, parts, produced, _, _ = data[agg]
         for model in ("window", "bucket"):
             for workers in (1, 3):
                 props = {"aggregation": "kpl"} if agg == "kpl" else {}
                 n += 1
-                r = fleet_run(tmp, cluster, "fleet", produced, model, workers, props, "bench-fleet-%d" % n)
+                r = fleet_run(tmp, cluster, topic, parts, produced, model, workers, props, "bench-fleet-%d" % n)
                 span = r["span"] or 1e-9
                 row = {"workers": workers, "model": model, "aggregation": agg, "finished": r["finished"],
-                       "exits": r["exits"], "span": span, "user_rate": N_FLEET / span,
+                       "exits": r["exits"], "span": span, "user_rate": count / span,
                        "kinesis_rate": r["accepted"] / span,
                        "records_share": r["accepted"] / span / (FLEET_SHARDS * SHARD_RECORDS),
                        "bytes_share": r["bytes"] / span / (FLEET_SHARDS * SHARD_BYTES),
                        "throttled": r["throttled"] / max(1, r["accepted"] + r["throttled"]),
-                       "dup": r["dup"] / N_FLEET, "seen_per_record": r["seen"] / N_FLEET,
+                       "dup": r["dup"] / count, "seen_per_record": r["seen"] / count,
                        "lost": r["lost"], "dropped": r["dropped"], "bad": r["bad"], "assigned": r["assigned"]}
                 rows.append(row)
                 print("fleet: %d worker(s), %-6s limits, aggregation=%-4s %7.0f user rec/s  %6.0f Kinesis rec/s  "
                       "records limit %3.0f%%  bytes limit %3.0f%%  throttled %4.1f%%  duplicates %4.1f%%  lost %d  "
-                      "order %s  %d with partitions%s" % (workers, model, agg, row["user_rate"], row["kinesis_rate"],
-                                      100 * row["records_share"], 100 * row["bytes_share"], 100 * row["throttled"],
-                                      100 * row["dup"], row["lost"], row["bad"] or "kept", r["assigned"],
-                                      "" if r["finished"] else "  NOT FINISHED"), flush=True)
-    return rows, keys, nbytes / N_FLEET
+                      "order %s  %d with partitions  %.1f s%s" % (
+                          workers, model, agg, row["user_rate"], row["kinesis_rate"], 100 * row["records_share"],
+                          100 * row["bytes_share"], 100 * row["throttled"], 100 * row["dup"], row["lost"],
+                          row["bad"] or "kept", r["assigned"], span, "" if r["finished"] else "  NOT FINISHED"),
+                      flush=True)
+    return rows, {agg: (d[0], d[1], d[2], d[4], d[5]) for agg, d in data.items()}
 
 
 FB_CONF = """[SERVICE]
@@ -514,7 +527,8 @@ def main():
               Topic("cdc.wide", wide_values, N_LARGE, 2800)]
     print("bench: %d records per topic (%d for the larger kinds, %d for the fleet), %d runs each (median), "
           "pipeline rows into %d shards" % (N, N_LARGE, N_FLEET, REPEAT, WIDE_SHARDS), flush=True)
-    cluster = MockCluster(tmp, topics=dict([(t.name, t.parts) for t in topics] + [("fleet", FLEET_PARTS)]))
+    cluster = MockCluster(tmp, topics=dict([(t.name, t.parts) for t in topics] +
+                                           [("fleet", FLEET_PARTS), ("fleet.kpl", FLEET_KPL_PARTS)]))
     reg = Registry(tmp, os.path.join(TOP, "tests", "data", "avro", "schemas"))
     by_name = {t.name: t for t in topics}
 
@@ -634,18 +648,19 @@ def main():
         print("stages, %s, one thread: jansson parse %.2f us, decode %.2f us, decode + transform %.2f us"
               " per record" % (label, *stages[label]), flush=True)
 
-    fleet_rows, fleet_keys, fleet_bytes = fleet_scenarios(tmp, cluster)
+    fleet_rows, fleet_data = fleet_scenarios(tmp, cluster)
 
     cmd = "make bench" + "".join(" %s=%s" % (k, os.environ[k]) for k in (
-        "BENCH_RECORDS", "BENCH_REPEAT", "BENCH_LARGE_RECORDS", "BENCH_SHARDS", "BENCH_FLEET_RECORDS")
+        "BENCH_RECORDS", "BENCH_REPEAT", "BENCH_LARGE_RECORDS", "BENCH_SHARDS", "BENCH_FLEET_RECORDS",
+        "BENCH_FLEET_KPL_RECORDS")
         if k in os.environ) + (" FLUENT_BIT=%s" % FLUENT_BIT if FLUENT_BIT else "")
     write_results(cmd, topics, ceiling, rows, (raw_ratio, upsert_ratio, raw_ratio0, upsert_ratio0), peer, fb,
-                  stages, fleet_rows, fleet_keys, fleet_bytes)
+                  stages, fleet_rows, fleet_data)
     print("wrote bench/RESULTS.md")
     tmp.remove()
 
 
-def write_results(cmd, topics, ceiling, rows, ratios, peer, fb, stages, fleet_rows, fleet_keys, fleet_bytes):
+def write_results(cmd, topics, ceiling, rows, ratios, peer, fb, stages, fleet_rows, fleet_data):
     by_row = {r[0]: r for r in rows}
     raw_ratio, upsert_ratio, raw_ratio0, upsert_ratio0 = ratios
     upsert = by_row["Debezium JSON -> upsert"]
@@ -680,8 +695,11 @@ def write_results(cmd, topics, ceiling, rows, ratios, peer, fb, stages, fleet_ro
         f.write("\nWith the defaults, `ordering=key` moved **%.2fx** the records/s of `ordering=none` for the raw "
                 "mirror and **%.2fx** for Debezium JSON -> upsert in this run (the target of issue 25 is at least "
                 "0.8x). The extra rows set `rate.limit.percent=0` (no per-shard buckets), as the pipeline rows did "
-                "before: there `ordering=key` moved %.2fx and %.2fx.\n" % (raw_ratio, upsert_ratio, raw_ratio0,
-                                                                          upsert_ratio0))
+                "before: there `ordering=key` moved %.2fx and %.2fx. Against those `ordering=none` rows without "
+                "buckets, the defaults moved %.2fx (raw mirror) and %.2fx (Debezium JSON -> upsert).\n"
+                % (raw_ratio, upsert_ratio, raw_ratio0, upsert_ratio0,
+                   by_row["raw mirror"][1] / by_row["extra, rate.limit.percent=0: raw mirror, ordering=none"][1],
+                   upsert[1] / by_row["extra, rate.limit.percent=0: Debezium JSON -> upsert, ordering=none"][1]))
         f.write("\n## Peers\n\n| peer | records/s | MB/s | CPU µs/record | peak RSS MiB | ratio to floor | "
                 "entries throttled |\n|---|---:|---:|---:|---:|---:|---:|\n")
         for r in rows:
@@ -711,15 +729,19 @@ def write_results(cmd, topics, ceiling, rows, ratios, peer, fb, stages, fleet_ro
         for label, v in stages.items():
             f.write("| %s | %.2f | %.2f | %.2f |\n" % (label, *v))
         f.write("\n## A fleet on a stream whose limits bind\n\n"
-                "%d Debezium JSON updates (%.0f bytes each, %d keys, each key's row version counting up) -> upsert, "
-                "from a topic of %d partitions into a %d-shard stream whose limits the endpoint enforces (1,000 "
+                "Debezium JSON updates -> upsert, each key's row version counting up, into a %d-shard stream "
+                "whose limits the endpoint enforces (1,000 "
                 "records/s and 1 MiB/s per shard; an entry over them fails with "
                 "ProvisionedThroughputExceededException and is sent again). The limits are counted as the service "
                 "counts them, per calendar second (`window`: a new second takes a full second's limit at once), or "
                 "as token buckets holding one second (`bucket`). 1 or 3 kinesink workers of one consumer group are "
                 "started together with the defaults (`rate.limit.percent=100`, `ordering=key`), with or without "
                 "`aggregation=kpl`, and stopped with SIGTERM once every offset is committed: they only join and "
-                "leave gracefully.\n\n"
+                "leave gracefully. Without aggregation the records limit binds: `%s`, %d updates of %.0f bytes "
+                "over %d keys and %d partitions. With `aggregation=kpl` the bytes limit binds, so those rows carry "
+                "rows with a %d-character text column and no `before` (Postgres' default replica identity), "
+                "enough bytes for a run of several seconds from a topic the mock cluster can hold: `%s`, %d "
+                "updates of %.0f bytes over %d keys and %d partitions. Each scenario runs once.\n\n"
                 "Rates and shares are over the time from the endpoint's first to its last accepted entry: user "
                 "records/s, Kinesis records/s, the share of the 4 shards' records limit and bytes limit used, the "
                 "share of entries sent that were throttled. Everything the endpoint accepted is then read as a KCL "
@@ -728,7 +750,8 @@ def write_results(cmd, topics, ceiling, rows, ratios, peer, fb, stages, fleet_ro
                 "records seen more than once (a replay after a rebalance), as a share of the records produced; "
                 "lost counts row versions never seen; in order means every key's versions come in Kafka's order, "
                 "a replay repeating only a suffix already seen.\n\n" % (
-                    N_FLEET, fleet_bytes, fleet_keys, FLEET_PARTS, FLEET_SHARDS))
+                    (FLEET_SHARDS,) + fleet_data["none"][:2] + fleet_data["none"][3:] + fleet_data["none"][2:3] +
+                    (FLEET_PAD,) + fleet_data["kpl"][:2] + fleet_data["kpl"][3:] + fleet_data["kpl"][2:3]))
         f.write("| workers | limits | aggregation | seconds | user records/s | Kinesis records/s | records limit used | "
                 "bytes limit used | entries throttled | duplicates | lost | every key in order |\n"
                 "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -739,10 +762,10 @@ def write_results(cmd, topics, ceiling, rows, ratios, peer, fb, stages, fleet_ro
                        100 * r["records_share"], 100 * r["bytes_share"], pct(r["throttled"]), pct(r["dup"]),
                        r["lost"], ("yes" if not r["bad"] else "no: " + r["bad"]) +
                        ("" if r["finished"] else " (not finished: offsets not all committed)")))
-        f.write("\nThe targets of issue 25: one worker under 1 %% throttled and at least 90 %% of the records "
-                "limit; three workers under 3 %% throttled and at least 80 %% of the records limit (60 %% of the "
-                "bytes limit with `aggregation=kpl`), duplicates at most 5 %%, nothing lost, every key in order. "
-                "A share can pass 100 %% by up to 1/seconds: both models let a shard take a full second's limit at "
+        f.write("\nThe targets of issue 25: one worker under 1 % throttled and at least 90 % of the records "
+                "limit; three workers under 3 % throttled and at least 80 % of the records limit (60 % of the "
+                "bytes limit with `aggregation=kpl`), duplicates at most 5 %, nothing lost, every key in order. "
+                "A share can pass 100 % by up to 1/seconds: both models let a shard take a full second's limit at "
                 "its start.\n")
 
 
