@@ -4,9 +4,11 @@
     cd build && python3 ../bench/orderab.py [pairs]      (BENCH_RECORDS, default 300,000)
 
 Loads BENCH_RECORDS Debezium JSON events over BENCH_RECORDS/10 keys into the mock cluster (as
-make bench does), then runs kinesink --exit-at-eof against `fakekinesis --count-only` with each
-ordering in turn; prints records/s, CPU per record and the key/none ratio of every pair and the
-median ratio. Extra kinesink settings: BENCH_PROPS="k=v,k=v". BENCH_KINESINK=path[:path...]: the
+make bench does), then runs kinesink --exit-at-eof with its defaults against a fresh
+`fakekinesis --count-only` stream of BENCH_SHARDS (512) shards with the limits enforced, as make
+bench's pipeline rows do, with each ordering in turn; prints records/s, CPU per record and the
+key/none ratio of every pair and the median ratio. Extra kinesink settings: BENCH_PROPS="k=v,k=v"
+(rate.limit.percent=0 for the old runs without per-shard buckets). BENCH_KINESINK=path[:path...]: the
 build(s) to run instead of src/kinesink (or a wrapper given the same arguments); with several,
 each pair runs each in turn, for a before/after within one run.
 """
@@ -27,7 +29,6 @@ def main():
     tmp = run.TempDir()
     topic = run.Topic("cdc.json", run.debezium_json_values, run.N, 480)
     cluster = run.MockCluster(tmp, topics={topic.name: topic.parts})
-    fk = run.FakeKinesis(tmp, "--count-only")
     topic.load(cluster)
     print("%d records, %d keys, %d partitions, %.0f bytes/record" %
           (topic.count, run.KEYS, topic.parts, topic.bytes / topic.count), flush=True)
@@ -38,8 +39,8 @@ def main():
             rate = {}
             for ordering in ("none", "key"):
                 props = dict({"input.format": "raw", "type": "append-only", "ordering": ordering}, **extra)
-                secs, cpu, _ = run.kinesink_run(tmp, cluster, fk.endpoint, topic.name, props,
-                                                "ab-%s-%d-%d" % (ordering, p, b))
+                secs, cpu, _, _, _ = run.kinesink_run(tmp, cluster, topic.name, props,
+                                                      "ab-%s-%d-%d" % (ordering, p, b))
                 rate[ordering] = topic.count / secs
                 with open(tmp.file("kinesink.log")) as f:
                     log = f.read()
@@ -54,7 +55,6 @@ def main():
         print("%s: median key/none %.2f over %d pairs (%s)" % (binary, statistics.median(ratios[binary]), pairs,
               " ".join("%.2f" % r for r in ratios[binary])), flush=True)
     print("logs in %s" % tmp.path, flush=True)
-    fk.stop()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """The shard model of the tests' own Kinesis endpoint (tests/tools/fakekinesis), checked with boto3
 as a client and Python's own MD5 as the reference: hash ranges as CreateStream makes them, routing
 by partition key or ExplicitHashKey, ListShards pages, SplitShard / MergeShards / UpdateShardCount,
-per-shard write limits, the stream's maximum record size, and StreamARN. The writer's shard tests
-lean on this endpoint, so it must be right on its own."""
+per-shard write limits in both models (token buckets, calendar seconds), the stream's maximum record
+size, StreamARN, --count-only's routing without a JSON parser and the --stats-file counters. The
+writer's shard tests and `make bench` lean on this endpoint, so it must be right on its own."""
 import hashlib
+import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import FakeKinesis, main  # noqa: E402
+from harness import FakeKinesis, main, wait_for  # noqa: E402
 
 MAX = 2 ** 128 - 1
 ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/s1"
@@ -178,6 +181,90 @@ def test_partition_key_counts_characters(tmp):
     kc = client(fk)
     key = "\u00e9" * 256   # 512 bytes, 256 characters: valid
     assert "SequenceNumber" in put(kc, [{"Data": b"x", "PartitionKey": key}])[0]
+
+
+def burst(kc, n, key="same"):
+    """n entries to one key in one request: how many were accepted."""
+    return sum(1 for a in put(kc, [{"Data": b"x", "PartitionKey": key}] * n) if "SequenceNumber" in a)
+
+
+def bursts_across_a_second(kc):
+    """A burst late in one second of the endpoint's clock (CLOCK_MONOTONIC, as Python's monotonic
+    clock on Linux), and one just after the next second began: what each got through."""
+    wait_for(lambda: 0.80 <= time.monotonic() % 1 < 0.9, 5, "the clock late in a second", interval=0.005)
+    sec = int(time.monotonic())
+    first = burst(kc, 200)
+    wait_for(lambda: int(time.monotonic()) > sec, 5, "the next second", interval=0.002)
+    second = burst(kc, 200)
+    assert int(time.monotonic()) - sec <= 1 and time.monotonic() % 1 < 0.5, "too slow to measure: rerun"
+    return first, second
+
+
+def test_limit_models(tmp):
+    # 50 records/s per shard. Counted per calendar second, a new second takes a full 50 at once;
+    # a token bucket holding one second has refilled only what the time since gave it.
+    fk = FakeKinesis(tmp, "--stream", "s1", "--shard-limits", "--shard-records-per-sec", "50",
+                     "--limit-model", "window")
+    first, second = bursts_across_a_second(client(fk))
+    assert first == 50 and second == 50, (first, second)
+    fk.stop()
+    fk = FakeKinesis(tmp, "--stream", "s1", "--shard-limits", "--shard-records-per-sec", "50")
+    first, second = bursts_across_a_second(client(fk))
+    assert first == 50 and second <= 35, (first, second)
+    fk.stop()
+    import subprocess
+    from harness import FAKEKINESIS
+    p = subprocess.run([FAKEKINESIS, "--limit-model", "seconds"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "--limit-model window or bucket, not seconds" in p.stderr, p
+
+
+KEYS = ["k%d" % i for i in range(200)] + ['quote"d', "back\\slash", "tab\tnl\n", "\u00e9t\u00e9", "emoji \U0001F600",
+                                          "slash/", "{\"id\":42}"]
+
+
+def test_count_only_routes_and_counts(tmp):
+    # --count-only reads the request text without a JSON parser: each entry's shard, as the full
+    # path (and Python's MD5) route it, keys with escapes and \\u sequences (botocore writes
+    # non-ASCII that way) included; the limits and the --stats-file counters per shard.
+    full = FakeKinesis(tmp, "--stream", "s1", "--shards", "8")
+    want = [a["ShardId"] for a in put(client(full), [{"Data": b"x", "PartitionKey": k} for k in KEYS])]
+    rs = ranges(shards(client(full))[0])
+    full.stop()
+    assert want == [owner(rs, md5(k)) for k in KEYS]
+    stats = tmp.file("stats.json")
+    fk = FakeKinesis(tmp, "--stream", "s1", "--shards", "8", "--count-only", "--shard-limits",
+                     "--shard-records-per-sec", "50", "--limit-model", "window", "--stats-file", stats)
+    kc = client(fk)
+    got = put(kc, [{"Data": b"x" * 10, "PartitionKey": k} for k in KEYS])
+    assert [a.get("ShardId") for a in got] == want
+    explicit = put(kc, [{"Data": b"x", "PartitionKey": "k0", "ExplicitHashKey": str(MAX)}])[0]
+    assert explicit["ShardId"] == owner(rs, MAX)
+    # One shard's limit: 50 in a second, the rest throttled as the service answers them.
+    n = 500 - 1
+    hot = put(kc, [{"Data": b"y", "PartitionKey": "hot"}] * n)
+    ok = [a for a in hot if "SequenceNumber" in a]
+    shard = owner(rs, md5("hot"))
+    before = sum(1 for k, sid in zip(KEYS, want) if sid == shard) + (shard == explicit["ShardId"])
+    assert 50 - before - 1 <= len(ok) <= 50 - before + 50, (len(ok), before)
+    assert all(a["ErrorCode"] == "ProvisionedThroughputExceededException" and shard in a["ErrorMessage"]
+               for a in hot if "SequenceNumber" not in a)
+    fk.stop()
+    with open(stats) as f:
+        st = json.load(f)
+    per = {s["id"]: s for s in st["shards"]}
+    assert st["limit_model"] == "window" and st["accepted"] == len(KEYS) + 1 + len(ok)
+    assert per[shard]["throttled"] == n - len(ok) and st["failed_entries"] == n - len(ok)
+    assert sum(s["throttled"] for s in st["shards"]) == n - len(ok)
+    for sid in rs:
+        assert per[sid]["accepted"] == sum(1 for w in want if w == sid) + (sid == explicit["ShardId"]) + \
+            (len(ok) if sid == shard else 0), sid
+    assert per[shard]["bytes"] == sum(10 + len(k.encode()) for k, w in zip(KEYS, want) if w == shard) + \
+        (1 + 2 if shard == explicit["ShardId"] else 0) + len(ok) * (1 + 3)
+    assert 0 < per[shard]["first_ms"] <= per[shard]["last_ms"]
+    # A body it cannot read is refused, not counted.
+    status, answer = call(FakeKinesis(tmp, "--count-only", "--shards", "2"), "PutRecords",
+                          {"StreamName": "s1", "Records": [{"Data": "eA==", "PartitionKey": ""}]})
+    assert status == 400 and answer["__type"] == "ValidationException", answer
 
 
 if __name__ == "__main__":

@@ -36,6 +36,14 @@
  * IAM policy without kinesis:ListShards) or LimitExceededException (the account's control-plane
  * rate).
  *
+ * Limits and counters for benchmarks: --limit-model window|bucket says how --shard-limits counts:
+ * per calendar second, as the service counts (window), or in token buckets holding one second
+ * (bucket, the default). --stats-file F keeps the counters in F as JSON (rewritten whole every
+ * 100 ms while they change, and at exit): per shard the entries accepted and throttled, bytes,
+ * 25 KB payload units, and the first and last acceptance (ms since the epoch). With --shards N
+ * above 1 or --shard-limits, --count-only still routes each entry to its shard by a scan of the
+ * request text (no JSON parser), enforces the limits and answers with its shard's id.
+ *
  * Shards (fakeshards.c): the stream has --shards N open shards splitting the hash-key space as
  * CreateStream does; each entry goes to the open shard holding MD5(PartitionKey) or its
  * ExplicitHashKey, and its answer names that shard. --shard-limits enforces the per-shard write
@@ -87,6 +95,7 @@ static struct {
 	uint64_t accepted_dropped;
 	fk_stream st;
 	FILE *log;
+	const char *stats_file;
 	pthread_mutex_t lock;
 	uint64_t rng, seq;
 	uint64_t requests, accepted, failed_entries, http500, dropped, throttled, rejected, bytes;
@@ -225,6 +234,240 @@ static int check_sigv4(struct MHD_Connection *c, const conn *cn, const char *pat
 	return -1;
 }
 
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* The JSON string whose opening quote is at @p: the position after its closing quote, or NULL. */
+static const char *scan_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+static int hex4(const char *p, unsigned *u)
+{
+	int i;
+
+	for (*u = 0, i = 0; i < 4; i++) {
+		int c = p[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				   : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		*u = *u << 4 | (unsigned)d;
+	}
+	return 0;
+}
+
+static size_t put_utf8(char *out, unsigned c)
+{
+	if (c < 0x80) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		out[0] = (char)(0xC0 | c >> 6);
+		out[1] = (char)(0x80 | (c & 0x3F));
+		return 2;
+	}
+	if (c < 0x10000) {
+		out[0] = (char)(0xE0 | c >> 12);
+		out[1] = (char)(0x80 | (c >> 6 & 0x3F));
+		out[2] = (char)(0x80 | (c & 0x3F));
+		return 3;
+	}
+	out[0] = (char)(0xF0 | c >> 18);
+	out[1] = (char)(0x80 | (c >> 12 & 0x3F));
+	out[2] = (char)(0x80 | (c >> 6 & 0x3F));
+	out[3] = (char)(0x80 | (c & 0x3F));
+	return 4;
+}
+
+/* The inside [p, q) of a JSON string unescaped into @out (at most @cap bytes): its length, or
+ * (size_t)-1 when it is malformed or longer. */
+static size_t unescape(const char *p, const char *q, char *out, size_t cap)
+{
+	static const char from[] = "bfnrt\"\\/", to[] = "\b\f\n\r\t\"\\/";
+	size_t n = 0;
+
+	while (p < q) {
+		unsigned c = (unsigned char)*p++, lo;
+		const char *at;
+
+		if (c == '\\' && p < q && *p == 'u') {
+			if (q - p < 5 || hex4(p + 1, &c))
+				return (size_t)-1;
+			p += 5;
+			if (c >= 0xD800 && c < 0xDC00 && q - p >= 6 && p[0] == '\\' && p[1] == 'u' && !hex4(p + 2, &lo) &&
+			    lo >= 0xDC00 && lo < 0xE000) {
+				c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+			if (n + 4 > cap)
+				return (size_t)-1;
+			n += put_utf8(out + n, c);
+			continue;
+		}
+		if (c == '\\') {
+			if (p >= q || !*p || !(at = strchr(from, *p)))
+				return (size_t)-1;
+			c = (unsigned char)to[at - from];
+			p++;
+		}
+		if (n >= cap)
+			return (size_t)-1;
+		out[n++] = (char)c;
+	}
+	return n;
+}
+
+/* What --count-only needs of an entry to route and count it. */
+typedef struct scanned {
+	fk_u128 hash; /* ExplicitHashKey, or MD5 of the partition key */
+	size_t bytes; /* decoded data and partition key */
+} scanned;
+
+static int member_is(const char *name, const char *name_end, const char *want)
+{
+	size_t n = strlen(want);
+
+	return (size_t)(name_end - name) == n + 2 && memcmp(name + 1, want, n) == 0;
+}
+
+/* The entry object at @p of a PutRecords body: its hash key and size in @e. The position after it,
+ * or NULL when it is not an object with PartitionKey and Data strings (and a sound ExplicitHashKey). */
+static const char *scan_entry(const char *p, const char *end, scanned *e)
+{
+	const char *data = NULL, *data_end = NULL, *ehk = NULL, *ehk_end = NULL, *v;
+	char key[1024];
+	size_t key_len = (size_t)-1, escapes = 0, dl;
+
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return NULL;
+	p = skip_ws(p + 1, end);
+	while (p < end && *p != '}') {
+		const char *name = p, *name_end;
+
+		if (*p != '"' || !(name_end = scan_string(p, end)))
+			return NULL;
+		p = skip_ws(name_end, end);
+		if (p >= end || *p != ':')
+			return NULL;
+		v = p = skip_ws(p + 1, end);
+		if (p < end && *p == '"') {
+			if (!(p = scan_string(p, end)))
+				return NULL;
+			if (member_is(name, name_end, "PartitionKey"))
+				key_len = unescape(v + 1, p - 1, key, sizeof(key));
+			else if (member_is(name, name_end, "Data"))
+				data = v + 1, data_end = p - 1;
+			else if (member_is(name, name_end, "ExplicitHashKey"))
+				ehk = v + 1, ehk_end = p - 1;
+		} else {
+			while (p < end && *p != ',' && *p != '}') /* null or a number: none of ours */
+				p++;
+		}
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	if (p >= end || key_len == (size_t)-1 || key_len == 0 || !data)
+		return NULL;
+	for (v = data; v < data_end; v++) /* base64 text may escape its '/' */
+		escapes += *v == '\\';
+	if ((dl = b64_decoded_len(data, (size_t)(data_end - data) - escapes)) == (size_t)-1)
+		return NULL;
+	e->bytes = dl + key_len;
+	if (ehk ? ks_u128_parse(ehk, (size_t)(ehk_end - ehk), &e->hash) != 0 : (e->hash = ks_hash_key(key, key_len), 0))
+		return NULL;
+	return p + 1;
+}
+
+/* The entries of a PutRecords body's Records array into @out (at most @cap): how many, or -1 when
+ * the body is not one --count-only can read. */
+static int scan_records(const char *body, size_t len, scanned *out, int cap)
+{
+	const char *end = body + len, *p = body ? strstr(body, "\"Records\"") : NULL;
+	int n = 0;
+
+	if (!p)
+		return -1;
+	p = skip_ws(p + 9, end);
+	if (p >= end || *p != ':')
+		return -1;
+	p = skip_ws(p + 1, end);
+	if (p >= end || *p != '[')
+		return -1;
+	for (p = skip_ws(p + 1, end); p < end && *p != ']';) {
+		if (n >= cap || !(p = scan_entry(p, end, &out[n++])))
+			return -1;
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	return p < end ? n : -1;
+}
+
+/* --count-only with shards or limits: each entry routed to its shard and counted against its
+ * limits, answered with that shard's id, with no JSON parser and no log. */
+static enum MHD_Result put_records_routed(struct MHD_Connection *c, conn *cn)
+{
+	scanned *es = malloc(sizeof(*es) * (MAX_RECORDS + 1));
+	int n, i, failed = 0;
+	int64_t now = ks_now_ms();
+	size_t total = 0;
+	ks_buf out;
+	enum MHD_Result ret;
+	char num[16];
+
+	if (!es)
+		return error(c, 500, "InternalFailure", "out of memory");
+	if ((n = scan_records(cn->body.data, cn->body.len, es, MAX_RECORDS + 1)) < 1 || n > MAX_RECORDS) {
+		free(es);
+		__atomic_add_fetch(&g.rejected, 1, __ATOMIC_RELAXED);
+		return error(c, 400, "ValidationException", "Records must hold 1 to 500 entries, each with PartitionKey and Data");
+	}
+	ks_buf_init(&out, 0);
+	ks_buf_puts(&out, "{\"FailedRecordCount\":@@@@@@@@@@,\"Records\":[");
+	pthread_mutex_lock(&g.lock);
+	for (i = 0; i < n; i++) {
+		int sh = fk_route(&g.st, es[i].hash);
+
+		if (i)
+			ks_buf_append(&out, ",", 1);
+		if (sh < 0 || !fk_admit(&g.st, sh, es[i].bytes, now)) {
+			failed++;
+			g.failed_entries++;
+			ks_buf_printf(&out, "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded for shard %s in stream %s under account %s.\"}",
+				      sh < 0 ? "?" : g.st.shards[sh].id, g.stream ? g.stream : "s", ACCOUNT);
+			continue;
+		}
+		g.accepted++;
+		total += es[i].bytes;
+		ks_buf_printf(&out, "{\"SequenceNumber\":\"%020llu\",\"ShardId\":\"%s\"}", (unsigned long long)++g.seq,
+			      g.st.shards[sh].id);
+	}
+	g.bytes += total;
+	pthread_mutex_unlock(&g.lock);
+	ks_buf_puts(&out, "]}");
+	snprintf(num, sizeof(num), "%-10d", failed); /* the count in the room left for it, blanks after */
+	memcpy(strstr(out.data, "@@@@@@@@@@"), num, 10);
+	ret = respond(c, 200, out.data);
+	ks_buf_clean(&out);
+	free(es);
+	return ret;
+}
+
 static enum MHD_Result put_records_count_only(struct MHD_Connection *c, conn *cn)
 {
 	const char *p = cn->body.data;
@@ -232,6 +475,8 @@ static enum MHD_Result put_records_count_only(struct MHD_Connection *c, conn *cn
 	ks_buf out;
 	enum MHD_Result ret;
 
+	if (g.st.n > 1 || g.st.limits)
+		return put_records_routed(c, cn);
 	while ((p = strstr(p, "\"PartitionKey\":"))) {
 		n++;
 		p += 15;
@@ -246,6 +491,12 @@ static enum MHD_Result put_records_count_only(struct MHD_Connection *c, conn *cn
 			      (unsigned long long)++g.seq);
 	g.accepted += n;
 	g.bytes += cn->body.len;
+	if (n) {
+		g.st.shards[0].accepted += n;
+		g.st.shards[0].last_ms = ks_now_ms();
+		if (!g.st.shards[0].first_ms)
+			g.st.shards[0].first_ms = g.st.shards[0].last_ms;
+	}
 	pthread_mutex_unlock(&g.lock);
 	ks_buf_puts(&out, "]}");
 	ret = respond(c, 200, out.data);
@@ -668,6 +919,51 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state, enum MHD_
 	*state = NULL;
 }
 
+/* --stats-file: the counters as JSON, written whole and then renamed (a reader never sees half a
+ * file), when they moved since @last. Returns what it wrote (to pass as @last next time). */
+static uint64_t write_stats(const char *path, uint64_t last)
+{
+	json_t *o, *shards = json_array();
+	uint64_t now;
+	char tmp[4096], *text;
+	FILE *f;
+	int i;
+
+	pthread_mutex_lock(&g.lock);
+	now = g.accepted + g.failed_entries + __atomic_load_n(&g.requests, __ATOMIC_RELAXED);
+	if (now == last && last) {
+		pthread_mutex_unlock(&g.lock);
+		json_decref(shards);
+		return last;
+	}
+	for (i = 0; i < g.st.n; i++) {
+		const fk_shard *sh = &g.st.shards[i];
+
+		json_array_append_new(shards, json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "id", sh->id, "open", sh->open,
+							"accepted", (json_int_t)sh->accepted, "bytes", (json_int_t)sh->bytes,
+							"units", (json_int_t)sh->units, "throttled", (json_int_t)sh->throttled,
+							"first_ms", (json_int_t)sh->first_ms, "last_ms", (json_int_t)sh->last_ms));
+	}
+	o = json_pack("{s:s,s:b,s:f,s:f,s:I,s:I,s:I,s:I,s:o}", "limit_model",
+		      g.st.model == FK_LIMIT_WINDOW ? "window" : "bucket", "limits", g.st.limits, "records_per_sec",
+		      g.st.rec_limit, "bytes_per_sec", g.st.byte_limit, "requests",
+		      (json_int_t)__atomic_load_n(&g.requests, __ATOMIC_RELAXED), "accepted", (json_int_t)g.accepted,
+		      "failed_entries", (json_int_t)g.failed_entries, "bytes", (json_int_t)g.bytes, "shards", shards);
+	pthread_mutex_unlock(&g.lock);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!text || !(f = fopen(tmp, "w"))) {
+		free(text);
+		return last;
+	}
+	fprintf(f, "%s\n", text);
+	free(text);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+	return now ? now : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *port_file = NULL, *log_path = NULL;
@@ -735,6 +1031,14 @@ int main(int argc, char **argv)
 				fprintf(stderr, "fakekinesis: --list-shards-error AccessDeniedException|LimitExceededException[:N]\n");
 				return 2;
 			}
+		}
+		else if (!strcmp(a, "--stats-file")) g.stats_file = v;
+		else if (!strcmp(a, "--limit-model")) {
+			if (strcmp(v, "window") && strcmp(v, "bucket")) {
+				fprintf(stderr, "fakekinesis: --limit-model window or bucket, not %s\n", v);
+				return 2;
+			}
+			g.st.model = !strcmp(v, "window") ? FK_LIMIT_WINDOW : FK_LIMIT_BUCKET;
 		}
 		else if (!strcmp(a, "--verify-sigv4")) {
 			char *colon = strchr(v, ':');
@@ -808,9 +1112,17 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a verifier gone is an error answer, not the end */
-	while (!stop)
-		pause();
+	for (uint64_t seen = 0; !stop;) {
+		if (!g.stats_file) {
+			pause();
+			continue;
+		}
+		seen = write_stats(g.stats_file, seen);
+		usleep(100 * 1000);
+	}
 	MHD_stop_daemon(d);
+	if (g.stats_file)
+		write_stats(g.stats_file, 0);
 	if (g.ver_to) {
 		fclose(g.ver_to); /* end of input: the verifier exits */
 		fclose(g.ver_from);

@@ -66,12 +66,14 @@ int fk_stream_init(fk_stream *s, int nshards, uint64_t *seq)
 {
 	double rl = s->rec_limit, bl = s->byte_limit;
 	int limits = s->limits;
+	fk_limit_model model = s->model;
 
 	memset(s, 0, sizeof(*s));
 	s->seq = seq;
 	s->limits = limits;
 	s->rec_limit = rl;
 	s->byte_limit = bl;
+	s->model = model;
 	return add_even(s, 0, FK_HASH_MAX, nshards < 1 ? 1 : nshards);
 }
 
@@ -84,8 +86,20 @@ void fk_stream_clean(fk_stream *s)
 
 int fk_route(const fk_stream *s, fk_u128 h)
 {
-	int i;
+	int i, lo = 0, hi = s->n - 1;
 
+	if (!s->resharded) {
+		/* As created: every shard open, in hash-key order, covering the space. */
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2;
+
+			if (h > s->shards[mid].hi)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return s->n && h >= s->shards[lo].lo && h <= s->shards[lo].hi ? lo : -1;
+	}
 	for (i = 0; i < s->n; i++)
 		if (s->shards[i].open && h >= s->shards[i].lo && h <= s->shards[i].hi)
 			return i;
@@ -107,36 +121,68 @@ int fk_find(const fk_stream *s, const char *id)
  * the bucket (up to 10 MiB on streams with large records) is admitted when the bucket is full
  * and leaves it in debt, as the service describes its burst capacity for large records.
  */
+static int take_bucket(const fk_stream *s, fk_shard *sh, size_t bytes, int64_t now_ms)
+{
+	double need = (double)bytes;
+
+	if (sh->refill_ms >= 0 && now_ms > sh->refill_ms) {
+		double dt = (double)(now_ms - sh->refill_ms) / 1000.0;
+
+		sh->rec_tokens += dt * s->rec_limit;
+		sh->byte_tokens += dt * s->byte_limit;
+		if (sh->rec_tokens > s->rec_limit)
+			sh->rec_tokens = s->rec_limit;
+		if (sh->byte_tokens > s->byte_limit)
+			sh->byte_tokens = s->byte_limit;
+	}
+	if (sh->refill_ms < now_ms)
+		sh->refill_ms = now_ms;
+	if (need > s->byte_limit)
+		need = s->byte_limit;
+	if (sh->rec_tokens < 1.0 || sh->byte_tokens < need)
+		return 0;
+	sh->rec_tokens -= 1.0;
+	sh->byte_tokens -= (double)bytes;
+	return 1;
+}
+
+/*
+ * The service counting per calendar second: within one second of the clock a shard takes at most
+ * the records limit and the bytes limit, whatever came in the second before. A record larger than
+ * the bytes limit goes only as the first of its second.
+ */
+static int take_window(const fk_stream *s, fk_shard *sh, size_t bytes, int64_t now_ms)
+{
+	int64_t sec = now_ms / 1000;
+
+	if (sec != sh->window_s) {
+		sh->window_s = sec;
+		sh->window_recs = 0;
+		sh->window_bytes = 0;
+	}
+	if (sh->window_recs + 1.0 > s->rec_limit ||
+	    (sh->window_bytes > 0 && sh->window_bytes + (double)bytes > s->byte_limit))
+		return 0;
+	sh->window_recs += 1.0;
+	sh->window_bytes += (double)bytes;
+	return 1;
+}
+
 int fk_admit(fk_stream *s, int i, size_t bytes, int64_t now_ms)
 {
 	fk_shard *sh = &s->shards[i];
-	double need = (double)bytes;
 
-	if (s->limits) {
-		if (sh->refill_ms >= 0 && now_ms > sh->refill_ms) {
-			double dt = (double)(now_ms - sh->refill_ms) / 1000.0;
-
-			sh->rec_tokens += dt * s->rec_limit;
-			sh->byte_tokens += dt * s->byte_limit;
-			if (sh->rec_tokens > s->rec_limit)
-				sh->rec_tokens = s->rec_limit;
-			if (sh->byte_tokens > s->byte_limit)
-				sh->byte_tokens = s->byte_limit;
-		}
-		if (sh->refill_ms < now_ms)
-			sh->refill_ms = now_ms;
-		if (need > s->byte_limit)
-			need = s->byte_limit;
-		if (sh->rec_tokens < 1.0 || sh->byte_tokens < need) {
-			sh->throttled++;
-			return 0;
-		}
-		sh->rec_tokens -= 1.0;
-		sh->byte_tokens -= (double)bytes;
+	if (s->limits && !(s->model == FK_LIMIT_WINDOW ? take_window(s, sh, bytes, now_ms)
+						      : take_bucket(s, sh, bytes, now_ms))) {
+		sh->throttled++;
+		return 0;
 	}
 	sh->accepted++;
 	sh->bytes += bytes;
 	sh->units += (bytes + 25 * 1024 - 1) / (25 * 1024);
+	if (!sh->first_ms)
+		sh->first_ms = now_ms;
+	sh->last_ms = now_ms;
 	return 1;
 }
 
@@ -168,6 +214,7 @@ int fk_split(fk_stream *s, const char *id, const char *new_start, const char **t
 	if (grow(s, 2))
 		return fail(type, "InternalFailure", msg, mn, "%s", "out of memory");
 	close_shard(s, i);
+	s->resharded = 1;
 	add_shard(s, s->shards[i].lo, at - 1, i, -1);
 	add_shard(s, at, s->shards[i].hi, i, -1);
 	return 0;
@@ -189,6 +236,7 @@ int fk_merge(fk_stream *s, const char *a, const char *b, const char **type, char
 		return fail(type, "InternalFailure", msg, mn, "%s", "out of memory");
 	close_shard(s, i);
 	close_shard(s, j);
+	s->resharded = 1;
 	add_shard(s, s->shards[lo].lo, s->shards[hi].hi, i, j);
 	return 0;
 }
@@ -203,6 +251,7 @@ int fk_update_count(fk_stream *s, int target, const char **type, char *msg, size
 		return fail(type, "InvalidArgumentException", msg, mn, "%s", "TargetShardCount must be at least 1");
 	if (!(was_open = calloc((size_t)old, sizeof(*was_open))))
 		return fail(type, "InternalFailure", msg, mn, "%s", "out of memory");
+	s->resharded = 1;
 	for (i = 0; i < old; i++) {
 		was_open[i] = s->shards[i].open;
 		if (s->shards[i].open)

@@ -1,7 +1,8 @@
 /*
  * The shard model of the tests' fake Kinesis endpoint: a stream's shards with their hash-key
  * ranges, routing of a record by MD5(partition key) or ExplicitHashKey as Kinesis does, per-shard
- * write limits as token buckets, and resharding (SplitShard, MergeShards, UpdateShardCount).
+ * write limits (token buckets holding one second, or counts per calendar second), and resharding
+ * (SplitShard, MergeShards, UpdateShardCount).
  * Not thread-safe: the endpoint holds its lock around every call.
  */
 #ifndef FK_SHARDS_H
@@ -26,8 +27,17 @@ typedef struct fk_shard {
 	uint64_t seq_start, seq_end;
 	double rec_tokens, byte_tokens;
 	int64_t refill_ms;
+	int64_t window_s;        /* FK_LIMIT_WINDOW: the calendar second counted, and its use */
+	double window_recs, window_bytes;
 	uint64_t accepted, bytes, throttled, units;
+	int64_t first_ms, last_ms; /* first and last accepted entry, 0 before any */
 } fk_shard;
+
+/* How the per-shard limits are counted. */
+typedef enum fk_limit_model {
+	FK_LIMIT_BUCKET, /* token buckets holding one second, refilled continuously */
+	FK_LIMIT_WINDOW  /* at most a second's limit within each calendar second */
+} fk_limit_model;
 
 typedef struct fk_stream {
 	fk_shard *shards;
@@ -35,6 +45,8 @@ typedef struct fk_stream {
 	int limits;              /* enforce per-shard write limits */
 	double rec_limit;        /* records per second per shard */
 	double byte_limit;       /* bytes per second per shard */
+	fk_limit_model model;
+	int resharded;           /* set by a reshard: shards no longer all open in hash-key order (routing scans) */
 	uint64_t *seq;           /* the endpoint's sequence counter */
 } fk_stream;
 
@@ -46,7 +58,7 @@ void fk_stream_clean(fk_stream *s);
 int fk_route(const fk_stream *s, fk_u128 h);
 /* Find a shard by id: index or -1. */
 int fk_find(const fk_stream *s, const char *id);
-/* Count a write of @bytes to shard @i against its limits: 1 accepted, 0 throttled. */
+/* Count a write of @bytes to shard @i against its limits (s->model): 1 accepted, 0 throttled. */
 int fk_admit(fk_stream *s, int i, size_t bytes, int64_t now_ms);
 
 /* Resharding. 0, or -1 with the service's error type and message in @type / @msg. */
