@@ -177,7 +177,8 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 		ks_shards_opts so = { conf->aggregation == KS_AGG_KPL,
 				      conf->aggregation_max_bytes > 0 ? (size_t)conf->aggregation_max_bytes : 51200,
 				      conf->aggregation_max_records > 0 ? (size_t)conf->aggregation_max_records : SIZE_MAX,
-				      KS_MAX_RECORD_BYTES, conf->rate_limit_percent, conf->batch_linger_ms };
+				      KS_MAX_RECORD_BYTES, conf->rate_limit_percent, conf->batch_linger_ms,
+				      metrics, conf->stream };
 
 		if (!(k->sh = ks_shards_new(&so)))
 			goto nomem;
@@ -436,8 +437,14 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 	int i;
 
 	if (sharded(k) && !k->fatal) {
+		size_t room = 0;
+
 		admit_sharded(k);
-		ks_shards_take(k->sh, now, k->flush, &k->ready, &k->shard_wake);
+		/* Tokens are taken as units go into requests: no more than the free requests take. */
+		for (i = 0; i < k->nreqs; i++)
+			room += k->reqs[i].busy ? 0 : (size_t)k->conf->batch_max_records;
+		room = room > k->ready.n ? room - k->ready.n : 0;
+		ks_shards_take(k->sh, now, k->flush, room, &k->ready, &k->shard_wake);
 	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
 	}
@@ -810,9 +817,11 @@ static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, c
 			k->cbs.acked(k->cbs.opaque, r, shard_id, seq);
 	}
 	KS_METRIC_ADD(k->metrics, bytes_put, bytes);
-	if (unit->shardset) /* without the answer's shard id (not read), the predicted one */
-		ks_metrics_shard_add(k->metrics, k->conf->stream, *shard_id ? shard_id : ks_shards_predicted(unit), n,
-				     bytes, 0);
+	/* Without the answer's shard id (not read), the predicted one: its series is held with it. */
+	if (unit->shardset && (!*shard_id || strcmp(shard_id, ks_shards_predicted(unit)) == 0))
+		ks_metrics_shard_count(ks_shards_counters(unit), n, bytes, 0);
+	else if (unit->shardset)
+		ks_metrics_shard_add(k->metrics, k->conf->stream, shard_id, n, bytes, 0);
 	release_unit(k, unit, now);
 	return n;
 }
@@ -843,8 +852,11 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 		if (res.outcome != KS_PUT_ACCEPTED) {
 			int thr = res.outcome == KS_PUT_THROTTLED;
 
-			if (thr && rec->shardset)
-				ks_metrics_shard_add(k->metrics, k->conf->stream, ks_shards_predicted(rec), 0, 0, 1);
+			if (thr && rec->shardset) {
+				ks_metrics_shard_count(ks_shards_counters(rec), 0, 0, 1);
+				if (k->sh)
+					ks_shards_answered(k->sh, rec, 1);
+			}
 			failed++;
 			KS_METRIC_ADD(k->metrics, records_put_failed[thr ? KS_PUTERR_THROTTLED : KS_PUTERR_INTERNAL],
 				      1 + rec->agg_n);
@@ -854,11 +866,15 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
+		if (rec->shardset && k->sh)
+			ks_shards_answered(k->sh, rec, 0);
 		if (rec->shardset && !check_landed(k, rec, &res, now))
 			continue; /* decided once the shard it landed in is known */
 		ok += ack_unit(k, rec, res.shard_id, res.seq, now);
 	}
 	rq->n = 0;
+	if (k->sh)
+		ks_shards_answer_done(k->sh, now);
 	KS_METRIC_ADD(k->metrics, records_put_ok, ok);
 	if (k->metrics) {
 		KS_METRIC_SET(k->metrics, last_put_ok_ms, now);
@@ -884,7 +900,13 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 			k->url, a->status, ae.type, rid, rq->n);
 		retry_request(k, rq, now, "HTTP 5xx", KS_PUTERR_HTTP_5XX);
 	} else if (ks_putrecords_is_throttle(ae.type)) {
+		size_t i;
+
 		KS_METRIC_ADD(k->metrics, records_throttled, records_in(rq));
+		for (i = 0; k->sh && i < rq->n; i++)
+			ks_shards_answered(k->sh, rq->recs[i], 1);
+		if (k->sh)
+			ks_shards_answer_done(k->sh, now);
 		retry_request(k, rq, now, ae.type, KS_PUTERR_THROTTLED);
 	} else if (strcmp(ae.type, "ExpiredTokenException") == 0 &&
 		   (rq->creds_gen != k->creds_gen || !k->expired_retry)) {
