@@ -408,17 +408,23 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 /* How many records ahead an answer's records have their key's gate slot prefetched. */
 #define PREFETCH_AHEAD 8
 
-/* ordering=key: the records submitted since the last poll go through the gate, in their order. */
-static void admit_incoming(ks_kinesis_t *k)
+/* ordering=key: the records submitted since the last poll go through the gate, in their order;
+ * those that become their key's active record go to @p out. */
+static void admit_incoming_to(ks_kinesis_t *k, ks_rqueue *out)
 {
 	ks_errbuf e;
 
-	if (ks_keygate_admit_queue(k->gate, &k->incoming, &k->ready) < 0) {
+	if (ks_keygate_admit_queue(k->gate, &k->incoming, out) < 0) {
 		/* The records left are held, never acknowledged (not committed), freed with the writer. */
 		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
 			      ks_keygate_keys(k->gate));
 		set_fatal(k, &e);
 	}
+}
+
+static void admit_incoming(ks_kinesis_t *k)
+{
+	admit_incoming_to(k, &k->ready);
 }
 
 /* A batch is due when full, when its oldest record lingered long enough, or on flush. */
@@ -808,6 +814,8 @@ static void retry_request(ks_kinesis_t *k, request *rq, int64_t now, const char 
 static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
 {
 	size_t n = 0, bytes = 0;
+	struct ks_shard_counters *c = NULL;
+	ks_u128 start, end;
 	ks_record *r;
 
 	for (r = unit; r; r = r->agg) {
@@ -820,6 +828,9 @@ static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, c
 	/* Without the answer's shard id (not read), the predicted one: its series is held with it. */
 	if (unit->shardset && (!*shard_id || strcmp(shard_id, ks_shards_predicted(unit)) == 0))
 		ks_metrics_shard_count(ks_shards_counters(unit), n, bytes, 0);
+	else if (unit->shardset && k->sh && k->sl && ks_shardlist_range(k->sl, shard_id, &start, &end) &&
+		 (c = ks_shards_counters_of(k->sh, shard_id, start)))
+		ks_metrics_shard_count(c, n, bytes, 0); /* landed elsewhere: by the shards' hash, no search */
 	else if (unit->shardset)
 		ks_metrics_shard_add(k->metrics, k->conf->stream, shard_id, n, bytes, 0);
 	release_unit(k, unit, now);
@@ -1001,6 +1012,19 @@ static void admit_sharded(ks_kinesis_t *k)
 
 	/* While the map may be stale, no aggregate packs several keys (shardlist.h). */
 	ks_shards_set_solo(k->sh, ks_shardlist_stale(k->sl));
+	if (k->gate && k->conf->aggregation != KS_AGG_KPL) {
+		/* Nothing joins an aggregate: the gate's batch admit (prefetching keys ahead), then each
+		 * key's active record to its shard. */
+		ks_rqueue active = { 0 };
+
+		admit_incoming_to(k, &active);
+		while ((r = ks_rqueue_pop(&active)))
+			if (ks_shards_add(k->sh, r)) {
+				ks_rqueue_push(&k->retry, r); /* held, never acknowledged, freed with the writer */
+				shards_nomem(k);
+			}
+		return;
+	}
 	while (!k->fatal && (r = ks_rqueue_pop(&k->incoming))) {
 		if (!k->gate) {
 			route(k, r);

@@ -610,6 +610,13 @@ int ks_shards_rate(const ks_shards_t *s, const char *id, double *records_per_s, 
 	return 1;
 }
 
+struct ks_shard_counters *ks_shards_counters_of(const ks_shards_t *s, const char *id, ks_u128 start)
+{
+	int i = s->cur ? ks_shardmap_find(s->cur->map, start) : -1;
+
+	return i >= 0 && strcmp(ks_shardmap_shard(s->cur->map, i)->id, id) == 0 ? s->cur->ctr[i] : NULL;
+}
+
 struct ks_shard_counters *ks_shards_counters(const ks_record *unit)
 {
 	const shardset *set = unit->shardset;

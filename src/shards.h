@@ -135,6 +135,12 @@ void ks_shards_answer_done(ks_shards_t *s, int64_t now_ms);
  * @returns 1 and the rates, or 0 when the map does not name it.
  */
 int ks_shards_rate(const ks_shards_t *s, const char *id, double *records_per_s, double *bytes_per_s);
+/**
+ * @brief The metric series of shard @p id of the map in use, whose range starts at @p start (as
+ *        shardlist.c knows it): found by the map's binary search, not by name. NULL when the map
+ *        in use does not name it.
+ */
+struct ks_shard_counters *ks_shards_counters_of(const ks_shards_t *s, const char *id, ks_u128 start);
 /** @brief The metric series of the shard @p unit (taken) was predicted for, or NULL. */
 struct ks_shard_counters *ks_shards_counters(const ks_record *unit);
 
