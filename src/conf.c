@@ -127,7 +127,7 @@ const ks_conf_prop ks_conf_props[] = {
 	{ "aggregation.max.records", KS_CONF_P_INT64, O(aggregation_max_records), "4294967295", 1, 4294967295LL, NULL, 0,
 	  "User records per aggregate, as the KPL's AggregationMaxCount." },
 	{ "rate.limit.percent", KS_CONF_P_INT, O(rate_limit_percent), "100", 0, 1000, NULL, 0,
-	  "Records wait for their shard's share of the service limits (1,000 records/s, 1 MiB/s), in percent (the KPL's RateLimit); 0: not limited." },
+	  "Records wait for their shard's share of the service limits (1,000 records/s, 1 MiB/s), in percent (the KPL's RateLimit): the most each shard is sent; a shard that throttles is sent less, then more again as it accepts (workers sharing a stream settle on shares of it); 0: not limited." },
 	{ "shards.refresh.ms", KS_CONF_P_INT64, O(shards_refresh_ms), "60000", 0, (int64_t)24 * 3600 * 1000, NULL, 0,
 	  "List the stream's shards again this often (also when an answer names another shard than predicted); 0: only then." },
 	{ "debezium.tombstones", KS_CONF_P_BOOL, O(debezium_tombstones), "true", 0, 0, NULL, 0,

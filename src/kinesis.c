@@ -177,7 +177,8 @@ ks_kinesis_t *ks_kinesis_new_io(const ks_conf *conf, ks_creds_t *creds, ks_metri
 		ks_shards_opts so = { conf->aggregation == KS_AGG_KPL,
 				      conf->aggregation_max_bytes > 0 ? (size_t)conf->aggregation_max_bytes : 51200,
 				      conf->aggregation_max_records > 0 ? (size_t)conf->aggregation_max_records : SIZE_MAX,
-				      KS_MAX_RECORD_BYTES, conf->rate_limit_percent, conf->batch_linger_ms };
+				      KS_MAX_RECORD_BYTES, conf->rate_limit_percent, conf->batch_linger_ms,
+				      metrics, conf->stream };
 
 		if (!(k->sh = ks_shards_new(&so)))
 			goto nomem;
@@ -407,17 +408,23 @@ static int start_request(ks_kinesis_t *k, request *rq, int64_t now)
 /* How many records ahead an answer's records have their key's gate slot prefetched. */
 #define PREFETCH_AHEAD 8
 
-/* ordering=key: the records submitted since the last poll go through the gate, in their order. */
-static void admit_incoming(ks_kinesis_t *k)
+/* ordering=key: the records submitted since the last poll go through the gate, in their order;
+ * those that become their key's active record go to @p out. */
+static void admit_incoming_to(ks_kinesis_t *k, ks_rqueue *out)
 {
 	ks_errbuf e;
 
-	if (ks_keygate_admit_queue(k->gate, &k->incoming, &k->ready) < 0) {
+	if (ks_keygate_admit_queue(k->gate, &k->incoming, out) < 0) {
 		/* The records left are held, never acknowledged (not committed), freed with the writer. */
 		ks_errbuf_set(&e, KS_ERR_FATAL, "out of memory in the key table of the Kinesis writer (%zu keys)",
 			      ks_keygate_keys(k->gate));
 		set_fatal(k, &e);
 	}
+}
+
+static void admit_incoming(ks_kinesis_t *k)
+{
+	admit_incoming_to(k, &k->ready);
 }
 
 /* A batch is due when full, when its oldest record lingered long enough, or on flush. */
@@ -436,8 +443,14 @@ static void start_batches(ks_kinesis_t *k, int64_t now)
 	int i;
 
 	if (sharded(k) && !k->fatal) {
+		size_t room = 0;
+
 		admit_sharded(k);
-		ks_shards_take(k->sh, now, k->flush, &k->ready, &k->shard_wake);
+		/* Tokens are taken as units go into requests: no more than the free requests take. */
+		for (i = 0; i < k->nreqs; i++)
+			room += k->reqs[i].busy ? 0 : (size_t)k->conf->batch_max_records;
+		room = room > k->ready.n ? room - k->ready.n : 0;
+		ks_shards_take(k->sh, now, k->flush, room, &k->ready, &k->shard_wake);
 	} else if (k->gate && !k->fatal) {
 		admit_incoming(k);
 	}
@@ -801,6 +814,8 @@ static void retry_request(ks_kinesis_t *k, request *rq, int64_t now, const char 
 static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, const char *seq, int64_t now)
 {
 	size_t n = 0, bytes = 0;
+	struct ks_shard_counters *c = NULL;
+	ks_u128 start, end;
 	ks_record *r;
 
 	for (r = unit; r; r = r->agg) {
@@ -810,9 +825,14 @@ static size_t ack_unit(ks_kinesis_t *k, ks_record *unit, const char *shard_id, c
 			k->cbs.acked(k->cbs.opaque, r, shard_id, seq);
 	}
 	KS_METRIC_ADD(k->metrics, bytes_put, bytes);
-	if (unit->shardset) /* without the answer's shard id (not read), the predicted one */
-		ks_metrics_shard_add(k->metrics, k->conf->stream, *shard_id ? shard_id : ks_shards_predicted(unit), n,
-				     bytes, 0);
+	/* Without the answer's shard id (not read), the predicted one: its series is held with it. */
+	if (unit->shardset && (!*shard_id || strcmp(shard_id, ks_shards_predicted(unit)) == 0))
+		ks_metrics_shard_count(ks_shards_counters(unit), n, bytes, 0);
+	else if (unit->shardset && k->sh && k->sl && ks_shardlist_range(k->sl, shard_id, &start, &end) &&
+		 (c = ks_shards_counters_of(k->sh, shard_id, start)))
+		ks_metrics_shard_count(c, n, bytes, 0); /* landed elsewhere: by the shards' hash, no search */
+	else if (unit->shardset)
+		ks_metrics_shard_add(k->metrics, k->conf->stream, shard_id, n, bytes, 0);
 	release_unit(k, unit, now);
 	return n;
 }
@@ -843,8 +863,11 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 		if (res.outcome != KS_PUT_ACCEPTED) {
 			int thr = res.outcome == KS_PUT_THROTTLED;
 
-			if (thr && rec->shardset)
-				ks_metrics_shard_add(k->metrics, k->conf->stream, ks_shards_predicted(rec), 0, 0, 1);
+			if (thr && rec->shardset) {
+				ks_metrics_shard_count(ks_shards_counters(rec), 0, 0, 1);
+				if (k->sh)
+					ks_shards_answered(k->sh, rec, 1);
+			}
 			failed++;
 			KS_METRIC_ADD(k->metrics, records_put_failed[thr ? KS_PUTERR_THROTTLED : KS_PUTERR_INTERNAL],
 				      1 + rec->agg_n);
@@ -854,11 +877,15 @@ static void handle_ok(ks_kinesis_t *k, request *rq, const ks_http_answer *a, int
 			requeue_retry(k, rec, now, res.error_code);
 			continue;
 		}
+		if (rec->shardset && k->sh)
+			ks_shards_answered(k->sh, rec, 0);
 		if (rec->shardset && !check_landed(k, rec, &res, now))
 			continue; /* decided once the shard it landed in is known */
 		ok += ack_unit(k, rec, res.shard_id, res.seq, now);
 	}
 	rq->n = 0;
+	if (k->sh)
+		ks_shards_answer_done(k->sh, now);
 	KS_METRIC_ADD(k->metrics, records_put_ok, ok);
 	if (k->metrics) {
 		KS_METRIC_SET(k->metrics, last_put_ok_ms, now);
@@ -884,7 +911,13 @@ static void handle_error_answer(ks_kinesis_t *k, request *rq, const ks_http_answ
 			k->url, a->status, ae.type, rid, rq->n);
 		retry_request(k, rq, now, "HTTP 5xx", KS_PUTERR_HTTP_5XX);
 	} else if (ks_putrecords_is_throttle(ae.type)) {
+		size_t i;
+
 		KS_METRIC_ADD(k->metrics, records_throttled, records_in(rq));
+		for (i = 0; k->sh && i < rq->n; i++)
+			ks_shards_answered(k->sh, rq->recs[i], 1);
+		if (k->sh)
+			ks_shards_answer_done(k->sh, now);
 		retry_request(k, rq, now, ae.type, KS_PUTERR_THROTTLED);
 	} else if (strcmp(ae.type, "ExpiredTokenException") == 0 &&
 		   (rq->creds_gen != k->creds_gen || !k->expired_retry)) {
@@ -979,6 +1012,19 @@ static void admit_sharded(ks_kinesis_t *k)
 
 	/* While the map may be stale, no aggregate packs several keys (shardlist.h). */
 	ks_shards_set_solo(k->sh, ks_shardlist_stale(k->sl));
+	if (k->gate && k->conf->aggregation != KS_AGG_KPL) {
+		/* Nothing joins an aggregate: the gate's batch admit (prefetching keys ahead), then each
+		 * key's active record to its shard. */
+		ks_rqueue active = { 0 };
+
+		admit_incoming_to(k, &active);
+		while ((r = ks_rqueue_pop(&active)))
+			if (ks_shards_add(k->sh, r)) {
+				ks_rqueue_push(&k->retry, r); /* held, never acknowledged, freed with the writer */
+				shards_nomem(k);
+			}
+		return;
+	}
 	while (!k->fatal && (r = ks_rqueue_pop(&k->incoming))) {
 		if (!k->gate) {
 			route(k, r);

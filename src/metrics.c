@@ -146,6 +146,8 @@ static int part_metric(ks_buf *b, const char *name, const char *help, const char
 struct ks_shard_counters {
 	struct ks_shard_counters *next;
 	uint64_t records, bytes, throttled;
+	uint64_t rate_records, rate_bytes; /* per second, rounded (shown while held) */
+	int refs;                          /* ks_metrics_shard_hold; under shards_lock */
 	char *stream;
 	char shard[64];
 };
@@ -161,14 +163,11 @@ static void shards_unlock(ks_metrics *m)
 	__atomic_clear(&m->shards_lock, __ATOMIC_RELEASE);
 }
 
-int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, uint64_t records, uint64_t bytes,
-			 uint64_t throttled)
+/* The series of @p stream / @p shard, made when missing; under shards_lock. */
+static struct ks_shard_counters *shard_series(ks_metrics *m, const char *stream, const char *shard)
 {
 	struct ks_shard_counters *c;
 
-	if (!m || !shard || !*shard)
-		return 0;
-	shards_lock(m);
 	for (c = m->shards; c && (strcmp(c->shard, shard) != 0 || strcmp(c->stream, stream) != 0); c = c->next)
 		;
 	if (!c && (c = calloc(1, sizeof(*c)))) {
@@ -181,13 +180,72 @@ int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, u
 			m->shards = c;
 		}
 	}
-	if (c) {
-		c->records += records;
-		c->bytes += bytes;
-		c->throttled += throttled;
-	}
+	return c;
+}
+
+void ks_metrics_shard_count(struct ks_shard_counters *c, uint64_t records, uint64_t bytes, uint64_t throttled)
+{
+	if (!c)
+		return;
+	if (records)
+		__atomic_fetch_add(&c->records, records, __ATOMIC_RELAXED);
+	if (bytes)
+		__atomic_fetch_add(&c->bytes, bytes, __ATOMIC_RELAXED);
+	if (throttled)
+		__atomic_fetch_add(&c->throttled, throttled, __ATOMIC_RELAXED);
+}
+
+void ks_metrics_shard_rate(struct ks_shard_counters *c, double records_per_s, double bytes_per_s)
+{
+	if (!c)
+		return;
+	__atomic_store_n(&c->rate_records, (uint64_t)(records_per_s + 0.5), __ATOMIC_RELAXED);
+	__atomic_store_n(&c->rate_bytes, (uint64_t)(bytes_per_s + 0.5), __ATOMIC_RELAXED);
+}
+
+int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, uint64_t records, uint64_t bytes,
+			 uint64_t throttled)
+{
+	struct ks_shard_counters *c;
+
+	if (!m || !shard || !*shard)
+		return 0;
+	shards_lock(m);
+	c = shard_series(m, stream, shard);
+	ks_metrics_shard_count(c, records, bytes, throttled);
 	shards_unlock(m);
 	return c ? 0 : KS_ERR_NOMEM;
+}
+
+struct ks_shard_counters *ks_metrics_shard_hold(ks_metrics *m, const char *stream, const char *shard)
+{
+	struct ks_shard_counters *c;
+
+	if (!m || !shard || !*shard)
+		return NULL;
+	shards_lock(m);
+	if ((c = shard_series(m, stream, shard)))
+		c->refs++;
+	shards_unlock(m);
+	return c;
+}
+
+void ks_metrics_shard_release(ks_metrics *m, struct ks_shard_counters *c)
+{
+	struct ks_shard_counters **pp;
+
+	if (!m || !c)
+		return;
+	shards_lock(m);
+	if (--c->refs <= 0) {
+		for (pp = &m->shards; *pp && *pp != c; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = c->next;
+		free(c->stream);
+		free(c);
+	}
+	shards_unlock(m);
 }
 
 ks_stream_latency *ks_metrics_stream_latency(ks_metrics *m, const char *stream)
@@ -286,12 +344,21 @@ static int latency_metrics(ks_buf *b, ks_metrics *m)
 static int shard_metric(ks_buf *b, ks_metrics *m, const char *name, const char *help, int which)
 {
 	const struct ks_shard_counters *c;
-	int r = ks_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	int r = ks_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, which == 3 ? "gauge" : "counter");
 
 	shards_lock(m);
 	for (c = m->shards; c && !r; c = c->next) {
-		uint64_t v = which == 0 ? c->records : which == 1 ? c->bytes : c->throttled;
+		uint64_t v = which == 0 ? LOAD(c->records) : which == 1 ? LOAD(c->bytes) : LOAD(c->throttled);
+		int u;
 
+		if (which == 3) { /* the current rates, of the shards written to under limits */
+			for (u = 0; u < 2 && c->refs > 0 && LOAD(c->rate_bytes) && !r; u++)
+				if (!(r = ks_buf_printf(b, "%s{stream=\"", name)) && !(r = label(b, c->stream)) &&
+				    !(r = ks_buf_puts(b, "\",shard=\"")) && !(r = label(b, c->shard)))
+					r = ks_buf_printf(b, "\",unit=\"%s\"} %llu\n", u ? "bytes" : "records",
+							  (unsigned long long)(u ? LOAD(c->rate_bytes) : LOAD(c->rate_records)));
+			continue;
+		}
 		if (!(r = ks_buf_printf(b, "%s{stream=\"", name)) && !(r = label(b, c->stream)) &&
 		    !(r = ks_buf_puts(b, "\",shard=\"")) && !(r = label(b, c->shard)))
 			r = ks_buf_printf(b, "\"} %llu\n", (unsigned long long)v);
@@ -343,6 +410,9 @@ int ks_metrics_render(const ks_metrics *m, const ks_partition_stat *parts, int n
 	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_records_total", "User records a shard accepted.", 0);
 	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_bytes_total", "Bytes (partition keys plus data) a shard accepted.", 1);
 	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_throttled_total", "Entries a shard throttled.", 2);
+	r |= shard_metric(b, (ks_metrics *)m, "kinesink_shard_rate_limit",
+			  "The rate (per second, of records or bytes) the writer sends a shard at now: cut when the shard throttles, raised back toward its limit times rate.limit.percent as it accepts.",
+			  3);
 	r |= hist(b, "kinesink_put_latency_seconds", "PutRecords request latency.", &m->put_latency_ms, ks_latency_bounds_ms, 0.001);
 	r |= hist(b, "kinesink_batch_records", "Records per PutRecords request.", &m->batch_records, ks_batch_bounds, 1.0);
 	r |= latency_metrics(b, (ks_metrics *)m);

@@ -95,6 +95,26 @@ typedef struct ks_metrics {
  */
 int ks_metrics_shard_add(ks_metrics *m, const char *stream, const char *shard, uint64_t records, uint64_t bytes,
 			 uint64_t throttled);
+
+/**
+ * @brief The series of shard @p shard of stream @p stream, made on the first call, held until as
+ *        many ks_metrics_shard_release: whoever writes to the shard keeps the pointer and counts
+ *        with relaxed atomics (ks_metrics_shard_count), no lookup, no lock.
+ * @returns the series (borrowed), NULL when @p m is NULL or memory ran out. @locality any thread
+ */
+struct ks_shard_counters *ks_metrics_shard_hold(ks_metrics *m, const char *stream, const char *shard);
+/**
+ * @brief Let go of @p c (from ks_metrics_shard_hold; NULL is fine): with the last holder gone
+ *        (the shard closed), its series are no longer shown. @locality any thread
+ */
+void ks_metrics_shard_release(ks_metrics *m, struct ks_shard_counters *c);
+/** @brief Count on a held series (NULL is fine), as ks_metrics_shard_add. */
+void ks_metrics_shard_count(struct ks_shard_counters *c, uint64_t records, uint64_t bytes, uint64_t throttled);
+/**
+ * @brief The shard's current write rates (per second: records, bytes), shown as
+ *        kinesink_shard_rate_limit while the series is held. NULL is fine.
+ */
+void ks_metrics_shard_rate(struct ks_shard_counters *c, double records_per_s, double bytes_per_s);
 /** Upper bounds of kinesink_record_latency_seconds in ms, 5 ms to 10 min (then +Inf). */
 #define KS_LAT_BUCKETS 16
 extern const int64_t ks_record_latency_bounds_ms[KS_LAT_BUCKETS];

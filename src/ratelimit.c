@@ -22,6 +22,18 @@ void ks_bucket_init(ks_bucket *b, double rate, int64_t now_ms)
 	b->last_ms = now_ms;
 }
 
+void ks_bucket_set_rate(ks_bucket *b, double rate, int64_t now_ms)
+{
+	double reserve_s = b->rate > 0 ? b->reserve / b->rate : 0;
+
+	refill(b, now_ms);
+	b->rate = rate;
+	b->cap = rate;
+	b->reserve = rate * reserve_s;
+	if (b->tokens > b->cap)
+		b->tokens = b->cap;
+}
+
 void ks_limiter_init(ks_shard_limiter *l, double percent, int64_t now_ms)
 {
 	ks_bucket_init(&l->records, KS_SHARD_RECORDS_PER_S * percent / 100.0, now_ms);

@@ -50,6 +50,13 @@ void ks_limiter_init(ks_shard_limiter *l, double percent, int64_t now_ms);
 void ks_limiter_reserve(ks_shard_limiter *l, double seconds);
 
 /**
+ * @brief Change @p b's rate to @p rate per second at @p now_ms (what was refilled until now at
+ *        the old one is kept): it holds one second of the new rate at most, and keeps the same
+ *        seconds of it as reserve.
+ */
+void ks_bucket_set_rate(ks_bucket *b, double rate, int64_t now_ms);
+
+/**
  * @brief Take one record of @p bytes (partition key plus data) if both buckets allow it now.
  *        A record larger than the byte bucket goes when the bucket is full and leaves it in
  *        debt, which later records wait out.

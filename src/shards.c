@@ -9,8 +9,17 @@
 #include <string.h>
 
 #include "kpl.h"
+#include "metrics.h"
 #include "putrecords.h"
 #include "ratelimit.h"
+#include "shardrate.h"
+
+/* A shard's adaptive rates (shardrate.h): of records and of bytes. */
+typedef struct rates {
+	ks_shardrate records;
+	ks_shardrate bytes;
+	int answered, throttled; /* entries of the answer being read (ks_shards_answered) */
+} rates;
 
 /* A map and what is kept per shard while it is the current one. */
 typedef struct shardset {
@@ -18,6 +27,11 @@ typedef struct shardset {
 	int refs;               /* taken units predicted in it, plus one while current */
 	ks_rqueue *units;       /* per shard; NULL once replaced */
 	ks_shard_limiter *lim;  /* per shard; NULL once replaced */
+	rates *rates;           /* per shard; NULL once replaced */
+	struct ks_shard_counters **ctr; /* per shard, its metric series (held until the set goes) */
+	int *touched;           /* shards with entries in the answer being read; NULL once replaced */
+	int ntouched;
+	ks_metrics *metrics;
 } shardset;
 
 struct ks_shards {
@@ -51,10 +65,18 @@ ks_shards_t *ks_shards_new(const ks_shards_opts *o)
 
 static void set_unref(shardset *set)
 {
+	int i;
+
 	if (set && --set->refs == 0) {
+		/* The series of shards no later map names (closed ones) go with their last holder. */
+		for (i = 0; set->ctr && i < ks_shardmap_count(set->map); i++)
+			ks_metrics_shard_release(set->metrics, set->ctr[i]);
 		ks_shardmap_destroy(set->map);
 		free(set->units);
 		free(set->lim);
+		free(set->rates);
+		free(set->ctr);
+		free(set->touched);
 		free(set);
 	}
 }
@@ -319,21 +341,21 @@ size_t ks_shards_unit_bytes(const ks_record *u)
 	return ks_putrecords_entry_bytes(&e);
 }
 
-size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out, int64_t *wake_ms)
+size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, size_t max_units, ks_rqueue *out, int64_t *wake_ms)
 {
 	int n, i;
 	size_t moved = 0;
 
 	*wake_ms = INT64_MAX;
-	if (!s->cur || !s->queued)
+	if (!s->cur || !s->queued || !max_units)
 		return 0;
 	n = ks_shardmap_count(s->cur->map);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && moved < max_units; i++) {
 		int idx = (s->rr + i) % n;
 		ks_rqueue *q = &s->cur->units[idx];
 		ks_record *u;
 
-		while ((u = q->head)) {
+		while ((u = q->head) && moved < max_units) {
 			if (u->unit_open && !flush && now_ms - u->not_before_ms < s->o.linger_ms) {
 				if (u->not_before_ms + s->o.linger_ms < *wake_ms)
 					*wake_ms = u->not_before_ms + s->o.linger_ms;
@@ -389,9 +411,15 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 	}
 	set = calloc(1, sizeof(*set));
 	if (!set || !(set->units = calloc((size_t)(n ? n : 1), sizeof(*set->units))) ||
-	    !(set->lim = calloc((size_t)(n ? n : 1), sizeof(*set->lim)))) {
+	    !(set->lim = calloc((size_t)(n ? n : 1), sizeof(*set->lim))) ||
+	    !(set->rates = calloc((size_t)(n ? n : 1), sizeof(*set->rates))) ||
+	    !(set->ctr = calloc((size_t)(n ? n : 1), sizeof(*set->ctr))) ||
+	    !(set->touched = calloc((size_t)(n ? n : 1), sizeof(*set->touched)))) {
 		if (set) {
 			free(set->units);
+			free(set->lim);
+			free(set->rates);
+			free(set->ctr);
 			free(set);
 		}
 		ks_shardmap_destroy(map);
@@ -399,6 +427,7 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 	}
 	set->map = map;
 	set->refs = 1;
+	set->metrics = s->o.metrics;
 	for (i = 0; i < n; i++) {
 		const ks_shard *sh = ks_shardmap_shard(map, i);
 		int was = -1;
@@ -408,10 +437,18 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 			j++;
 		if (old && j < ks_shardmap_count(old->map) && strcmp(ks_shardmap_shard(old->map, j)->id, sh->id) == 0)
 			was = j;
-		if (was >= 0)
+		if (was >= 0) {
 			set->lim[i] = old->lim[was];
-		else
+			set->rates[i] = old->rates[was];
+			set->rates[i].answered = set->rates[i].throttled = 0;
+		} else {
 			ks_limiter_init(&set->lim[i], s->o.rate_percent > 0 ? s->o.rate_percent : 100.0, now_ms);
+			ks_shardrate_init(&set->rates[i].records, set->lim[i].records.rate, now_ms);
+			ks_shardrate_init(&set->rates[i].bytes, set->lim[i].bytes.rate, now_ms);
+		}
+		set->ctr[i] = ks_metrics_shard_hold(s->o.metrics, s->o.stream ? s->o.stream : "", sh->id);
+		if (s->o.rate_percent > 0)
+			ks_metrics_shard_rate(set->ctr[i], set->rates[i].records.rate, set->rates[i].bytes.rate);
 		/* Taken tokens reach the service later (the ready queue, the requests in flight). */
 		ks_limiter_reserve(&set->lim[i], LIMIT_RESERVE_S);
 	}
@@ -432,8 +469,13 @@ int ks_shards_set_map(ks_shards_t *s, ks_shardmap_t *map, int64_t now_ms)
 	if (old) {
 		free(old->units);
 		free(old->lim);
+		free(old->rates);
+		free(old->touched);
+		old->touched = NULL;
+		old->ntouched = 0;
 		old->units = NULL;
 		old->lim = NULL;
+		old->rates = NULL;
 		set_unref(old);
 	}
 	return ks_shards_add_chain(s, chain);
@@ -501,4 +543,83 @@ void ks_shards_unit_done(ks_shards_t *s, ks_record *unit)
 	(void)s;
 	set_unref(unit->shardset);
 	unit->shardset = NULL;
+}
+
+/* The buckets of shard @p i follow its adaptive rates. */
+static void apply_rates(ks_shards_t *s, int i, int64_t now_ms)
+{
+	rates *r = &s->cur->rates[i];
+
+	ks_bucket_set_rate(&s->cur->lim[i].records, r->records.rate, now_ms);
+	ks_bucket_set_rate(&s->cur->lim[i].bytes, r->bytes.rate, now_ms);
+	ks_metrics_shard_rate(s->cur->ctr[i], r->records.rate, r->bytes.rate);
+}
+
+/* Whether @p unit's answer speaks of a shard whose rates are in use. */
+static int rated(const ks_shards_t *s, const ks_record *unit)
+{
+	return s->o.rate_percent > 0 && s->cur && unit->shardset == s->cur;
+}
+
+void ks_shards_answered(ks_shards_t *s, const ks_record *unit, int throttled)
+{
+	rates *r;
+
+	if (!rated(s, unit))
+		return;
+	r = &s->cur->rates[unit->shard];
+	if (!r->answered++)
+		s->cur->touched[s->cur->ntouched++] = unit->shard;
+	r->throttled += throttled != 0;
+}
+
+void ks_shards_answer_done(ks_shards_t *s, int64_t now_ms)
+{
+	int j;
+
+	for (j = 0; s->cur && s->cur->touched && j < s->cur->ntouched; j++) {
+		int i = s->cur->touched[j];
+		rates *r = &s->cur->rates[i];
+		int changed;
+
+		if (r->throttled) {
+			double share = (double)r->throttled / (double)r->answered;
+
+			/* Which limit bound is not said: both rates go down. */
+			changed = ks_shardrate_throttled(&r->records, share, now_ms) |
+				  ks_shardrate_throttled(&r->bytes, share, now_ms);
+		} else {
+			changed = ks_shardrate_accepted(&r->records, now_ms) | ks_shardrate_accepted(&r->bytes, now_ms);
+		}
+		if (changed)
+			apply_rates(s, i, now_ms);
+		r->answered = r->throttled = 0;
+	}
+	if (s->cur)
+		s->cur->ntouched = 0;
+}
+
+int ks_shards_rate(const ks_shards_t *s, const char *id, double *records_per_s, double *bytes_per_s)
+{
+	int i = s->cur ? ks_shardmap_index_of(s->cur->map, id) : -1;
+
+	if (i < 0)
+		return 0;
+	*records_per_s = s->cur->rates[i].records.rate;
+	*bytes_per_s = s->cur->rates[i].bytes.rate;
+	return 1;
+}
+
+struct ks_shard_counters *ks_shards_counters_of(const ks_shards_t *s, const char *id, ks_u128 start)
+{
+	int i = s->cur ? ks_shardmap_find(s->cur->map, start) : -1;
+
+	return i >= 0 && strcmp(ks_shardmap_shard(s->cur->map, i)->id, id) == 0 ? s->cur->ctr[i] : NULL;
+}
+
+struct ks_shard_counters *ks_shards_counters(const ks_record *unit)
+{
+	const shardset *set = unit->shardset;
+
+	return set && set->ctr ? set->ctr[unit->shard] : NULL;
 }

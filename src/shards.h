@@ -33,6 +33,8 @@ typedef struct ks_shards_opts {
 	size_t max_record_bytes;  /**< the stream's largest record (partition key plus data) */
 	double rate_percent;      /**< share of the service's per-shard limits; 0: no limits */
 	int64_t linger_ms;        /**< how long an aggregate that is not full waits for more */
+	struct ks_metrics *metrics; /**< per-shard series held while a map names the shard (NULL: none) */
+	const char *stream;       /**< the series' stream label (borrowed) */
 } ks_shards_opts;
 
 /**
@@ -107,12 +109,40 @@ int ks_shards_retry(ks_shards_t *s, ks_record *unit);
 size_t ks_shards_extract(ks_shards_t *s, int (*take)(void *ud, ks_record *unit), void *ud, ks_rqueue *out);
 
 /**
- * @brief Move the units that may be sent now to @p out: closed or lingered long enough (or
- *        @p flush), and allowed by their shard's buckets. Sets @p wake_ms to when the next one
- *        could go (INT64_MAX: nothing waits).
+ * @brief Move at most @p max_units units that may be sent now to @p out: closed or lingered long
+ *        enough (or @p flush), and allowed by their shard's buckets, whose tokens they take. The
+ *        caller asks for no more than its free requests take now, so that tokens are taken as
+ *        units go into requests (a stall of the requests does not pile up taken units that
+ *        then go at once). Sets @p wake_ms to when the next one could go (INT64_MAX: nothing
+ *        waits, or the budget ran out).
  * @returns how many units were moved.
  */
-size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, ks_rqueue *out, int64_t *wake_ms);
+size_t ks_shards_take(ks_shards_t *s, int64_t now_ms, int flush, size_t max_units, ks_rqueue *out,
+		      int64_t *wake_ms);
+
+/**
+ * @brief The answer being read says the shard @p unit (taken) was predicted for throttled it or
+ *        not (when it was predicted in the map in use); ks_shards_answer_done acts on it.
+ */
+void ks_shards_answered(ks_shards_t *s, const ks_record *unit, int throttled);
+/**
+ * @brief The answer was read: each shard it named has its rates cut by the share of its entries
+ *        throttled, or raised when none was (shardrate.h).
+ */
+void ks_shards_answer_done(ks_shards_t *s, int64_t now_ms);
+/**
+ * @brief The current rates of shard @p id of the map in use.
+ * @returns 1 and the rates, or 0 when the map does not name it.
+ */
+int ks_shards_rate(const ks_shards_t *s, const char *id, double *records_per_s, double *bytes_per_s);
+/**
+ * @brief The metric series of shard @p id of the map in use, whose range starts at @p start (as
+ *        shardlist.c knows it): found by the map's binary search, not by name. NULL when the map
+ *        in use does not name it.
+ */
+struct ks_shard_counters *ks_shards_counters_of(const ks_shards_t *s, const char *id, ks_u128 start);
+/** @brief The metric series of the shard @p unit (taken) was predicted for, or NULL. */
+struct ks_shard_counters *ks_shards_counters(const ks_record *unit);
 
 /**
  * @brief What @p unit (a record alone, or the first of an aggregate) counts against a request

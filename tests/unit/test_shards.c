@@ -3,8 +3,10 @@
  * key lands in as computed by hashlib's MD5 in tests/fixtures/make_shardmap_cases.py, or the
  * error the map must give), and the per-shard token buckets on a clock of the test's own.
  */
+#include "metrics.h"
 #include "ratelimit.h"
 #include "shardmap.h"
+#include "shards.h"
 #include "testutil.h"
 
 static int cases;
@@ -179,6 +181,79 @@ static void test_reserve(void)
 	CU_ASSERT_EQUAL(ks_limiter_take(&l, 2 << 20, 20000), 1);
 }
 
+/* A map of @p n shards "shardId-<ids[i]>", each from @p starts[i] to the next start (the last to the end). */
+static ks_shardmap_t *map_at(const int *ids, const char *const *starts, int n)
+{
+	ks_shardmap_t *m = ks_shardmap_new();
+	char json[4096], next[64];
+	size_t len = 0;
+	ks_errbuf err;
+	int i;
+
+	len += (size_t)snprintf(json + len, sizeof(json) - len, "{\"Shards\":[");
+	for (i = 0; i < n; i++) {
+		const char *end = i + 1 < n ? NULL : "340282366920938463463374607431768211455";
+		char endbuf[KS_U128_STRLEN];
+		ks_u128 e;
+
+		if (!end) {
+			CU_ASSERT_EQUAL(ks_u128_parse(starts[i + 1], strlen(starts[i + 1]), &e), 0);
+			ks_u128_format(e - 1, endbuf);
+			end = endbuf;
+		}
+		len += (size_t)snprintf(json + len, sizeof(json) - len,
+					"%s{\"ShardId\":\"shardId-%012d\",\"HashKeyRange\":{\"StartingHashKey\":\"%s\",\"EndingHashKey\":\"%s\"},\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"1\"}}",
+					i ? "," : "", ids[i], starts[i], end);
+	}
+	snprintf(json + len, sizeof(json) - len, "]}");
+	CU_ASSERT_EQUAL(ks_shardmap_add_page(m, json, strlen(json), next, sizeof(next), &err), 0);
+	CU_ASSERT_EQUAL(ks_shardmap_finish(m, &err), 0);
+	return m;
+}
+
+static int shown(const ks_metrics *m, const char *needle)
+{
+	ks_buf b;
+	int found;
+
+	ks_buf_init(&b, 0);
+	CU_ASSERT_EQUAL(ks_metrics_render(m, NULL, 0, &b), 0);
+	found = strstr(b.data, needle) != NULL;
+	ks_buf_clean(&b);
+	return found;
+}
+
+/* Each shard's series is held with the map and found by the shard's range start, not by name; a
+ * shard the next map does not name (closed by a split) has its series removed. */
+static void test_shard_series_held_with_the_map(void)
+{
+	static const int before_ids[] = { 0, 1 }, after_ids[] = { 0, 2, 3 };
+	static const char *const before[] = { "0", "170141183460469231731687303715884105728" };
+	static const char *const after[] = { "0", "170141183460469231731687303715884105728",
+					     "255211775190703847597530955573826158592" };
+	ks_metrics m;
+	ks_shards_opts o = { 0, 51200, 1, 1 << 20, 100.0, 5, &m, "s1" };
+	ks_shards_t *s;
+	ks_u128 start;
+
+	memset(&m, 0, sizeof(m));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s = ks_shards_new(&o));
+	CU_ASSERT_EQUAL(ks_shards_set_map(s, map_at(before_ids, before, 2), 0), 0);
+	CU_ASSERT_EQUAL(ks_u128_parse(before[1], strlen(before[1]), &start), 0);
+	CU_ASSERT_PTR_NULL(ks_shards_counters_of(s, "shardId-000000000000", start));
+	ks_metrics_shard_count(ks_shards_counters_of(s, "shardId-000000000001", start), 5, 50, 1);
+	CU_ASSERT_TRUE(shown(&m, "kinesink_shard_records_total{stream=\"s1\",shard=\"shardId-000000000001\"} 5\n"));
+	CU_ASSERT_TRUE(shown(&m, "kinesink_shard_rate_limit{stream=\"s1\",shard=\"shardId-000000000001\",unit=\"records\"} 1000\n"));
+	/* Shard 1 split into 2 and 3: its series go, shard 0's stay. */
+	CU_ASSERT_EQUAL(ks_shards_set_map(s, map_at(after_ids, after, 3), 10), 0);
+	CU_ASSERT_FALSE(shown(&m, "shard=\"shardId-000000000001\""));
+	CU_ASSERT_TRUE(shown(&m, "kinesink_shard_records_total{stream=\"s1\",shard=\"shardId-000000000000\"} 0\n"));
+	CU_ASSERT_TRUE(shown(&m, "kinesink_shard_records_total{stream=\"s1\",shard=\"shardId-000000000003\"} 0\n"));
+	ks_shards_destroy(s);
+	CU_ASSERT_FALSE(shown(&m, "shard=\"shardId-000000000000\""));
+	ks_metrics_clean(&m);
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -187,6 +262,7 @@ int main(void)
 		{ "records bucket", test_records_bucket },
 		{ "bytes bucket, percent, large records", test_bytes_bucket_and_percent },
 		{ "a reserve left in the buckets", test_reserve },
+		{ "per-shard series held with the map, closed shards' removed", test_shard_series_held_with_the_map },
 		{ NULL, NULL },
 	};
 

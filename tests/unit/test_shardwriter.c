@@ -1187,6 +1187,316 @@ static void test_revoked_partition_throttled_in_flight(void)
 	revoke_while_busy(1, 1);
 }
 
+/* The requests stall for 5 s (every slot in flight, unanswered): the units waiting meanwhile take
+ * no tokens, so what goes after the stall is what the shard's bucket holds, not 5 s of it at once.
+ * (With tokens taken as units moved to the ready queue, 900 of the 5,900 entries after the stall
+ * were throttled.) */
+static void test_stall_does_not_burst(void)
+{
+	static const char *const props[] = { "max.inflight.requests", "2", NULL };
+	writer w;
+	ks_errbuf err;
+	int64_t t0;
+	int entries_before;
+
+	writer_open(&w, 1, props);
+	w.f.limits = 1;
+	w.f.late = 1;
+	w.f.hold = 1;
+	submit_keys(&w, 2000, 1, 3);
+	t0 = w.f.now;
+	while (w.f.now < t0 + 5000)
+		CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(w.k, 1000, -1, &err), 0);
+	CU_ASSERT_EQUAL(w.f.throttled, 0);
+	entries_before = w.f.entries;
+	w.f.hold = 0;
+	drain(&w);
+	check_seen(&w.f, 2000, 3);
+	fprintf(stderr, "\n  after the stall: %d of %d entries throttled\n", w.f.throttled, w.f.entries - entries_before);
+	CU_ASSERT_TRUE(w.f.throttled * 100 < (w.f.entries - entries_before));
+	writer_close(&w);
+}
+
+/* ---- several writers sharing one stream ----------------------------------------------------
+ * A service of its own, shared by several writers (each its own transport), on one clock the test
+ * moves in ticks: each shard enforces 1,000 records/s, as token buckets holding one second or as
+ * counts per wall-clock second. Answers come RTT_MS after their request. The writers know nothing
+ * of each other. */
+
+#define FLEET_SHARDS 2
+#define FLEET_KEYS 1000
+#define FLEET_MAXW 3
+#define RTT_MS 30
+#define FLEET_TICK_MS 1
+
+typedef struct fleet {
+	int64_t now;
+	int windows;                      /* counts per second, not token buckets */
+	double tokens[FLEET_SHARDS];
+	int64_t last_ms[FLEET_SHARDS];
+	int64_t window[FLEET_SHARDS];
+	int in_window[FLEET_SHARDS];
+	int counting;                     /* the convergence is over: entries are counted */
+	long entries, throttled, accepted;
+	int last_seq[FLEET_MAXW][FLEET_KEYS];
+	int order_bad;
+	long stored;
+} fleet;
+
+typedef struct fconn {
+	fleet *fl;
+	int pending[16], npending;
+	int64_t sent_at[16];
+	ks_buf body[16];
+} fconn;
+
+static void *fleet_open(const ks_http_transport_opts *o, ks_errbuf *err)
+{
+	return o->ud;
+}
+
+static int fleet_start(void *t, int slot, const char *const *headers, const void *body, size_t len, ks_errbuf *err)
+{
+	fconn *c = t;
+
+	ks_buf_reset(&c->body[slot]);
+	ks_buf_append(&c->body[slot], body, len);
+	c->sent_at[slot] = c->fl->now;
+	c->pending[c->npending++] = slot;
+	return 0;
+}
+
+/* Whether shard @p s takes one more record now. */
+static int fleet_take(fleet *fl, int s)
+{
+	if (fl->windows) {
+		if (fl->now / 1000 != fl->window[s]) {
+			fl->window[s] = fl->now / 1000;
+			fl->in_window[s] = 0;
+		}
+		return fl->in_window[s] < 1000 ? (fl->in_window[s]++, 1) : 0;
+	}
+	fl->tokens[s] += (double)(fl->now - fl->last_ms[s]);
+	if (fl->tokens[s] > 1000)
+		fl->tokens[s] = 1000;
+	fl->last_ms[s] = fl->now;
+	return fl->tokens[s] >= 1 ? (fl->tokens[s] -= 1, 1) : 0;
+}
+
+static void fleet_answer(fleet *fl, const ks_buf *body, ks_buf *out)
+{
+	static unsigned char data[4096];
+	json_t *root = json_loadb(body->data, body->len, 0, NULL), *r;
+	int failed = 0;
+	size_t i;
+
+	ks_buf_puts(out, "{\"Records\":[");
+	json_array_foreach(json_object_get(root, "Records"), i, r) {
+		const char *pkey = json_string_value(json_object_get(r, "PartitionKey"));
+		size_t dlen = wu_unbase64(json_string_value(json_object_get(r, "Data")), data);
+		int s = (int)(ks_hash_key(pkey, strlen(pkey)) / (KS_U128_MAX / FLEET_SHARDS + 1)), w, key, seq;
+
+		fl->entries += fl->counting;
+		if (!fleet_take(fl, s)) {
+			fl->throttled += fl->counting;
+			failed++;
+			ks_buf_printf(out, "%s{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded\"}",
+				      i ? "," : "");
+			continue;
+		}
+		fl->accepted += fl->counting;
+		fl->stored++;
+		data[dlen] = 0;
+		CU_ASSERT_EQUAL_FATAL(sscanf(pkey, "w%d-k%d", &w, &key), 2);
+		seq = atoi((const char *)data);
+		if (seq != fl->last_seq[w][key] + 1)
+			fl->order_bad++;
+		fl->last_seq[w][key] = seq;
+		ks_buf_printf(out, "%s{\"SequenceNumber\":\"%ld\",\"ShardId\":\"shardId-%012d\"}", i ? "," : "", fl->stored, s);
+	}
+	ks_buf_printf(out, "],\"FailedRecordCount\":%d}", failed);
+	json_decref(root);
+}
+
+/* Answers the requests sent RTT_MS ago or earlier; never moves the clock (the test does). */
+static void fleet_poll(void *t, int timeout_ms, int wake_fd, void (*done)(void *ud, const ks_http_answer *a), void *ud)
+{
+	fconn *c = t;
+	int pending[16], n = c->npending, i;
+
+	memcpy(pending, c->pending, sizeof(pending));
+	c->npending = 0;
+	for (i = 0; i < n; i++) {
+		ks_http_answer a = { 0 };
+		ks_buf out;
+
+		if (c->fl->now - c->sent_at[pending[i]] < RTT_MS) {
+			c->pending[c->npending++] = pending[i];
+			continue;
+		}
+		ks_buf_init(&out, 0);
+		fleet_answer(c->fl, &c->body[pending[i]], &out);
+		a.status = 200;
+		a.slot = pending[i];
+		a.body = out.data;
+		a.body_len = out.len;
+		a.request_id = "req-f";
+		done(ud, &a);
+		ks_buf_clean(&out);
+	}
+}
+
+static const ks_http_transport fleet_transport = { fleet_open, fleet_start, fleet_poll, fake_close };
+
+static int64_t fleet_now(void *ud)
+{
+	return ((fleet *)ud)->now;
+}
+
+static void on_acked_quiet(void *opaque, ks_record *rec, const char *shard, const char *seq)
+{
+	(*(long *)opaque)++;
+}
+
+/*
+ * @p nw writers (rate.limit.percent 100, the defaults otherwise) keep the stream's shards busy for
+ * 40 s, polled every FLEET_TICK_MS (as a writer wakes when a batch is due); from 10 s on, the entries the service throttled and the records it accepted are counted.
+ * @returns the share of the records limit used; sets @p thr_share.
+ */
+static double fleet_run(int nw, int windows, double *thr_share, const char *rate_metric_check)
+{
+	static const char *const props[] = { "shards.refresh.ms", "0", NULL };
+	static fleet fl;
+	fconn conn[FLEET_MAXW];
+	ks_conf conf[FLEET_MAXW];
+	ks_creds_t *creds[FLEET_MAXW];
+	ks_metrics m[FLEET_MAXW];
+	ks_kinesis_t *k[FLEET_MAXW];
+	long acked[FLEET_MAXW] = { 0 }, submitted[FLEET_MAXW] = { 0 };
+	int next_key[FLEET_MAXW] = { 0 }, seq[FLEET_MAXW][FLEET_KEYS];
+	const int64_t t0 = 5000000, run_ms = 40000, warm_ms = 10000;
+	double used;
+	ks_errbuf err;
+	int w, i;
+
+	memset(&fl, 0, sizeof(fl));
+	memset(seq, 0, sizeof(seq));
+	memset(m, 0, sizeof(m));
+	fl.now = t0;
+	fl.windows = windows;
+	for (i = 0; i < FLEET_SHARDS; i++) {
+		fl.tokens[i] = 1000;
+		fl.last_ms[i] = t0;
+	}
+	for (w = 0; w < nw; w++) {
+		ks_kinesis_cbs cbs = { on_acked_quiet, on_failed, &acked[w], NULL };
+		ks_kinesis_io io = { &fleet_transport, &conn[w], fleet_now, &fl, 0x9e3779b97f4a7c15ULL + (uint64_t)w };
+		const char *list = "{\"Shards\":["
+				   "{\"ShardId\":\"shardId-000000000000\",\"HashKeyRange\":{\"StartingHashKey\":\"0\",\"EndingHashKey\":\"170141183460469231731687303715884105727\"},\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"1\"}},"
+				   "{\"ShardId\":\"shardId-000000000001\",\"HashKeyRange\":{\"StartingHashKey\":\"170141183460469231731687303715884105728\",\"EndingHashKey\":\"340282366920938463463374607431768211455\"},\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"1\"}}]}";
+		ks_shardmap_t *map = ks_shardmap_new();
+		char next[64];
+
+		memset(&conn[w], 0, sizeof(conn[w]));
+		conn[w].fl = &fl;
+		for (i = 0; i < 16; i++)
+			ks_buf_init(&conn[w].body[i], 0);
+		wu_conf(&conf[w], props);
+		creds[w] = ks_creds_new(&conf[w], &m[w], &err);
+		k[w] = ks_kinesis_new_io(&conf[w], creds[w], &m[w], &cbs, &io, &err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(k[w]);
+		CU_ASSERT_EQUAL(ks_shardmap_add_page(map, list, strlen(list), next, sizeof(next), &err), 0);
+		CU_ASSERT_EQUAL(ks_shardmap_finish(map, &err), 0);
+		CU_ASSERT_EQUAL(ks_kinesis_set_shardmap(k[w], map), 0);
+	}
+	for (; fl.now < t0 + run_ms; fl.now += FLEET_TICK_MS) {
+		fl.counting = fl.now >= t0 + warm_ms;
+		for (w = 0; w < nw; w++) {
+			/* Enough records held that the writer always has some for each shard. */
+			while (ks_kinesis_inflight_records(k[w]) < 3000) {
+				char key[16], data[16];
+				ks_record *r;
+				int kk = next_key[w]++ % FLEET_KEYS;
+
+				snprintf(key, sizeof(key), "w%d-k%d", w, kk);
+				snprintf(data, sizeof(data), "%d", ++seq[w][kk]);
+				r = ks_record_new(key, strlen(key), data, strlen(data));
+				CU_ASSERT_EQUAL_FATAL(ks_kinesis_submit(k[w], r, &err), 0);
+				submitted[w]++;
+			}
+			CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(k[w], 0, -1, &err), 0);
+		}
+	}
+	fl.counting = 0;
+	if (rate_metric_check) {
+		/* The current rate of each shard is shown, below the limit after the throttles. */
+		ks_buf b;
+
+		ks_buf_init(&b, 0);
+		CU_ASSERT_EQUAL(ks_metrics_render(&m[0], NULL, 0, &b), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "kinesink_shard_rate_limit{stream=\"s1\",shard=\"shardId-000000000001\",unit=\"records\"} "));
+		CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "kinesink_shard_rate_limit{stream=\"s1\",shard=\"shardId-000000000000\",unit=\"bytes\"} "));
+		CU_ASSERT_PTR_NULL(strstr(b.data, "unit=\"records\"} 1000\n"));
+		ks_buf_clean(&b);
+	}
+	/* Then every record goes: none lost, each key in order. */
+	for (i = 0; i < 200000; i++) {
+		int busy = 0;
+
+		for (w = 0; w < nw; w++) {
+			ks_kinesis_flush(k[w]);
+			CU_ASSERT_EQUAL_FATAL(ks_kinesis_poll(k[w], 0, -1, &err), 0);
+			busy |= ks_kinesis_inflight_records(k[w]) > 0;
+		}
+		if (!busy)
+			break;
+		fl.now += 5;
+	}
+	for (w = 0; w < nw; w++) {
+		CU_ASSERT_EQUAL(ks_kinesis_inflight_records(k[w]), 0);
+		CU_ASSERT_EQUAL(acked[w], submitted[w]);
+		for (i = 0; i < FLEET_KEYS; i++)
+			CU_ASSERT_EQUAL(fl.last_seq[w][i], seq[w][i]);
+		ks_kinesis_destroy(k[w]);
+		ks_creds_destroy(creds[w]);
+		ks_conf_clean(&conf[w]);
+		ks_metrics_clean(&m[w]);
+		for (i = 0; i < 16; i++)
+			ks_buf_clean(&conn[w].body[i]);
+	}
+	CU_ASSERT_EQUAL(fl.order_bad, 0);
+	used = (double)fl.accepted / ((double)(run_ms - warm_ms) / 1000.0 * 1000.0 * FLEET_SHARDS);
+	*thr_share = fl.entries ? (double)fl.throttled / (double)fl.entries : 0;
+	fprintf(stderr, "\n  %d writer(s), %s: %.1f %% of the records limit used, %.2f %% of %ld entries throttled\n", nw,
+		windows ? "per-second windows" : "token buckets", used * 100, *thr_share * 100, fl.entries);
+	return used;
+}
+
+static void test_one_writer_uses_its_shards(void)
+{
+	double thr, used;
+	int windows;
+
+	for (windows = 0; windows < 2; windows++) {
+		used = fleet_run(1, windows, &thr, NULL);
+		CU_ASSERT_TRUE(used >= 0.90);
+		CU_ASSERT_TRUE(thr < 0.01);
+	}
+}
+
+static void test_writers_converge_on_shared_shards(void)
+{
+	double thr, used;
+	int nw, windows;
+
+	for (nw = 2; nw <= 3; nw++)
+		for (windows = 0; windows < 2; windows++) {
+			used = fleet_run(nw, windows, &thr, nw == 3 && windows ? "rates" : NULL);
+			CU_ASSERT_TRUE(used >= 0.80);
+			CU_ASSERT_TRUE(thr < 0.03);
+		}
+}
+
 int main(void)
 {
 	static const tu_test tests[] = {
@@ -1215,6 +1525,9 @@ int main(void)
 		  test_revoked_partition_accepted_in_flight },
 		{ "a revoked partition: what was in flight and throttled is dropped, not retried",
 		  test_revoked_partition_throttled_in_flight },
+		{ "a stall of the requests: no burst after it", test_stall_does_not_burst },
+		{ "one writer alone: its shards' limits used, next to nothing throttled", test_one_writer_uses_its_shards },
+		{ "two and three writers on shared shards: their rates converge", test_writers_converge_on_shared_shards },
 		{ NULL, NULL },
 	};
 
