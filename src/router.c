@@ -239,7 +239,8 @@ static topic_ent *topic_of(ks_router_t *r, const char *topic)
 	return n;
 }
 
-int ks_router_route(ks_router_t *r, const char *topic)
+/* The route that takes @p topic, or -1 (none). */
+static int route_of(ks_router_t *r, const char *topic)
 {
 	topic_ent *t = topic_of(r, topic);
 
@@ -248,7 +249,7 @@ int ks_router_route(ks_router_t *r, const char *topic)
 
 int ks_router_route_msg(ks_router_t *r, const char *topic, int32_t partition, int64_t offset, ks_errbuf *err)
 {
-	int route = ks_router_route(r, topic);
+	int route = route_of(r, topic);
 
 	if (route < 0)
 		ks_errbuf_set(err, KS_ERR_CONFIG, "%s [%d] @%lld: topic '%s' matches no route: add a route for it, or "

@@ -51,8 +51,6 @@ int ks_router_nroutes(const ks_router_t *r);
 /** @brief Each route's configuration, ks_router_nroutes of them. */
 const ks_conf *const *ks_router_confs(const ks_router_t *r);
 
-/** @brief The route that takes @p topic, or -1 (none). @locality pipeline thread */
-int ks_router_route(ks_router_t *r, const char *topic);
 /**
  * @brief The route that takes the message of @p topic [@p partition] @p offset, or -1 with what
  *        to do in @p err when none does. @locality pipeline thread
